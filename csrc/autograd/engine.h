@@ -1,0 +1,14 @@
+// The backward pass, entirely in C++.
+#pragma once
+#include "core/tensor.h"
+
+namespace tg {
+
+// Accumulates d(roots)/d(leaf) * grad_roots into the .grad of every leaf that requires grad.
+void backward(const TensorList& roots, const TensorList& grad_roots, bool retain_graph, bool create_graph);
+
+// Returns d(roots)/d(inputs) * grad_roots without touching any .grad.
+TensorList grad(const TensorList& roots, const TensorList& grad_roots, const TensorList& inputs, bool retain_graph,
+                bool create_graph, bool allow_unused);
+
+}  // namespace tg

@@ -1,0 +1,107 @@
+// Conversions between Python objects and the core: tensors (bound through their shared
+// TensorImpl, so one C++ tensor is one Python object), Python numbers, NumPy arrays.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "core/tensor.h"
+
+namespace tg {
+
+// A Python number: its value and its category (0 bool, 1 int, 2 float).
+struct Scalar {
+  double value = 0;
+  int64_t int_value = 0;
+  int category = 2;
+};
+
+// The wrapped 0-d tensor for `s` next to `like`: it takes like's dtype when that already holds
+// s's category, else the default dtype of s's category (so `int_tensor * 0.5` is float32).
+Tensor wrap(const Scalar& s, const Tensor& like);
+Tensor scalar_to_tensor(const Scalar& s, std::optional<DType> dtype);
+// The other operand of a binary op next to `self`: a tensor, a Python/NumPy number (wrapped), or
+// a NumPy array; nullopt for anything else.
+std::optional<Tensor> other_operand(const Tensor& self, const pybind11::object& o);
+
+DType dtype_from_numpy(const pybind11::dtype& dt);
+pybind11::dtype numpy_dtype(DType d);
+// A tensor sharing the array's memory (the tensor keeps a reference to the array).
+Tensor from_numpy(const pybind11::array& a);
+// A NumPy array sharing the tensor's memory (the array keeps the storage alive).
+pybind11::array to_numpy(const Tensor& t);
+
+// Releases the GIL while a kernel runs over more than a few thousand elements; below that the
+// release costs more than it frees.
+struct MaybeNoGIL {
+  explicit MaybeNoGIL(int64_t work) : release(work > 16384) {
+    if (release) state = PyEval_SaveThread();
+  }
+  ~MaybeNoGIL() {
+    if (release) PyEval_RestoreThread(state);
+  }
+  bool release;
+  PyThreadState* state = nullptr;
+};
+
+void bind_errors(pybind11::module_& m);
+void bind_tensor(pybind11::module_& m);
+void bind_functions(pybind11::module_& m);
+void bind_autograd(pybind11::module_& m);
+void bind_optim(pybind11::module_& m);
+void bind_cuda(pybind11::module_& m);
+
+}  // namespace tg
+
+namespace pybind11::detail {
+
+template <>
+struct type_caster<tg::Tensor> {
+  PYBIND11_TYPE_CASTER(tg::Tensor, const_name("Tensor"));
+  bool load(handle src, bool convert) {
+    copyable_holder_caster<tg::TensorImpl, std::shared_ptr<tg::TensorImpl>> c;
+    if (src.is_none() || !c.load(src, convert)) return false;
+    value = tg::Tensor(static_cast<std::shared_ptr<tg::TensorImpl>&>(c));
+    return true;
+  }
+  static handle cast(const tg::Tensor& t, return_value_policy, handle) {
+    if (!t.defined()) return none().release();
+    return copyable_holder_caster<tg::TensorImpl, std::shared_ptr<tg::TensorImpl>>::cast(
+        t.impl(), return_value_policy::take_ownership, handle());
+  }
+};
+
+template <>
+struct type_caster<tg::Scalar> {
+  PYBIND11_TYPE_CASTER(tg::Scalar, const_name("float | int | bool"));
+  bool load(handle src, bool convert) {
+    PyObject* o = src.ptr();
+    if (PyBool_Check(o)) {
+      value = {o == Py_True ? 1.0 : 0.0, o == Py_True ? 1 : 0, 0};
+      return true;
+    }
+    if (PyLong_Check(o)) {
+      int overflow = 0;
+      long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+      if (overflow) return false;
+      value = {static_cast<double>(v), static_cast<int64_t>(v), 1};
+      return true;
+    }
+    if (PyFloat_Check(o)) {
+      value = {PyFloat_AsDouble(o), 0, 2};
+      return true;
+    }
+    if (!convert) return false;
+    // NumPy scalars (np.float32(2), np.int64(3), np.bool_(True)) keep their category.
+    static PyObject* numpy_generic = object(module_::import("numpy").attr("generic")).release().ptr();  // lives forever
+    if (PyObject_IsInstance(o, numpy_generic) == 1) return load(src.attr("item")(), false);
+    return false;
+  }
+  static handle cast(const tg::Scalar& s, return_value_policy, handle) {
+    if (s.category == 0) return bool_(s.value != 0).release();
+    if (s.category == 1) return int_(s.int_value).release();
+    return float_(s.value).release();
+  }
+};
+
+}  // namespace pybind11::detail

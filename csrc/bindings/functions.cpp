@@ -1,0 +1,307 @@
+// Module functions (tapegrad.exp(x), tapegrad.zeros(2, 3), ...). The math functions are bound
+// both as module functions and as Tensor methods from one definition.
+#include "bindings/convert.h"
+#include "ops/ops.h"
+
+namespace py = pybind11;
+
+namespace tg {
+
+namespace {
+
+using Cls = py::class_<TensorImpl, std::shared_ptr<TensorImpl>>;
+
+// The module function takes the tensor as `input`; the method takes it as self.
+template <class F, class... Extra>
+void both(py::module_& m, Cls& cls, const char* name, F&& f, const Extra&... extra) {
+  m.def(name, f, py::arg("input"), extra...);
+  cls.def(name, f, extra...);
+}
+
+Shape shape_of(const py::args& args, const char* op) {
+  if (args.size() == 1 && (py::isinstance<py::tuple>(args[0]) || py::isinstance<py::list>(args[0])))
+    return args[0].cast<Shape>();
+  Shape s;
+  for (auto a : args) {
+    TG_CHECK(PyIndex_Check(a.ptr()), TypeError, op, ": sizes must be ints, got ", std::string(py::str(a.get_type())));
+    s.push_back(a.cast<int64_t>());
+  }
+  return s;
+}
+
+Dims dims_of(const py::object& dim) {
+  if (dim.is_none()) return {};
+  if (py::isinstance<py::tuple>(dim) || py::isinstance<py::list>(dim)) return dim.cast<Dims>();
+  return {dim.cast<int64_t>()};
+}
+
+struct Options {
+  std::optional<DType> dtype;
+  Device device;
+  bool requires_grad = false;
+};
+
+Options options_of(const py::kwargs& kw, const char* op) {
+  Options o;
+  for (auto item : kw) {
+    std::string key = item.first.cast<std::string>();
+    if (key == "dtype") {
+      if (!item.second.is_none()) o.dtype = item.second.cast<DType>();
+    } else if (key == "device") {
+      if (!item.second.is_none()) o.device = py::isinstance<Device>(item.second) ? item.second.cast<Device>()
+                                                                                   : Device::parse(item.second.cast<std::string>());
+    } else if (key == "requires_grad") {
+      o.requires_grad = item.second.cast<bool>();
+    } else {
+      throw TypeError(str(op, ": unexpected keyword argument '", key, "'"));
+    }
+  }
+  TG_CHECK(o.device.is_cpu(), RuntimeError, op, ": device ", o.device.str(), " is not available: tapegrad was built without CUDA");
+  return o;
+}
+
+Tensor finish(Tensor t, const Options& o) {
+  if (o.requires_grad) t.set_requires_grad(true);
+  return t;
+}
+
+// Both operands of a module-level binary function, either of which may be a number.
+std::pair<Tensor, Tensor> operands(const py::object& a, const py::object& b, const char* op) {
+  if (py::isinstance<Tensor>(a)) {
+    auto tb = other_operand(a.cast<Tensor>(), b);
+    TG_CHECK(tb.has_value(), TypeError, op, ": unsupported operand type ", std::string(py::str(b.get_type())));
+    return {a.cast<Tensor>(), *tb};
+  }
+  TG_CHECK(py::isinstance<Tensor>(b), TypeError, op, ": expected at least one tensor argument");
+  auto ta = other_operand(b.cast<Tensor>(), a);
+  TG_CHECK(ta.has_value(), TypeError, op, ": unsupported operand type ", std::string(py::str(a.get_type())));
+  return {*ta, b.cast<Tensor>()};
+}
+
+int reduction_code(const std::string& r, const char* op) {
+  if (r == "none") return 0;
+  if (r == "mean") return 1;
+  if (r == "sum") return 2;
+  throw ValueError(str(op, ": reduction must be 'none', 'mean' or 'sum', got '", r, "'"));
+}
+
+}  // namespace
+
+void bind_functions(py::module_& m) {
+  Cls cls = py::reinterpret_borrow<Cls>(m.attr("Tensor"));
+
+  // ---- creation ----
+  m.def("zeros", [](const py::args& a, const py::kwargs& kw) {
+    Options o = options_of(kw, "zeros");
+    return finish(zeros(shape_of(a, "zeros"), o.dtype.value_or(DType::Float32), o.device), o);
+  });
+  m.def("ones", [](const py::args& a, const py::kwargs& kw) {
+    Options o = options_of(kw, "ones");
+    return finish(ones(shape_of(a, "ones"), o.dtype.value_or(DType::Float32), o.device), o);
+  });
+  m.def("empty", [](const py::args& a, const py::kwargs& kw) {
+    Options o = options_of(kw, "empty");
+    return finish(zeros(shape_of(a, "empty"), o.dtype.value_or(DType::Float32), o.device), o);
+  });
+  m.def("rand", [](const py::args& a, const py::kwargs& kw) {
+    Options o = options_of(kw, "rand");
+    return finish(rand(shape_of(a, "rand"), o.dtype.value_or(DType::Float32), o.device), o);
+  });
+  m.def("randn", [](const py::args& a, const py::kwargs& kw) {
+    Options o = options_of(kw, "randn");
+    return finish(randn(shape_of(a, "randn"), o.dtype.value_or(DType::Float32), o.device), o);
+  });
+  m.def("full", [](const py::object& shape, const Scalar& value, const py::kwargs& kw) {
+    Options o = options_of(kw, "full");
+    Shape s = py::isinstance<py::int_>(shape) ? Shape{shape.cast<int64_t>()} : shape.cast<Shape>();
+    DType d = o.dtype.value_or(default_of_category(value.category));
+    Tensor t = full(s, value.value, d, o.device);
+    if (d == DType::Int64 && value.category == 1) fill_(t, static_cast<double>(value.int_value));
+    return finish(t, o);
+  }, py::arg("size"), py::arg("fill_value"));
+  m.def("randint", [](int64_t low, const py::object& high, const py::object& size, const py::kwargs& kw) {
+    Options o = options_of(kw, "randint");
+    int64_t lo = low, hi;
+    py::object shape = size;
+    if (high.is_none() || (!py::isinstance<py::int_>(high) && size.is_none())) {  // randint(high, size)
+      lo = 0;
+      hi = low;
+      shape = high;
+    } else {
+      hi = high.cast<int64_t>();
+    }
+    TG_CHECK(!shape.is_none(), TypeError, "randint: a size (tuple of ints) is required");
+    Shape s = py::isinstance<py::int_>(shape) ? Shape{shape.cast<int64_t>()} : shape.cast<Shape>();
+    return finish(randint(lo, hi, s, o.dtype.value_or(DType::Int64), o.device), o);
+  }, py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none());
+  m.def("arange", [](const Scalar& start, const std::optional<Scalar>& end, const Scalar& step, const py::kwargs& kw) {
+    Options o = options_of(kw, "arange");
+    Scalar s0 = end ? start : Scalar{0, 0, 1}, s1 = end ? *end : start;
+    bool any_float = s0.category == 2 || s1.category == 2 || step.category == 2;
+    DType d = o.dtype.value_or(any_float ? DType::Float32 : DType::Int64);
+    return finish(arange(s0.value, s1.value, step.value, d, o.device), o);
+  }, py::arg("start"), py::arg("end") = py::none(), py::arg("step") = Scalar{1, 1, 1});
+  m.def("linspace", [](double start, double end, int64_t steps, const py::kwargs& kw) {
+    Options o = options_of(kw, "linspace");
+    return finish(linspace(start, end, steps, o.dtype.value_or(DType::Float32), o.device), o);
+  }, py::arg("start"), py::arg("end"), py::arg("steps"));
+  m.def("eye", [](int64_t n, std::optional<int64_t> mcols, const py::kwargs& kw) {
+    Options o = options_of(kw, "eye");
+    return finish(eye(n, mcols.value_or(n), o.dtype.value_or(DType::Float32), o.device), o);
+  }, py::arg("n"), py::arg("m") = py::none());
+  m.def("manual_seed", [](uint64_t s) { manual_seed(s); }, py::arg("seed"));
+  m.def("initial_seed", &initial_seed);
+  m.def("from_numpy", &from_numpy, py::arg("array"), "A tensor sharing the NumPy array's memory.");
+  m.def("_scalar_tensor", [](const Scalar& s, std::optional<DType> d) { return scalar_to_tensor(s, d); });
+
+  // ---- elementwise ----
+  both(m, cls, "abs", &abs);
+  both(m, cls, "neg", &neg);
+  both(m, cls, "exp", &exp);
+  both(m, cls, "log", &log);
+  both(m, cls, "sqrt", &sqrt);
+  both(m, cls, "rsqrt", &rsqrt);
+  both(m, cls, "sin", &sin);
+  both(m, cls, "cos", &cos);
+  both(m, cls, "tanh", &tanh);
+  both(m, cls, "sigmoid", &sigmoid);
+  both(m, cls, "relu", &relu);
+  both(m, cls, "silu", &silu);
+  both(m, cls, "erf", &erf);
+  both(m, cls, "sign", &sign);
+  both(m, cls, "logical_not", &logical_not);
+  both(m, cls, "gelu", [](const Tensor& x, const std::string& approximate) {
+    TG_CHECK(approximate == "none" || approximate == "tanh", ValueError, "gelu: approximate must be 'none' or 'tanh', got '",
+             approximate, "'");
+    return gelu(x, approximate == "tanh");
+  }, py::arg("approximate") = "none");
+#define TG_BIND_BINARY(NAME, FN)                                                    \
+  both(m, cls, NAME, [](const py::object& a, const py::object& b) {                 \
+    auto [x, y] = operands(a, b, NAME);                                             \
+    MaybeNoGIL nogil(std::max(x.numel(), y.numel()));                               \
+    return FN(x, y);                                                                \
+  }, py::arg("other"));
+  TG_BIND_BINARY("add", add)
+  TG_BIND_BINARY("sub", sub)
+  TG_BIND_BINARY("mul", mul)
+  TG_BIND_BINARY("div", div)
+  TG_BIND_BINARY("pow", pow)
+  TG_BIND_BINARY("maximum", maximum)
+  TG_BIND_BINARY("minimum", minimum)
+  TG_BIND_BINARY("eq", eq)
+  TG_BIND_BINARY("ne", ne)
+  TG_BIND_BINARY("lt", lt)
+  TG_BIND_BINARY("le", le)
+  TG_BIND_BINARY("gt", gt)
+  TG_BIND_BINARY("ge", ge)
+  TG_BIND_BINARY("logical_and", logical_and)
+  TG_BIND_BINARY("logical_or", logical_or)
+  TG_BIND_BINARY("matmul", matmul)
+  TG_BIND_BINARY("mm", matmul)
+#undef TG_BIND_BINARY
+  m.def("where", [](const Tensor& cond, const py::object& a, const py::object& b) {
+    auto [x, y] = operands(a, b, "where");
+    return where(cond, x, y);
+  }, py::arg("condition"), py::arg("input"), py::arg("other"));
+  both(m, cls, "masked_fill", [](const Tensor& x, const Tensor& mask, const py::object& value) {
+    auto v = other_operand(x, value);
+    TG_CHECK(v.has_value(), TypeError, "masked_fill: value must be a number or a 0-d tensor");
+    return masked_fill(x, mask, *v);
+  }, py::arg("mask"), py::arg("value"));
+  auto clamp_fn = [](const Tensor& x, std::optional<double> lo, std::optional<double> hi) { return clamp(x, lo, hi); };
+  both(m, cls, "clamp", clamp_fn, py::arg("min") = py::none(), py::arg("max") = py::none());
+  both(m, cls, "clip", clamp_fn, py::arg("min") = py::none(), py::arg("max") = py::none());
+
+  // ---- reductions ----
+  auto reduce_binding = [](Tensor (*fn)(const Tensor&, const Dims&, bool)) {
+    return [fn](const Tensor& x, const py::object& dim, bool keepdim) {
+      MaybeNoGIL nogil(x.numel());
+      return fn(x, dims_of(dim), keepdim);
+    };
+  };
+  both(m, cls, "sum", reduce_binding(&sum), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  both(m, cls, "mean", reduce_binding(&mean), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  both(m, cls, "amax", reduce_binding(&amax), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  both(m, cls, "amin", reduce_binding(&amin), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  both(m, cls, "logsumexp", reduce_binding(&logsumexp), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  // max/min: over dims (values only), or elementwise against another tensor as in torch.max(a, b).
+  both(m, cls, "max", [](const Tensor& x, const py::object& dim, bool keepdim) {
+    if (py::isinstance<Tensor>(dim)) return maximum(x, dim.cast<Tensor>());
+    return amax(x, dims_of(dim), keepdim);
+  }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  both(m, cls, "min", [](const Tensor& x, const py::object& dim, bool keepdim) {
+    if (py::isinstance<Tensor>(dim)) return minimum(x, dim.cast<Tensor>());
+    return amin(x, dims_of(dim), keepdim);
+  }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  both(m, cls, "var", [](const Tensor& x, const py::object& dim, std::optional<bool> unbiased, bool keepdim,
+                         std::optional<double> correction) {
+    double c = correction ? *correction : (unbiased.value_or(true) ? 1.0 : 0.0);
+    return var(x, dims_of(dim), c, keepdim);
+  }, py::arg("dim") = py::none(), py::arg("unbiased") = py::none(), py::arg("keepdim") = false,
+     py::arg("correction") = py::none());
+  both(m, cls, "std", [](const Tensor& x, const py::object& dim, std::optional<bool> unbiased, bool keepdim,
+                         std::optional<double> correction) {
+    double c = correction ? *correction : (unbiased.value_or(true) ? 1.0 : 0.0);
+    return sqrt(var(x, dims_of(dim), c, keepdim));
+  }, py::arg("dim") = py::none(), py::arg("unbiased") = py::none(), py::arg("keepdim") = false,
+     py::arg("correction") = py::none());
+  both(m, cls, "argmax", &argmax, py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  both(m, cls, "argmin", &argmin, py::arg("dim") = py::none(), py::arg("keepdim") = false);
+
+  // ---- shape (the Tensor methods with *sizes live in tensor.cpp) ----
+  m.def("reshape", [](const Tensor& x, const Shape& s) { return reshape(x, s); }, py::arg("input"), py::arg("shape"));
+  m.def("permute", [](const Tensor& x, const Dims& d) { return permute(x, d); }, py::arg("input"), py::arg("dims"));
+  m.def("transpose", &transpose, py::arg("input"), py::arg("dim0"), py::arg("dim1"));
+  m.def("unsqueeze", &unsqueeze, py::arg("input"), py::arg("dim"));
+  m.def("squeeze", [](const Tensor& x, const py::object& dim) { return squeeze(x, dims_of(dim)); }, py::arg("input"),
+        py::arg("dim") = py::none());
+  m.def("flatten", &flatten, py::arg("input"), py::arg("start_dim") = 0, py::arg("end_dim") = -1);
+  m.def("broadcast_to", [](const Tensor& x, const Shape& s) { return expand(x, s); }, py::arg("input"), py::arg("shape"));
+  m.def("cat", &cat, py::arg("tensors"), py::arg("dim") = 0);
+  m.def("concat", &cat, py::arg("tensors"), py::arg("dim") = 0);
+  m.def("stack", &stack, py::arg("tensors"), py::arg("dim") = 0);
+  m.def("split", [](const Tensor& t, const py::object& size, int64_t dim) {
+    if (py::isinstance<py::int_>(size)) return split(t, size.cast<int64_t>(), dim);
+    return split(t, size.cast<std::vector<int64_t>>(), dim);
+  }, py::arg("tensor"), py::arg("split_size_or_sections"), py::arg("dim") = 0);
+  m.def("chunk", &chunk, py::arg("input"), py::arg("chunks"), py::arg("dim") = 0);
+  m.def("clone", &clone, py::arg("input"));
+  m.def("detach", &detach, py::arg("input"));
+  m.def("nonzero", &nonzero, py::arg("input"));
+
+  // ---- gather / scatter ----
+  both(m, cls, "gather", &gather, py::arg("dim"), py::arg("index"));
+  both(m, cls, "index_select", &index_select, py::arg("dim"), py::arg("index"));
+  both(m, cls, "index_add", &index_add, py::arg("dim"), py::arg("index"), py::arg("source"));
+  both(m, cls, "scatter_add", &scatter_add, py::arg("dim"), py::arg("index"), py::arg("src"));
+
+  // ---- neural-network functions (wrapped by tapegrad.nn.functional) ----
+  both(m, cls, "softmax", [](const Tensor& x, int64_t dim) {
+    MaybeNoGIL nogil(x.numel());
+    return softmax(x, dim);
+  }, py::arg("dim"));
+  both(m, cls, "log_softmax", [](const Tensor& x, int64_t dim) {
+    MaybeNoGIL nogil(x.numel());
+    return log_softmax(x, dim);
+  }, py::arg("dim"));
+  m.def("_cross_entropy", [](const Tensor& logits, const Tensor& target, int64_t ignore_index, const std::string& reduction) {
+    int r = reduction_code(reduction, "cross_entropy");
+    MaybeNoGIL nogil(logits.numel());
+    return cross_entropy(logits, target, ignore_index, r);
+  });
+  m.def("_layer_norm", [](const Tensor& x, const Shape& shape, const std::optional<Tensor>& w,
+                          const std::optional<Tensor>& b, double eps) {
+    MaybeNoGIL nogil(x.numel());
+    return layer_norm(x, shape, w ? *w : Tensor(), b ? *b : Tensor(), eps);
+  });
+  m.def("_embedding", [](const Tensor& weight, const Tensor& idx, std::optional<int64_t> padding_idx) {
+    MaybeNoGIL nogil(idx.numel() * weight.size(-1));
+    return embedding(weight, idx, padding_idx);
+  });
+  m.def("_dropout", [](const Tensor& x, double p, bool training) {
+    MaybeNoGIL nogil(x.numel());
+    return dropout(x, p, training);
+  });
+}
+
+}  // namespace tg

@@ -1,0 +1,84 @@
+// Tensors <-> NumPy arrays, sharing memory both ways on the CPU.
+#include "bindings/convert.h"
+#include "ops/ops.h"
+
+namespace py = pybind11;
+
+namespace tg {
+
+DType dtype_from_numpy(const py::dtype& dt) {
+  const char kind = dt.kind();
+  const ssize_t size = dt.itemsize();
+  if (kind == 'b') return DType::Bool;
+  if (kind == 'f' && size == 4) return DType::Float32;
+  if (kind == 'f' && size == 8) return DType::Float64;
+  if (kind == 'i' && size == 8) return DType::Int64;
+  throw TypeError(str("from_numpy: unsupported NumPy dtype ", std::string(py::str(dt)),
+                      "; tapegrad has float32, float64, int64 and bool"));
+}
+
+py::dtype numpy_dtype(DType d) {
+  switch (d) {
+    case DType::Bool: return py::dtype::of<bool>();
+    case DType::Int64: return py::dtype::of<int64_t>();
+    case DType::Float32: return py::dtype::of<float>();
+    case DType::Float64: return py::dtype::of<double>();
+  }
+  return py::dtype::of<float>();
+}
+
+Tensor from_numpy(const py::array& a) {
+  DType dtype = dtype_from_numpy(a.dtype());
+  const int64_t isz = itemsize(dtype);
+  Shape shape, strides;
+  for (ssize_t d = 0; d < a.ndim(); ++d) {
+    shape.push_back(a.shape(d));
+    TG_CHECK(a.strides(d) >= 0 && a.strides(d) % isz == 0, ValueError,
+             "from_numpy: arrays with negative or unaligned strides cannot be shared; pass a copy (np.ascontiguousarray)");
+    strides.push_back(a.strides(d) / isz);
+  }
+  auto storage = std::make_shared<Storage>();
+  storage->data = const_cast<void*>(a.data());
+  int64_t extent = 1;
+  for (size_t d = 0; d < shape.size(); ++d) extent += (shape[d] - 1) * strides[d];
+  storage->nbytes = static_cast<size_t>(numel_of(shape) == 0 ? 0 : extent * isz);
+  py::object keep = a;  // the storage holds a reference to the array; released under the GIL
+  PyObject* ref = keep.release().ptr();
+  storage->owner = std::shared_ptr<void>(ref, [](void* o) {
+    py::gil_scoped_acquire gil;
+    Py_DECREF(static_cast<PyObject*>(o));
+  });
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::move(storage);
+  impl->shape = std::move(shape);
+  impl->strides = std::move(strides);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+py::array to_numpy(const Tensor& t) {
+  TG_CHECK(t.device().is_cpu(), TypeError, "numpy: the tensor is on ", t.device().str(), "; call .cpu() first");
+  const int64_t isz = itemsize(t.dtype());
+  std::vector<ssize_t> shape(t.shape().begin(), t.shape().end()), strides;
+  for (int64_t s : t.strides()) strides.push_back(static_cast<ssize_t>(s * isz));
+  auto* keep = new std::shared_ptr<Storage>(t.impl()->storage);
+  py::capsule owner(keep, [](void* p) { delete static_cast<std::shared_ptr<Storage>*>(p); });
+  return py::array(numpy_dtype(t.dtype()), shape, strides, t.raw_data(), owner);
+}
+
+Tensor wrap(const Scalar& s, const Tensor& like) {
+  DType d = s.category <= category(like.dtype()) ? like.dtype() : default_of_category(s.category);
+  Tensor t = s.category == 1 && d == DType::Int64 ? full({}, 0, d, like.device()) : full({}, s.value, d, like.device());
+  if (s.category == 1 && d == DType::Int64) *t.data<int64_t>() = s.int_value;
+  t.impl()->is_wrapped_number = true;
+  return t;
+}
+
+Tensor scalar_to_tensor(const Scalar& s, std::optional<DType> dtype) {
+  DType d = dtype ? *dtype : default_of_category(s.category);
+  Tensor t = full({}, s.value, d);
+  if (s.category == 1 && d == DType::Int64) *t.data<int64_t>() = s.int_value;
+  return t;
+}
+
+}  // namespace tg

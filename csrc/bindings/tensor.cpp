@@ -1,0 +1,303 @@
+// The Tensor class as Python sees it: attributes, operators, indexing and methods. Docstrings
+// sit with each binding; the math lives in csrc/ops.
+#include "autograd/engine.h"
+#include "autograd/node.h"
+#include "bindings/convert.h"
+#include "bindings/indexing.h"
+#include "ops/ops.h"
+
+namespace py = pybind11;
+
+namespace tg {
+
+namespace {
+
+Shape shape_from_args(const py::args& args, const char* op) {
+  if (args.size() == 1 && (py::isinstance<py::tuple>(args[0]) || py::isinstance<py::list>(args[0])))
+    return args[0].cast<Shape>();
+  Shape s;
+  for (auto a : args) {
+    TG_CHECK(PyIndex_Check(a.ptr()), TypeError, op, ": sizes must be ints, got ", std::string(py::str(a.get_type())));
+    s.push_back(a.cast<int64_t>());
+  }
+  return s;
+}
+
+// dim=None -> all dims; an int; or a tuple/list of ints.
+Dims dims_from(const py::object& dim) {
+  if (dim.is_none()) return {};
+  if (py::isinstance<py::tuple>(dim) || py::isinstance<py::list>(dim)) return dim.cast<Dims>();
+  return {dim.cast<int64_t>()};
+}
+
+// The other operand of a binary operator: a tensor, a Python number or a NumPy array.
+}  // namespace
+
+std::optional<Tensor> other_operand(const Tensor& self, const py::object& o) {
+  if (py::isinstance<Tensor>(o)) return o.cast<Tensor>();
+  py::detail::make_caster<Scalar> sc;
+  if (sc.load(o, true)) return wrap(py::detail::cast_op<Scalar>(sc), self);
+  if (py::isinstance<py::array>(o)) return from_numpy(py::module_::import("numpy").attr("ascontiguousarray")(o));
+  return std::nullopt;
+}
+
+namespace {
+
+using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
+
+// Binds `name` and its reflected form. The (Tensor, Tensor) overload comes first: it is the
+// fast path. Anything else is converted; what cannot be returns NotImplemented.
+void bind_binary(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls, const char* name, const char* rname,
+                 BinaryFn fn) {
+  cls.def(name, [fn](const Tensor& a, const Tensor& b) {
+    MaybeNoGIL nogil(std::max(a.numel(), b.numel()));
+    return fn(a, b);
+  });
+  cls.def(name, [fn](const Tensor& a, const py::object& b) -> py::object {
+    auto t = other_operand(a, b);
+    if (!t) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+    return py::cast(fn(a, *t));
+  });
+  if (rname)
+    cls.def(rname, [fn](const Tensor& a, const py::object& b) -> py::object {
+      auto t = other_operand(a, b);
+      if (!t) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+      return py::cast(fn(*t, a));
+    });
+}
+
+using InplaceFn = void (*)(const Tensor&, const Tensor&);
+void bind_inplace(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls, const char* dunder, const char* method,
+                  InplaceFn fn) {
+  auto impl = [fn](const Tensor& a, const py::object& b) {
+    auto t = other_operand(a, b);
+    TG_CHECK(t.has_value(), TypeError, "in-place operation: unsupported operand type ", std::string(py::str(b.get_type())));
+    MaybeNoGIL nogil(a.numel());
+    fn(a, *t);
+    return a;
+  };
+  cls.def(dunder, impl);
+  cls.def(method, impl);
+}
+
+Tensor to_device(const Tensor& t, const std::string& device) {
+  Device d = Device::parse(device);
+  if (d == t.device()) return t;
+  throw RuntimeError(str("to: cannot move a tensor to ", d.str(), ": tapegrad was built without CUDA"));
+}
+
+}  // namespace
+
+void bind_tensor(py::module_& m) {
+  py::class_<Node, std::shared_ptr<Node>>(m, "Node", "A node of the backward graph (a tensor's grad_fn).")
+      .def("name", [](const Node& n) { return std::string(n.name); })
+      .def_property_readonly("next_functions", [](const Node& n) {
+        py::list out;
+        for (const Edge& e : n.next_edges) out.append(py::make_tuple(e.fn ? py::cast(e.fn) : py::none(), e.input_nr));
+        return py::tuple(out);
+      })
+      .def("__repr__", [](const Node& n) { return str("<", n.name, ">"); });
+
+  py::enum_<DType>(m, "dtype", "Element type of a tensor.")
+      .value("float32", DType::Float32)
+      .value("float64", DType::Float64)
+      .value("int64", DType::Int64)
+      .value("bool", DType::Bool)
+      .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
+      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); })
+      .def("__repr__", [](DType d) { return str("tapegrad.", dtype_name(d)); })
+      .def("__str__", [](DType d) { return str("tapegrad.", dtype_name(d)); });
+
+  py::class_<Device>(m, "device", "A device: 'cpu' or 'cuda:N'.")
+      .def(py::init([](const std::string& s) { return Device::parse(s); }))
+      .def_property_readonly("type", [](const Device& d) { return d.is_cpu() ? "cpu" : "cuda"; })
+      .def_property_readonly("index", [](const Device& d) -> py::object {
+        return d.is_cpu() ? py::none() : py::cast(d.index);
+      })
+      .def("__str__", &Device::str)
+      .def("__repr__", [](const Device& d) { return str("device(type='", d.is_cpu() ? "cpu" : "cuda", "'",
+                                                         d.is_cpu() ? "" : str(", index=", d.index), ")"); })
+      .def("__eq__", [](const Device& a, const Device& b) { return a == b; })
+      .def("__eq__", [](const Device& a, const std::string& b) { return a == Device::parse(b); })
+      .def("__hash__", [](const Device& d) { return static_cast<int>(d.type) * 1000 + d.index; });
+
+  auto cls = py::class_<TensorImpl, std::shared_ptr<TensorImpl>>(m, "Tensor", py::dynamic_attr(),
+      "An n-dimensional array with reverse-mode autodiff. Create tensors with tapegrad.tensor(), zeros(), randn(), ...");
+
+  // Tensor(other): an alias sharing other's storage, without history (used by nn.Parameter).
+  cls.def(py::init([](const Tensor& other, bool requires_grad) {
+            Tensor t = alias_of(other);
+            t.set_requires_grad(requires_grad);
+            return t.impl();
+          }),
+          py::arg("data"), py::arg("requires_grad") = false);
+
+  cls.def_property_readonly("shape", [](const Tensor& t) { return py::tuple(py::cast(t.shape())); })
+      .def("size", [](const Tensor& t, const py::object& dim) -> py::object {
+        if (dim.is_none()) return py::tuple(py::cast(t.shape()));
+        return py::cast(t.size(dim.cast<int64_t>()));
+      }, py::arg("dim") = py::none())
+      .def_property_readonly("ndim", [](const Tensor& t) { return t.dim(); })
+      .def("dim", [](const Tensor& t) { return t.dim(); })
+      .def("numel", [](const Tensor& t) { return t.numel(); })
+      .def_property_readonly("dtype", [](const Tensor& t) { return t.dtype(); })
+      .def_property_readonly("device", [](const Tensor& t) { return t.device(); })
+      .def_property_readonly("is_cuda", [](const Tensor& t) { return !t.device().is_cpu(); })
+      .def("stride", [](const Tensor& t) { return py::tuple(py::cast(t.strides())); })
+      .def("storage_offset", [](const Tensor& t) { return t.offset(); })
+      .def("is_contiguous", [](const Tensor& t) { return t.is_contiguous(); })
+      .def("element_size", [](const Tensor& t) { return itemsize(t.dtype()); })
+      .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw_data()); })
+      .def("_version", [](const Tensor& t) { return t.storage().version; })
+      .def("is_floating_point", [](const Tensor& t) { return is_floating(t.dtype()); });
+
+  // ---- autograd ----
+  cls.def_property("requires_grad", [](const Tensor& t) { return t.requires_grad(); }, [](const Tensor& t, bool r) { t.set_requires_grad(r); })
+      .def("requires_grad_", [](const Tensor& t, bool r) {
+        t.set_requires_grad(r);
+        return t;
+      }, py::arg("requires_grad") = true)
+      .def_property("grad", [](const Tensor& t) { return t.grad(); }, [](const Tensor& t, const std::optional<Tensor>& g) { t.set_grad(g ? *g : Tensor()); })
+      .def_property_readonly("is_leaf", [](const Tensor& t) { return t.is_leaf(); })
+      .def_property_readonly("grad_fn", [](const Tensor& t) { return t.grad_fn(); })
+      .def("detach", &detach, "A tensor sharing this one's data, without autograd history.")
+      .def("detach_", [](const Tensor& t) {
+        t.impl()->grad_fn = nullptr;
+        t.impl()->requires_grad = false;
+        return t;
+      })
+      .def_property("data", &detach, [](const Tensor& t, const Tensor& src) {
+        TG_CHECK(src.shape() == t.shape() && src.dtype() == t.dtype(), ValueError, "data: the new data must have shape ",
+                 shape_str(t.shape()), " and dtype ", dtype_name(t.dtype()));
+        t.impl()->storage = src.impl()->storage;
+        t.impl()->strides = src.strides();
+        t.impl()->offset = src.offset();
+      })
+      .def("backward", [](const Tensor& t, const std::optional<Tensor>& gradient, bool retain_graph, bool create_graph) {
+        py::gil_scoped_release nogil;
+        backward({t}, {gradient ? *gradient : Tensor()}, retain_graph, create_graph);
+      }, py::arg("gradient") = py::none(), py::arg("retain_graph") = false, py::arg("create_graph") = false,
+         "Accumulates d(self)/d(leaf) into .grad of every leaf that requires grad.");
+
+  // ---- conversion ----
+  cls.def("numpy", &to_numpy, "A NumPy array sharing this tensor's memory.")
+      .def("__array__", [](const Tensor& t, const py::object& dtype, const py::object& copy) -> py::object {
+        py::object a = to_numpy(t);
+        if (!dtype.is_none()) a = a.attr("astype")(dtype);
+        else if (!copy.is_none() && copy.cast<bool>()) a = a.attr("copy")();
+        return a;
+      }, py::arg("dtype") = py::none(), py::arg("copy") = py::none())
+      .def("item", [](const Tensor& t) -> py::object {
+        switch (t.dtype()) {
+          case DType::Bool: return py::bool_(t.item<bool>());
+          case DType::Int64: return py::int_(t.item<int64_t>());
+          default: return py::float_(t.item<double>());
+        }
+      })
+      .def("tolist", [](const Tensor& t) { return to_numpy(t).attr("tolist")(); })
+      .def("__len__", [](const Tensor& t) {
+        TG_CHECK(t.dim() > 0, TypeError, "len() of a 0-d tensor");
+        return t.shape()[0];
+      })
+      .def("__float__", [](const Tensor& t) { return t.item<double>(); })
+      .def("__int__", [](const Tensor& t) { return t.item<int64_t>(); })
+      .def("__bool__", [](const Tensor& t) {
+        TG_CHECK(t.numel() == 1, RuntimeError, "bool: the truth value of a tensor with ", t.numel(),
+                 " elements is ambiguous");
+        return t.item<bool>();
+      })
+      .def("__index__", [](const Tensor& t) {
+        TG_CHECK(t.dtype() == DType::Int64 && t.numel() == 1, TypeError, "only one-element integer tensors can be used as an index");
+        return t.item<int64_t>();
+      })
+      .def("__hash__", [](const py::object& self) { return reinterpret_cast<intptr_t>(self.ptr()) >> 4; })
+      .def("to", [](const Tensor& t, const py::object& target, const py::object& dtype) {
+        Tensor out = t;
+        if (py::isinstance<DType>(target)) out = to_dtype(out, target.cast<DType>());
+        else if (py::isinstance<Device>(target)) out = to_device(out, target.cast<Device>().str());
+        else if (!target.is_none()) out = to_device(out, target.cast<std::string>());
+        if (!dtype.is_none()) out = to_dtype(out, dtype.cast<DType>());
+        return out;
+      }, py::arg("device") = py::none(), py::arg("dtype") = py::none())
+      .def("cpu", [](const Tensor& t) { return to_device(t, "cpu"); })
+      .def("cuda", [](const Tensor& t) { return to_device(t, "cuda"); })
+      .def("float", [](const Tensor& t) { return to_dtype(t, DType::Float32); })
+      .def("double", [](const Tensor& t) { return to_dtype(t, DType::Float64); })
+      .def("long", [](const Tensor& t) { return to_dtype(t, DType::Int64); })
+      .def("int", [](const Tensor& t) { return to_dtype(t, DType::Int64); })
+      .def("bool", [](const Tensor& t) { return to_dtype(t, DType::Bool); })
+      .def("type", [](const Tensor& t, DType d) { return to_dtype(t, d); });
+
+  // ---- operators ----
+  bind_binary(cls, "__add__", "__radd__", &add);
+  bind_binary(cls, "__sub__", "__rsub__", &sub);
+  bind_binary(cls, "__mul__", "__rmul__", &mul);
+  bind_binary(cls, "__truediv__", "__rtruediv__", &div);
+  bind_binary(cls, "__pow__", "__rpow__", &pow);
+  bind_binary(cls, "__matmul__", "__rmatmul__", &matmul);
+  bind_binary(cls, "__eq__", nullptr, &eq);
+  bind_binary(cls, "__ne__", nullptr, &ne);
+  bind_binary(cls, "__lt__", nullptr, &lt);
+  bind_binary(cls, "__le__", nullptr, &le);
+  bind_binary(cls, "__gt__", nullptr, &gt);
+  bind_binary(cls, "__ge__", nullptr, &ge);
+  bind_binary(cls, "__and__", "__rand__", &logical_and);
+  bind_binary(cls, "__or__", "__ror__", &logical_or);
+  bind_inplace(cls, "__iadd__", "add_", [](const Tensor& a, const Tensor& b) { add_(a, b); });
+  bind_inplace(cls, "__isub__", "sub_", &sub_);
+  bind_inplace(cls, "__imul__", "mul_", &mul_);
+  bind_inplace(cls, "__itruediv__", "div_", &div_);
+  cls.def("__neg__", &neg)
+      .def("__abs__", &abs)
+      .def("__invert__", &logical_not)
+      .def("__pos__", [](const Tensor& t) { return t; });
+
+  // ---- indexing ----
+  cls.def("__getitem__", [](const Tensor& t, const py::object& key) { return getitem(t, key); })
+      .def("__setitem__", [](const Tensor& t, const py::object& key, const py::object& value) {
+        auto v = other_operand(t, value);
+        TG_CHECK(v.has_value(), TypeError, "setitem: cannot assign a value of type ", std::string(py::str(value.get_type())));
+        setitem(t, key, *v);
+      });
+
+  // ---- in-place ----
+  cls.def("zero_", [](const Tensor& t) { fill_(t, 0); return t; })
+      .def("fill_", [](const Tensor& t, double v) { fill_(t, v); return t; })
+      .def("copy_", [](const Tensor& t, const Tensor& src) { copy_(t, src); return t; })
+      .def("clamp_", [](const Tensor& t, std::optional<double> lo, std::optional<double> hi) {
+        copy_(t, clamp(t, lo, hi));
+        return t;
+      }, py::arg("min") = py::none(), py::arg("max") = py::none());
+
+  // ---- shape ----
+  cls.def("reshape", [](const Tensor& t, const py::args& s) { return reshape(t, shape_from_args(s, "reshape")); })
+      .def("view", [](const Tensor& t, const py::args& s) { return view(t, shape_from_args(s, "view")); })
+      .def("expand", [](const Tensor& t, const py::args& s) { return expand(t, shape_from_args(s, "expand")); })
+      .def("broadcast_to", [](const Tensor& t, const Shape& s) { return expand(t, s); })
+      .def("permute", [](const Tensor& t, const py::args& s) { return permute(t, shape_from_args(s, "permute")); })
+      .def("transpose", &transpose)
+      .def_property_readonly("T", [](const Tensor& t) {
+        Dims order;
+        for (int64_t d = t.dim() - 1; d >= 0; --d) order.push_back(d);
+        return permute(t, order);
+      })
+      .def_property_readonly("mT", [](const Tensor& t) { return transpose(t, -2, -1); })
+      .def("unsqueeze", &unsqueeze)
+      .def("squeeze", [](const Tensor& t, const py::object& dim) { return squeeze(t, dims_from(dim)); }, py::arg("dim") = py::none())
+      .def("flatten", &flatten, py::arg("start_dim") = 0, py::arg("end_dim") = -1)
+      .def("contiguous", &contiguous)
+      .def("clone", &clone)
+      .def("split", [](const Tensor& t, const py::object& size, int64_t dim) {
+        if (py::isinstance<py::int_>(size)) return split(t, size.cast<int64_t>(), dim);
+        return split(t, size.cast<std::vector<int64_t>>(), dim);
+      }, py::arg("split_size_or_sections"), py::arg("dim") = 0)
+      .def("chunk", &chunk, py::arg("chunks"), py::arg("dim") = 0)
+      .def("narrow", &narrow)
+      .def("unbind", [](const Tensor& t, int64_t dim) {
+        TensorList out;
+        for (const Tensor& part : split(t, 1, dim)) out.push_back(squeeze(part, {dim}));
+        return out;
+      }, py::arg("dim") = 0);
+}
+
+}  // namespace tg

@@ -1,0 +1,83 @@
+// Element types and PyTorch's type-promotion rules.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/error.h"
+
+namespace tg {
+
+enum class DType : uint8_t { Bool = 0, Int64 = 1, Float32 = 2, Float64 = 3 };
+constexpr int kNumDTypes = 4;
+
+inline int64_t itemsize(DType d) {
+  switch (d) {
+    case DType::Bool: return 1;
+    case DType::Int64: return 8;
+    case DType::Float32: return 4;
+    case DType::Float64: return 8;
+  }
+  return 0;
+}
+inline const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::Bool: return "bool";
+    case DType::Int64: return "int64";
+    case DType::Float32: return "float32";
+    case DType::Float64: return "float64";
+  }
+  return "?";
+}
+inline bool is_floating(DType d) { return d == DType::Float32 || d == DType::Float64; }
+
+// Category order bool < integer < floating: promotion never goes down a category.
+inline int category(DType d) { return d == DType::Bool ? 0 : d == DType::Int64 ? 1 : 2; }
+
+// promote(a, b): the smallest type both convert to without losing their category.
+inline DType promote(DType a, DType b) { return static_cast<uint8_t>(a) >= static_cast<uint8_t>(b) ? a : b; }
+
+// The default type of a Python number of that category (float -> float32, as PyTorch).
+inline DType default_of_category(int cat) {
+  return cat == 0 ? DType::Bool : cat == 1 ? DType::Int64 : DType::Float32;
+}
+
+template <class T> struct dtype_of;
+template <> struct dtype_of<bool> { static constexpr DType value = DType::Bool; };
+template <> struct dtype_of<int64_t> { static constexpr DType value = DType::Int64; };
+template <> struct dtype_of<float> { static constexpr DType value = DType::Float32; };
+template <> struct dtype_of<double> { static constexpr DType value = DType::Float64; };
+
+}  // namespace tg
+
+// TG_DISPATCH(dtype, "op", [&](auto tag) { using T = decltype(tag); ... })
+#define TG_DISPATCH_CASE(ENUM, TYPE, ...) \
+  case ::tg::DType::ENUM: return (__VA_ARGS__)(TYPE{});
+#define TG_DISPATCH_ALL(dt, name, ...)                                               \
+  [&] {                                                                             \
+    switch (dt) {                                                                   \
+      TG_DISPATCH_CASE(Bool, bool, __VA_ARGS__)                                              \
+      TG_DISPATCH_CASE(Int64, int64_t, __VA_ARGS__)                                          \
+      TG_DISPATCH_CASE(Float32, float, __VA_ARGS__)                                          \
+      TG_DISPATCH_CASE(Float64, double, __VA_ARGS__)                                         \
+    }                                                                               \
+    throw ::tg::TypeError(::tg::str(name, ": unsupported dtype"));                 \
+  }()
+#define TG_DISPATCH_NUMERIC(dt, name, ...)                                           \
+  [&] {                                                                             \
+    switch (dt) {                                                                   \
+      TG_DISPATCH_CASE(Int64, int64_t, __VA_ARGS__)                                          \
+      TG_DISPATCH_CASE(Float32, float, __VA_ARGS__)                                          \
+      TG_DISPATCH_CASE(Float64, double, __VA_ARGS__)                                         \
+      default: break;                                                               \
+    }                                                                               \
+    throw ::tg::TypeError(::tg::str(name, ": not supported for dtype ", ::tg::dtype_name(dt))); \
+  }()
+#define TG_DISPATCH_FLOAT(dt, name, ...)                                             \
+  [&] {                                                                             \
+    switch (dt) {                                                                   \
+      TG_DISPATCH_CASE(Float32, float, __VA_ARGS__)                                          \
+      TG_DISPATCH_CASE(Float64, double, __VA_ARGS__)                                         \
+      default: break;                                                               \
+    }                                                                               \
+    throw ::tg::TypeError(::tg::str(name, ": expected a floating-point tensor, got ", ::tg::dtype_name(dt))); \
+  }()

@@ -1,0 +1,39 @@
+// Exceptions of the core. Each maps to one Python exception type (bindings/errors.cpp), so the
+// C++ core never includes pybind11 and a bad input never aborts the interpreter.
+#pragma once
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace tg {
+
+struct ValueError : std::runtime_error { using std::runtime_error::runtime_error; };
+struct TypeError : std::runtime_error { using std::runtime_error::runtime_error; };
+struct IndexError : std::runtime_error { using std::runtime_error::runtime_error; };
+struct RuntimeError : std::runtime_error { using std::runtime_error::runtime_error; };
+struct MemoryError : std::runtime_error { using std::runtime_error::runtime_error; };
+struct NotImplementedError : std::runtime_error { using std::runtime_error::runtime_error; };
+
+namespace detail {
+inline void concat(std::ostringstream&) {}
+template <class T, class... R>
+void concat(std::ostringstream& os, const T& first, const R&... rest) {
+  os << first;
+  concat(os, rest...);
+}
+}  // namespace detail
+
+template <class... Args>
+std::string str(const Args&... args) {
+  std::ostringstream os;
+  detail::concat(os, args...);
+  return os.str();
+}
+
+}  // namespace tg
+
+// TG_CHECK(cond, ValueError, "add: shapes ", a, " and ", b, " do not broadcast")
+#define TG_CHECK(cond, Err, ...)                   \
+  do {                                             \
+    if (!(cond)) throw ::tg::Err(::tg::str(__VA_ARGS__)); \
+  } while (0)

@@ -1,0 +1,111 @@
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "autograd/node.h"
+
+namespace tg {
+
+std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
+  TG_CHECK(device.is_cpu(), RuntimeError, "allocate: device ", device.str(), " is not available in this build");
+  auto s = std::make_shared<Storage>();
+  // 64-byte alignment: a cache line, and whole AVX-512 vectors for the kernels.
+  size_t rounded = ((nbytes + 63) / 64) * 64;
+  if (rounded == 0) rounded = 64;
+  void* p = std::aligned_alloc(64, rounded);
+  if (!p) throw MemoryError(str("allocate: out of memory allocating ", nbytes, " bytes"));
+  s->data = p;
+  s->nbytes = nbytes;
+  s->device = device;
+  s->owner = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  return s;
+}
+
+const Shape& Tensor::shape() const { return impl_->shape; }
+const Shape& Tensor::strides() const { return impl_->strides; }
+int64_t Tensor::offset() const { return impl_->offset; }
+int64_t Tensor::dim() const { return static_cast<int64_t>(impl_->shape.size()); }
+int64_t Tensor::size(int64_t d) const { return impl_->shape[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::numel() const { return numel_of(impl_->shape); }
+DType Tensor::dtype() const { return impl_->dtype; }
+Device Tensor::device() const { return impl_->storage->device; }
+Storage& Tensor::storage() const { return *impl_->storage; }
+bool Tensor::is_wrapped_number() const { return impl_->is_wrapped_number; }
+
+bool Tensor::is_contiguous() const {
+  int64_t expected = 1;
+  for (int64_t i = dim() - 1; i >= 0; --i) {
+    if (impl_->shape[i] == 1) continue;
+    if (impl_->strides[i] != expected) return false;
+    expected *= impl_->shape[i];
+  }
+  return true;
+}
+
+void* Tensor::raw_data() const {
+  return static_cast<char*>(impl_->storage->data) + impl_->offset * itemsize(impl_->dtype);
+}
+
+template <class T>
+T Tensor::item() const {
+  TG_CHECK(numel() == 1, ValueError, "item: only a one-element tensor can be converted to a Python scalar, got shape ",
+           shape_str(shape()));
+  TG_CHECK(device().is_cpu(), RuntimeError, "item: tensor is on ", device().str());
+  return TG_DISPATCH_ALL(dtype(), "item", [&](auto tag) -> T {
+    using S = decltype(tag);
+    return static_cast<T>(*data<S>());
+  });
+}
+template bool Tensor::item<bool>() const;
+template int64_t Tensor::item<int64_t>() const;
+template double Tensor::item<double>() const;
+template float Tensor::item<float>() const;
+
+bool Tensor::requires_grad() const { return impl_->requires_grad || impl_->grad_fn != nullptr; }
+bool Tensor::is_leaf() const { return impl_->grad_fn == nullptr; }
+const std::shared_ptr<Node>& Tensor::grad_fn() const { return impl_->grad_fn; }
+Tensor Tensor::grad() const { return impl_->grad; }
+void Tensor::set_grad(const Tensor& g) const {
+  if (g.defined()) {
+    TG_CHECK(g.shape() == shape(), ValueError, "grad: assigned grad has shape ", shape_str(g.shape()),
+             " but the tensor has shape ", shape_str(shape()));
+    TG_CHECK(g.dtype() == dtype(), TypeError, "grad: assigned grad has dtype ", dtype_name(g.dtype()),
+             " but the tensor has dtype ", dtype_name(dtype()));
+  }
+  impl_->grad = g;
+}
+void Tensor::set_requires_grad(bool r) const {
+  TG_CHECK(is_leaf() || r, RuntimeError,
+           "requires_grad_: can only change requires_grad of leaf tensors; use detach() on a non-leaf");
+  TG_CHECK(!r || is_floating(dtype()), RuntimeError, "requires_grad_: only floating-point tensors can require "
+           "gradients, got dtype ", dtype_name(dtype()));
+  impl_->requires_grad = r;
+}
+void Tensor::bump_version() const { ++impl_->storage->version; }
+
+Tensor empty(const Shape& shape, DType dtype, Device device) {
+  for (int64_t s : shape) TG_CHECK(s >= 0, ValueError, "empty: negative dimension in shape ", shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  int64_t n = numel_of(shape);
+  TG_CHECK(n < (int64_t(1) << 48), MemoryError, "empty: cannot allocate a tensor of shape ", shape_str(shape));
+  impl->storage = Storage::allocate(static_cast<size_t>(n) * itemsize(dtype), device);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = base.impl()->storage;
+  impl->shape = std::move(shape);
+  impl->strides = std::move(strides);
+  impl->offset = offset;
+  impl->dtype = base.dtype();
+  return Tensor(std::move(impl));
+}
+
+Tensor alias_of(const Tensor& t) { return make_view(t, t.shape(), t.strides(), t.offset()); }
+
+}  // namespace tg

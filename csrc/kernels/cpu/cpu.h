@@ -1,0 +1,72 @@
+// CPU kernels. They see raw buffers, shapes and strides (in elements), never tensors or autograd.
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "core/shape.h"
+#include "kernels/functors.h"
+
+namespace tg::cpu {
+
+struct Operand {
+  char* data;
+  const int64_t* strides;  // one per dim of the shared shape; 0 on broadcast dims
+  DType dtype;
+};
+
+// out = op(in); in and out have the same dtype except LogicalNot (bool out).
+void unary(UnaryOp op, const Shape& shape, Operand out, Operand in);
+// out = op(a, b); a and b share a dtype; out has it too, or bool for comparisons.
+void binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b);
+// out = cond ? a : b
+void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b);
+// out = in, converting the dtype.
+void copy(const Shape& shape, Operand out, Operand in);
+void fill(void* out, int64_t n, DType dtype, double value);
+
+// Reductions over the middle axis of a contiguous (outer, r, inner) buffer into (outer, inner).
+enum class ReduceOp : uint8_t { Sum, Max, Min, ArgMax, ArgMin };
+void reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out);
+
+// C[M,N] (row-major, leading dim ldc) (+)= A[M,K] @ B[K,N]; A and B given by element strides.
+const char* gemm_isa();  // "avx512", "avx2" or "portable"
+void gemm(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col, const void* B,
+          int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate);
+
+// (outer, n, inner) buffers; indices already checked to lie in [0, n).
+void index_select(DType dtype, int64_t outer, int64_t n_in, int64_t inner, const void* in, const int64_t* index,
+                  int64_t n_index, void* out);
+void index_add(DType dtype, int64_t outer, int64_t n_out, int64_t inner, void* out, const int64_t* index,
+               int64_t n_index, const void* src);
+// gather: out[o, j, i] = in[o, index[o, j, i], i]; scatter_add is its adjoint.
+void gather(DType dtype, int64_t outer, int64_t n_in, int64_t n_index, int64_t inner, const void* in,
+            const int64_t* index, void* out);
+void scatter_add(DType dtype, int64_t outer, int64_t n_out, int64_t n_index, int64_t inner, void* out,
+                 const int64_t* index, const void* src);
+// out[positions[i]] = values[i] (flat positions into a contiguous buffer; the last write wins).
+void put(DType dtype, void* out, const int64_t* positions, const void* values, int64_t n);
+
+// Philox4x32-10 streams: element i uses counter (offset + i) under key `seed`.
+enum class RandomKind : uint8_t { Uniform, Normal };
+void random(RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, uint64_t offset);
+void random_int(int64_t* out, int64_t n, int64_t low, int64_t high, uint64_t seed, uint64_t offset);
+
+}  // namespace tg::cpu
+
+namespace tg::cpu {
+// Row-wise softmax (or log-softmax) of a contiguous (rows, cols) buffer, max-subtracted.
+void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log);
+// Layer norm of contiguous (rows, cols): out = (x - mean) * rstd; mean and rstd per row saved.
+void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean, void* rstd, double eps);
+}  // namespace tg::cpu
+
+namespace tg::cpu {
+// Optimizer updates of one contiguous parameter buffer (float32 or float64), in place.
+struct SGDConfig { double lr, momentum, dampening, weight_decay; bool nesterov, first_step; };
+void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* momentum_buf, const SGDConfig& cfg);
+struct AdamConfig { double lr, beta1, beta2, eps, weight_decay; bool decoupled; int64_t step; };
+void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* m, void* v, const AdamConfig& cfg);
+struct RMSpropConfig { double lr, alpha, eps, weight_decay, momentum; };
+void rmsprop_update(DType dtype, int64_t n, void* param, const void* grad, void* square_avg, void* momentum_buf,
+                    const RMSpropConfig& cfg);
+}  // namespace tg::cpu

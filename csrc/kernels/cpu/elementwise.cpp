@@ -1,0 +1,147 @@
+// Elementwise kernels: one strided loop per arity, instantiated per (op, dtype).
+#include <cstring>
+
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/loops.h"
+
+namespace tg::cpu {
+
+namespace {
+
+template <UnaryOp op, class T, class Out>
+void unary_loop(const Shape& shape, Operand out, Operand in) {
+  StridedLoop<2> loop(shape, {out.strides, in.strides}, {sizeof(Out), sizeof(T)});
+  loop.run({out.data, in.data}, [](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+    Out* o = reinterpret_cast<Out*>(p[0]);
+    const T* x = reinterpret_cast<const T*>(p[1]);
+    if (s[0] == sizeof(Out) && s[1] == sizeof(T)) {
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(apply_unary<op>(x[i]));
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<Out*>(p[0] + i * s[0]) = static_cast<Out>(apply_unary<op>(*reinterpret_cast<const T*>(p[1] + i * s[1])));
+    }
+  });
+}
+
+template <UnaryOp op>
+void unary_typed(const Shape& shape, Operand out, Operand in) {
+  if constexpr (op == UnaryOp::LogicalNot) {
+    TG_DISPATCH_ALL(in.dtype, "logical_not", [&](auto tag) { unary_loop<op, decltype(tag), bool>(shape, out, in); });
+  } else if constexpr (op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign) {
+    TG_DISPATCH_NUMERIC(in.dtype, "unary", [&](auto tag) {
+      using T = decltype(tag);
+      unary_loop<op, T, T>(shape, out, in);
+    });
+  } else {
+    TG_DISPATCH_FLOAT(in.dtype, "unary", [&](auto tag) {
+      using T = decltype(tag);
+      unary_loop<op, T, T>(shape, out, in);
+    });
+  }
+}
+
+template <BinaryOp op, class T>
+void binary_loop(const Shape& shape, Operand out, Operand a, Operand b) {
+  using Out = decltype(apply_binary<op>(T(), T()));
+  StridedLoop<3> loop(shape, {out.strides, a.strides, b.strides}, {sizeof(Out), sizeof(T), sizeof(T)});
+  loop.run({out.data, a.data, b.data}, [](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
+    Out* o = reinterpret_cast<Out*>(p[0]);
+    const T* x = reinterpret_cast<const T*>(p[1]);
+    const T* y = reinterpret_cast<const T*>(p[2]);
+    if (s[0] == sizeof(Out) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
+      for (int64_t i = 0; i < n; ++i) o[i] = apply_binary<op>(x[i], y[i]);
+    } else if (s[0] == sizeof(Out) && s[1] == sizeof(T) && s[2] == 0) {
+      const T c = y[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = apply_binary<op>(x[i], c);
+    } else if (s[0] == sizeof(Out) && s[1] == 0 && s[2] == sizeof(T)) {
+      const T c = x[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = apply_binary<op>(c, y[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<Out*>(p[0] + i * s[0]) =
+            apply_binary<op>(*reinterpret_cast<const T*>(p[1] + i * s[1]), *reinterpret_cast<const T*>(p[2] + i * s[2]));
+    }
+  });
+}
+
+template <BinaryOp op>
+void binary_typed(const Shape& shape, Operand out, Operand a, Operand b) {
+  if constexpr (is_comparison_op(op)) {
+    TG_DISPATCH_ALL(a.dtype, "compare", [&](auto tag) { binary_loop<op, decltype(tag)>(shape, out, a, b); });
+  } else {
+    TG_DISPATCH_NUMERIC(a.dtype, "binary", [&](auto tag) { binary_loop<op, decltype(tag)>(shape, out, a, b); });
+  }
+}
+
+template <class Out, class In>
+void copy_loop(const Shape& shape, Operand out, Operand in) {
+  StridedLoop<2> loop(shape, {out.strides, in.strides}, {sizeof(Out), sizeof(In)});
+  loop.run({out.data, in.data}, [](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+    if (s[0] == sizeof(Out) && s[1] == sizeof(In)) {
+      Out* o = reinterpret_cast<Out*>(p[0]);
+      const In* x = reinterpret_cast<const In*>(p[1]);
+      if constexpr (std::is_same_v<Out, In>) std::memcpy(o, x, n * sizeof(In));
+      else for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(x[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<Out*>(p[0] + i * s[0]) = static_cast<Out>(*reinterpret_cast<const In*>(p[1] + i * s[1]));
+    }
+  });
+}
+
+}  // namespace
+
+void unary(UnaryOp op, const Shape& shape, Operand out, Operand in) {
+  switch (op) {
+#define TG_UNARY_CASE(NAME) case UnaryOp::NAME: return unary_typed<UnaryOp::NAME>(shape, out, in);
+    TG_UNARY_CASE(Neg) TG_UNARY_CASE(Abs) TG_UNARY_CASE(Exp) TG_UNARY_CASE(Log) TG_UNARY_CASE(Sqrt)
+    TG_UNARY_CASE(Rsqrt) TG_UNARY_CASE(Sin) TG_UNARY_CASE(Cos) TG_UNARY_CASE(Tanh) TG_UNARY_CASE(Sigmoid)
+    TG_UNARY_CASE(Relu) TG_UNARY_CASE(Gelu) TG_UNARY_CASE(GeluTanh) TG_UNARY_CASE(Silu) TG_UNARY_CASE(Erf)
+    TG_UNARY_CASE(Sign) TG_UNARY_CASE(LogicalNot)
+#undef TG_UNARY_CASE
+  }
+}
+
+void binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) {
+  switch (op) {
+#define TG_BINARY_CASE(NAME) case BinaryOp::NAME: return binary_typed<BinaryOp::NAME>(shape, out, a, b);
+    TG_BINARY_CASE(Add) TG_BINARY_CASE(Sub) TG_BINARY_CASE(Mul) TG_BINARY_CASE(Div) TG_BINARY_CASE(Pow)
+    TG_BINARY_CASE(Maximum) TG_BINARY_CASE(Minimum) TG_BINARY_CASE(Eq) TG_BINARY_CASE(Ne) TG_BINARY_CASE(Lt)
+    TG_BINARY_CASE(Le) TG_BINARY_CASE(Gt) TG_BINARY_CASE(Ge) TG_BINARY_CASE(LogicalAnd) TG_BINARY_CASE(LogicalOr)
+#undef TG_BINARY_CASE
+  }
+}
+
+void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) {
+  TG_DISPATCH_ALL(a.dtype, "where", [&](auto tag) {
+    using T = decltype(tag);
+    StridedLoop<4> loop(shape, {out.strides, cond.strides, a.strides, b.strides}, {sizeof(T), 1, sizeof(T), sizeof(T)});
+    loop.run({out.data, cond.data, a.data, b.data}, [](std::array<char*, 4> p, std::array<int64_t, 4> s, int64_t n) {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<T*>(p[0] + i * s[0]) = *reinterpret_cast<const bool*>(p[1] + i * s[1])
+                                                     ? *reinterpret_cast<const T*>(p[2] + i * s[2])
+                                                     : *reinterpret_cast<const T*>(p[3] + i * s[3]);
+    });
+  });
+}
+
+void copy(const Shape& shape, Operand out, Operand in) {
+  TG_DISPATCH_ALL(out.dtype, "copy", [&](auto out_tag) {
+    TG_DISPATCH_ALL(in.dtype, "copy", [&](auto in_tag) {
+      copy_loop<decltype(out_tag), decltype(in_tag)>(shape, out, in);
+    });
+  });
+}
+
+void fill(void* out, int64_t n, DType dtype, double value) {
+  TG_DISPATCH_ALL(dtype, "fill", [&](auto tag) {
+    using T = decltype(tag);
+    T v = static_cast<T>(value);
+    T* o = static_cast<T*>(out);
+    parallel_for(n, kParallelGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) o[i] = v;
+    });
+  });
+}
+
+}  // namespace tg::cpu

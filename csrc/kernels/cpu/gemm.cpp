@@ -1,0 +1,249 @@
+// GEMM: C[M,N] (+)= A[M,K] @ B[K,N], the Goto/BLIS way.
+//
+//   for jc (NC columns of B)        B block  [kc x nc] packed into NR-wide column panels
+//     for pc (KC of the K axis)     A block  [mc x kc] packed into MR-tall row panels
+//       for ic (MC rows of A)  -- threads --
+//         for jr, ir: micro-kernel: an MR x NR tile of C held in vector registers,
+//                     updated by kc rank-1 products (one broadcast of A times one row of B)
+//
+// The micro-kernel is written with GCC/Clang vector types and compiled three times: for AVX-512,
+// for AVX2+FMA and for a portable baseline; the CPU picks one at run time, so a wheel built here
+// runs (correctly, if slower) on any x86-64 and elsewhere. TAPEGRAD_GEMM=portable forces the
+// baseline (the tests use it to check that path; it shares the AVX-512 tile shape).
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/loops.h"
+
+namespace tg::cpu {
+
+namespace {
+
+template <class T, int Bytes> struct Vec;
+template <> struct Vec<float, 32> { typedef float type __attribute__((vector_size(32))); };
+template <> struct Vec<float, 64> { typedef float type __attribute__((vector_size(64))); };
+template <> struct Vec<double, 32> { typedef double type __attribute__((vector_size(32))); };
+template <> struct Vec<double, 64> { typedef double type __attribute__((vector_size(64))); };
+
+constexpr int64_t KC = 256, MC = 96, NC = 2048;
+
+struct Strided {  // element (r, c) of a matrix view is at p[r * rs + c * cs]
+  template <class T> static T at(const T* p, int64_t rs, int64_t cs, int64_t r, int64_t c) { return p[r * rs + c * cs]; }
+};
+
+// Ap[panel][k][0..MR) = A[ic + panel*MR + i, pc + k], zero past the edge.
+template <class T, int MR>
+inline void pack_a(const T* A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* Ap) {
+  for (int64_t p = 0; p < mc; p += MR) {
+    int64_t mr = std::min<int64_t>(MR, mc - p);
+    for (int64_t k = 0; k < kc; ++k) {
+      for (int64_t i = 0; i < mr; ++i) Ap[i] = A[(p + i) * rs + k * cs];
+      for (int64_t i = mr; i < MR; ++i) Ap[i] = T(0);
+      Ap += MR;
+    }
+  }
+}
+
+// Bp[panel][k][0..NR) = B[pc + k, jc + panel*NR + j], zero past the edge.
+template <class T, int NR>
+inline void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* Bp) {
+  int64_t panels = (nc + NR - 1) / NR;
+  parallel_for(panels, 8, [&](int64_t pb, int64_t pe) {
+    for (int64_t p = pb; p < pe; ++p) {
+      int64_t nr = std::min<int64_t>(NR, nc - p * NR);
+      T* dst = Bp + p * NR * kc;
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* src = B + k * rs + p * NR * cs;
+        if (cs == 1 && nr == NR) std::memcpy(dst, src, NR * sizeof(T));
+        else {
+          for (int64_t j = 0; j < nr; ++j) dst[j] = src[j * cs];
+          for (int64_t j = nr; j < NR; ++j) dst[j] = T(0);
+        }
+        dst += NR;
+      }
+    }
+  });
+}
+
+// C tile [mr x nr] (+)= Ap panel [kc x MR]^T @ Bp panel [kc x NR].
+template <class T, int VB, int MR, int NR>
+__attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp,
+                                                        T* C, int64_t ldc, int64_t mr, int64_t nr, bool accumulate) {
+  using V = typename Vec<T, VB>::type;
+  constexpr int L = VB / sizeof(T), NV = NR / L;
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = V{};
+  for (int64_t k = 0; k < kc; ++k) {
+    V b[NV];
+    for (int j = 0; j < NV; ++j) std::memcpy(&b[j], Bp + j * L, sizeof(V));
+    for (int i = 0; i < MR; ++i) {
+      const T a = Ap[i];
+      for (int j = 0; j < NV; ++j) acc[i][j] += b[j] * a;
+    }
+    Ap += MR;
+    Bp += NR;
+  }
+  if (mr == MR && nr == NR) {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NV; ++j) {
+        T* c = C + i * ldc + j * L;
+        V cur;
+        if (accumulate) {
+          std::memcpy(&cur, c, sizeof(V));
+          cur += acc[i][j];
+        } else {
+          cur = acc[i][j];
+        }
+        std::memcpy(c, &cur, sizeof(V));
+      }
+    return;
+  }
+  alignas(64) T tile[MR * NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) std::memcpy(tile + i * NR + j * L, &acc[i][j], sizeof(V));
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : T(0)) + tile[i * NR + j];
+}
+
+template <class T, int VB, int MR, int NR>
+__attribute__((always_inline)) inline void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars,
+                                                        int64_t acs, const T* B, int64_t brs, int64_t bcs, T* C,
+                                                        int64_t ldc, bool accumulate) {
+  static_assert(MC % MR == 0 && NC % NR == 0, "blocks must hold whole panels");
+  std::vector<T, std::allocator<T>> Bp_store(static_cast<size_t>(KC * NC) + 64);
+  T* Bp = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(Bp_store.data()) + 63) & ~uintptr_t(63));
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc);
+    const int64_t n_panels = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      const bool acc = accumulate || pc > 0;
+      pack_b<T, NR>(B + pc * brs + jc * bcs, brs, bcs, kc, nc, Bp);
+      // Tasks: (row block, group of column panels), so small-M products still use every core.
+      const int64_t m_blocks = (M + MC - 1) / MC;
+      const int64_t panel_group = std::max<int64_t>(1, std::min<int64_t>(n_panels, 16));
+      const int64_t n_groups = (n_panels + panel_group - 1) / panel_group;
+      const int64_t flops_per_task = MC * kc * panel_group * NR;
+      parallel_for(m_blocks * n_groups, std::max<int64_t>(1, (int64_t(1) << 21) / std::max<int64_t>(flops_per_task, 1)),
+                   [&](int64_t tb, int64_t te) {
+        alignas(64) T Ap[MC * KC];
+        int64_t packed_block = -1;
+        for (int64_t t = tb; t < te; ++t) {
+          const int64_t ib = t / n_groups, g = t % n_groups;
+          const int64_t ic = ib * MC, mc = std::min(MC, M - ic);
+          if (packed_block != ib) {
+            pack_a<T, MR>(A + ic * ars + pc * acs, ars, acs, mc, kc, Ap);
+            packed_block = ib;
+          }
+          const int64_t p_end = std::min(n_panels, (g + 1) * panel_group);
+          for (int64_t p = g * panel_group; p < p_end; ++p) {
+            const int64_t jr = p * NR, nr = std::min<int64_t>(NR, nc - jr);
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              micro_kernel<T, VB, MR, NR>(kc, Ap + ir * kc, Bp + p * NR * kc, C + (ic + ir) * ldc + jc + jr, ldc,
+                                          std::min<int64_t>(MR, mc - ir), nr, acc);
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
+template <class T>
+using GemmFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t, T*, int64_t,
+                        bool);
+
+// The three builds of the same code. 256-bit vectors: 6x16 float tiles (12 accumulators of 16
+// registers); 512-bit: 8x32 (16 of 32).
+#define TG_GEMM_VARIANT(NAME, ATTR, VB, MR, NRF, NRD)                                                         \
+  ATTR void NAME##_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t ars, int64_t acs, const float* B, \
+                       int64_t brs, int64_t bcs, float* C, int64_t ldc, bool acc) {                          \
+    gemm_blocked<float, VB, MR, NRF>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, acc);                        \
+  }                                                                                                          \
+  ATTR void NAME##_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t ars, int64_t acs,           \
+                       const double* B, int64_t brs, int64_t bcs, double* C, int64_t ldc, bool acc) {        \
+    gemm_blocked<double, VB, MR, NRD>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, acc);                       \
+  }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+TG_GEMM_VARIANT(gemm_avx512, __attribute__((target("avx512f,avx512dq,fma"))), 64, 8, 32, 16)
+TG_GEMM_VARIANT(gemm_avx2, __attribute__((target("avx2,fma"))), 32, 6, 16, 8)
+#endif
+TG_GEMM_VARIANT(gemm_portable, , 64, 8, 32, 16)
+
+struct Kernels {
+  GemmFn<float> f32;
+  GemmFn<double> f64;
+  const char* name;
+};
+
+Kernels pick_kernels() {
+  const char* force = std::getenv("TAPEGRAD_GEMM");
+  bool portable = force && std::string(force) == "portable";
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (!portable) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+      return {gemm_avx512_f32, gemm_avx512_f64, "avx512"};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {gemm_avx2_f32, gemm_avx2_f64, "avx2"};
+  }
+#endif
+  return {gemm_portable_f32, gemm_portable_f64, "portable"};
+}
+
+const Kernels& kernels() {
+  static const Kernels k = pick_kernels();
+  return k;
+}
+
+// Small products: packing costs more than it saves. i-k-j order streams rows of B and C.
+template <class T>
+void gemm_small(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B, int64_t brs,
+                int64_t bcs, T* C, int64_t ldc, bool accumulate) {
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = C + i * ldc;
+    if (!accumulate)
+      for (int64_t j = 0; j < N; ++j) c[j] = T(0);
+    for (int64_t k = 0; k < K; ++k) {
+      const T a = A[i * ars + k * acs];
+      const T* b = B + k * brs;
+      if (bcs == 1) {
+        for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
+      } else {
+        for (int64_t j = 0; j < N; ++j) c[j] += a * b[j * bcs];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const char* gemm_isa() { return kernels().name; }
+
+void gemm(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col, const void* B,
+          int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate) {
+  if (M == 0 || N == 0) return;
+  const bool small = M * N * K <= 32 * 32 * 32 || K == 0;
+  switch (dtype) {
+    case DType::Float32:
+      if (small) gemm_small<float>(M, N, K, (const float*)A, a_row, a_col, (const float*)B, b_row, b_col, (float*)C, ldc, accumulate);
+      else kernels().f32(M, N, K, (const float*)A, a_row, a_col, (const float*)B, b_row, b_col, (float*)C, ldc, accumulate);
+      return;
+    case DType::Float64:
+      if (small) gemm_small<double>(M, N, K, (const double*)A, a_row, a_col, (const double*)B, b_row, b_col, (double*)C, ldc, accumulate);
+      else kernels().f64(M, N, K, (const double*)A, a_row, a_col, (const double*)B, b_row, b_col, (double*)C, ldc, accumulate);
+      return;
+    case DType::Int64:
+      gemm_small<int64_t>(M, N, K, (const int64_t*)A, a_row, a_col, (const int64_t*)B, b_row, b_col, (int64_t*)C, ldc, accumulate);
+      return;
+    default:
+      throw TypeError(str("matmul: not supported for dtype ", dtype_name(dtype)));
+  }
+}
+
+}  // namespace tg::cpu

@@ -1,0 +1,129 @@
+// Strided iteration over N operands that share one (broadcast) shape. Dims that are contiguous
+// in every operand are merged first, so a contiguous or scalar-broadcast case becomes one flat
+// inner loop that the compiler vectorises. Large ranges are split over OpenMP threads.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "core/shape.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace tg::cpu {
+
+constexpr int64_t kParallelGrain = 32768;  // elements below which threads cost more than they give
+
+template <int N>
+struct StridedLoop {
+  std::vector<int64_t> shape;                       // coalesced, innermost last
+  std::array<std::vector<int64_t>, N> byte_strides;  // per operand
+
+  StridedLoop(const Shape& s, const std::array<const int64_t*, N>& strides, const std::array<int64_t, N>& itemsizes) {
+    // Drop size-1 dims, then merge neighbours that are contiguous for every operand.
+    for (size_t d = 0; d < s.size(); ++d) {
+      if (s[d] == 1) continue;
+      if (!shape.empty()) {
+        bool mergeable = true;
+        for (int k = 0; k < N; ++k)
+          if (byte_strides[k].back() != strides[k][d] * itemsizes[k] * s[d]) mergeable = false;
+        if (mergeable) {
+          shape.back() *= s[d];
+          for (int k = 0; k < N; ++k) byte_strides[k].back() = strides[k][d] * itemsizes[k];
+          continue;
+        }
+      }
+      shape.push_back(s[d]);
+      for (int k = 0; k < N; ++k) byte_strides[k].push_back(strides[k][d] * itemsizes[k]);
+    }
+    if (shape.empty()) {
+      shape.push_back(1);
+      for (int k = 0; k < N; ++k) byte_strides[k].push_back(0);
+    }
+  }
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t s : shape) n *= s;
+    return n;
+  }
+
+  // inner(ptrs, inner_strides, n) is called on runs of the innermost dim covering [begin, end).
+  template <class F>
+  void run_range(std::array<char*, N> base, int64_t begin, int64_t end, F& inner) const {
+    const int64_t nd = static_cast<int64_t>(shape.size());
+    const int64_t inner_n = shape[nd - 1];
+    std::array<int64_t, N> inner_strides;
+    for (int k = 0; k < N; ++k) inner_strides[k] = byte_strides[k][nd - 1];
+    std::vector<int64_t> idx(nd, 0);
+    int64_t rem = begin;
+    for (int64_t d = nd - 1; d >= 0; --d) {
+      idx[d] = rem % shape[d];
+      rem /= shape[d];
+    }
+    int64_t pos = begin;
+    while (pos < end) {
+      std::array<char*, N> p;
+      for (int k = 0; k < N; ++k) {
+        int64_t off = 0;
+        for (int64_t d = 0; d < nd; ++d) off += idx[d] * byte_strides[k][d];
+        p[k] = base[k] + off;
+      }
+      int64_t n = std::min(inner_n - idx[nd - 1], end - pos);
+      inner(p, inner_strides, n);
+      pos += n;
+      idx[nd - 1] += n;
+      for (int64_t d = nd - 1; d > 0 && idx[d] >= shape[d]; --d) {
+        idx[d] = 0;
+        ++idx[d - 1];
+      }
+    }
+  }
+
+  template <class F>
+  void run(std::array<char*, N> base, F inner) const {
+    const int64_t n = numel();
+    if (n == 0) return;
+    if (n < kParallelGrain) {
+      run_range(base, 0, n, inner);
+      return;
+    }
+#pragma omp parallel
+    {
+#ifdef _OPENMP
+      int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+      int64_t nt = 1, t = 0;
+#endif
+      int64_t chunk = (n + nt - 1) / nt;
+      int64_t b = std::min(n, t * chunk), e = std::min(n, b + chunk);
+      F local = inner;
+      if (b < e) run_range(base, b, e, local);
+    }
+  }
+};
+
+// Run fn(begin, end) over [0, n) split across threads when n * cost_per_item is large.
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F fn) {
+  if (n <= grain) {
+    if (n > 0) fn(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel
+  {
+#ifdef _OPENMP
+    int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+    int64_t nt = 1, t = 0;
+#endif
+    int64_t chunk = (n + nt - 1) / nt;
+    int64_t b = std::min(n, t * chunk), e = std::min(n, b + chunk);
+    if (b < e) fn(b, e);
+  }
+}
+
+}  // namespace tg::cpu
+

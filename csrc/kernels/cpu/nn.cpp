@@ -1,0 +1,71 @@
+// Row kernels of the neural-network functions.
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/loops.h"
+
+namespace tg::cpu {
+
+// softmax(x)_j = exp(x_j - m) / sum_k exp(x_k - m), m = max_k x_k (exact, and no overflow).
+// A row of all -inf has no maximum to subtract: it gives NaN, as in PyTorch.
+void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) {
+  TG_DISPATCH_FLOAT(dtype, "softmax", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = static_cast<const T*>(in);
+    T* y = static_cast<T*>(out);
+    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* xr = x + r * cols;
+        T* yr = y + r * cols;
+        T m = -std::numeric_limits<T>::infinity();
+        for (int64_t j = 0; j < cols; ++j) m = xr[j] > m || xr[j] != xr[j] ? xr[j] : m;
+        double s = 0;
+        if (log) {
+          for (int64_t j = 0; j < cols; ++j) s += std::exp(xr[j] - m);
+          const T lse = m + static_cast<T>(std::log(s));
+          for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] - lse;
+        } else {
+          for (int64_t j = 0; j < cols; ++j) {
+            yr[j] = std::exp(xr[j] - m);
+            s += yr[j];
+          }
+          const T inv = static_cast<T>(1.0 / s);
+          for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
+        }
+      }
+    });
+  });
+}
+
+// (x - mean) / sqrt(var + eps) per row, var biased; the two moments come from one pass.
+void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean_out,
+                     void* rstd_out, double eps) {
+  TG_DISPATCH_FLOAT(dtype, "layer_norm", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = static_cast<const T*>(in);
+    T* y = static_cast<T*>(out);
+    T* mo = static_cast<T*>(mean_out);
+    T* ro = static_cast<T*>(rstd_out);
+    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* xr = x + r * cols;
+        double s = 0, ss = 0;
+        for (int64_t j = 0; j < cols; ++j) s += xr[j];
+        const double mu = s / static_cast<double>(cols);
+        for (int64_t j = 0; j < cols; ++j) {
+          double d = xr[j] - mu;
+          ss += d * d;
+        }
+        const double rstd = 1.0 / std::sqrt(ss / static_cast<double>(cols) + eps);
+        const T m = static_cast<T>(mu), rs = static_cast<T>(rstd);
+        T* yr = y + r * cols;
+        for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) * rs;
+        mo[r] = m;
+        ro[r] = rs;
+      }
+    });
+  });
+}
+
+}  // namespace tg::cpu

@@ -1,0 +1,102 @@
+// Scalar math shared by the CPU and CUDA kernels (HD marks host+device functions). A kernel
+// instantiates its loop with one functor; the op layer picks the functor from the enum.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define HD __host__ __device__ __forceinline__
+#else
+#define HD inline
+#endif
+
+namespace tg {
+
+enum class UnaryOp : uint8_t {
+  Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu, Erf, Sign, LogicalNot
+};
+enum class BinaryOp : uint8_t {
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr
+};
+constexpr bool is_comparison_op(BinaryOp op) { return op >= BinaryOp::Eq; }
+
+namespace fn {
+
+template <class T> HD T neg(T x) { return -x; }
+template <class T> HD T abs(T x) { return x < T(0) ? -x : x; }
+template <class T> HD T sigmoid(T x) {
+  // Never exponentiates a large positive number: both branches stay in (0, 1].
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  T e = std::exp(x);
+  return e / (T(1) + e);
+}
+template <class T> HD T relu(T x) { return x > T(0) ? x : T(0); }
+// gelu(x) = x * Phi(x) = x/2 * (1 + erf(x / sqrt 2))
+template <class T> HD T gelu(T x) { return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440))); }
+// tanh form: x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
+template <class T> HD T gelu_tanh(T x) {
+  return T(0.5) * x * (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
+}
+template <class T> HD T silu(T x) { return x * sigmoid(x); }
+template <class T> HD T sign(T x) { return T((T(0) < x) - (x < T(0))); }
+template <class T> HD T rsqrt(T x) { return T(1) / std::sqrt(x); }
+
+template <class T> HD T pow(T a, T b) { return std::pow(a, b); }
+template <> HD int64_t pow(int64_t a, int64_t b) {  // exponentiation by squaring, as PyTorch
+  if (b < 0) return a == 1 ? 1 : (a == -1 ? (b % 2 ? -1 : 1) : 0);
+  int64_t r = 1;
+  while (b) {
+    if (b & 1) r *= a;
+    a *= a;
+    b >>= 1;
+  }
+  return r;
+}
+// maximum/minimum propagate NaN, as NumPy and PyTorch do.
+template <class T> HD T maximum(T a, T b) { return (a != a) ? a : (b != b) ? b : (a > b ? a : b); }
+template <class T> HD T minimum(T a, T b) { return (a != a) ? a : (b != b) ? b : (a < b ? a : b); }
+
+}  // namespace fn
+
+template <UnaryOp op, class T>
+HD T apply_unary(T x) {
+  if constexpr (op == UnaryOp::Neg) return fn::neg(x);
+  else if constexpr (op == UnaryOp::Abs) return fn::abs(x);
+  else if constexpr (op == UnaryOp::Exp) return std::exp(x);
+  else if constexpr (op == UnaryOp::Log) return std::log(x);
+  else if constexpr (op == UnaryOp::Sqrt) return std::sqrt(x);
+  else if constexpr (op == UnaryOp::Rsqrt) return fn::rsqrt(x);
+  else if constexpr (op == UnaryOp::Sin) return std::sin(x);
+  else if constexpr (op == UnaryOp::Cos) return std::cos(x);
+  else if constexpr (op == UnaryOp::Tanh) return std::tanh(x);
+  else if constexpr (op == UnaryOp::Sigmoid) return fn::sigmoid(x);
+  else if constexpr (op == UnaryOp::Relu) return fn::relu(x);
+  else if constexpr (op == UnaryOp::Gelu) return fn::gelu(x);
+  else if constexpr (op == UnaryOp::GeluTanh) return fn::gelu_tanh(x);
+  else if constexpr (op == UnaryOp::Silu) return fn::silu(x);
+  else if constexpr (op == UnaryOp::Erf) return std::erf(x);
+  else if constexpr (op == UnaryOp::Sign) return fn::sign(x);
+  else return !x;  // LogicalNot
+}
+
+// Arithmetic ops return T; comparisons and logical ops return bool.
+template <BinaryOp op, class T>
+HD auto apply_binary(T a, T b) {
+  if constexpr (op == BinaryOp::Add) return T(a + b);
+  else if constexpr (op == BinaryOp::Sub) return T(a - b);
+  else if constexpr (op == BinaryOp::Mul) return T(a * b);
+  else if constexpr (op == BinaryOp::Div) return T(a / b);
+  else if constexpr (op == BinaryOp::Pow) return fn::pow(a, b);
+  else if constexpr (op == BinaryOp::Maximum) return fn::maximum(a, b);
+  else if constexpr (op == BinaryOp::Minimum) return fn::minimum(a, b);
+  else if constexpr (op == BinaryOp::Eq) return a == b;
+  else if constexpr (op == BinaryOp::Ne) return a != b;
+  else if constexpr (op == BinaryOp::Lt) return a < b;
+  else if constexpr (op == BinaryOp::Le) return a <= b;
+  else if constexpr (op == BinaryOp::Gt) return a > b;
+  else if constexpr (op == BinaryOp::Ge) return a >= b;
+  else if constexpr (op == BinaryOp::LogicalAnd) return bool(a) && bool(b);
+  else return bool(a) || bool(b);  // LogicalOr
+}
+
+}  // namespace tg

@@ -1,0 +1,243 @@
+// Elementwise functions of two (or three) tensors, with NumPy broadcasting and PyTorch's type
+// promotion. Gradients are returned at the broadcast shape; the engine sums them back down to
+// each input's shape (sum_to), which is the adjoint of broadcasting.
+#include <optional>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace tg {
+
+// Three priority classes, highest first: tensors with dims, 0-d tensors, wrapped Python numbers.
+// A lower class only matters when it brings a higher category (bool < int < float); a Python
+// float then gives the default float32, never float64.
+DType result_type(const Tensor& a, const Tensor& b) {
+  std::optional<DType> cls[3];
+  for (const Tensor* t : {&a, &b}) {
+    int c = t->is_wrapped_number() ? 2 : t->dim() == 0 ? 1 : 0;
+    DType d = c == 2 ? default_of_category(category(t->dtype())) : t->dtype();
+    if (c == 2 && cls[2] && category(*cls[2]) >= category(d)) continue;
+    cls[c] = cls[c] ? promote(*cls[c], d) : d;
+  }
+  std::optional<DType> out;
+  for (int c = 0; c < 3; ++c) {
+    if (!cls[c]) continue;
+    if (!out) out = cls[c];
+    else if (category(*cls[c]) > category(*out)) out = c == 2 ? *cls[c] : promote(*out, *cls[c]);
+  }
+  return *out;
+}
+
+Tensor wrap_scalar(double value, const Tensor& like) {
+  DType d = is_floating(like.dtype()) ? like.dtype() : DType::Float32;
+  if (value == static_cast<double>(static_cast<int64_t>(value)) && !is_floating(like.dtype())) d = DType::Int64;
+  return scalar_tensor(value, d, true, like.device());
+}
+
+namespace {
+
+const char* binary_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::Add: return "add";
+    case BinaryOp::Sub: return "sub";
+    case BinaryOp::Mul: return "mul";
+    case BinaryOp::Div: return "div";
+    case BinaryOp::Pow: return "pow";
+    case BinaryOp::Maximum: return "maximum";
+    case BinaryOp::Minimum: return "minimum";
+    case BinaryOp::Eq: return "eq";
+    case BinaryOp::Ne: return "ne";
+    case BinaryOp::Lt: return "lt";
+    case BinaryOp::Le: return "le";
+    case BinaryOp::Gt: return "gt";
+    case BinaryOp::Ge: return "ge";
+    case BinaryOp::LogicalAnd: return "logical_and";
+    case BinaryOp::LogicalOr: return "logical_or";
+  }
+  return "binary";
+}
+
+Tensor as_dtype(const Tensor& t, DType d) {
+  if (t.dtype() == d) return t;
+  GradModeGuard no_grad(false);  // the op records its own node against the original inputs
+  return to_dtype(t, d);
+}
+
+// The forward of every binary op: promote, broadcast, run the kernel.
+Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = binary_name(op);
+  check_same_device(name, {&a, &b});
+  DType common = result_type(a, b);
+  if (op == BinaryOp::LogicalAnd || op == BinaryOp::LogicalOr) common = DType::Bool;
+  else if (!is_comparison_op(op)) {
+    if (common == DType::Bool) common = DType::Int64;  // arithmetic on bools counts them
+    if (op == BinaryOp::Div && !is_floating(common)) common = DType::Float32;  // true division
+  }
+  const Tensor A = as_dtype(a, common), B = as_dtype(b, common);
+  Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = empty(shape, is_comparison_op(op) ? DType::Bool : common, a.is_wrapped_number() ? b.device() : a.device());
+  if (A.shape() == shape && B.shape() == shape) {
+    cpu::binary(op, shape, operand(out), operand(A), operand(B));
+  } else {
+    Shape sa = broadcast_strides(A.shape(), A.strides(), shape), sb = broadcast_strides(B.shape(), B.strides(), shape);
+    cpu::binary(op, shape, operand(out), operand(A, sa), operand(B, sb));
+  }
+  return out;
+}
+
+}  // namespace
+
+// add: z = a + b; da = dz, db = dz
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor z = map2(BinaryOp::Add, a, b);
+  if (should_record({&a, &b}))
+    record("AddBackward", {a, b}, {z}, {}, [](const BackwardContext&, const TensorList& g) { return TensorList{g[0], g[0]}; });
+  return z;
+}
+
+// sub: z = a - b; da = dz, db = -dz
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor z = map2(BinaryOp::Sub, a, b);
+  if (should_record({&a, &b}))
+    record("SubBackward", {a, b}, {z}, {}, [](const BackwardContext& c, const TensorList& g) {
+      return TensorList{g[0], c.needs_grad(1) ? neg(g[0]) : Tensor()};
+    });
+  return z;
+}
+
+// mul: z = a b; da = dz b, db = dz a (each factor is saved only if the other needs it)
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor z = map2(BinaryOp::Mul, a, b);
+  if (should_record({&a, &b})) {
+    const bool ga = a.requires_grad(), gb = b.requires_grad();
+    record("MulBackward", {a, b}, {z}, {gb ? a : Tensor(), ga ? b : Tensor()},
+           [](const BackwardContext& c, const TensorList& g) {
+             return TensorList{c.needs_grad(0) ? g[0] * c.saved(1) : Tensor(), c.needs_grad(1) ? g[0] * c.saved(0) : Tensor()};
+           });
+  }
+  return z;
+}
+
+// div: z = a / b; da = dz / b, db = -dz a / b^2
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor z = map2(BinaryOp::Div, a, b);
+  if (should_record({&a, &b}))
+    record("DivBackward", {a, b}, {z}, {a, b}, [](const BackwardContext& c, const TensorList& g) {
+      Tensor b = c.saved(1);
+      return TensorList{c.needs_grad(0) ? g[0] / b : Tensor(), c.needs_grad(1) ? -(g[0] * c.saved(0)) / (b * b) : Tensor()};
+    });
+  return z;
+}
+
+// pow: z = a^b; da = dz b a^(b-1), db = dz z ln a (0 where a = 0 and b >= 0, the limit)
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor z = map2(BinaryOp::Pow, a, b);
+  if (should_record({&a, &b}))
+    record("PowBackward", {a, b}, {z}, {a, b, z}, [](const BackwardContext& c, const TensorList& g) {
+      Tensor a = c.saved(0), b = c.saved(1);
+      Tensor ga, gb;
+      if (c.needs_grad(0)) ga = g[0] * b * pow(a, b - 1.0);
+      if (c.needs_grad(1)) {
+        Tensor zero_base = logical_and(eq(a, wrap_scalar(0.0, a)), ge(b, wrap_scalar(0.0, b)));
+        gb = where(zero_base, zeros_like(g[0]), g[0] * c.saved(2) * log(a));
+      }
+      return TensorList{ga, gb};
+    });
+  return z;
+}
+
+// maximum / minimum: the gradient goes to the larger (smaller) input, split evenly on ties.
+static Tensor extremum(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  Tensor z = map2(op, a, b);
+  if (should_record({&a, &b}))
+    record(name, {a, b}, {z}, {a, b}, [op](const BackwardContext& c, const TensorList& g) {
+      Tensor a = c.saved(0), b = c.saved(1);
+      Tensor wins = to_dtype(op == BinaryOp::Maximum ? gt(a, b) : lt(a, b), g[0].dtype());
+      Tensor w = wins + to_dtype(eq(a, b), g[0].dtype()) * 0.5;
+      return TensorList{g[0] * w, g[0] * (1.0 - w)};
+    });
+  return z;
+}
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Maximum, "MaximumBackward", a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Minimum, "MinimumBackward", a, b); }
+
+// Comparisons and logical ops: bool results, no gradient.
+Tensor eq(const Tensor& a, const Tensor& b) { return map2(BinaryOp::Eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return map2(BinaryOp::Ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return map2(BinaryOp::Lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return map2(BinaryOp::Le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return map2(BinaryOp::Gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return map2(BinaryOp::Ge, a, b); }
+Tensor logical_and(const Tensor& a, const Tensor& b) { return map2(BinaryOp::LogicalAnd, a, b); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return map2(BinaryOp::LogicalOr, a, b); }
+
+// where: z = cond ? a : b; da = cond ? dz : 0, db = cond ? 0 : dz
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_same_device("where", {&cond, &a, &b});
+  TG_CHECK(cond.dtype() == DType::Bool, TypeError, "where: condition must be a bool tensor, got ", dtype_name(cond.dtype()));
+  DType common = result_type(a, b);
+  Tensor A = as_dtype(a, common), B = as_dtype(b, common);
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor out = empty(shape, common, cond.device());
+  Shape sc = broadcast_strides(cond.shape(), cond.strides(), shape), sa = broadcast_strides(A.shape(), A.strides(), shape),
+        sb = broadcast_strides(B.shape(), B.strides(), shape);
+  cpu::where(shape, operand(out), operand(cond, sc), operand(A, sa), operand(B, sb));
+  if (should_record({&a, &b}))
+    record("WhereBackward", {a, b}, {out}, {cond}, [](const BackwardContext& c, const TensorList& g) {
+      Tensor cond = c.saved(0), zero = zeros_like(g[0]);
+      return TensorList{c.needs_grad(0) ? where(cond, g[0], zero) : Tensor(), c.needs_grad(1) ? where(cond, zero, g[0]) : Tensor()};
+    });
+  return out;
+}
+
+// masked_fill: z = mask ? value : x
+Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value) {
+  TG_CHECK(mask.dtype() == DType::Bool, TypeError, "masked_fill: mask must be a bool tensor, got ", dtype_name(mask.dtype()));
+  TG_CHECK(value.dim() == 0, ValueError, "masked_fill: value must be a scalar or a 0-d tensor, got shape ",
+           shape_str(value.shape()));
+  Tensor v = value.dtype() == x.dtype() ? value : to_dtype(value, x.dtype());
+  Tensor out = where(mask, v, x);
+  TG_CHECK(out.shape() == x.shape(), ValueError, "masked_fill: mask of shape ", shape_str(mask.shape()),
+           " does not broadcast to the tensor's shape ", shape_str(x.shape()));
+  return out;
+}
+
+// clamp: z = min(max(x, lo), hi); dx = dz where lo <= x <= hi, else 0
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
+  TG_CHECK(lo || hi, ValueError, "clamp: at least one of min and max must be given");
+  Tensor z = x;
+  {
+    GradModeGuard no_grad(false);
+    if (lo) z = maximum(z, wrap_scalar(*lo, x));
+    if (hi) z = minimum(z, wrap_scalar(*hi, x));
+    if (z.same(x)) z = clone(x);
+  }
+  if (should_record({&x}))
+    record("ClampBackward", {x}, {z}, {x}, [lo, hi](const BackwardContext& c, const TensorList& g) {
+      Tensor x = c.saved(0);
+      Tensor inside = ones(x.shape(), DType::Bool, x.device());
+      if (lo) inside = logical_and(inside, ge(x, wrap_scalar(*lo, x)));
+      if (hi) inside = logical_and(inside, le(x, wrap_scalar(*hi, x)));
+      return TensorList{where(inside, g[0], zeros_like(g[0]))};
+    });
+  return z;
+}
+
+// ---- operator sugar for C++ backward formulas -------------------------------------------------
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+Tensor operator+(const Tensor& a, double b) { return add(a, wrap_scalar(b, a)); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, wrap_scalar(b, a)); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, wrap_scalar(b, a)); }
+Tensor operator/(const Tensor& a, double b) { return div(a, wrap_scalar(b, a)); }
+Tensor operator+(double a, const Tensor& b) { return add(wrap_scalar(a, b), b); }
+Tensor operator-(double a, const Tensor& b) { return sub(wrap_scalar(a, b), b); }
+Tensor operator*(double a, const Tensor& b) { return mul(wrap_scalar(a, b), b); }
+Tensor operator/(double a, const Tensor& b) { return div(wrap_scalar(a, b), b); }
+
+}  // namespace tg

@@ -1,0 +1,225 @@
+// Gathers and scatters by integer index tensors. Indices are checked here, before any kernel
+// runs: an out-of-range index raises IndexError naming the op, the index and the size.
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace tg {
+
+namespace {
+
+// A contiguous int64 copy of `index` with negative entries wrapped, after a bounds check.
+Tensor checked_index(const Tensor& index, int64_t size, const char* op, int64_t dim) {
+  TG_CHECK(index.dtype() == DType::Int64, TypeError, op, ": index must be an int64 tensor, got ", dtype_name(index.dtype()));
+  check_same_device(op, {&index});
+  Tensor idx = clone(detach(index));
+  int64_t* p = idx.data<int64_t>();
+  for (int64_t i = 0, n = idx.numel(); i < n; ++i) {
+    TG_CHECK(p[i] >= -size && p[i] < size, IndexError, op, ": index ", p[i], " is out of range for dim ", dim,
+             " with size ", size);
+    if (p[i] < 0) p[i] += size;
+  }
+  return idx;
+}
+
+void outer_inner(const Shape& shape, int64_t dim, int64_t* outer, int64_t* inner) {
+  *outer = 1;
+  *inner = 1;
+  for (int64_t d = 0; d < dim; ++d) *outer *= shape[d];
+  for (int64_t d = dim + 1; d < static_cast<int64_t>(shape.size()); ++d) *inner *= shape[d];
+}
+
+}  // namespace
+
+// index_select: y = x with dim `dim` replaced by x[..., index[j], ...]; dx = index_add(0, dim, index, dy)
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  TG_CHECK(index.dim() <= 1, ValueError, "index_select: index must be 0-d or 1-d, got shape ", shape_str(index.shape()));
+  TG_CHECK(x.dim() > 0, IndexError, "index_select: cannot index a 0-d tensor");
+  dim = wrap_dim(dim, x.dim(), "index_select");
+  Tensor idx = checked_index(index, x.shape()[dim], "index_select", dim);
+  Tensor xc;
+  {
+    GradModeGuard no_grad(false);
+    xc = contiguous(x);
+  }
+  Shape shape = x.shape();
+  shape[dim] = idx.numel();
+  Tensor y = empty(shape, x.dtype(), x.device());
+  int64_t outer, inner;
+  outer_inner(x.shape(), dim, &outer, &inner);
+  cpu::index_select(x.dtype(), outer, x.shape()[dim], inner, xc.raw_data(), idx.data<int64_t>(), idx.numel(), y.raw_data());
+  if (should_record({&x})) {
+    Shape in_shape = x.shape();
+    record("IndexSelectBackward", {x}, {y}, {idx}, [in_shape, dim](const BackwardContext& c, const TensorList& g) {
+      return TensorList{index_add(zeros(in_shape, g[0].dtype(), g[0].device()), dim, c.saved(0), g[0])};
+    });
+  }
+  return y;
+}
+
+// index_add: y = base; y[..., index[j], ...] += src[..., j, ...]; dbase = dy, dsrc = index_select(dy)
+Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
+  dim = wrap_dim(dim, base.dim(), "index_add");
+  TG_CHECK(index.dim() <= 1, ValueError, "index_add: index must be 0-d or 1-d, got shape ", shape_str(index.shape()));
+  Shape expect = base.shape();
+  expect[dim] = index.numel();
+  TG_CHECK(src.shape() == expect, ValueError, "index_add: source of shape ", shape_str(src.shape()),
+           " does not match the expected shape ", shape_str(expect));
+  Tensor idx = checked_index(index, base.shape()[dim], "index_add", dim);
+  Tensor y = clone(detach(base));
+  Tensor sc = contiguous(detach(to_dtype(src, base.dtype())));
+  int64_t outer, inner;
+  outer_inner(base.shape(), dim, &outer, &inner);
+  cpu::index_add(base.dtype(), outer, base.shape()[dim], inner, y.raw_data(), idx.data<int64_t>(), idx.numel(), sc.raw_data());
+  if (should_record({&base, &src}))
+    record("IndexAddBackward", {base, src}, {y}, {idx}, [dim](const BackwardContext& c, const TensorList& g) {
+      return TensorList{g[0], c.needs_grad(1) ? index_select(g[0], dim, c.saved(0)) : Tensor()};
+    });
+  return y;
+}
+
+// gather: y[..., j, ...] = x[..., index[..., j, ...], ...] along dim; dx = scatter_add(0, dim, index, dy)
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  dim = wrap_dim(dim, x.dim(), "gather");
+  TG_CHECK(index.dim() == x.dim(), ValueError, "gather: index of shape ", shape_str(index.shape()),
+           " must have as many dims as the input of shape ", shape_str(x.shape()));
+  for (int64_t d = 0; d < x.dim(); ++d)
+    TG_CHECK(d == dim || index.shape()[d] == x.shape()[d], ValueError, "gather: index of shape ",
+             shape_str(index.shape()), " must match the input of shape ", shape_str(x.shape()), " outside dim ", dim);
+  Tensor idx = checked_index(index, x.shape()[dim], "gather", dim);
+  Tensor xc = contiguous(detach(x));
+  Tensor y = empty(index.shape(), x.dtype(), x.device());
+  int64_t outer, inner;
+  outer_inner(x.shape(), dim, &outer, &inner);
+  cpu::gather(x.dtype(), outer, x.shape()[dim], index.shape()[dim], inner, xc.raw_data(), idx.data<int64_t>(), y.raw_data());
+  if (should_record({&x})) {
+    Shape in_shape = x.shape();
+    record("GatherBackward", {x}, {y}, {idx}, [in_shape, dim](const BackwardContext& c, const TensorList& g) {
+      return TensorList{scatter_add(zeros(in_shape, g[0].dtype(), g[0].device()), dim, c.saved(0), g[0])};
+    });
+  }
+  return y;
+}
+
+// scatter_add: y = base; y[..., index[..., j, ...], ...] += src[..., j, ...]; dsrc = gather(dy)
+Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
+  dim = wrap_dim(dim, base.dim(), "scatter_add");
+  TG_CHECK(index.shape() == src.shape() && index.dim() == base.dim(), ValueError, "scatter_add: index of shape ",
+           shape_str(index.shape()), " and source of shape ", shape_str(src.shape()), " must match, with the dims of ",
+           shape_str(base.shape()));
+  for (int64_t d = 0; d < base.dim(); ++d)
+    TG_CHECK(d == dim || index.shape()[d] == base.shape()[d], ValueError, "scatter_add: index of shape ",
+             shape_str(index.shape()), " must match the tensor of shape ", shape_str(base.shape()), " outside dim ", dim);
+  Tensor idx = checked_index(index, base.shape()[dim], "scatter_add", dim);
+  Tensor y = clone(detach(base));
+  Tensor sc = contiguous(detach(to_dtype(src, base.dtype())));
+  int64_t outer, inner;
+  outer_inner(base.shape(), dim, &outer, &inner);
+  cpu::scatter_add(base.dtype(), outer, base.shape()[dim], index.shape()[dim], inner, y.raw_data(), idx.data<int64_t>(), sc.raw_data());
+  if (should_record({&base, &src}))
+    record("ScatterAddBackward", {base, src}, {y}, {idx}, [dim](const BackwardContext& c, const TensorList& g) {
+      return TensorList{g[0], c.needs_grad(1) ? gather(g[0], dim, c.saved(0)) : Tensor()};
+    });
+  return y;
+}
+
+// nonzero: the (n, ndim) coordinates of the true (non-zero) elements, in row-major order.
+Tensor nonzero(const Tensor& mask) {
+  Tensor m = contiguous(detach(to_dtype(detach(mask), DType::Bool)));
+  const bool* p = m.data<bool>();
+  const int64_t n = m.numel(), nd = m.dim();
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += p[i];
+  Tensor out = empty({count, nd}, DType::Int64, mask.device());
+  int64_t* o = out.data<int64_t>();
+  Shape strides = contiguous_strides(m.shape());
+  for (int64_t i = 0; i < n; ++i) {
+    if (!p[i]) continue;
+    int64_t rem = i;
+    for (int64_t d = 0; d < nd; ++d) {
+      *o++ = rem / strides[d];
+      rem %= strides[d];
+    }
+  }
+  return out;
+}
+
+// Advanced indexing, NumPy's rules: the index tensors broadcast to one shape B; the indexed dims
+// are replaced by B, in place if they are adjacent, else at the front. Built from differentiable
+// pieces: move the indexed dims first, flatten them, index_select the flat positions.
+Tensor advanced_index(const Tensor& x, const std::vector<std::optional<Tensor>>& indices) {
+  TG_CHECK(static_cast<int64_t>(indices.size()) <= x.dim(), IndexError, "index: too many indices for a tensor of shape ",
+           shape_str(x.shape()));
+  Dims indexed, rest;
+  Shape bshape;
+  for (size_t d = 0; d < indices.size(); ++d) {
+    if (!indices[d]) continue;
+    const Tensor& t = *indices[d];
+    TG_CHECK(t.dtype() == DType::Int64, TypeError, "index: tensors used as indices must be int64 or bool, got ",
+             dtype_name(t.dtype()));
+    bshape = indexed.empty() ? t.shape() : broadcast_shapes(bshape, t.shape(), "index");
+    indexed.push_back(static_cast<int64_t>(d));
+  }
+  TG_CHECK(!indexed.empty(), ValueError, "index: no index tensor given");
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (d >= static_cast<int64_t>(indices.size()) || !indices[d]) rest.push_back(d);
+  bool adjacent = indexed.back() - indexed.front() + 1 == static_cast<int64_t>(indexed.size());
+  // Flat position within the indexed dims: sum_k idx_k * prod(sizes after k).
+  Tensor flat;
+  {
+    GradModeGuard no_grad(false);
+    int64_t mul_after = 1;
+    for (int64_t k = static_cast<int64_t>(indexed.size()) - 1; k >= 0; --k) {
+      int64_t d = indexed[k], size = x.shape()[d];
+      Tensor idx = checked_index(*indices[d], size, "index", d);
+      Tensor term = expand(idx * static_cast<double>(mul_after), bshape);
+      flat = flat.defined() ? add(flat, term) : term;
+      mul_after *= size;
+    }
+    flat = reshape(contiguous(flat), {-1});
+  }
+  Dims order = indexed;
+  order.insert(order.end(), rest.begin(), rest.end());
+  Tensor moved = permute(x, order);
+  Shape flat_shape = {-1};
+  for (int64_t d : rest) flat_shape.push_back(x.shape()[d]);
+  Tensor picked = index_select(reshape(moved, flat_shape), 0, flat);
+  Shape out_shape = bshape;
+  for (int64_t d : rest) out_shape.push_back(x.shape()[d]);
+  Tensor out = reshape(picked, out_shape);
+  if (adjacent && indexed.front() > 0) {
+    // Move the broadcast dims back to where the first indexed dim was.
+    const int64_t nb = static_cast<int64_t>(bshape.size()), lead = indexed.front();
+    Dims back;
+    for (int64_t i = 0; i < lead; ++i) back.push_back(nb + i);
+    for (int64_t i = 0; i < nb; ++i) back.push_back(i);
+    for (int64_t i = nb + lead; i < out.dim(); ++i) back.push_back(i);
+    out = permute(out, back);
+  }
+  return out;
+}
+
+// index_put: y = x; y[indices] = values. The positions written are found by indexing a tensor of
+// flat positions (arange) the same way, so every rule of advanced indexing holds here too.
+//   dx = dy with the written positions zeroed;  dvalues = dy[indices]
+Tensor index_put(const Tensor& x, const std::vector<std::optional<Tensor>>& indices, const Tensor& values) {
+  Tensor pos;
+  {
+    GradModeGuard no_grad(false);
+    pos = contiguous(advanced_index(reshape(arange(0, static_cast<double>(x.numel()), 1, DType::Int64, x.device()), x.shape()), indices));
+  }
+  Tensor vals = contiguous(detach(to_dtype(expand(detach(values), pos.shape()), x.dtype())));
+  Tensor y = clone(detach(x));
+  cpu::put(x.dtype(), y.raw_data(), pos.data<int64_t>(), vals.raw_data(), pos.numel());
+  if (should_record({&x, &values}))
+    record("IndexPutBackward", {x, values}, {y}, {}, [indices](const BackwardContext& c, const TensorList& g) {
+      Tensor gx, gv;
+      if (c.needs_grad(0)) gx = index_put(g[0], indices, zeros({}, g[0].dtype(), g[0].device()));
+      if (c.needs_grad(1)) gv = advanced_index(g[0], indices);
+      return TensorList{gx, gv};
+    });
+  return y;
+}
+
+}  // namespace tg

@@ -1,0 +1,105 @@
+// matmul with NumPy semantics: 1-d operands gain (and then lose) a dim; leading dims broadcast.
+//
+//   a (..., M, K) @ b (..., K, N) -> c (..., M, N),   c[m, n] = sum_k a[m, k] b[k, n]
+//   da = dc @ b^T   (..., M, K)
+//   db = a^T @ dc   (..., K, N)   (summed over broadcast batch dims by the engine)
+//
+// The kernel reads a and b through their strides, so transposed views cost no copy.
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace tg {
+
+namespace {
+
+// a (..., M, K) @ b (..., K, N), both with dim >= 2, batch dims broadcast; no autograd.
+Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
+  GradModeGuard no_grad(false);  // the caller records one node for the whole product
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  TG_CHECK(b.size(-2) == K, ValueError, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+           " are not aligned: ", K, " (dim -1 of the first) != ", b.size(-2), " (dim -2 of the second)");
+  DType dtype = promote(a.dtype(), b.dtype());
+  TG_CHECK(dtype != DType::Bool, TypeError, "matmul: not supported for bool tensors");
+  const Tensor A = a.dtype() == dtype ? a : to_dtype(a, dtype), B = b.dtype() == dtype ? b : to_dtype(b, dtype);
+  Shape a_batch(a.shape().begin(), a.shape().end() - 2), b_batch(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = broadcast_shapes(a_batch, b_batch, "matmul");
+  Shape out_shape = batch;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  Tensor c = empty(out_shape, dtype, a.device());
+  const int64_t nb = numel_of(batch);
+  const int64_t isz = itemsize(dtype);
+  // b is one matrix and a's rows are evenly strided: one (batch*M, K) @ (K, N) product.
+  if (b.dim() == 2 && a.dim() > 2) {
+    Shape rows_shape = {nb * M, K};
+    Tensor a2 = reshape(A, rows_shape);
+    cpu::gemm(dtype, nb * M, N, K, a2.raw_data(), a2.strides()[0], a2.strides()[1], B.raw_data(), B.strides()[0],
+              B.strides()[1], c.raw_data(), N, false);
+    return c;
+  }
+  Shape sa = broadcast_strides(a_batch, Shape(A.strides().begin(), A.strides().end() - 2), batch);
+  Shape sb = broadcast_strides(b_batch, Shape(B.strides().begin(), B.strides().end() - 2), batch);
+  const char* pa = static_cast<const char*>(A.raw_data());
+  const char* pb = static_cast<const char*>(B.raw_data());
+  char* pc = static_cast<char*>(c.raw_data());
+  Shape idx(batch.size(), 0);
+  for (int64_t i = 0; i < nb; ++i) {
+    int64_t oa = 0, ob = 0;
+    for (size_t d = 0; d < batch.size(); ++d) {
+      oa += idx[d] * sa[d];
+      ob += idx[d] * sb[d];
+    }
+    cpu::gemm(dtype, M, N, K, pa + oa * isz, A.strides()[A.dim() - 2], A.strides()[A.dim() - 1], pb + ob * isz,
+              B.strides()[B.dim() - 2], B.strides()[B.dim() - 1], pc + i * M * N * isz, N, false);
+    for (int64_t d = static_cast<int64_t>(batch.size()) - 1; d >= 0; --d) {
+      if (++idx[d] < batch[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return c;
+}
+
+Tensor mT(const Tensor& t) { return transpose(t, -1, -2); }
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_same_device("matmul", {&a, &b});
+  TG_CHECK(a.dim() > 0 && b.dim() > 0, ValueError, "matmul: both arguments need at least 1 dimension, got shapes ",
+           shape_str(a.shape()), " and ", shape_str(b.shape()));
+  // Vectors: (K,) is read as (1, K) on the left and (K, 1) on the right, and that dim is dropped.
+  if (a.dim() == 1 || b.dim() == 1) {
+    TG_CHECK(a.size(-1) == (b.dim() == 1 ? b.size(0) : b.size(-2)), ValueError, "matmul: shapes ", shape_str(a.shape()),
+             " and ", shape_str(b.shape()), " are not aligned");
+    Tensor a2 = a.dim() == 1 ? unsqueeze(a, 0) : a, b2 = b.dim() == 1 ? unsqueeze(b, -1) : b;
+    Tensor c = matmul(a2, b2);
+    if (b.dim() == 1) c = squeeze(c, {-1});
+    if (a.dim() == 1) c = squeeze(c, {a.dim() == 1 && b.dim() == 1 ? -1 : -2});
+    return c;
+  }
+  Tensor c = matmul_kernel(a, b);
+  if (should_record({&a, &b})) {
+    const bool ga = a.requires_grad(), gb = b.requires_grad();
+    record("MatmulBackward", {a, b}, {c}, {gb ? a : Tensor(), ga ? b : Tensor()},
+           [](const BackwardContext& ctx, const TensorList& g) {
+             Tensor da, db;
+             if (ctx.needs_grad(0)) da = matmul(g[0], mT(ctx.saved(1)));
+             if (ctx.needs_grad(1)) {
+               Tensor a = ctx.saved(0);
+               if (ctx.input_shape(1).size() == 2 && a.dim() > 2) {
+                 // A shared weight: fold the batch into the rows rather than summing per-batch products.
+                 const int64_t K = a.size(-1), N = g[0].size(-1);
+                 db = matmul(mT(reshape(a, {-1, K})), reshape(g[0], {-1, N}));
+               } else {
+                 db = matmul(mT(a), g[0]);
+               }
+             }
+             return TensorList{da, db};
+           });
+  }
+  return c;
+}
+
+}  // namespace tg

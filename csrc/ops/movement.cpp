@@ -1,0 +1,429 @@
+// Shape ops. Most are views: a new (shape, strides, offset) over the same storage, no copy.
+// Their backward maps the gradient back through the inverse view (reshape, permute), the
+// adjoint of expand (sum_to), or a scatter into zeros (indexing, narrow, split).
+#include <numeric>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace tg {
+
+namespace {
+
+Tensor view_of(const Tensor& x, Shape shape, Shape strides, int64_t offset) {
+  check_same_device("view", {&x});
+  return make_view(x, std::move(shape), std::move(strides), offset);
+}
+
+// Strides that let `shape` view the same memory as (old_shape, old_strides), if any exist:
+// dims of the old layout that are contiguous with each other form chunks; each chunk must be
+// split or merged exactly into new dims (PyTorch's rule).
+std::optional<Shape> strides_for_view(const Shape& old_shape, const Shape& old_strides, const Shape& shape) {
+  if (old_shape.empty() || numel_of(old_shape) == 0) return contiguous_strides(shape);
+  Shape out(shape.size());
+  int64_t view_d = static_cast<int64_t>(shape.size()) - 1;
+  int64_t chunk_stride = old_strides.back(), tensor_numel = 1, view_numel = 1;
+  for (int64_t d = static_cast<int64_t>(old_shape.size()) - 1; d >= 0; --d) {
+    tensor_numel *= old_shape[d];
+    if (d == 0 || (old_shape[d - 1] != 1 && old_strides[d - 1] != tensor_numel * chunk_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+        out[view_d] = view_numel * chunk_stride;
+        view_numel *= shape[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return std::nullopt;
+      if (d > 0) {
+        chunk_stride = old_strides[d - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  if (view_d != -1) return std::nullopt;
+  return out;
+}
+
+Shape infer_shape(const Tensor& x, Shape shape, const char* op) {
+  int64_t infer = -1, known = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      TG_CHECK(infer < 0, ValueError, op, ": only one dimension can be -1, got shape ", shape_str(shape));
+      infer = static_cast<int64_t>(i);
+    } else {
+      TG_CHECK(shape[i] >= 0, ValueError, op, ": invalid shape ", shape_str(shape));
+      known *= shape[i];
+    }
+  }
+  if (infer >= 0) {
+    TG_CHECK(known != 0 && x.numel() % known == 0, ValueError, op, ": cannot reshape a tensor of shape ",
+             shape_str(x.shape()), " into shape ", shape_str(shape));
+    shape[infer] = x.numel() / known;
+  }
+  TG_CHECK(numel_of(shape) == x.numel(), ValueError, op, ": cannot reshape a tensor of shape ", shape_str(x.shape()),
+           " (", x.numel(), " elements) into shape ", shape_str(shape));
+  return shape;
+}
+
+// Every view op whose backward is "reshape the gradient back" (view, reshape, (un)squeeze).
+Tensor reshape_view(const Tensor& x, Shape shape, Shape strides) {
+  Tensor y = view_of(x, std::move(shape), std::move(strides), x.offset());
+  if (should_record({&x})) {
+    Shape in_shape = x.shape();
+    record("ReshapeBackward", {x}, {y}, {}, [in_shape](const BackwardContext&, const TensorList& g) {
+      return TensorList{reshape(g[0], in_shape)};
+    });
+  }
+  return y;
+}
+
+}  // namespace
+
+Tensor view(const Tensor& x, Shape shape) {
+  shape = infer_shape(x, std::move(shape), "view");
+  auto strides = strides_for_view(x.shape(), x.strides(), shape);
+  TG_CHECK(strides.has_value(), RuntimeError, "view: a tensor of shape ", shape_str(x.shape()),
+           " with these strides cannot be viewed as ", shape_str(shape), "; use reshape (it copies when it must)");
+  return reshape_view(x, shape, *strides);
+}
+
+Tensor reshape(const Tensor& x, Shape shape) {
+  shape = infer_shape(x, std::move(shape), "reshape");
+  if (shape == x.shape()) return reshape_view(x, shape, x.strides());
+  if (auto strides = strides_for_view(x.shape(), x.strides(), shape)) return reshape_view(x, shape, *strides);
+  return reshape_view(contiguous(x), shape, contiguous_strides(shape));
+}
+
+Tensor flatten(const Tensor& x, int64_t start, int64_t end) {
+  if (x.dim() == 0) return reshape(x, {1});
+  start = wrap_dim(start, x.dim(), "flatten");
+  end = wrap_dim(end, x.dim(), "flatten");
+  TG_CHECK(start <= end, ValueError, "flatten: start_dim ", start, " comes after end_dim ", end);
+  Shape shape(x.shape().begin(), x.shape().begin() + start);
+  int64_t n = 1;
+  for (int64_t d = start; d <= end; ++d) n *= x.shape()[d];
+  shape.push_back(n);
+  shape.insert(shape.end(), x.shape().begin() + end + 1, x.shape().end());
+  return reshape(x, shape);
+}
+
+Tensor squeeze(const Tensor& x, const Dims& dims) {
+  uint64_t mask = reduce_mask(dims, x.dim(), "squeeze");
+  Shape shape, strides;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if ((mask >> d & 1) && x.shape()[d] == 1) continue;
+    shape.push_back(x.shape()[d]);
+    strides.push_back(x.strides()[d]);
+  }
+  return reshape_view(x, shape, strides);
+}
+
+Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  dim = wrap_dim(dim, x.dim() + 1, "unsqueeze");
+  Shape shape = x.shape(), strides = x.strides();
+  int64_t stride = dim < x.dim() ? x.strides()[dim] * x.shape()[dim] : 1;
+  shape.insert(shape.begin() + dim, 1);
+  strides.insert(strides.begin() + dim, stride);
+  return reshape_view(x, shape, strides);
+}
+
+// permute: y[i_p0, i_p1, ...] = x[i_0, i_1, ...]; dx = permute(dy, inverse)
+Tensor permute(const Tensor& x, const Dims& dims) {
+  TG_CHECK(static_cast<int64_t>(dims.size()) == x.dim(), ValueError, "permute: got ", dims.size(),
+           " dims for a tensor of shape ", shape_str(x.shape()));
+  Shape shape(dims.size()), strides(dims.size());
+  Dims inverse(dims.size());
+  uint64_t seen = 0;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    int64_t d = wrap_dim(dims[i], x.dim(), "permute");
+    TG_CHECK(!(seen >> d & 1), ValueError, "permute: dim ", dims[i], " repeats in the permutation");
+    seen |= 1ull << d;
+    shape[i] = x.shape()[d];
+    strides[i] = x.strides()[d];
+    inverse[d] = static_cast<int64_t>(i);
+  }
+  Tensor y = view_of(x, shape, strides, x.offset());
+  if (should_record({&x}))
+    record("PermuteBackward", {x}, {y}, {}, [inverse](const BackwardContext&, const TensorList& g) {
+      return TensorList{permute(g[0], inverse)};
+    });
+  return y;
+}
+
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
+  if (x.dim() == 0) return x;
+  Dims order(x.dim());
+  std::iota(order.begin(), order.end(), 0);
+  std::swap(order[wrap_dim(d0, x.dim(), "transpose")], order[wrap_dim(d1, x.dim(), "transpose")]);
+  return permute(x, order);
+}
+
+// expand: stride 0 on stretched dims; dx = sum_to(dy, x.shape)
+Tensor expand(const Tensor& x, const Shape& shape_in) {
+  TG_CHECK(static_cast<int64_t>(shape_in.size()) >= x.dim(), ValueError, "expand: cannot expand shape ",
+           shape_str(x.shape()), " to ", shape_str(shape_in), " (fewer dims)");
+  Shape shape = shape_in, strides(shape.size(), 0);
+  const int64_t lead = static_cast<int64_t>(shape.size()) - x.dim();
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    if (d < lead) {
+      TG_CHECK(shape[d] >= 0, ValueError, "expand: invalid size -1 for a new leading dim in ", shape_str(shape_in));
+      continue;
+    }
+    int64_t have = x.shape()[d - lead];
+    if (shape[d] == -1) shape[d] = have;
+    TG_CHECK(have == shape[d] || have == 1, ValueError, "expand: cannot expand shape ", shape_str(x.shape()), " to ",
+             shape_str(shape_in));
+    strides[d] = have == shape[d] ? x.strides()[d - lead] : 0;
+  }
+  if (shape == x.shape()) return x;
+  Tensor y = view_of(x, shape, strides, x.offset());
+  if (should_record({&x})) {
+    Shape in_shape = x.shape();
+    record("ExpandBackward", {x}, {y}, {}, [in_shape](const BackwardContext&, const TensorList& g) {
+      return TensorList{sum_to(g[0], in_shape)};
+    });
+  }
+  return y;
+}
+
+// ---- copies -----------------------------------------------------------------------------------
+
+void write_into(const Tensor& dst, const Tensor& src, const char* op) {
+  check_same_device(op, {&dst, &src});
+  Shape target = broadcast_shapes(dst.shape(), src.shape(), op);
+  TG_CHECK(target == dst.shape(), ValueError, op, ": cannot write a tensor of shape ", shape_str(src.shape()),
+           " into one of shape ", shape_str(dst.shape()));
+  Shape ss = broadcast_strides(src.shape(), src.strides(), dst.shape());
+  cpu::copy(dst.shape(), operand(dst), operand(src, ss));
+}
+
+// clone: a contiguous copy; dx = dy
+Tensor clone(const Tensor& x) {
+  Tensor y = empty(x.shape(), x.dtype(), x.device());
+  write_into(y, x, "clone");
+  if (should_record({&x}))
+    record("CloneBackward", {x}, {y}, {}, [](const BackwardContext&, const TensorList& g) { return TensorList{g[0]}; });
+  return y;
+}
+
+Tensor contiguous(const Tensor& x) { return x.is_contiguous() ? x : clone(x); }
+
+Tensor detach(const Tensor& x) { return alias_of(x); }
+
+// to_dtype: a converting copy; dx = dy converted back (by the engine, to x's dtype)
+Tensor to_dtype(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  Tensor y = empty(x.shape(), dtype, x.device());
+  write_into(y, x, "to");
+  if (is_floating(dtype) && should_record({&x}))
+    record("ToDtypeBackward", {x}, {y}, {}, [](const BackwardContext&, const TensorList& g) { return TensorList{g[0]}; });
+  return y;
+}
+
+// ---- basic indexing -----------------------------------------------------------------------------
+
+namespace {
+
+struct ViewGeometry {
+  Shape shape, strides;
+  int64_t offset;
+};
+
+ViewGeometry index_geometry(const Shape& in_shape, const Shape& in_strides, int64_t offset,
+                            const std::vector<IndexItem>& items) {
+  int64_t consumed = 0, ellipses = 0;
+  for (const IndexItem& it : items) {
+    if (it.kind == IndexItem::Int || it.kind == IndexItem::Slice) ++consumed;
+    if (it.kind == IndexItem::Ellipsis) ++ellipses;
+  }
+  const int64_t nd = static_cast<int64_t>(in_shape.size());
+  TG_CHECK(ellipses <= 1, IndexError, "index: an index can only have a single ellipsis ('...')");
+  TG_CHECK(consumed <= nd, IndexError, "index: too many indices for a tensor of shape ", shape_str(in_shape), ": ",
+           consumed, " were given");
+  ViewGeometry g{{}, {}, offset};
+  int64_t d = 0;
+  for (const IndexItem& it : items) {
+    switch (it.kind) {
+      case IndexItem::Int: {
+        int64_t size = in_shape[d], i = it.index;
+        TG_CHECK(i >= -size && i < size, IndexError, "index: index ", i, " is out of bounds for dim ", d, " with size ",
+                 size, " (tensor of shape ", shape_str(in_shape), ")");
+        if (i < 0) i += size;
+        g.offset += i * in_strides[d];
+        ++d;
+        break;
+      }
+      case IndexItem::Slice: {
+        TG_CHECK(it.step > 0, ValueError, "index: slice step must be positive, got ", it.step);
+        int64_t size = in_shape[d];
+        auto clampi = [size](std::optional<int64_t> v, int64_t dflt) {
+          if (!v) return dflt;
+          int64_t x = *v < 0 ? *v + size : *v;
+          return std::min(std::max<int64_t>(x, 0), size);
+        };
+        int64_t start = clampi(it.start, 0), stop = clampi(it.stop, size);
+        int64_t len = stop > start ? (stop - start + it.step - 1) / it.step : 0;
+        g.shape.push_back(len);
+        g.strides.push_back(in_strides[d] * it.step);
+        if (len > 0) g.offset += start * in_strides[d];
+        ++d;
+        break;
+      }
+      case IndexItem::NewAxis:
+        g.shape.push_back(1);
+        g.strides.push_back(0);
+        break;
+      case IndexItem::Ellipsis:
+        for (int64_t k = 0; k < nd - consumed; ++k, ++d) {
+          g.shape.push_back(in_shape[d]);
+          g.strides.push_back(in_strides[d]);
+        }
+        break;
+    }
+  }
+  for (; d < nd; ++d) {
+    g.shape.push_back(in_shape[d]);
+    g.strides.push_back(in_strides[d]);
+  }
+  return g;
+}
+
+}  // namespace
+
+// y = x[items] (a view); dx = zeros with dy written at the viewed positions
+Tensor basic_index(const Tensor& x, const std::vector<IndexItem>& items) {
+  ViewGeometry g = index_geometry(x.shape(), x.strides(), x.offset(), items);
+  Tensor y = view_of(x, g.shape, g.strides, g.offset);
+  if (should_record({&x})) {
+    Shape in_shape = x.shape();
+    record("IndexBackward", {x}, {y}, {}, [in_shape, items](const BackwardContext&, const TensorList& gr) {
+      return TensorList{view_scatter(gr[0], in_shape, items)};
+    });
+  }
+  return y;
+}
+
+// z = zeros(base_shape); z[items] = g; dg = dz[items]
+Tensor view_scatter(const Tensor& g, const Shape& base_shape, const std::vector<IndexItem>& items) {
+  Tensor z = zeros(base_shape, g.dtype(), g.device());
+  ViewGeometry geo = index_geometry(z.shape(), z.strides(), 0, items);
+  write_into(make_view(z, geo.shape, geo.strides, geo.offset), g, "index backward");
+  if (should_record({&g}))
+    record("ViewScatterBackward", {g}, {z}, {}, [items](const BackwardContext&, const TensorList& gr) {
+      return TensorList{basic_index(gr[0], items)};
+    });
+  return z;
+}
+
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  TG_CHECK(x.dim() > 0, IndexError, "narrow: cannot narrow a 0-d tensor");
+  dim = wrap_dim(dim, x.dim(), "narrow");
+  int64_t size = x.shape()[dim];
+  if (start < 0) start += size;
+  TG_CHECK(start >= 0 && length >= 0 && start + length <= size, IndexError, "narrow: range [", start, ", ",
+           start + length, ") is out of bounds for dim ", dim, " of size ", size);
+  std::vector<IndexItem> items(dim, IndexItem{IndexItem::Slice});
+  IndexItem s{IndexItem::Slice};
+  s.start = start;
+  s.stop = start + length;
+  items.push_back(s);
+  return basic_index(x, items);
+}
+
+// ---- joining and splitting --------------------------------------------------------------------
+
+// cat: y = [x_0; x_1; ...] along dim; dx_i = dy narrowed to x_i's range
+Tensor cat(const TensorList& xs_in, int64_t dim) {
+  TG_CHECK(!xs_in.empty(), ValueError, "cat: expected a non-empty list of tensors");
+  TensorList xs;
+  for (const Tensor& x : xs_in)
+    if (!(x.dim() == 1 && x.numel() == 0 && xs_in.size() > 1)) xs.push_back(x);  // legacy: skip empty 1-d
+  if (xs.empty()) xs.push_back(xs_in[0]);
+  const Tensor& first = xs[0];
+  TG_CHECK(first.dim() > 0, ValueError, "cat: zero-dimensional tensors cannot be concatenated; use stack");
+  dim = wrap_dim(dim, first.dim(), "cat");
+  DType dtype = first.dtype();
+  Shape shape = first.shape();
+  int64_t total = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Tensor& x = xs[i];
+    check_same_device("cat", {&first, &x});
+    dtype = promote(dtype, x.dtype());
+    bool ok = x.dim() == first.dim();
+    for (int64_t d = 0; ok && d < x.dim(); ++d) ok = d == dim || x.shape()[d] == shape[d];
+    TG_CHECK(ok, ValueError, "cat: tensor 0 has shape ", shape_str(first.shape()), " but tensor ", i, " has shape ",
+             shape_str(x.shape()), "; sizes must match except in dim ", dim);
+    total += x.shape()[dim];
+  }
+  shape[dim] = total;
+  Tensor y = empty(shape, dtype, first.device());
+  std::vector<int64_t> sizes;
+  int64_t off = 0;
+  for (const Tensor& x : xs) {
+    int64_t n = x.shape()[dim];
+    sizes.push_back(n);
+    Tensor part = make_view(y, x.shape(), y.strides(), y.offset() + off * y.strides()[dim]);
+    write_into(part, x, "cat");
+    off += n;
+  }
+  if (should_record(xs))
+    record("CatBackward", xs, {y}, {}, [sizes, dim](const BackwardContext& c, const TensorList& g) {
+      TensorList out;
+      int64_t start = 0;
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        out.push_back(c.needs_grad(i) ? narrow(g[0], dim, start, sizes[i]) : Tensor());
+        start += sizes[i];
+      }
+      return out;
+    });
+  return y;
+}
+
+Tensor stack(const TensorList& xs, int64_t dim) {
+  TG_CHECK(!xs.empty(), ValueError, "stack: expected a non-empty list of tensors");
+  dim = wrap_dim(dim, xs[0].dim() + 1, "stack");
+  TensorList parts;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    TG_CHECK(xs[i].shape() == xs[0].shape(), ValueError, "stack: every tensor must have the same shape, but tensor 0 has ",
+             shape_str(xs[0].shape()), " and tensor ", i, " has ", shape_str(xs[i].shape()));
+    parts.push_back(unsqueeze(xs[i], dim));
+  }
+  return cat(parts, dim);
+}
+
+TensorList split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  dim = wrap_dim(dim, x.dim(), "split");
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    TG_CHECK(s >= 0, ValueError, "split: sizes must be non-negative");
+    total += s;
+  }
+  TG_CHECK(total == x.shape()[dim], ValueError, "split: sizes add up to ", total, " but dim ", dim, " has size ",
+           x.shape()[dim], " (tensor of shape ", shape_str(x.shape()), ")");
+  TensorList out;
+  int64_t start = 0;
+  for (int64_t s : sizes) {
+    out.push_back(narrow(x, dim, start, s));
+    start += s;
+  }
+  return out;
+}
+
+TensorList split(const Tensor& x, int64_t size, int64_t dim) {
+  TG_CHECK(size > 0, ValueError, "split: split_size must be positive, got ", size);
+  dim = wrap_dim(dim, x.dim(), "split");
+  std::vector<int64_t> sizes;
+  for (int64_t left = x.shape()[dim]; left > 0; left -= size) sizes.push_back(std::min(size, left));
+  if (sizes.empty()) sizes.push_back(0);
+  return split(x, sizes, dim);
+}
+
+TensorList chunk(const Tensor& x, int64_t chunks, int64_t dim) {
+  TG_CHECK(chunks > 0, ValueError, "chunk: number of chunks must be positive, got ", chunks);
+  dim = wrap_dim(dim, x.dim(), "chunk");
+  int64_t n = x.shape()[dim];
+  return split(x, std::max<int64_t>(1, (n + chunks - 1) / chunks), dim);
+}
+
+}  // namespace tg

@@ -1,0 +1,170 @@
+// Neural-network functions: fused row kernels for the forward, backward in tensor ops.
+#include <cmath>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace tg {
+
+namespace {
+
+// Runs a row kernel over dim `dim` of x: that dim is moved last and made contiguous.
+template <class F>
+Tensor along_rows(const Tensor& x, int64_t dim, F kernel) {
+  GradModeGuard no_grad(false);
+  Tensor xt = contiguous(transpose(x, dim, -1));
+  Tensor yt = empty(xt.shape(), xt.dtype(), xt.device());
+  const int64_t cols = xt.dim() == 0 ? 1 : xt.size(-1);
+  kernel(cols == 0 ? 0 : xt.numel() / cols, cols, xt.raw_data(), yt.raw_data());
+  return contiguous(transpose(yt, dim, -1));
+}
+
+Tensor as_float(const Tensor& x, const char* op) {
+  TG_CHECK(is_floating(x.dtype()), TypeError, op, ": expected a floating-point tensor, got ", dtype_name(x.dtype()));
+  check_same_device(op, {&x});
+  return x;
+}
+
+}  // namespace
+
+// softmax: y_j = e^{x_j} / sum_k e^{x_k} along dim; dx = y * (dy - sum(dy * y))
+Tensor softmax(const Tensor& x, int64_t dim) {
+  dim = wrap_dim(dim, as_float(x, "softmax").dim(), "softmax");
+  Tensor y = along_rows(x, dim, [&](int64_t rows, int64_t cols, const void* in, void* out) {
+    cpu::softmax_rows(x.dtype(), rows, cols, in, out, false);
+  });
+  if (should_record({&x}))
+    record("SoftmaxBackward", {x}, {y}, {y}, [dim](const BackwardContext& c, const TensorList& g) {
+      Tensor y = c.saved(0);
+      return TensorList{y * (g[0] - sum(g[0] * y, {dim}, true))};
+    });
+  return y;
+}
+
+// log_softmax: y_j = x_j - log sum_k e^{x_k}; dx = dy - e^y * sum(dy)
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  dim = wrap_dim(dim, as_float(x, "log_softmax").dim(), "log_softmax");
+  Tensor y = along_rows(x, dim, [&](int64_t rows, int64_t cols, const void* in, void* out) {
+    cpu::softmax_rows(x.dtype(), rows, cols, in, out, true);
+  });
+  if (should_record({&x}))
+    record("LogSoftmaxBackward", {x}, {y}, {y}, [dim](const BackwardContext& c, const TensorList& g) {
+      return TensorList{g[0] - exp(c.saved(0)) * sum(g[0], {dim}, true)};
+    });
+  return y;
+}
+
+// cross_entropy: loss_i = -log softmax(logits_i)[target_i], over rows whose target is not
+// ignore_index; logits (N, C) or (N, C, d...) with target (N) or (N, d...), or (C) with a 0-d
+// target. Probability targets (float, the logits' shape) give -sum_c target_c log softmax_c.
+// mean divides by the number of counted rows (NaN when there are none, as PyTorch).
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, int reduction) {
+  as_float(logits, "cross_entropy");
+  TG_CHECK(reduction >= 0 && reduction <= 2, ValueError, "cross_entropy: reduction must be 'none', 'mean' or 'sum'");
+  const int64_t class_dim = logits.dim() == 1 ? 0 : 1;
+  TG_CHECK(logits.dim() >= 1, ValueError, "cross_entropy: logits must have at least 1 dim, got shape ",
+           shape_str(logits.shape()));
+  Tensor lsm = log_softmax(logits, class_dim);
+  if (is_floating(target.dtype())) {
+    TG_CHECK(target.shape() == logits.shape(), ValueError, "cross_entropy: probability targets of shape ",
+             shape_str(target.shape()), " must match the logits of shape ", shape_str(logits.shape()));
+    Tensor loss = -sum(lsm * target, {class_dim}, false);
+    if (reduction == 0) return loss;
+    return reduction == 2 ? sum(loss) : mean(loss);
+  }
+  TG_CHECK(target.dtype() == DType::Int64, TypeError, "cross_entropy: class targets must be int64, got ",
+           dtype_name(target.dtype()));
+  Shape expect = logits.shape();
+  expect.erase(expect.begin() + class_dim);
+  TG_CHECK(target.shape() == expect, ValueError, "cross_entropy: target of shape ", shape_str(target.shape()),
+           " does not match logits of shape ", shape_str(logits.shape()), " (expected target shape ", shape_str(expect), ")");
+  const int64_t C = logits.shape()[class_dim];
+  Tensor valid = ne(target, scalar_tensor(static_cast<double>(ignore_index), DType::Int64, true));
+  Tensor safe = where(valid, target, zeros_like(target));
+  {
+    Tensor t = contiguous(detach(safe));
+    const int64_t* p = t.data<int64_t>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      TG_CHECK(p[i] >= 0 && p[i] < C, IndexError, "cross_entropy: target ", p[i], " is out of range for ", C, " classes");
+  }
+  Tensor picked = squeeze(gather(lsm, class_dim, unsqueeze(safe, class_dim)), {class_dim});
+  Tensor loss = -(picked * to_dtype(valid, lsm.dtype()));
+  if (reduction == 0) return loss;
+  if (reduction == 2) return sum(loss);
+  return sum(loss) / to_dtype(sum(valid), lsm.dtype());
+}
+
+// layer_norm over the trailing dims `normalized_shape`:
+//   xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps) (biased var); y = xhat * w + b
+//   dxhat = dy * w;  dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+// (dw, db come from the ordinary mul/add that apply w and b.)
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
+  as_float(x, "layer_norm");
+  const int64_t k = static_cast<int64_t>(normalized_shape.size());
+  bool ok = k >= 1 && k <= x.dim();
+  for (int64_t i = 0; ok && i < k; ++i) ok = x.shape()[x.dim() - k + i] == normalized_shape[i];
+  TG_CHECK(ok, ValueError, "layer_norm: normalized_shape ", shape_str(normalized_shape),
+           " does not match the trailing dims of the input of shape ", shape_str(x.shape()));
+  for (const Tensor* p : {&weight, &bias})
+    TG_CHECK(!p->defined() || p->shape() == normalized_shape, ValueError, "layer_norm: weight and bias must have shape ",
+             shape_str(normalized_shape), ", got ", shape_str(p->shape()));
+  const int64_t cols = numel_of(normalized_shape), rows = cols == 0 ? 0 : x.numel() / cols;
+  Tensor xc;
+  {
+    GradModeGuard no_grad(false);
+    xc = contiguous(x);
+  }
+  Tensor xhat = empty(x.shape(), x.dtype(), x.device());
+  Shape stat_shape(x.shape().begin(), x.shape().end() - k);
+  stat_shape.insert(stat_shape.end(), k, 1);
+  Tensor mu = empty(stat_shape, x.dtype(), x.device()), rstd = empty(stat_shape, x.dtype(), x.device());
+  cpu::layer_norm_rows(x.dtype(), rows, cols, xc.raw_data(), xhat.raw_data(), mu.raw_data(), rstd.raw_data(), eps);
+  if (should_record({&x})) {
+    Dims dims;
+    for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
+    record("LayerNormBackward", {x}, {xhat}, {xhat, rstd}, [dims](const BackwardContext& c, const TensorList& g) {
+      Tensor xh = c.saved(0), rs = c.saved(1);
+      const Tensor& d = g[0];
+      return TensorList{rs * (d - mean(d, dims, true) - xh * mean(d * xh, dims, true))};
+    });
+  }
+  Tensor y = xhat;
+  if (weight.defined()) y = y * weight;
+  if (bias.defined()) y = y + bias;
+  return y;
+}
+
+// embedding: y[..., :] = weight[indices[...], :]; dweight = rows of dy added at their indices
+// (never a dense one-hot), except the padding row, which gets no gradient.
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx) {
+  TG_CHECK(weight.dim() == 2, ValueError, "embedding: weight must be 2-d (num_embeddings, dim), got shape ",
+           shape_str(weight.shape()));
+  TG_CHECK(indices.dtype() == DType::Int64, TypeError, "embedding: indices must be int64, got ", dtype_name(indices.dtype()));
+  Tensor flat = reshape(detach(indices), {-1});
+  Tensor rows;
+  {
+    GradModeGuard no_grad(false);
+    rows = index_select(weight, 0, flat);
+  }
+  Shape out_shape = indices.shape();
+  out_shape.push_back(weight.size(1));
+  Tensor y = view(rows, out_shape);
+  if (should_record({&weight})) {
+    Shape wshape = weight.shape();
+    record("EmbeddingBackward", {weight}, {y}, {flat}, [wshape, padding_idx](const BackwardContext& c, const TensorList& g) {
+      Tensor idx = c.saved(0);
+      Tensor grows = reshape(g[0], {-1, wshape[1]});
+      if (padding_idx) {
+        int64_t pad = *padding_idx < 0 ? *padding_idx + wshape[0] : *padding_idx;
+        Tensor keep = ne(idx, scalar_tensor(static_cast<double>(pad), DType::Int64, true));
+        grows = grows * unsqueeze(to_dtype(keep, grows.dtype()), 1);
+      }
+      return TensorList{index_add(zeros(wshape, g[0].dtype(), g[0].device()), 0, idx, grows)};
+    });
+  }
+  return y;
+}
+
+}  // namespace tg

@@ -1,0 +1,172 @@
+// Every tensor operation of tapegrad. Each op family lives in one file of csrc/ops/ with, per op,
+// a comment giving shapes and math, the forward (which calls a kernel) and the backward, written
+// with these same ops so that it runs on any device and can itself be differentiated.
+#pragma once
+#include <optional>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace tg {
+
+using Dims = std::vector<int64_t>;
+
+// ---- creation (creation.cpp) -------------------------------------------------------------------
+Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = {});
+Tensor ones(const Shape& shape, DType dtype = DType::Float32, Device device = {});
+Tensor full(const Shape& shape, double value, DType dtype = DType::Float32, Device device = {});
+// A 0-d tensor holding a Python number; `wrapped` ones do not upcast the tensor they meet.
+Tensor scalar_tensor(double value, DType dtype, bool wrapped = false, Device device = {});
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor arange(double start, double end, double step, DType dtype, Device device = {});
+Tensor linspace(double start, double end, int64_t steps, DType dtype, Device device = {});
+Tensor eye(int64_t n, int64_t m, DType dtype, Device device = {});
+
+// ---- random numbers (random.cpp): Philox4x32-10, element i of a call uses counter offset+i ------
+void manual_seed(uint64_t seed);
+uint64_t initial_seed();
+Tensor rand(const Shape& shape, DType dtype = DType::Float32, Device device = {});
+Tensor randn(const Shape& shape, DType dtype = DType::Float32, Device device = {});
+Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = DType::Int64, Device device = {});
+Tensor dropout(const Tensor& x, double p, bool training);
+
+// ---- elementwise (unary.cpp, binary.cpp) -------------------------------------------------------
+Tensor neg(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x, bool tanh_approximation = false);
+Tensor silu(const Tensor& x);
+Tensor erf(const Tensor& x);
+Tensor sign(const Tensor& x);
+Tensor logical_not(const Tensor& x);
+
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value);
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
+// The dtype PyTorch gives `a op b` (0-d tensors and wrapped numbers do not upcast).
+DType result_type(const Tensor& a, const Tensor& b);
+
+// ---- reductions (reduce.cpp); empty dims = all dims ---------------------------------------------
+Tensor sum(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor amax(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor amin(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor var(const Tensor& x, const Dims& dims = {}, double correction = 1, bool keepdim = false);
+Tensor logsumexp(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+// Sum over the broadcast dims so that the result has `shape` (the adjoint of expand).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- matmul (matmul.cpp) ------------------------------------------------------------------------
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- shape and views (movement.cpp) -------------------------------------------------------------
+Tensor reshape(const Tensor& x, Shape shape);  // one -1 allowed; a view when the strides allow
+Tensor view(const Tensor& x, Shape shape);     // always a view, raises otherwise
+Tensor permute(const Tensor& x, const Dims& dims);
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
+Tensor expand(const Tensor& x, const Shape& shape);  // -1 keeps a dim
+Tensor squeeze(const Tensor& x, const Dims& dims = {});
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor flatten(const Tensor& x, int64_t start = 0, int64_t end = -1);
+Tensor contiguous(const Tensor& x);
+Tensor clone(const Tensor& x);
+Tensor detach(const Tensor& x);
+Tensor to_dtype(const Tensor& x, DType dtype);
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+Tensor cat(const TensorList& xs, int64_t dim);
+Tensor stack(const TensorList& xs, int64_t dim);
+TensorList split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
+TensorList split(const Tensor& x, int64_t size, int64_t dim);
+TensorList chunk(const Tensor& x, int64_t chunks, int64_t dim);
+
+// Basic indexing (ints, slices with steps, None, Ellipsis) as one strided view.
+struct IndexItem {
+  enum Kind { Int, Slice, NewAxis, Ellipsis } kind = Int;
+  int64_t index = 0;                   // Int
+  std::optional<int64_t> start, stop;  // Slice, as Python gives them (negative counts from the end)
+  int64_t step = 1;                    // Slice, > 0
+};
+Tensor basic_index(const Tensor& x, const std::vector<IndexItem>& items);
+// Writes `src` into `dst` (same shape after broadcasting) in place, recorded when it needs to be.
+// The adjoint of basic_index: a zero tensor of `base_shape` with `g` written where the view lies.
+Tensor view_scatter(const Tensor& g, const Shape& base_shape, const std::vector<IndexItem>& items);
+
+// ---- gather and scatter (index.cpp) -------------------------------------------------------------
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor nonzero(const Tensor& mask);  // (n, ndim) int64
+// Advanced indexing: x[idx_0, ..., idx_k] with integer tensors after basic indexing.
+Tensor advanced_index(const Tensor& x, const std::vector<std::optional<Tensor>>& indices);
+// y = x with y[indices] = values (advanced indexing), out of place and differentiable.
+Tensor index_put(const Tensor& x, const std::vector<std::optional<Tensor>>& indices, const Tensor& values);
+// x[indices] = values, in place (inplace.cpp).
+void index_put_(const Tensor& x, const std::vector<std::optional<Tensor>>& indices, const Tensor& values);
+
+// ---- neural-network functions (nn.cpp) ----------------------------------------------------------
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// reduction: 0 none, 1 mean, 2 sum
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, int reduction);
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps);
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx);
+
+// ---- in-place arithmetic used by optimizers and `+=` (inplace.cpp) --------------------------------
+// dst = op(dst, src); rebases history when dst requires grad.
+void add_(const Tensor& dst, const Tensor& src, double alpha = 1.0);
+void sub_(const Tensor& dst, const Tensor& src);
+void mul_(const Tensor& dst, const Tensor& src);
+void div_(const Tensor& dst, const Tensor& src);
+// Writes `src` into `dst` (src broadcast to dst's shape, cast to its dtype).
+void copy_(const Tensor& dst, const Tensor& src);
+void fill_(const Tensor& dst, double value);
+// x[items] = value (basic indexing), in place.
+void setitem_(const Tensor& x, const std::vector<IndexItem>& items, const Tensor& value);
+// Copies src into dst's memory without autograd (the kernel side of every in-place write).
+void write_into(const Tensor& dst, const Tensor& src, const char* op);
+
+// ---- C++ operator sugar for backward formulas --------------------------------------------------
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(double a, const Tensor& b);
+// The wrapped number for `value` next to a tensor of dtype `like`.
+Tensor wrap_scalar(double value, const Tensor& like);
+
+}  // namespace tg

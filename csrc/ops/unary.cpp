@@ -1,0 +1,189 @@
+// Elementwise functions of one tensor. Integer inputs of float-valued functions (exp, log, ...)
+// are computed in float32, as PyTorch does.
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace tg {
+
+namespace {
+
+bool keeps_integers(UnaryOp op) { return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign; }
+
+Tensor map(UnaryOp op, const Tensor& x, const char* name) {
+  check_same_device(name, {&x});
+  if (op == UnaryOp::LogicalNot) {
+    Tensor out = empty(x.shape(), DType::Bool, x.device());
+    cpu::unary(op, x.shape(), operand(out), operand(x));
+    return out;
+  }
+  if (x.dtype() == DType::Bool) {
+    TG_CHECK(op != UnaryOp::Neg, TypeError, name, ": negation of a bool tensor is not supported; use logical_not");
+    return map(op, to_dtype(x, keeps_integers(op) ? DType::Int64 : DType::Float32), name);
+  }
+  if (!is_floating(x.dtype()) && !keeps_integers(op)) return map(op, to_dtype(x, DType::Float32), name);
+  Tensor out = empty(x.shape(), x.dtype(), x.device());
+  cpu::unary(op, x.shape(), operand(out), operand(x));
+  return out;
+}
+
+}  // namespace
+
+// neg: y = -x; dx = -dy
+Tensor neg(const Tensor& x) {
+  Tensor y = map(UnaryOp::Neg, x, "neg");
+  if (should_record({&x})) record("NegBackward", {x}, {y}, {}, [](const BackwardContext&, const TensorList& g) { return TensorList{neg(g[0])}; });
+  return y;
+}
+
+// abs: y = |x|; dx = dy * sign(x)
+Tensor abs(const Tensor& x) {
+  Tensor y = map(UnaryOp::Abs, x, "abs");
+  if (should_record({&x}))
+    record("AbsBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) { return TensorList{g[0] * sign(c.saved(0))}; });
+  return y;
+}
+
+// exp: y = e^x; dx = dy * y
+Tensor exp(const Tensor& x) {
+  Tensor y = map(UnaryOp::Exp, x, "exp");
+  if (should_record({&x}))
+    record("ExpBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) { return TensorList{g[0] * c.saved(0)}; });
+  return y;
+}
+
+// log: y = ln x; dx = dy / x
+Tensor log(const Tensor& x) {
+  Tensor y = map(UnaryOp::Log, x, "log");
+  if (should_record({&x}))
+    record("LogBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) { return TensorList{g[0] / c.saved(0)}; });
+  return y;
+}
+
+// sqrt: y = x^(1/2); dx = dy / (2 y)
+Tensor sqrt(const Tensor& x) {
+  Tensor y = map(UnaryOp::Sqrt, x, "sqrt");
+  if (should_record({&x}))
+    record("SqrtBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) { return TensorList{g[0] / (c.saved(0) * 2.0)}; });
+  return y;
+}
+
+// rsqrt: y = x^(-1/2); dx = -dy * y^3 / 2
+Tensor rsqrt(const Tensor& x) {
+  Tensor y = map(UnaryOp::Rsqrt, x, "rsqrt");
+  if (should_record({&x}))
+    record("RsqrtBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) {
+      Tensor y = c.saved(0);
+      return TensorList{g[0] * y * y * y * -0.5};
+    });
+  return y;
+}
+
+// sin: dx = dy * cos x
+Tensor sin(const Tensor& x) {
+  Tensor y = map(UnaryOp::Sin, x, "sin");
+  if (should_record({&x}))
+    record("SinBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) { return TensorList{g[0] * cos(c.saved(0))}; });
+  return y;
+}
+
+// cos: dx = -dy * sin x
+Tensor cos(const Tensor& x) {
+  Tensor y = map(UnaryOp::Cos, x, "cos");
+  if (should_record({&x}))
+    record("CosBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) { return TensorList{-(g[0] * sin(c.saved(0)))}; });
+  return y;
+}
+
+// tanh: dx = dy * (1 - y^2)
+Tensor tanh(const Tensor& x) {
+  Tensor y = map(UnaryOp::Tanh, x, "tanh");
+  if (should_record({&x}))
+    record("TanhBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) {
+      Tensor y = c.saved(0);
+      return TensorList{g[0] * (1.0 - y * y)};
+    });
+  return y;
+}
+
+// sigmoid: y = 1 / (1 + e^-x); dx = dy * y (1 - y)
+Tensor sigmoid(const Tensor& x) {
+  Tensor y = map(UnaryOp::Sigmoid, x, "sigmoid");
+  if (should_record({&x}))
+    record("SigmoidBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) {
+      Tensor y = c.saved(0);
+      return TensorList{g[0] * y * (1.0 - y)};
+    });
+  return y;
+}
+
+// relu: y = max(x, 0); dx = dy * [x > 0]
+Tensor relu(const Tensor& x) {
+  Tensor y = map(UnaryOp::Relu, x, "relu");
+  if (should_record({&x}))
+    record("ReluBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) {
+      Tensor y = c.saved(0);
+      return TensorList{g[0] * to_dtype(gt(y, wrap_scalar(0.0, y)), y.dtype())};
+    });
+  return y;
+}
+
+// gelu (erf form): y = x Phi(x); dx = dy (Phi(x) + x phi(x)), phi(x) = e^(-x^2/2) / sqrt(2 pi)
+// gelu (tanh form): y = x/2 (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3);
+//                   dx = dy (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2))
+Tensor gelu(const Tensor& x, bool tanh_approximation) {
+  Tensor y = map(tanh_approximation ? UnaryOp::GeluTanh : UnaryOp::Gelu, x, "gelu");
+  if (should_record({&x})) {
+    if (!tanh_approximation) {
+      record("GeluBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
+        Tensor x = c.saved(0);
+        Tensor cdf = (erf(x * 0.70710678118654752440) + 1.0) * 0.5;
+        Tensor pdf = exp(x * x * -0.5) * 0.39894228040143267794;
+        return TensorList{g[0] * (cdf + x * pdf)};
+      });
+    } else {
+      record("GeluTanhBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
+        Tensor x = c.saved(0);
+        Tensor t = tanh((x + x * x * x * 0.044715) * 0.79788456080286535588);
+        Tensor du = (x * x * (3 * 0.044715) + 1.0) * 0.79788456080286535588;
+        return TensorList{g[0] * ((t + 1.0) * 0.5 + x * 0.5 * (1.0 - t * t) * du)};
+      });
+    }
+  }
+  return y;
+}
+
+// silu: y = x s(x); dx = dy s (1 + x (1 - s))
+Tensor silu(const Tensor& x) {
+  Tensor y = map(UnaryOp::Silu, x, "silu");
+  if (should_record({&x}))
+    record("SiluBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
+      Tensor x = c.saved(0);
+      Tensor s = sigmoid(x);
+      return TensorList{g[0] * s * (1.0 + x * (1.0 - s))};
+    });
+  return y;
+}
+
+// erf: dx = dy * 2/sqrt(pi) e^(-x^2)
+Tensor erf(const Tensor& x) {
+  Tensor y = map(UnaryOp::Erf, x, "erf");
+  if (should_record({&x}))
+    record("ErfBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
+      Tensor x = c.saved(0);
+      return TensorList{g[0] * exp(-(x * x)) * 1.12837916709551257390};
+    });
+  return y;
+}
+
+// sign: piecewise constant; its gradient is zero everywhere it exists.
+Tensor sign(const Tensor& x) {
+  Tensor y = map(UnaryOp::Sign, x, "sign");
+  if (should_record({&x}))
+    record("SignBackward", {x}, {y}, {}, [](const BackwardContext&, const TensorList& g) { return TensorList{zeros_like(g[0])}; });
+  return y;
+}
+
+Tensor logical_not(const Tensor& x) { return map(UnaryOp::LogicalNot, x, "logical_not"); }
+
+}  // namespace tg
