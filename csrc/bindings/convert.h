@@ -45,11 +45,15 @@ struct MaybeNoGIL {
 };
 
 void bind_errors(pybind11::module_& m);
+// Sets the Python error for a caught C++ exception (for code that runs outside pybind11's
+// dispatcher, like the number slots).
+void set_python_error(std::exception_ptr p);
 void bind_tensor(pybind11::module_& m);
 void bind_functions(pybind11::module_& m);
 void bind_autograd(pybind11::module_& m);
 void bind_optim(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
+void bind_lstm(pybind11::module_& m);
 
 }  // namespace tg
 

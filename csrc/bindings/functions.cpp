@@ -67,12 +67,12 @@ Tensor finish(Tensor t, const Options& o) {
 
 // Both operands of a module-level binary function, either of which may be a number.
 std::pair<Tensor, Tensor> operands(const py::object& a, const py::object& b, const char* op) {
-  if (py::isinstance<Tensor>(a)) {
+  if (py::isinstance<TensorImpl>(a)) {
     auto tb = other_operand(a.cast<Tensor>(), b);
     TG_CHECK(tb.has_value(), TypeError, op, ": unsupported operand type ", std::string(py::str(b.get_type())));
     return {a.cast<Tensor>(), *tb};
   }
-  TG_CHECK(py::isinstance<Tensor>(b), TypeError, op, ": expected at least one tensor argument");
+  TG_CHECK(py::isinstance<TensorImpl>(b), TypeError, op, ": expected at least one tensor argument");
   auto ta = other_operand(b.cast<Tensor>(), a);
   TG_CHECK(ta.has_value(), TypeError, op, ": unsupported operand type ", std::string(py::str(a.get_type())));
   return {*ta, b.cast<Tensor>()};
@@ -226,11 +226,11 @@ void bind_functions(py::module_& m) {
   both(m, cls, "logsumexp", reduce_binding(&logsumexp), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   // max/min: over dims (values only), or elementwise against another tensor as in torch.max(a, b).
   both(m, cls, "max", [](const Tensor& x, const py::object& dim, bool keepdim) {
-    if (py::isinstance<Tensor>(dim)) return maximum(x, dim.cast<Tensor>());
+    if (py::isinstance<TensorImpl>(dim)) return maximum(x, dim.cast<Tensor>());
     return amax(x, dims_of(dim), keepdim);
   }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "min", [](const Tensor& x, const py::object& dim, bool keepdim) {
-    if (py::isinstance<Tensor>(dim)) return minimum(x, dim.cast<Tensor>());
+    if (py::isinstance<TensorImpl>(dim)) return minimum(x, dim.cast<Tensor>());
     return amin(x, dims_of(dim), keepdim);
   }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "var", [](const Tensor& x, const py::object& dim, std::optional<bool> unbiased, bool keepdim,

@@ -11,13 +11,15 @@ namespace {
 
 // An index tensor from a tensor, NumPy array or list of ints/bools.
 std::optional<Tensor> as_index_tensor(const py::handle& h) {
-  if (py::isinstance<Tensor>(h)) return h.cast<Tensor>();
+  if (py::isinstance<TensorImpl>(h)) return h.cast<Tensor>();
   if (py::isinstance<py::array>(h) || py::isinstance<py::list>(h)) {
     py::array a = py::module_::import("numpy").attr("asarray")(h);
-    if (a.dtype().kind() == 'b') return from_numpy(py::array(py::module_::import("numpy").attr("ascontiguousarray")(a)));
+    // np.asarray(order="C"), not ascontiguousarray: that one turns a 0-d array into a 1-d one.
+    py::object np = py::module_::import("numpy");
+    if (a.dtype().kind() == 'b') return from_numpy(py::array(np.attr("asarray")(a, py::arg("order") = "C")));
     TG_CHECK(a.dtype().kind() == 'i' || a.dtype().kind() == 'u' || a.size() == 0, IndexError,
              "index: arrays used as indices must be of integer or bool type");
-    return from_numpy(py::array(py::module_::import("numpy").attr("ascontiguousarray")(a, "int64")));
+    return from_numpy(py::array(np.attr("asarray")(a, "int64", py::arg("order") = "C")));
   }
   return std::nullopt;
 }
@@ -34,7 +36,7 @@ ParsedIndex parse_index(const Tensor& self, const py::handle& key) {
     py::handle it = items[i];
     if (it.is_none() || it.ptr() == Py_Ellipsis) continue;
     if (py::isinstance<py::bool_>(it)) throw IndexError("index: a bool used as an index is not supported; use a bool tensor");
-    if (PyIndex_Check(it.ptr()) && !py::isinstance<Tensor>(it) && !py::isinstance<py::array>(it)) {
+    if (PyIndex_Check(it.ptr()) && !py::isinstance<TensorImpl>(it) && !py::isinstance<py::array>(it)) {
       ++consumed;
       continue;
     }
@@ -46,7 +48,7 @@ ParsedIndex parse_index(const Tensor& self, const py::handle& key) {
     TG_CHECK(tensors[i].has_value(), IndexError, "index: unsupported index type ", std::string(py::str(it.get_type())));
     Tensor& t = *tensors[i];
     if (t.dtype() == DType::Bool) consumed += t.dim();
-    else if (t.dim() == 0 && t.dtype() == DType::Int64 && !py::isinstance<Tensor>(it)) ++consumed;
+    else if (t.dim() == 0 && t.dtype() == DType::Int64 && !py::isinstance<TensorImpl>(it)) ++consumed;
     else ++consumed;
   }
   int64_t result_dim = 0;

@@ -12,5 +12,6 @@ PYBIND11_MODULE(_C, m) {
   tg::bind_autograd(m);
   tg::bind_optim(m);
   tg::bind_cuda(m);
+  tg::bind_lstm(m);
   m.def("_gemm_isa", &tg::cpu::gemm_isa, "The GEMM micro-kernel chosen for this CPU.");
 }

@@ -34,10 +34,11 @@ Dims dims_from(const py::object& dim) {
 }  // namespace
 
 std::optional<Tensor> other_operand(const Tensor& self, const py::object& o) {
-  if (py::isinstance<Tensor>(o)) return o.cast<Tensor>();
+  if (py::isinstance<TensorImpl>(o)) return o.cast<Tensor>();
   py::detail::make_caster<Scalar> sc;
   if (sc.load(o, true)) return wrap(py::detail::cast_op<Scalar>(sc), self);
-  if (py::isinstance<py::array>(o)) return from_numpy(py::module_::import("numpy").attr("ascontiguousarray")(o));
+  if (py::isinstance<py::array>(o))  // asarray keeps a 0-d array 0-d (ascontiguousarray would not)
+    return from_numpy(py::module_::import("numpy").attr("asarray")(o, py::arg("order") = "C"));
   return std::nullopt;
 }
 
@@ -80,6 +81,49 @@ void bind_inplace(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls, cons
   cls.def(method, impl);
 }
 
+// Number slots for tensor (op) tensor. Python calls these directly for `a + b`; taking the
+// tensor-tensor case here, before pybind11's overload dispatcher, roughly halves the cost of
+// an op on a small tensor. Every other operand falls through to the bound __add__/__radd__.
+PyTypeObject* tensor_type = nullptr;
+
+// The bound dunder methods, for every case but tensor (op) tensor. (pybind11's own slot cannot
+// be kept as the fallback: CPython's generic slot refuses to run once the slot is replaced.)
+struct SlotNames {
+  const char* name;
+  const char* reflected;
+};
+
+template <BinaryFn fn, const SlotNames& names>
+PyObject* fast_slot(PyObject* a, PyObject* b) {
+  const bool a_is = PyObject_TypeCheck(a, tensor_type), b_is = PyObject_TypeCheck(b, tensor_type);
+  // Python numbers next to a tensor are also common (x * 2 + 1): wrap them here too.
+  const bool a_num = !a_is && (PyFloat_CheckExact(a) || PyLong_CheckExact(a));
+  const bool b_num = !b_is && (PyFloat_CheckExact(b) || PyLong_CheckExact(b));
+  if ((a_is || a_num) && (b_is || b_num)) {
+    try {
+      Tensor x, y;
+      if (a_is) x = py::handle(a).cast<Tensor>();
+      if (b_is) y = py::handle(b).cast<Tensor>();
+      if (a_num) x = wrap(py::handle(a).cast<Scalar>(), y);
+      if (b_num) y = wrap(py::handle(b).cast<Scalar>(), x);
+      Tensor r;
+      {
+        MaybeNoGIL nogil(std::max(x.numel(), y.numel()));
+        r = fn(x, y);
+      }
+      return py::cast(r).release().ptr();
+    } catch (...) {
+      set_python_error(std::current_exception());
+      return nullptr;
+    }
+  }
+  if (a_is) return PyObject_CallMethod(a, names.name, "O", b);
+  return PyObject_CallMethod(b, names.reflected, "O", a);
+}
+
+constexpr SlotNames kAdd{"__add__", "__radd__"}, kSub{"__sub__", "__rsub__"}, kMul{"__mul__", "__rmul__"},
+    kDiv{"__truediv__", "__rtruediv__"}, kMatmul{"__matmul__", "__rmatmul__"};
+
 Tensor to_device(const Tensor& t, const std::string& device) {
   Device d = Device::parse(device);
   if (d == t.device()) return t;
@@ -98,15 +142,17 @@ void bind_tensor(py::module_& m) {
       })
       .def("__repr__", [](const Node& n) { return str("<", n.name, ">"); });
 
-  py::enum_<DType>(m, "dtype", "Element type of a tensor.")
-      .value("float32", DType::Float32)
+  py::enum_<DType> dtype_cls(m, "dtype", "Element type of a tensor.");
+  dtype_cls.value("float32", DType::Float32)
       .value("float64", DType::Float64)
       .value("int64", DType::Int64)
       .value("bool", DType::Bool)
       .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
-      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); })
-      .def("__repr__", [](DType d) { return str("tapegrad.", dtype_name(d)); })
-      .def("__str__", [](DType d) { return str("tapegrad.", dtype_name(d)); });
+      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
+  // Replaced, not overloaded: enum_ already defines __repr__/__str__, and its own would win.
+  for (const char* name : {"__repr__", "__str__"})
+    dtype_cls.attr(name) = py::cpp_function([](DType d) { return str("tapegrad.", dtype_name(d)); }, py::name(name),
+                                            py::is_method(dtype_cls));
 
   py::class_<Device>(m, "device", "A device: 'cpu' or 'cuda:N'.")
       .def(py::init([](const std::string& s) { return Device::parse(s); }))
@@ -121,7 +167,7 @@ void bind_tensor(py::module_& m) {
       .def("__eq__", [](const Device& a, const std::string& b) { return a == Device::parse(b); })
       .def("__hash__", [](const Device& d) { return static_cast<int>(d.type) * 1000 + d.index; });
 
-  auto cls = py::class_<TensorImpl, std::shared_ptr<TensorImpl>>(m, "Tensor", py::dynamic_attr(),
+  auto cls = py::class_<TensorImpl, std::shared_ptr<TensorImpl>>(m, "Tensor",
       "An n-dimensional array with reverse-mode autodiff. Create tensors with tapegrad.tensor(), zeros(), randn(), ...");
 
   // Tensor(other): an alias sharing other's storage, without history (used by nn.Parameter).
@@ -247,6 +293,14 @@ void bind_tensor(py::module_& m) {
   bind_inplace(cls, "__isub__", "sub_", &sub_);
   bind_inplace(cls, "__imul__", "mul_", &mul_);
   bind_inplace(cls, "__itruediv__", "div_", &div_);
+  tensor_type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+  PyNumberMethods* num = tensor_type->tp_as_number;
+  num->nb_add = &fast_slot<&add, kAdd>;
+  num->nb_subtract = &fast_slot<&sub, kSub>;
+  num->nb_multiply = &fast_slot<&mul, kMul>;
+  num->nb_true_divide = &fast_slot<&div, kDiv>;
+  num->nb_matrix_multiply = &fast_slot<&matmul, kMatmul>;
+  PyType_Modified(tensor_type);
   cls.def("__neg__", &neg)
       .def("__abs__", &abs)
       .def("__invert__", &logical_not)

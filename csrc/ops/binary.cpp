@@ -72,7 +72,14 @@ Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
   DType common = result_type(a, b);
   if (op == BinaryOp::LogicalAnd || op == BinaryOp::LogicalOr) common = DType::Bool;
   else if (!is_comparison_op(op)) {
-    if (common == DType::Bool) common = DType::Int64;  // arithmetic on bools counts them
+    if (common == DType::Bool) {
+      // Bool with bool stays bool, as in PyTorch: + and maximum are `or`, * and minimum are `and`.
+      TG_CHECK(op != BinaryOp::Sub, TypeError, "sub: subtracting two bool tensors (shapes ", shape_str(a.shape()), " and ",
+               shape_str(b.shape()), ") is not supported; use logical_xor or convert to int64");
+      if (op == BinaryOp::Add || op == BinaryOp::Maximum) op = BinaryOp::LogicalOr;
+      else if (op == BinaryOp::Mul || op == BinaryOp::Minimum) op = BinaryOp::LogicalAnd;
+      else common = DType::Int64;  // pow counts them
+    }
     if (op == BinaryOp::Div && !is_floating(common)) common = DType::Float32;  // true division
   }
   const Tensor A = as_dtype(a, common), B = as_dtype(b, common);

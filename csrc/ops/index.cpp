@@ -182,7 +182,9 @@ Tensor advanced_index(const Tensor& x, const std::vector<std::optional<Tensor>>&
   Dims order = indexed;
   order.insert(order.end(), rest.begin(), rest.end());
   Tensor moved = permute(x, order);
-  Shape flat_shape = {-1};
+  int64_t n_indexed = 1;  // explicit, not -1: a -1 next to a size-0 dim is ambiguous
+  for (int64_t d : indexed) n_indexed *= x.shape()[d];
+  Shape flat_shape = {n_indexed};
   for (int64_t d : rest) flat_shape.push_back(x.shape()[d]);
   Tensor picked = index_select(reshape(moved, flat_shape), 0, flat);
   Shape out_shape = bshape;

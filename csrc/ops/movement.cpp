@@ -367,13 +367,20 @@ Tensor cat(const TensorList& xs_in, int64_t dim) {
     write_into(part, x, "cat");
     off += n;
   }
-  if (should_record(xs))
-    record("CatBackward", xs, {y}, {}, [sizes, dim](const BackwardContext& c, const TensorList& g) {
+  // Recorded against every input: a skipped empty 1-d input still gets its (empty) gradient.
+  std::vector<int64_t> all_sizes;  // -1: skipped
+  for (const Tensor& x : xs_in)
+    all_sizes.push_back(xs.size() < xs_in.size() && x.dim() == 1 && x.numel() == 0 ? -1 : x.shape()[dim]);
+  if (xs.size() == xs_in.size()) all_sizes = sizes;
+  if (should_record(xs_in))
+    record("CatBackward", xs_in, {y}, {}, [all_sizes, dim](const BackwardContext& c, const TensorList& g) {
       TensorList out;
       int64_t start = 0;
-      for (size_t i = 0; i < sizes.size(); ++i) {
-        out.push_back(c.needs_grad(i) ? narrow(g[0], dim, start, sizes[i]) : Tensor());
-        start += sizes[i];
+      for (size_t i = 0; i < all_sizes.size(); ++i) {
+        if (!c.needs_grad(i)) out.push_back(Tensor());
+        else if (all_sizes[i] < 0) out.push_back(zeros({0}, g[0].dtype(), g[0].device()));
+        else out.push_back(narrow(g[0], dim, start, all_sizes[i]));
+        start += std::max<int64_t>(all_sizes[i], 0);
       }
       return out;
     });

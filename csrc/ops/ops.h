@@ -170,3 +170,8 @@ Tensor operator/(double a, const Tensor& b);
 Tensor wrap_scalar(double value, const Tensor& like);
 
 }  // namespace tg
+
+namespace tg {
+// One LSTM step after its matmuls: gates (B, 4H) and c (B, H) -> {h, c} (lstm.cpp).
+TensorList lstm_cell(const Tensor& gates, const Tensor& c);
+}  // namespace tg

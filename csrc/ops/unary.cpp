@@ -8,7 +8,9 @@ namespace tg {
 
 namespace {
 
-bool keeps_integers(UnaryOp op) { return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign; }
+bool keeps_integers(UnaryOp op) {
+  return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu;
+}
 
 Tensor map(UnaryOp op, const Tensor& x, const char* name) {
   check_same_device(name, {&x});

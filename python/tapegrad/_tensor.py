@@ -28,7 +28,7 @@ def _numpy_of(data, dtype):
             raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data "
                             "(ragged nesting or non-numeric items)")
     if dtype is not None:
-        return np.ascontiguousarray(arr, dtype=_TO_NUMPY[dtype])
+        return np.asarray(arr, dtype=_TO_NUMPY[dtype], order="C")  # keeps 0-d arrays 0-d
     kind = arr.dtype.kind
     if kind == "f" and arr.dtype not in _FROM_NUMPY:
         arr = arr.astype(np.float32)
@@ -36,7 +36,7 @@ def _numpy_of(data, dtype):
         arr = arr.astype(np.int64)
     elif kind not in "fiub":
         raise TypeError(f"tensor: unsupported data type {arr.dtype}; tapegrad has float32, float64, int64 and bool")
-    return np.ascontiguousarray(arr)
+    return np.asarray(arr, order="C")
 
 
 def tensor(data, dtype=None, device="cpu", requires_grad=False):

@@ -70,3 +70,10 @@ struct RMSpropConfig { double lr, alpha, eps, weight_decay, momentum; };
 void rmsprop_update(DType dtype, int64_t n, void* param, const void* grad, void* square_avg, void* momentum_buf,
                     const RMSpropConfig& cfg);
 }  // namespace tg::cpu
+
+namespace tg::cpu {
+// One LSTM step's pointwise part: gates (B, 4H: i, f, g, o) and c (B, H) -> h, c, and the
+// activations (B, 4H) and tanh(c) that the backward reuses.
+void lstm_cell(DType dtype, int64_t batch, int64_t hidden, const void* gates, const void* c, void* h_out, void* c_out,
+               void* act_out, void* tanh_c_out);
+}  // namespace tg::cpu

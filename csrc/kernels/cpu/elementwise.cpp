@@ -27,7 +27,7 @@ template <UnaryOp op>
 void unary_typed(const Shape& shape, Operand out, Operand in) {
   if constexpr (op == UnaryOp::LogicalNot) {
     TG_DISPATCH_ALL(in.dtype, "logical_not", [&](auto tag) { unary_loop<op, decltype(tag), bool>(shape, out, in); });
-  } else if constexpr (op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign) {
+  } else if constexpr (op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu) {
     TG_DISPATCH_NUMERIC(in.dtype, "unary", [&](auto tag) {
       using T = decltype(tag);
       unary_loop<op, T, T>(shape, out, in);

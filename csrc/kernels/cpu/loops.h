@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/error.h"
 #include "core/shape.h"
 
 #ifdef _OPENMP
@@ -16,48 +17,60 @@ namespace tg::cpu {
 
 constexpr int64_t kParallelGrain = 32768;  // elements below which threads cost more than they give
 
+constexpr int kMaxLoopDims = 16;
+
 template <int N>
 struct StridedLoop {
-  std::vector<int64_t> shape;                       // coalesced, innermost last
-  std::array<std::vector<int64_t>, N> byte_strides;  // per operand
+  // Fixed-size arrays: building a loop allocates nothing, which matters for tiny tensors.
+  int nd = 0;
+  std::array<int64_t, kMaxLoopDims> shape;                          // coalesced, innermost last
+  std::array<std::array<int64_t, kMaxLoopDims>, N> byte_strides;    // per operand
 
   StridedLoop(const Shape& s, const std::array<const int64_t*, N>& strides, const std::array<int64_t, N>& itemsizes) {
     // Drop size-1 dims, then merge neighbours that are contiguous for every operand.
     for (size_t d = 0; d < s.size(); ++d) {
       if (s[d] == 1) continue;
-      if (!shape.empty()) {
+      if (nd > 0) {
         bool mergeable = true;
         for (int k = 0; k < N; ++k)
-          if (byte_strides[k].back() != strides[k][d] * itemsizes[k] * s[d]) mergeable = false;
+          if (byte_strides[k][nd - 1] != strides[k][d] * itemsizes[k] * s[d]) mergeable = false;
         if (mergeable) {
-          shape.back() *= s[d];
-          for (int k = 0; k < N; ++k) byte_strides[k].back() = strides[k][d] * itemsizes[k];
+          shape[nd - 1] *= s[d];
+          for (int k = 0; k < N; ++k) byte_strides[k][nd - 1] = strides[k][d] * itemsizes[k];
           continue;
         }
       }
-      shape.push_back(s[d]);
-      for (int k = 0; k < N; ++k) byte_strides[k].push_back(strides[k][d] * itemsizes[k]);
+      if (nd == kMaxLoopDims) throw ValueError("elementwise: more than 16 dims that cannot be merged");
+      shape[nd] = s[d];
+      for (int k = 0; k < N; ++k) byte_strides[k][nd] = strides[k][d] * itemsizes[k];
+      ++nd;
     }
-    if (shape.empty()) {
-      shape.push_back(1);
-      for (int k = 0; k < N; ++k) byte_strides[k].push_back(0);
+    if (nd == 0) {
+      shape[0] = 1;
+      for (int k = 0; k < N; ++k) byte_strides[k][0] = 0;
+      nd = 1;
     }
   }
 
   int64_t numel() const {
     int64_t n = 1;
-    for (int64_t s : shape) n *= s;
+    for (int d = 0; d < nd; ++d) n *= shape[d];
     return n;
   }
 
   // inner(ptrs, inner_strides, n) is called on runs of the innermost dim covering [begin, end).
   template <class F>
   void run_range(std::array<char*, N> base, int64_t begin, int64_t end, F& inner) const {
-    const int64_t nd = static_cast<int64_t>(shape.size());
     const int64_t inner_n = shape[nd - 1];
     std::array<int64_t, N> inner_strides;
     for (int k = 0; k < N; ++k) inner_strides[k] = byte_strides[k][nd - 1];
-    std::vector<int64_t> idx(nd, 0);
+    if (nd == 1) {  // the common case: one flat run
+      std::array<char*, N> p;
+      for (int k = 0; k < N; ++k) p[k] = base[k] + begin * inner_strides[k];
+      inner(p, inner_strides, end - begin);
+      return;
+    }
+    std::array<int64_t, kMaxLoopDims> idx{};
     int64_t rem = begin;
     for (int64_t d = nd - 1; d >= 0; --d) {
       idx[d] = rem % shape[d];

@@ -1,0 +1,42 @@
+// lstm_cell: the gate nonlinearities and state update of one LSTM step, fused.
+//
+//   gates (B, 4H) = x W_ih^T + b_ih + h W_hh^T + b_hh   (the caller's matmuls)
+//   i, f, g, o = sigmoid(a_i), sigmoid(a_f), tanh(a_g), sigmoid(a_o)
+//   c' = f * c + i * g          h' = o * tanh(c')
+//
+// backward, with dc_total = dc' + dh' * o * (1 - tanh(c')^2):
+//   da_i = dc_total g i (1 - i)    da_f = dc_total c f (1 - f)
+//   da_g = dc_total i (1 - g^2)    da_o = dh' tanh(c') o (1 - o)    dc = dc_total f
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace tg {
+
+TensorList lstm_cell(const Tensor& gates, const Tensor& c) {
+  check_same_device("lstm_cell", {&gates, &c});
+  TG_CHECK(gates.dim() == 2 && c.dim() == 2 && gates.size(0) == c.size(0) && gates.size(1) == 4 * c.size(1), ValueError,
+           "lstm_cell: gates of shape ", shape_str(gates.shape()), " and cell state of shape ", shape_str(c.shape()),
+           " do not fit (expected (B, 4H) and (B, H))");
+  TG_CHECK(gates.dtype() == c.dtype() && is_floating(c.dtype()), TypeError, "lstm_cell: expected floating-point tensors of one dtype");
+  const Tensor gc = contiguous(detach(gates)), cc = contiguous(detach(c));
+  const int64_t B = c.size(0), H = c.size(1);
+  Tensor h_out = empty({B, H}, c.dtype()), c_out = empty({B, H}, c.dtype());
+  Tensor act = empty({B, 4 * H}, c.dtype()), tanh_c = empty({B, H}, c.dtype());
+  cpu::lstm_cell(c.dtype(), B, H, gc.raw_data(), cc.raw_data(), h_out.raw_data(), c_out.raw_data(), act.raw_data(),
+                 tanh_c.raw_data());
+  if (should_record({&gates, &c}))
+    record("LstmCellBackward", {gates, c}, {h_out, c_out}, {act, cc, tanh_c}, [H](const BackwardContext& ctx, const TensorList& g) {
+      Tensor act = ctx.saved(0), c_prev = ctx.saved(1), tc = ctx.saved(2);
+      Tensor i = narrow(act, 1, 0, H), f = narrow(act, 1, H, H), gg = narrow(act, 1, 2 * H, H), o = narrow(act, 1, 3 * H, H);
+      Tensor dh = g[0].defined() ? g[0] : zeros_like(tc);
+      Tensor dc = g[1].defined() ? g[1] : zeros_like(tc);
+      Tensor dct = dc + dh * o * (1.0 - tc * tc);
+      Tensor da = cat({dct * gg * i * (1.0 - i), dct * c_prev * f * (1.0 - f), dct * i * (1.0 - gg * gg),
+                       dh * tc * o * (1.0 - o)}, 1);
+      return TensorList{da, dct * f};
+    });
+  return {h_out, c_out};
+}
+
+}  // namespace tg

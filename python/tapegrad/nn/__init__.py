@@ -1,0 +1,50 @@
+"""tapegrad.nn: layers (batch-first, PyTorch's parameter names), functional ops and init."""
+from . import functional, init, utils  # noqa: F401
+from .attention import MultiHeadAttention, TransformerEncoderLayer  # noqa: F401
+from .layers import (  # noqa: F401
+    GELU, Dense, Dropout, Embedding, LayerNorm, Linear, ReLU, Sigmoid, SiLU, Tanh,
+)
+from .module import Module, ModuleList, Parameter, Sequential  # noqa: F401
+from .rnn import LSTM  # noqa: F401
+
+
+class MSELoss(Module):
+    """Keras/PyTorch-style loss object: loss_fn(prediction, target) -> mean squared error.
+    (Keras' MeanSquaredError takes (y_true, y_pred); the squared difference is symmetric.)"""
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return functional.mse_loss(input, target, self.reduction)
+
+
+MeanSquaredError = MSELoss
+
+
+class CrossEntropyLoss(Module):
+    def __init__(self, ignore_index=-100, reduction="mean"):
+        super().__init__()
+        self.ignore_index, self.reduction = ignore_index, reduction
+
+    def forward(self, input, target):
+        return functional.cross_entropy(input, target, self.ignore_index, self.reduction)
+
+
+class BCELoss(Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return functional.binary_cross_entropy(input, target, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return functional.binary_cross_entropy_with_logits(input, target, reduction=self.reduction)

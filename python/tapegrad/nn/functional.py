@@ -1,0 +1,125 @@
+"""Stateless neural-network functions. Each is a thin call into the C++ op of the same name;
+the few composites spell out their math in terms of those ops."""
+import math
+
+from .. import _C
+
+relu = _C.relu
+sigmoid = _C.sigmoid
+tanh = _C.tanh
+silu = _C.silu
+softmax = _C.softmax
+log_softmax = _C.log_softmax
+
+
+def gelu(input, approximate="none"):
+    return _C.gelu(input, approximate)
+
+
+def linear(input, weight, bias=None):
+    """y = x W^T + b, with W of shape (out_features, in_features)."""
+    y = input @ weight.mT
+    return y + bias if bias is not None else y
+
+
+def dropout(input, p=0.5, training=True):
+    return _C._dropout(input, p, training)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    return _C._layer_norm(input, list(normalized_shape), weight, bias, eps)
+
+
+def embedding(input, weight, padding_idx=None):
+    return _C._embedding(weight, input, padding_idx)
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got '{reduction}'")
+
+
+def _check_same_shape(op, input, target):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} and target of shape {tuple(target.shape)} "
+                         "must have the same shape")
+
+
+def mse_loss(input, target, reduction="mean"):
+    """mean((input - target)^2)"""
+    _check_same_shape("mse_loss", input, target)
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-(t log p + (1 - t) log(1 - p)); the logs are clamped at -100, as PyTorch does, so that
+    p = 0 or 1 gives a finite loss."""
+    _check_same_shape("binary_cross_entropy", input, target)
+    log_p = _C.clamp(_C.log(input), -100.0, None)
+    log_1mp = _C.clamp(_C.log(1.0 - input), -100.0, None)
+    loss = -(target * log_p + (1.0 - target) * log_1mp)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """BCE of sigmoid(x), computed stably: max(x, 0) - x t + log(1 + e^-|x|)."""
+    _check_same_shape("binary_cross_entropy_with_logits", input, target)
+    softplus_neg_abs = _C.log(1.0 + _C.exp(-_C.abs(input)))
+    if pos_weight is None:
+        loss = _C.relu(input) - input * target + softplus_neg_abs
+    else:
+        log_sig_neg = _C.relu(-input) + softplus_neg_abs  # -log sigmoid(x)
+        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * log_sig_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(input, target, ignore_index=-100, reduction="mean"):
+    """Softmax cross-entropy of logits (N, C) / (N, C, d...) against class indices, or against
+    class probabilities of the logits' shape."""
+    return _C._cross_entropy(input, target, ignore_index, reduction)
+
+
+def nll_loss(input, target, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C) at the target classes."""
+    valid = target != ignore_index
+    safe = _C.where(valid, target, 0)
+    picked = input.gather(1, safe.unsqueeze(1)).squeeze(1)
+    loss = -(picked * valid.float().to(dtype=input.dtype))
+    if reduction == "mean":
+        return loss.sum() / valid.sum().to(dtype=input.dtype)
+    return _reduce(loss, reduction)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(q k^T * scale + mask) v over the last two dims: q (..., L, E), k (..., S, E),
+    v (..., S, Ev). A bool mask marks the positions that may be attended (True = keep); a float
+    mask is added to the scores. is_causal hides the future (j > i)."""
+    L, S = query.shape[-2], key.shape[-2]
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query @ key.mT) * scale
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
+        keep = _C.ones(L, S, dtype=_C.dtype.bool)
+        attn_mask = _C.logical_not(_C.arange(S).unsqueeze(0) > _C.arange(L).unsqueeze(1)) & keep
+    if attn_mask is not None:
+        if attn_mask.dtype == _C.dtype.bool:
+            scores = scores.masked_fill(_C.logical_not(attn_mask), float("-inf"))
+        else:
+            scores = scores + attn_mask
+    weights = _C.softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, True)
+    return weights @ value

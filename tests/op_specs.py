@@ -1,0 +1,751 @@
+"""The one table of ops that drives the forward, gradient (and device) tests.
+
+Each row (OpSpec) names an op and gives:
+  tg      -- the tapegrad callable, tg(*tensors, **params)
+  np      -- the NumPy reference,   np(*arrays, **params)   (computed in float64 for float inputs)
+  torch   -- the PyTorch reference, torch(*tensors, **params), or None
+  nargs   -- number of tensor inputs
+  domain  -- input-value hints: one string, or one per input ("real", "positive", "nonzero",
+             "grid" (a coarse grid, so that comparisons and ties happen), "exponent")
+  dtypes  -- the dtypes it accepts: a name, or a tuple of names (one per input) for mixed rows
+  diff    -- whether it is differentiable (gradcheck + comparison with torch's backward)
+  case    -- case(min_side) -> hypothesis strategy of (list of input shapes, params dict)
+
+Index arrays inside params (gather's index, a bool mask, an int-tensor key) are wrapped in
+Arr so that each library receives its own tensor type.
+"""
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tapegrad as tg
+
+try:
+    import torch
+except ImportError:  # the torch columns are skipped by the tests
+    torch = None
+
+MAX_DIMS = 3
+MAX_SIDE = 3
+
+
+# ---- arrays inside params ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arr:
+    """An index/mask array carried in params; converted to each library's type."""
+    a: np.ndarray = field(compare=False)
+
+    def __repr__(self):
+        return f"Arr({self.a.dtype}, {self.a.tolist()!r})"
+
+
+def convert(obj, lib):
+    """Arr -> np array / tg tensor / torch tensor, recursively through tuples and dicts."""
+    if isinstance(obj, Arr):
+        if lib == "np":
+            return obj.a
+        if lib == "tg":
+            return tg.tensor(obj.a)
+        return torch.from_numpy(obj.a.copy())
+    if isinstance(obj, tuple):
+        return tuple(convert(o, lib) for o in obj)
+    if isinstance(obj, dict):
+        return {k: convert(v, lib) for k, v in obj.items()}
+    return obj
+
+
+# ---- input values -------------------------------------------------------------------------------
+
+def make_array(shape, dtype, domain, rng):
+    """Random values of `dtype` in `domain`, away from kinks and singularities."""
+    if dtype == "bool":
+        return np.asarray(rng.random(shape) < 0.5)
+    if dtype == "int64":
+        if domain in ("positive", "nonzero"):
+            v = rng.integers(1, 6, shape)
+            v = v * rng.choice([-1, 1], shape) if domain == "nonzero" else v
+        elif domain == "exponent":
+            v = rng.integers(0, 4, shape)
+        else:
+            v = rng.integers(-5, 6, shape)
+        return np.asarray(v, dtype=np.int64)
+    if domain == "positive":
+        v = rng.uniform(0.5, 2.0, shape)
+    elif domain == "nonzero":
+        v = rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+    elif domain == "grid":
+        v = rng.integers(-4, 5, shape) / 2.0
+    elif domain == "exponent":
+        v = rng.uniform(-1.5, 2.5, shape)
+    else:
+        v = rng.uniform(-2.0, 2.0, shape)
+    return np.asarray(v, dtype=np.float32 if dtype == "float32" else np.float64)
+
+
+# ---- shape strategies -----------------------------------------------------------------------------
+
+def shapes(min_side=0, min_dims=0, max_dims=MAX_DIMS):
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=MAX_SIDE)
+
+
+def unary_case(min_side):
+    return shapes(min_side).map(lambda s: ([s], {}))
+
+
+def broadcast_case(n=2):
+    def case(min_side):
+        return hnp.mutually_broadcastable_shapes(num_shapes=n, min_dims=0, max_dims=MAX_DIMS, min_side=min_side,
+                                                 max_side=MAX_SIDE).map(lambda b: (list(b.input_shapes), {}))
+    return case
+
+
+def with_0d_second(min_side):
+    return shapes(min_side).map(lambda s: ([s, ()], {}))
+
+
+@st.composite
+def _dims(draw, ndim, tuples=True, allow_none=True):
+    """dim=None | int | tuple of distinct ints (negative allowed)."""
+    options = []
+    if allow_none:
+        options.append(st.none())
+    n = max(ndim, 1)
+    options.append(st.integers(-n, n - 1))
+    if tuples and ndim > 0:
+        options.append(st.lists(st.integers(0, ndim - 1), unique=True, min_size=1, max_size=ndim)
+                       .flatmap(lambda ds: st.tuples(*[st.sampled_from([d, d - ndim]) for d in ds])))
+    return draw(st.one_of(*options))
+
+
+def reduce_case(tuples=True, nonempty=False, allow_none=True, grad_side=1):
+    def case(min_side):
+        @st.composite
+        def c(draw):
+            # grad_side: the smallest side when differentiating (var needs 2 values: n - 1 > 0)
+            grad = grad_side > 1 and min_side > 0
+            s = draw(shapes(max(min_side, 1) * (grad_side if grad else 1) if nonempty else min_side,
+                            min_dims=1 if grad else 0))
+            return [s], {"dim": draw(_dims(s.__len__(), tuples, allow_none)), "keepdim": draw(st.booleans())}
+        return c()
+    return case
+
+
+def dim_case(min_dims=1, nonempty=False):
+    def case(min_side):
+        @st.composite
+        def c(draw):
+            s = draw(shapes(max(min_side, 1) if nonempty else min_side, min_dims=min_dims))
+            return [s], {"dim": draw(st.integers(-len(s), len(s) - 1))}
+        return c()
+    return case
+
+
+@st.composite
+def _matmul_shapes(draw, min_side):
+    side = st.integers(min_side, MAX_SIDE)
+    m, k, n = draw(side), draw(side), draw(side)
+    kind = draw(st.sampled_from(["mm", "vv", "mv", "vm", "batched", "bcast", "batch_v", "v_batch", "batch_w"]))
+    if kind == "mm":
+        return [(m, k), (k, n)]
+    if kind == "vv":
+        return [(k,), (k,)]
+    if kind == "mv":
+        return [(m, k), (k,)]
+    if kind == "vm":
+        return [(k,), (k, n)]
+    b = draw(side)
+    if kind == "batched":
+        return [(b, m, k), (b, k, n)]
+    if kind == "bcast":  # leading dims broadcast: (2, 1, m, k) @ (b, k, n)
+        return [(2, 1, m, k), (b, k, n)]
+    if kind == "batch_v":
+        return [(b, m, k), (k,)]
+    if kind == "v_batch":
+        return [(k,), (b, k, n)]
+    return [(b, m, k), (k, n)]  # batch_w: a shared weight
+
+
+def matmul_case(min_side):
+    return _matmul_shapes(min_side).map(lambda s: (s, {}))
+
+
+@st.composite
+def _reshape_params(draw, min_side, minus_one=True):
+    s = draw(shapes(min_side))
+    n = int(np.prod(s))
+    cands = [(n,), tuple(reversed(s)), (1, n), tuple(s) + (1,), ()] if n == 1 else [(n,), tuple(reversed(s)), (1, n),
+                                                                                    tuple(s) + (1,)]
+    if minus_one:
+        cands.append((-1,))
+        if len(s) >= 1 and s[0] > 0:
+            cands.append((s[0], -1))
+    if n > 0 and n % 2 == 0:
+        cands.append((2, n // 2))
+    return [s], {"shape": draw(st.sampled_from(cands))}
+
+
+def reshape_case(min_side):
+    return _reshape_params(min_side)
+
+
+def flatten_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side, min_dims=1))
+        a = draw(st.integers(0, len(s) - 1))
+        b = draw(st.integers(a, len(s) - 1))
+        return [s], {"start_dim": draw(st.sampled_from([a, a - len(s)])), "end_dim": draw(st.sampled_from([b, b - len(s)]))}
+    return c()
+
+
+def transpose_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side, min_dims=1))
+        n = len(s)
+        return [s], {"dim0": draw(st.integers(-n, n - 1)), "dim1": draw(st.integers(-n, n - 1))}
+    return c()
+
+
+def permute_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side))
+        return [s], {"dims": tuple(draw(st.permutations(range(len(s)))))}
+    return c()
+
+
+def unsqueeze_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side))
+        return [s], {"dim": draw(st.integers(-len(s) - 1, len(s)))}
+    return c()
+
+
+def squeeze_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(hnp.array_shapes(min_dims=0, max_dims=MAX_DIMS, min_side=max(min_side, 1), max_side=2))
+        return [s], {"dim": draw(_dims(len(s)))}
+    return c()
+
+
+def expand_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(hnp.array_shapes(min_dims=0, max_dims=MAX_DIMS, min_side=1, max_side=MAX_SIDE))
+        lead = draw(st.lists(st.integers(min_side, MAX_SIDE), max_size=2))
+        target = list(lead)
+        for d in s:
+            target.append(draw(st.integers(min_side, MAX_SIDE)) if d == 1 else d)
+        return [s], {"shape": tuple(target)}
+    return c()
+
+
+@st.composite
+def _basic_key(draw, s):
+    """A key of ints (negative too), slices with steps, None and at most one Ellipsis."""
+    items = []
+    d = 0
+    used_ellipsis = False
+    while d < len(s) and draw(st.booleans()):
+        kind = draw(st.sampled_from(["int", "slice", "none", "ellipsis"] if not used_ellipsis else ["int", "slice", "none"]))
+        if kind == "int":
+            if s[d] == 0:
+                continue
+            items.append(draw(st.integers(-s[d], s[d] - 1)))
+            d += 1
+        elif kind == "slice":
+            lim = s[d] + 2
+            items.append(slice(draw(st.none() | st.integers(-lim, lim)), draw(st.none() | st.integers(-lim, lim)),
+                               draw(st.none() | st.integers(1, 3))))
+            d += 1
+        elif kind == "none":
+            items.append(None)
+        else:
+            items.append(Ellipsis)
+            used_ellipsis = True
+            d = len(s)  # the rest of the key applies to trailing dims: keep it short
+    if draw(st.booleans()):
+        items.append(None)
+    return tuple(items) if len(items) != 1 or draw(st.booleans()) else items[0]
+
+
+def basic_index_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side))
+        return [s], {"key": draw(_basic_key(s))}
+    return c()
+
+
+def int_tensor_index_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(max(min_side, 1), min_dims=1))
+        idx_shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3))
+        idx = draw(hnp.arrays(np.int64, idx_shape, elements=st.integers(-s[0], s[0] - 1)))
+        form = draw(st.sampled_from(["first", "second", "two", "ellipsis"] if len(s) >= 2 else ["first"]))
+        if form == "first":
+            key = Arr(idx)
+        elif form == "second":
+            idx2 = draw(hnp.arrays(np.int64, idx_shape, elements=st.integers(-s[1], s[1] - 1)))
+            key = (slice(None), Arr(idx2))
+        elif form == "two":
+            idx2 = draw(hnp.arrays(np.int64, idx_shape, elements=st.integers(0, s[1] - 1)))
+            key = (Arr(idx), Arr(idx2))
+        else:
+            idx2 = draw(hnp.arrays(np.int64, idx_shape, elements=st.integers(0, s[-1] - 1)))
+            key = (Ellipsis, Arr(idx2))
+        return [s], {"key": key}
+    return c()
+
+
+def bool_mask_index_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side, min_dims=1))
+        k = draw(st.integers(1, len(s)))
+        mask = draw(hnp.arrays(np.bool_, s[:k]))
+        return [s], {"key": Arr(mask) if draw(st.booleans()) else (Arr(mask), Ellipsis)}
+    return c()
+
+
+def cat_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side, min_dims=1))
+        dim = draw(st.integers(-len(s), len(s) - 1))
+        out = []
+        for _ in range(3):
+            t = list(s)
+            t[dim] = draw(st.integers(min_side, MAX_SIDE))
+            out.append(tuple(t))
+        return out, {"dim": dim}
+    return c()
+
+
+def stack_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side))
+        return [s, s, s], {"dim": draw(st.integers(-len(s) - 1, len(s)))}
+    return c()
+
+
+def split_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side, min_dims=1))
+        dim = draw(st.integers(-len(s), len(s) - 1))
+        n = s[dim]
+        if draw(st.booleans()) or n == 0:
+            size = draw(st.integers(1, 3))
+        else:
+            cuts = sorted(draw(st.lists(st.integers(0, n), max_size=2)))
+            bounds = [0] + cuts + [n]
+            size = [b - a for a, b in zip(bounds, bounds[1:])]
+        return [s], {"size": size, "dim": dim}
+    return c()
+
+
+def chunk_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(max(min_side, 1), min_dims=1))
+        return [s], {"chunks": draw(st.integers(1, 4)), "dim": draw(st.integers(-len(s), len(s) - 1))}
+    return c()
+
+
+def gather_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(max(min_side, 1), min_dims=1))
+        dim = draw(st.integers(-len(s), len(s) - 1))
+        ishape = list(s)
+        ishape[dim] = draw(st.integers(min_side, 4))
+        idx = draw(hnp.arrays(np.int64, tuple(ishape), elements=st.integers(0, s[dim] - 1)))
+        return [s], {"dim": dim, "index": Arr(idx)}
+    return c()
+
+
+def index_select_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(max(min_side, 1), min_dims=1))
+        dim = draw(st.integers(-len(s), len(s) - 1))
+        idx = draw(hnp.arrays(np.int64, (draw(st.integers(min_side, 4)),), elements=st.integers(0, s[dim] - 1)))
+        return [s], {"dim": dim, "index": Arr(idx)}
+    return c()
+
+
+def where_case(min_side):
+    @st.composite
+    def c(draw):
+        b = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=MAX_DIMS, min_side=min_side,
+                                                   max_side=MAX_SIDE))
+        cond = draw(hnp.arrays(np.bool_, b.input_shapes[0]))
+        return list(b.input_shapes[1:]), {"cond": Arr(cond)}
+    return c()
+
+
+def masked_fill_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side))
+        k = draw(st.integers(0, len(s)))  # the mask covers the trailing k dims, each full or 1
+        mshape = tuple(draw(st.sampled_from([1, d])) for d in s[len(s) - k:])
+        return [s], {"mask": Arr(draw(hnp.arrays(np.bool_, mshape))), "value": draw(st.sampled_from([-1.5, 0.0, 3]))}
+    return c()
+
+
+def clamp_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side))
+        lo, hi = draw(st.sampled_from([(-0.7, 0.9), (None, 0.3), (-0.2, None), (1, 3)]))
+        return [s], {"lo": lo, "hi": hi}
+    return c()
+
+
+# ---- NumPy references ----------------------------------------------------------------------------
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _np_gelu(x):
+    return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+
+
+def _np_gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def _np_sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _axis(dim):
+    return dim
+
+
+def _np_reduce(fn):
+    def f(x, dim, keepdim):
+        if x.ndim == 0:
+            return fn(x, axis=None, keepdims=False)
+        return fn(x, axis=_axis(dim), keepdims=keepdim)
+    return f
+
+
+def _np_logsumexp(x, axis=None, keepdims=False):
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
+
+
+def _np_var(x, axis=None, keepdims=False):
+    n = x.size if axis is None else int(np.prod([x.shape[a] for a in np.atleast_1d(axis)]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = x - np.mean(x, axis=axis, keepdims=True)
+        return np.sum(d * d, axis=axis, keepdims=keepdims) / max(n - 1, 0)
+
+
+def _np_mean(x, axis=None, keepdims=False):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def _np_argext(fn):
+    def f(x, dim, keepdim):
+        if dim is None:
+            r = fn(x.reshape(-1))
+            return np.reshape(r, (1,) * x.ndim) if keepdim else np.asarray(r)
+        if x.ndim == 0:
+            return np.asarray(0)
+        return fn(x, axis=dim, keepdims=keepdim)
+    return f
+
+
+def _np_softmax(x, dim):
+    e = np.exp(x - np.max(x, axis=dim, keepdims=True)) if x.size else x
+    return e / np.sum(e, axis=dim, keepdims=True) if x.size else x
+
+
+def _np_log_softmax(x, dim):
+    if not x.size:
+        return x
+    m = np.max(x, axis=dim, keepdims=True)
+    return x - m - np.log(np.sum(np.exp(x - m), axis=dim, keepdims=True))
+
+
+def _np_squeeze(x, dim):
+    if dim is None:
+        return np.squeeze(x)
+    dims = (dim,) if isinstance(dim, int) else dim
+    if x.ndim == 0:
+        return x
+    axes = tuple(d % x.ndim for d in dims if x.shape[d] == 1)
+    return np.squeeze(x, axis=axes)
+
+
+def _np_transpose(x, dim0, dim1):
+    return np.swapaxes(x, dim0, dim1)
+
+
+def _np_flatten(x, start_dim, end_dim):
+    a, b = start_dim % x.ndim, end_dim % x.ndim
+    return x.reshape(x.shape[:a] + (-1 if x.size else int(np.prod(x.shape[a:b + 1])),) + x.shape[b + 1:])
+
+
+def _np_split(x, size, dim):
+    n = x.shape[dim]
+    if isinstance(size, int):
+        bounds = list(range(size, n, size))
+    else:
+        bounds = list(np.cumsum(size)[:-1])
+    return tuple(np.split(x, bounds, axis=dim))
+
+
+def _np_chunk(x, chunks, dim):
+    n = x.shape[dim]
+    size = max(1, -(-n // chunks))
+    return _np_split(x, size, dim)
+
+
+def _np_gather(x, dim, index):
+    return np.take_along_axis(x, index, axis=dim)
+
+
+def _np_clamp(x, lo, hi):
+    out = x
+    if lo is not None:
+        out = np.maximum(out, lo)
+    if hi is not None:
+        out = np.minimum(out, hi)
+    return out
+
+
+def _np_masked_fill(x, mask, value):
+    return np.where(mask, np.asarray(value, dtype=x.dtype), x)
+
+
+# ---- the table ------------------------------------------------------------------------------------
+
+@dataclass
+class OpSpec:
+    name: str
+    tg: Callable
+    np: Callable
+    torch: Optional[Callable]
+    nargs: int
+    domain: object = "real"
+    dtypes: tuple = ("float32", "float64")
+    diff: bool = True
+    case: Callable = unary_case
+    atol32: float = 1e-5  # extra slack for float32 (long sums, transcendental functions)
+    contiguous_only: bool = False  # view() needs a layout it can view
+
+    def domain_of(self, i):
+        return self.domain if isinstance(self.domain, str) else self.domain[i]
+
+    def input_dtypes(self, dtype):
+        return dtype if isinstance(dtype, tuple) else (dtype,) * self.nargs
+
+    def __repr__(self):
+        return self.name
+
+
+F = ("float32", "float64")
+FI = ("float32", "float64", "int64")
+FIB = ("float32", "float64", "int64", "bool")
+T = torch
+TF = torch.nn.functional if torch is not None else None
+
+
+def unary(name, tgf, npf, torchf, domain="real", dtypes=FI, diff=True):
+    return OpSpec(name, tgf, npf, torchf, 1, domain, dtypes, diff, unary_case)
+
+
+def binary(name, tgf, npf, torchf, domain="real", dtypes=FI, diff=True, case=broadcast_case()):
+    return OpSpec(name, tgf, npf, torchf, 2, domain, dtypes, diff, case)
+
+
+def _t(fn):
+    """A torch reference, or None where torch is missing."""
+    return fn if torch is not None else None
+
+
+OPS = [
+    # -- arithmetic (broadcasting, python scalars on either side) --
+    binary("add", lambda a, b: a + b, np.add, _t(lambda a, b: a + b), dtypes=FIB),
+    binary("sub", lambda a, b: a - b, np.subtract, _t(lambda a, b: a - b)),
+    binary("mul", lambda a, b: a * b, np.multiply, _t(lambda a, b: a * b), dtypes=FIB),
+    binary("div", lambda a, b: a / b, lambda a, b: np.true_divide(a, b), _t(lambda a, b: a / b),
+           domain=("real", "nonzero")),
+    binary("pow", lambda a, b: a ** b, lambda a, b: np.power(a, b), _t(lambda a, b: a ** b),
+           domain=("positive", "exponent")),
+    binary("tg.add", tg.add, np.add, _t(torch.add) if T else None),
+    binary("tg.pow", tg.pow, np.power, _t(torch.pow) if T else None, domain=("positive", "exponent")),
+    unary("add_int_scalar", lambda x: x + 2, lambda x: x + 2, _t(lambda x: x + 2)),
+    unary("radd_float_scalar", lambda x: 1.5 + x, lambda x: 1.5 + x, _t(lambda x: 1.5 + x)),
+    unary("rsub_int_scalar", lambda x: 3 - x, lambda x: 3 - x, _t(lambda x: 3 - x)),
+    unary("mul_int_scalar", lambda x: x * 2, lambda x: x * 2, _t(lambda x: x * 2)),
+    unary("mul_float_scalar", lambda x: x * 0.5, lambda x: x * 0.5, _t(lambda x: x * 0.5)),
+    unary("rmul_bool_scalar", lambda x: True * x, lambda x: 1 * x, _t(lambda x: True * x)),
+    unary("div_int_scalar", lambda x: x / 4, lambda x: x / 4, _t(lambda x: x / 4)),
+    unary("rdiv_float_scalar", lambda x: 1.0 / x, lambda x: 1.0 / x, _t(lambda x: 1.0 / x), domain="nonzero"),
+    unary("pow_int_scalar", lambda x: x ** 2, lambda x: x ** 2, _t(lambda x: x ** 2)),
+    unary("pow_float_scalar", lambda x: x ** 1.5, lambda x: x ** 1.5, _t(lambda x: x ** 1.5), domain="positive", dtypes=F),
+    unary("rpow_scalar", lambda x: 2.0 ** x, lambda x: 2.0 ** x, _t(lambda x: 2.0 ** x)),
+    # -- mixed dtypes (PyTorch promotion: 0-d tensors and numbers do not upcast dimensioned tensors) --
+    OpSpec("add_f32_f64_0d", lambda a, b: a + b, np.add, _t(lambda a, b: a + b), 2, dtypes=(("float32", "float64"),),
+           diff=False, case=with_0d_second),
+    OpSpec("mul_i64_f64_0d", lambda a, b: a * b, np.multiply, _t(lambda a, b: a * b), 2,
+           dtypes=(("int64", "float64"),), diff=False, case=with_0d_second),
+    OpSpec("add_f32_f64", lambda a, b: a + b, np.add, _t(lambda a, b: a + b), 2, dtypes=(("float32", "float64"),),
+           diff=False, case=broadcast_case()),
+    OpSpec("mul_i64_f32", lambda a, b: a * b, np.multiply, _t(lambda a, b: a * b), 2, dtypes=(("int64", "float32"),),
+           diff=False, case=broadcast_case()),
+    OpSpec("add_bool_i64", lambda a, b: a + b, np.add, _t(lambda a, b: a + b), 2, dtypes=(("bool", "int64"),),
+           diff=False, case=broadcast_case()),
+    # -- matmul --
+    OpSpec("matmul", lambda a, b: a @ b, np.matmul, _t(lambda a, b: a @ b), 2, dtypes=FI, case=matmul_case, atol32=1e-4),
+    OpSpec("tg.matmul", tg.matmul, np.matmul, _t(torch.matmul) if T else None, 2, dtypes=F, case=matmul_case,
+           atol32=1e-4),
+    # -- unary --
+    unary("neg", lambda x: -x, np.negative, _t(lambda x: -x)),
+    unary("abs", tg.abs, np.abs, _t(torch.abs) if T else None),
+    unary("exp", tg.exp, np.exp, _t(torch.exp) if T else None),
+    unary("log", tg.log, np.log, _t(torch.log) if T else None, domain="positive"),
+    unary("sqrt", tg.sqrt, np.sqrt, _t(torch.sqrt) if T else None, domain="positive"),
+    unary("rsqrt", tg.rsqrt, lambda x: 1 / np.sqrt(x), _t(torch.rsqrt) if T else None, domain="positive"),
+    unary("sin", tg.sin, np.sin, _t(torch.sin) if T else None),
+    unary("cos", tg.cos, np.cos, _t(torch.cos) if T else None),
+    unary("tanh", tg.tanh, np.tanh, _t(torch.tanh) if T else None),
+    unary("sigmoid", tg.sigmoid, _np_sigmoid, _t(torch.sigmoid) if T else None),
+    unary("relu", tg.relu, lambda x: np.maximum(x, 0), _t(torch.relu) if T else None),
+    unary("gelu", tg.gelu, _np_gelu, _t(TF.gelu) if T else None, dtypes=F),
+    unary("gelu_tanh", lambda x: tg.gelu(x, approximate="tanh"), _np_gelu_tanh,
+          _t(lambda x: TF.gelu(x, approximate="tanh")), dtypes=F),
+    unary("silu", tg.silu, lambda x: x * _np_sigmoid(x), _t(TF.silu) if T else None, dtypes=F),
+    unary("method.exp", lambda x: x.exp(), np.exp, _t(lambda x: x.exp())),
+    # -- elementwise two-input / selection --
+    binary("maximum", tg.maximum, np.maximum, _t(torch.maximum) if T else None),
+    binary("minimum", tg.minimum, np.minimum, _t(torch.minimum) if T else None),
+    OpSpec("clamp", lambda x, lo, hi: tg.clamp(x, min=lo, max=hi), _np_clamp,
+           _t(lambda x, lo, hi: torch.clamp(x, min=lo, max=hi)), 1, dtypes=F, case=clamp_case),
+    OpSpec("where", lambda a, b, cond: tg.where(cond, a, b), lambda a, b, cond: np.where(cond, a, b),
+           _t(lambda a, b, cond: torch.where(cond, a, b)), 2, dtypes=FI, case=where_case),
+    OpSpec("masked_fill", lambda x, mask, value: x.masked_fill(mask, value), _np_masked_fill,
+           _t(lambda x, mask, value: x.masked_fill(mask, value)), 1, dtypes=F, case=masked_fill_case),
+    # -- comparisons (bool results, no gradient) --
+    binary("eq", lambda a, b: a == b, np.equal, _t(lambda a, b: a == b), domain="grid", dtypes=FIB, diff=False),
+    binary("ne", lambda a, b: a != b, np.not_equal, _t(lambda a, b: a != b), domain="grid", dtypes=FIB, diff=False),
+    binary("lt", lambda a, b: a < b, np.less, _t(lambda a, b: a < b), domain="grid", dtypes=FI, diff=False),
+    binary("le", lambda a, b: a <= b, np.less_equal, _t(lambda a, b: a <= b), domain="grid", dtypes=FI, diff=False),
+    binary("gt", lambda a, b: a > b, np.greater, _t(lambda a, b: a > b), domain="grid", dtypes=FI, diff=False),
+    binary("ge", lambda a, b: a >= b, np.greater_equal, _t(lambda a, b: a >= b), domain="grid", dtypes=FI, diff=False),
+    unary("gt_scalar", lambda x: x > 0.5, lambda x: x > 0.5, _t(lambda x: x > 0.5), domain="grid", diff=False),
+    # -- reductions --
+    OpSpec("sum", lambda x, dim, keepdim: x.sum(dim=dim, keepdim=keepdim), _np_reduce(np.sum),
+           _t(lambda x, dim, keepdim: x.sum(dim=dim, keepdim=keepdim) if dim is not None else
+              (x.sum() if not keepdim else x.sum(dim=tuple(range(x.ndim)), keepdim=True))),
+           1, dtypes=FIB, case=reduce_case()),
+    OpSpec("tg.sum", lambda x, dim, keepdim: tg.sum(x, dim, keepdim), _np_reduce(np.sum),
+           _t(lambda x, dim, keepdim: torch.sum(x, dim=tuple(range(x.ndim)) if dim is None else dim, keepdim=keepdim)),
+           1, dtypes=F, case=reduce_case()),
+    OpSpec("mean", lambda x, dim, keepdim: x.mean(dim=dim, keepdim=keepdim), _np_reduce(_np_mean),
+           _t(lambda x, dim, keepdim: torch.mean(x, dim=tuple(range(x.ndim)) if dim is None else dim, keepdim=keepdim)),
+           1, dtypes=F, case=reduce_case()),
+    OpSpec("var", lambda x, dim, keepdim: x.var(dim=dim, keepdim=keepdim), _np_reduce(_np_var),
+           _t(lambda x, dim, keepdim: torch.var(x, dim=None if dim is None else dim, keepdim=keepdim)),
+           1, dtypes=F, case=reduce_case(nonempty=True, grad_side=2)),
+    OpSpec("max", lambda x, dim, keepdim: x.max(dim=dim, keepdim=keepdim), _np_reduce(np.max),
+           _t(lambda x, dim, keepdim: torch.amax(x, dim=() if dim is None else dim, keepdim=keepdim)),
+           1, dtypes=FI, case=reduce_case(nonempty=True)),
+    OpSpec("min", lambda x, dim, keepdim: tg.min(x, dim, keepdim), _np_reduce(np.min),
+           _t(lambda x, dim, keepdim: torch.amin(x, dim=() if dim is None else dim, keepdim=keepdim)),
+           1, dtypes=FI, case=reduce_case(nonempty=True)),
+    OpSpec("argmax", lambda x, dim, keepdim: x.argmax(dim=dim, keepdim=keepdim), _np_argext(np.argmax),
+           _t(lambda x, dim, keepdim: torch.argmax(x, dim=dim, keepdim=keepdim)),
+           1, domain="grid", dtypes=FI, diff=False, case=reduce_case(tuples=False, nonempty=True)),
+    OpSpec("argmin", lambda x, dim, keepdim: tg.argmin(x, dim=dim, keepdim=keepdim), _np_argext(np.argmin),
+           _t(lambda x, dim, keepdim: torch.argmin(x, dim=dim, keepdim=keepdim)),
+           1, domain="grid", dtypes=FI, diff=False, case=reduce_case(tuples=False, nonempty=True)),
+    OpSpec("logsumexp", lambda x, dim, keepdim: x.logsumexp(dim=dim, keepdim=keepdim), _np_reduce(_np_logsumexp),
+           _t(lambda x, dim, keepdim: torch.logsumexp(x, dim=tuple(range(x.ndim)) if dim is None else dim,
+                                                      keepdim=keepdim)),
+           1, dtypes=F, case=reduce_case(nonempty=True)),
+    # -- shape --
+    OpSpec("reshape", lambda x, shape: x.reshape(shape), lambda x, shape: np.reshape(x, shape),
+           _t(lambda x, shape: x.reshape(shape)), 1, dtypes=FIB, case=reshape_case),
+    OpSpec("tg.reshape", lambda x, shape: tg.reshape(x, shape), lambda x, shape: np.reshape(x, shape),
+           _t(lambda x, shape: torch.reshape(x, shape)), 1, dtypes=F, case=reshape_case),
+    OpSpec("view", lambda x, shape: x.view(*shape), lambda x, shape: np.reshape(x, shape),
+           _t(lambda x, shape: x.view(shape)), 1, dtypes=FI, case=reshape_case, contiguous_only=True),
+    OpSpec("flatten", lambda x, start_dim, end_dim: x.flatten(start_dim, end_dim), _np_flatten,
+           _t(lambda x, start_dim, end_dim: x.flatten(start_dim, end_dim)), 1, dtypes=FI, case=flatten_case),
+    OpSpec("transpose", lambda x, dim0, dim1: x.transpose(dim0, dim1), _np_transpose,
+           _t(lambda x, dim0, dim1: x.transpose(dim0, dim1)), 1, dtypes=FIB, case=transpose_case),
+    OpSpec("permute", lambda x, dims: x.permute(*dims), lambda x, dims: np.transpose(x, dims),
+           _t(lambda x, dims: x.permute(dims)), 1, dtypes=FI, case=permute_case),
+    OpSpec("tg.permute", lambda x, dims: tg.permute(x, dims), lambda x, dims: np.transpose(x, dims),
+           _t(lambda x, dims: torch.permute(x, dims)), 1, dtypes=F, case=permute_case),
+    OpSpec("T", lambda x: x.T, lambda x: x.T, _t(lambda x: x.permute(tuple(reversed(range(x.ndim)))))
+           , 1, dtypes=FI, case=unary_case),
+    OpSpec("unsqueeze", lambda x, dim: x.unsqueeze(dim), lambda x, dim: np.expand_dims(x, dim),
+           _t(lambda x, dim: x.unsqueeze(dim)), 1, dtypes=FIB, case=unsqueeze_case),
+    OpSpec("squeeze", lambda x, dim: x.squeeze(dim), _np_squeeze,
+           _t(lambda x, dim: x.squeeze() if dim is None else x.squeeze(dim)), 1, dtypes=FI, case=squeeze_case),
+    OpSpec("expand", lambda x, shape: x.expand(*shape), lambda x, shape: np.broadcast_to(x, shape),
+           _t(lambda x, shape: x.expand(shape)), 1, dtypes=FIB, case=expand_case),
+    OpSpec("broadcast_to", lambda x, shape: tg.broadcast_to(x, shape), lambda x, shape: np.broadcast_to(x, shape),
+           _t(lambda x, shape: torch.broadcast_to(x, shape)), 1, dtypes=F, case=expand_case),
+    # -- indexing --
+    OpSpec("index_basic", lambda x, key: x[key], lambda x, key: x[key], _t(lambda x, key: x[key]), 1, dtypes=FIB,
+           case=basic_index_case),
+    OpSpec("index_int_tensor", lambda x, key: x[key], lambda x, key: x[key], _t(lambda x, key: x[key]), 1, dtypes=FI,
+           case=int_tensor_index_case),
+    OpSpec("index_bool_mask", lambda x, key: x[key], lambda x, key: x[key], _t(lambda x, key: x[key]), 1, dtypes=FI,
+           case=bool_mask_index_case),
+    # -- joining / splitting / gathering --
+    OpSpec("cat", lambda a, b, c, dim: tg.cat([a, b, c], dim), lambda a, b, c, dim: np.concatenate([a, b, c], dim),
+           _t(lambda a, b, c, dim: torch.cat([a, b, c], dim)), 3, dtypes=FIB, case=cat_case),
+    OpSpec("stack", lambda a, b, c, dim: tg.stack([a, b, c], dim), lambda a, b, c, dim: np.stack([a, b, c], dim),
+           _t(lambda a, b, c, dim: torch.stack([a, b, c], dim)), 3, dtypes=FI, case=stack_case),
+    OpSpec("split", lambda x, size, dim: x.split(size, dim), _np_split,
+           _t(lambda x, size, dim: x.split(size, dim)), 1, dtypes=FI, case=split_case),
+    OpSpec("tg.split", lambda x, size, dim: tg.split(x, size, dim), _np_split,
+           _t(lambda x, size, dim: torch.split(x, size, dim)), 1, dtypes=F, case=split_case),
+    OpSpec("chunk", lambda x, chunks, dim: x.chunk(chunks, dim), _np_chunk,
+           _t(lambda x, chunks, dim: x.chunk(chunks, dim)), 1, dtypes=FI, case=chunk_case),
+    OpSpec("gather", lambda x, dim, index: x.gather(dim, index), _np_gather,
+           _t(lambda x, dim, index: x.gather(dim, index)), 1, dtypes=FIB, case=gather_case),
+    OpSpec("index_select", lambda x, dim, index: tg.index_select(x, dim, index),
+           lambda x, dim, index: np.take(x, index, axis=dim),
+           _t(lambda x, dim, index: torch.index_select(x, dim, index)), 1, dtypes=FI, case=index_select_case),
+    # -- softmax family --
+    OpSpec("softmax", lambda x, dim: tg.softmax(x, dim), _np_softmax, _t(lambda x, dim: torch.softmax(x, dim)), 1,
+           dtypes=F, case=dim_case()),
+    OpSpec("log_softmax", lambda x, dim: x.log_softmax(dim), _np_log_softmax,
+           _t(lambda x, dim: torch.log_softmax(x, dim)), 1, dtypes=F, case=dim_case()),
+]
+
+OPS_BY_NAME = {op.name: op for op in OPS}
+assert len(OPS_BY_NAME) == len(OPS), "op names must be unique"
+
+
+def cases(differentiable_only=False):
+    """(op, dtype) pairs for pytest.mark.parametrize."""
+    out = []
+    for op in OPS:
+        if differentiable_only and not op.diff:
+            continue
+        for dt in op.dtypes:
+            out.append((op, dt))
+    return out

@@ -1,0 +1,106 @@
+"""Forward values, shapes and dtypes of every op in the table, against NumPy (values) and PyTorch
+(dtype promotion), on hypothesis-drawn shapes that include size-0 and size-1 dims and broadcasting."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tapegrad as tg
+from helpers import as_tuple, assert_matches, convert, draw_inputs, dtype_name, reference_inputs, tg_inputs
+from op_specs import OPS, cases
+
+SETTINGS = settings(deadline=None, max_examples=12, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+def _id(case):
+    op, dt = case
+    return f"{op.name}-{'+'.join(dt) if isinstance(dt, tuple) else dt}"
+
+
+ALL = cases()
+
+
+@pytest.mark.parametrize("case", ALL, ids=[_id(c) for c in ALL])
+def test_forward_matches_numpy(case):
+    op, dtype = case
+
+    @SETTINGS
+    @given(data=st.data())
+    def run(data):
+        arrays, params = draw_inputs(data, op, dtype)
+        layout = "c" if op.contiguous_only else data.draw(st.sampled_from(["c", "f"]), label="layout")
+        out = op.tg(*tg_inputs(arrays, layout), **convert(params, "tg"))
+        with np.errstate(all="ignore"):
+            ref = op.np(*reference_inputs(arrays), **convert(params, "np"))
+        outs, refs = as_tuple(out), as_tuple(ref)
+        assert len(outs) == len(refs), f"{op.name}: {len(outs)} outputs, reference has {len(refs)}"
+        for i, (o, r) in enumerate(zip(outs, refs)):
+            assert_matches(o, r, op, f"{op.name} output {i}")
+        # inputs are left untouched
+        for a, t in zip(arrays, tg_inputs(arrays)):
+            np.testing.assert_array_equal(t.numpy(), a)
+
+    run()
+
+
+@pytest.mark.parametrize("case", ALL, ids=[_id(c) for c in ALL])
+def test_forward_dtype_and_shape_match_torch(case):
+    torch = pytest.importorskip("torch")
+    op, dtype = case
+    if op.torch is None:
+        pytest.skip("no PyTorch reference for this row")
+
+    @SETTINGS
+    @given(data=st.data())
+    def run(data):
+        arrays, params = draw_inputs(data, op, dtype)
+        out = op.tg(*tg_inputs(arrays), **convert(params, "tg"))
+        ref = op.torch(*[torch.from_numpy(a.copy()) for a in arrays], **convert(params, "torch"))
+        for i, (o, r) in enumerate(zip(as_tuple(out), as_tuple(ref))):
+            assert dtype_name(o.dtype) == dtype_name(r.dtype), \
+                f"{op.name} output {i}: dtype {o.dtype} != torch's {r.dtype} (inputs {[a.dtype for a in arrays]})"
+            assert tuple(o.shape) == tuple(r.shape), f"{op.name} output {i}: shape {o.shape} != torch's {tuple(r.shape)}"
+            np.testing.assert_allclose(o.numpy().astype(np.float64), r.numpy().astype(np.float64), rtol=1e-4,
+                                       atol=1e-4, equal_nan=True, err_msg=f"{op.name} output {i}")
+
+    run()
+
+
+def test_every_design_op_is_in_the_table():
+    names = {op.name for op in OPS}
+    required = {"add", "sub", "mul", "div", "pow", "matmul", "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos",
+                "tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "maximum", "minimum", "clamp", "where",
+                "masked_fill", "eq", "ne", "lt", "le", "gt", "ge", "sum", "mean", "var", "max", "min", "argmax",
+                "argmin", "logsumexp", "reshape", "view", "flatten", "transpose", "permute", "T", "unsqueeze",
+                "squeeze", "expand", "broadcast_to", "index_basic", "index_int_tensor", "index_bool_mask", "cat",
+                "stack", "split", "chunk", "gather", "index_select", "softmax", "log_softmax"}
+    assert required <= names, sorted(required - names)
+
+
+# ---- explicit promotion rules (PyTorch's, as DESIGN.md promises) ----------------------------------
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda: tg.tensor([1, 2]) * 2, tg.int64),
+    (lambda: tg.tensor([1, 2]) * 0.5, tg.float32),
+    (lambda: 0.5 * tg.tensor([1, 2]), tg.float32),
+    (lambda: tg.tensor([1.0], dtype=tg.float32) + tg.tensor(2.0, dtype=tg.float64), tg.float32),
+    (lambda: tg.tensor([1.0], dtype=tg.float32) + tg.tensor([2.0], dtype=tg.float64), tg.float64),
+    (lambda: tg.tensor([1.0], dtype=tg.float64) * 3, tg.float64),
+    (lambda: tg.tensor([1.0], dtype=tg.float32) * np.float64(3.0), tg.float32),
+    (lambda: tg.tensor([1, 2]) / 2, tg.float32),
+    (lambda: tg.tensor([1, 2]) / tg.tensor([2, 2]), tg.float32),
+    (lambda: tg.tensor([True, False]) + 1, tg.int64),
+    (lambda: tg.tensor([True]) * 1.5, tg.float32),
+    (lambda: tg.tensor([1, 2]) + tg.tensor(1.5, dtype=tg.float64), tg.float64),  # 0-d brings a higher category
+    (lambda: tg.tensor([True, False]) + tg.tensor([True, True]), tg.bool),
+    (lambda: tg.tensor([True, False]) * tg.tensor([True, True]), tg.bool),
+    (lambda: tg.tensor(1, dtype=tg.int64) + tg.tensor(1.5, dtype=tg.float64), tg.float64),
+    (lambda: tg.tensor([1.0]) < 2, tg.bool),
+    (lambda: tg.tensor([1, 2]) == tg.tensor([1.0, 3.0]), tg.bool),
+    (lambda: tg.tensor([1, 2]).sum(), tg.int64),
+    (lambda: tg.tensor([True, True]).sum(), tg.int64),
+    (lambda: tg.exp(tg.tensor([1, 2])), tg.float32),
+    (lambda: tg.tensor([1.0, 2.0]).argmax(), tg.int64),
+])
+def test_promotion(make, expected):
+    assert make().dtype == expected
