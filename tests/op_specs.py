@@ -680,7 +680,7 @@ OPS = [
     OpSpec("logsumexp", lambda x, dim, keepdim: x.logsumexp(dim=dim, keepdim=keepdim), _np_reduce(_np_logsumexp),
            _t(lambda x, dim, keepdim: torch.logsumexp(x, dim=tuple(range(x.ndim)) if dim is None else dim,
                                                       keepdim=keepdim)),
-           1, dtypes=F, case=reduce_case(nonempty=True)),
+           1, dtypes=F, case=reduce_case()),  # an empty reduction gives -inf
     # -- shape --
     OpSpec("reshape", lambda x, shape: x.reshape(shape), lambda x, shape: np.reshape(x, shape),
            _t(lambda x, shape: x.reshape(shape)), 1, dtypes=FIB, case=reshape_case),

@@ -156,6 +156,11 @@ Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
 Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
   TG_CHECK(is_floating(x.dtype()), TypeError, "logsumexp: expected a floating-point tensor, got ", dtype_name(x.dtype()));
   Tensor m;
+  const uint64_t rmask = reduce_mask(dims, x.dim(), "logsumexp");
+  if (count_of(x.shape(), rmask) == 0) {  // an empty sum: log 0 = -inf, as PyTorch (no max to shift by)
+    Tensor out = log(sum(exp(x), dims, true));
+    return keepdim ? out : reshape(out, reduced_shape(x.shape(), rmask, false));
+  }
   {
     GradModeGuard no_grad(false);
     m = amax(x, dims, true);

@@ -74,8 +74,11 @@ def _repr(self):
     """PyTorch's format: tensor([...], dtype=..., grad_fn=<...>)."""
     arr = self.detach().numpy()
     if self.dtype.is_floating_point:
-        body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4, floatmode="maxprec_equal",
-                               suppress_small=False)
+        # PyTorch: whole numbers print as "1.", anything else with 4 fixed decimals ("2.5000").
+        finite = arr[np.isfinite(arr)]
+        whole = finite.size == 0 or bool(np.all(finite == np.round(finite)))
+        body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4,
+                               floatmode="maxprec_equal" if whole else "fixed", suppress_small=False)
     else:
         body = np.array2string(arr, separator=", ", prefix="tensor(")
     extras = []

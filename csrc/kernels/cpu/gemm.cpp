@@ -31,13 +31,9 @@ template <> struct Vec<double, 64> { typedef double type __attribute__((vector_s
 
 constexpr int64_t KC = 256, MC = 96, NC = 2048;
 
-struct Strided {  // element (r, c) of a matrix view is at p[r * rs + c * cs]
-  template <class T> static T at(const T* p, int64_t rs, int64_t cs, int64_t r, int64_t c) { return p[r * rs + c * cs]; }
-};
-
 // Ap[panel][k][0..MR) = A[ic + panel*MR + i, pc + k], zero past the edge.
 template <class T, int MR>
-inline void pack_a(const T* A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* Ap) {
+__attribute__((always_inline)) inline void pack_a(const T* A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* Ap) {
   for (int64_t p = 0; p < mc; p += MR) {
     int64_t mr = std::min<int64_t>(MR, mc - p);
     for (int64_t k = 0; k < kc; ++k) {
@@ -48,9 +44,10 @@ inline void pack_a(const T* A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T
   }
 }
 
-// Bp[panel][k][0..NR) = B[pc + k, jc + panel*NR + j], zero past the edge.
-template <class T, int NR>
-inline void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* Bp) {
+// Bp[panel][k][0..NR) = B[pc + k, jc + panel*NR + j], zero past the edge. Memory-bound: no
+// special instructions needed, so it lives in the portable driver.
+template <class T>
+void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int64_t NR, T* Bp) {
   int64_t panels = (nc + NR - 1) / NR;
   parallel_for(panels, 8, [&](int64_t pb, int64_t pe) {
     for (int64_t p = pb; p < pe; ++p) {
@@ -76,13 +73,18 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
   using V = typename Vec<T, VB>::type;
   constexpr int L = VB / sizeof(T), NV = NR / L;
   V acc[MR][NV];
+#pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = V{};
   for (int64_t k = 0; k < kc; ++k) {
     V b[NV];
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) std::memcpy(&b[j], Bp + j * L, sizeof(V));
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const T a = Ap[i];
+#pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] += b[j] * a;
     }
     Ap += MR;
@@ -110,65 +112,86 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
     for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : T(0)) + tile[i * NR + j];
 }
 
+// One (jc, pc) step of the blocked product: Bp is packed; tasks [tb, te) are
+// (row block of MC, group of column panels) pairs.
+template <class T>
+struct BlockStep {
+  const T* A;
+  int64_t ars, acs;
+  const T* Bp;
+  T* C;
+  int64_t ldc, M, nc, kc, jc, n_panels, panel_group, n_groups;
+  bool accumulate;
+};
+
+// The compute of a range of tasks: packs its A blocks, runs the micro-kernel. No lambdas and
+// no OpenMP in here, so that the whole body takes the instruction set of the caller's target.
 template <class T, int VB, int MR, int NR>
-__attribute__((always_inline)) inline void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars,
-                                                        int64_t acs, const T* B, int64_t brs, int64_t bcs, T* C,
-                                                        int64_t ldc, bool accumulate) {
-  static_assert(MC % MR == 0 && NC % NR == 0, "blocks must hold whole panels");
-  std::vector<T, std::allocator<T>> Bp_store(static_cast<size_t>(KC * NC) + 64);
-  T* Bp = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(Bp_store.data()) + 63) & ~uintptr_t(63));
-  for (int64_t jc = 0; jc < N; jc += NC) {
-    const int64_t nc = std::min(NC, N - jc);
-    const int64_t n_panels = (nc + NR - 1) / NR;
-    for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t kc = std::min(KC, K - pc);
-      const bool acc = accumulate || pc > 0;
-      pack_b<T, NR>(B + pc * brs + jc * bcs, brs, bcs, kc, nc, Bp);
-      // Tasks: (row block, group of column panels), so small-M products still use every core.
-      const int64_t m_blocks = (M + MC - 1) / MC;
-      const int64_t panel_group = std::max<int64_t>(1, std::min<int64_t>(n_panels, 16));
-      const int64_t n_groups = (n_panels + panel_group - 1) / panel_group;
-      const int64_t flops_per_task = MC * kc * panel_group * NR;
-      parallel_for(m_blocks * n_groups, std::max<int64_t>(1, (int64_t(1) << 21) / std::max<int64_t>(flops_per_task, 1)),
-                   [&](int64_t tb, int64_t te) {
-        alignas(64) T Ap[MC * KC];
-        int64_t packed_block = -1;
-        for (int64_t t = tb; t < te; ++t) {
-          const int64_t ib = t / n_groups, g = t % n_groups;
-          const int64_t ic = ib * MC, mc = std::min(MC, M - ic);
-          if (packed_block != ib) {
-            pack_a<T, MR>(A + ic * ars + pc * acs, ars, acs, mc, kc, Ap);
-            packed_block = ib;
-          }
-          const int64_t p_end = std::min(n_panels, (g + 1) * panel_group);
-          for (int64_t p = g * panel_group; p < p_end; ++p) {
-            const int64_t jr = p * NR, nr = std::min<int64_t>(NR, nc - jr);
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-              micro_kernel<T, VB, MR, NR>(kc, Ap + ir * kc, Bp + p * NR * kc, C + (ic + ir) * ldc + jc + jr, ldc,
-                                          std::min<int64_t>(MR, mc - ir), nr, acc);
-            }
-          }
-        }
-      });
+__attribute__((always_inline)) inline void run_tasks(const BlockStep<T>& s, int64_t tb, int64_t te, T* Ap) {
+  int64_t packed_block = -1;
+  for (int64_t t = tb; t < te; ++t) {
+    const int64_t ib = t / s.n_groups, g = t % s.n_groups;
+    const int64_t ic = ib * MC, mc = std::min(MC, s.M - ic);
+    if (packed_block != ib) {
+      pack_a<T, MR>(s.A + ic * s.ars, s.ars, s.acs, mc, s.kc, Ap);
+      packed_block = ib;
+    }
+    const int64_t p_end = std::min(s.n_panels, (g + 1) * s.panel_group);
+    for (int64_t p = g * s.panel_group; p < p_end; ++p) {
+      const int64_t jr = p * NR, nr = std::min<int64_t>(NR, s.nc - jr);
+      for (int64_t ir = 0; ir < mc; ir += MR)
+        micro_kernel<T, VB, MR, NR>(s.kc, Ap + ir * s.kc, s.Bp + p * NR * s.kc, s.C + (ic + ir) * s.ldc + s.jc + jr,
+                                    s.ldc, std::min<int64_t>(MR, mc - ir), nr, s.accumulate);
     }
   }
 }
 
 template <class T>
-using GemmFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t, T*, int64_t,
-                        bool);
+struct Variant {
+  void (*tasks)(const BlockStep<T>&, int64_t, int64_t, T*);
+  int64_t MR, NR;
+};
 
-// The three builds of the same code. 256-bit vectors: 6x16 float tiles (12 accumulators of 16
-// registers); 512-bit: 8x32 (16 of 32).
-#define TG_GEMM_VARIANT(NAME, ATTR, VB, MR, NRF, NRD)                                                         \
-  ATTR void NAME##_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t ars, int64_t acs, const float* B, \
-                       int64_t brs, int64_t bcs, float* C, int64_t ldc, bool acc) {                          \
-    gemm_blocked<float, VB, MR, NRF>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, acc);                        \
-  }                                                                                                          \
-  ATTR void NAME##_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t ars, int64_t acs,           \
-                       const double* B, int64_t brs, int64_t bcs, double* C, int64_t ldc, bool acc) {        \
-    gemm_blocked<double, VB, MR, NRD>(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, acc);                       \
+// The portable driver: blocking, packing of B, threads. It calls the variant for the compute.
+template <class T>
+void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs,
+                  const T* B, int64_t brs, int64_t bcs, T* C, int64_t ldc, bool accumulate) {
+  std::vector<T> Bp_store(static_cast<size_t>(KC * NC) + 64);
+  T* Bp = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(Bp_store.data()) + 63) & ~uintptr_t(63));
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc);
+    const int64_t n_panels = (nc + v.NR - 1) / v.NR;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      pack_b<T>(B + pc * brs + jc * bcs, brs, bcs, kc, nc, v.NR, Bp);
+      // Tasks: (row block, group of column panels), so small-M products still use every core.
+      const int64_t m_blocks = (M + MC - 1) / MC;
+      const int64_t panel_group = std::max<int64_t>(1, std::min<int64_t>(n_panels, 16));
+      const int64_t n_groups = (n_panels + panel_group - 1) / panel_group;
+      BlockStep<T> step{A + pc * acs, ars, acs, Bp, C, ldc, M, nc, kc, jc, n_panels, panel_group, n_groups,
+                        accumulate || pc > 0};
+      const int64_t flops_per_task = MC * kc * panel_group * v.NR;
+      parallel_for(m_blocks * n_groups, std::max<int64_t>(1, (int64_t(1) << 21) / std::max<int64_t>(flops_per_task, 1)),
+                   [&](int64_t tb, int64_t te) {
+        std::vector<T> Ap_store(static_cast<size_t>(MC * KC) + 64);
+        T* Ap = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(Ap_store.data()) + 63) & ~uintptr_t(63));
+        v.tasks(step, tb, te, Ap);
+      });
+    }
   }
+}
+
+// The three builds of the compute. 256-bit vectors: 6x16 float tiles (12 accumulators of 16
+// registers); 512-bit: 8x32 (16 of 32). NAME_f32 / NAME_f64 are Variants.
+#define TG_GEMM_VARIANT(NAME, ATTR, VB, MR, NRF, NRD)                                                       \
+  ATTR void NAME##_tasks_f32(const BlockStep<float>& s, int64_t tb, int64_t te, float* Ap) {                 \
+    run_tasks<float, VB, MR, NRF>(s, tb, te, Ap);                                                            \
+  }                                                                                                          \
+  ATTR void NAME##_tasks_f64(const BlockStep<double>& s, int64_t tb, int64_t te, double* Ap) {               \
+    run_tasks<double, VB, MR, NRD>(s, tb, te, Ap);                                                           \
+  }                                                                                                          \
+  const Variant<float> NAME##_f32{NAME##_tasks_f32, MR, NRF};                                                \
+  const Variant<double> NAME##_f64{NAME##_tasks_f64, MR, NRD};
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 TG_GEMM_VARIANT(gemm_avx512, __attribute__((target("avx512f,avx512dq,fma"))), 64, 8, 32, 16)
@@ -177,8 +200,8 @@ TG_GEMM_VARIANT(gemm_avx2, __attribute__((target("avx2,fma"))), 32, 6, 16, 8)
 TG_GEMM_VARIANT(gemm_portable, , 64, 8, 32, 16)
 
 struct Kernels {
-  GemmFn<float> f32;
-  GemmFn<double> f64;
+  const Variant<float>* f32;
+  const Variant<double>* f64;
   const char* name;
 };
 
@@ -189,11 +212,11 @@ Kernels pick_kernels() {
   if (!portable) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
-      return {gemm_avx512_f32, gemm_avx512_f64, "avx512"};
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {gemm_avx2_f32, gemm_avx2_f64, "avx2"};
+      return {&gemm_avx512_f32, &gemm_avx512_f64, "avx512"};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {&gemm_avx2_f32, &gemm_avx2_f64, "avx2"};
   }
 #endif
-  return {gemm_portable_f32, gemm_portable_f64, "portable"};
+  return {&gemm_portable_f32, &gemm_portable_f64, "portable"};
 }
 
 const Kernels& kernels() {
@@ -232,11 +255,11 @@ void gemm(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a
   switch (dtype) {
     case DType::Float32:
       if (small) gemm_small<float>(M, N, K, (const float*)A, a_row, a_col, (const float*)B, b_row, b_col, (float*)C, ldc, accumulate);
-      else kernels().f32(M, N, K, (const float*)A, a_row, a_col, (const float*)B, b_row, b_col, (float*)C, ldc, accumulate);
+      else gemm_blocked<float>(*kernels().f32, M, N, K, (const float*)A, a_row, a_col, (const float*)B, b_row, b_col, (float*)C, ldc, accumulate);
       return;
     case DType::Float64:
       if (small) gemm_small<double>(M, N, K, (const double*)A, a_row, a_col, (const double*)B, b_row, b_col, (double*)C, ldc, accumulate);
-      else kernels().f64(M, N, K, (const double*)A, a_row, a_col, (const double*)B, b_row, b_col, (double*)C, ldc, accumulate);
+      else gemm_blocked<double>(*kernels().f64, M, N, K, (const double*)A, a_row, a_col, (const double*)B, b_row, b_col, (double*)C, ldc, accumulate);
       return;
     case DType::Int64:
       gemm_small<int64_t>(M, N, K, (const int64_t*)A, a_row, a_col, (const int64_t*)B, b_row, b_col, (int64_t*)C, ldc, accumulate);

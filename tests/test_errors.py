@@ -1,0 +1,122 @@
+"""Bad input raises a clear Python exception of the right type, naming the op and the shapes.
+Nothing here may crash the interpreter: each case also runs in a subprocess once (see the end)."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+
+
+def f32(*shape):
+    return tg.zeros(*shape)
+
+
+CASES = [
+    # (id, callable, exception, regex the message must match)
+    ("add_shapes", lambda: f32(2, 3) + f32(4, 3), ValueError, r"add.*\(2, 3\).*\(4, 3\)"),
+    ("mul_shapes", lambda: tg.mul(f32(2), f32(3)), ValueError, r"mul.*\(2,\).*\(3,\)"),
+    ("matmul_shapes", lambda: f32(2, 3) @ f32(4, 5), ValueError, r"matmul.*\(2, 3\).*\(4, 5\)"),
+    ("matmul_vec_shapes", lambda: f32(3) @ f32(4), ValueError, r"matmul.*\(3,\).*\(4,\)"),
+    ("matmul_batch_shapes", lambda: f32(2, 2, 3) @ f32(3, 3, 4), ValueError, r"matmul"),
+    ("matmul_0d", lambda: tg.matmul(tg.tensor(1.0), f32(2)), ValueError, r"matmul"),
+    ("mean_int", lambda: tg.tensor([1, 2]).mean(), TypeError, r"mean.*int64"),
+    ("var_int", lambda: tg.tensor([1, 2]).var(), TypeError, r"var.*int64"),
+    ("softmax_int", lambda: tg.softmax(tg.tensor([1, 2]), 0), TypeError, r"softmax.*int64"),
+    ("requires_grad_int", lambda: tg.tensor([1, 2]).requires_grad_(), RuntimeError, r"floating"),
+    ("requires_grad_int_kw", lambda: tg.tensor([1, 2], requires_grad=True), RuntimeError, r"floating"),
+    ("index_out_of_range", lambda: f32(3)[10], IndexError, r"10.*size 3"),
+    ("index_negative_out_of_range", lambda: f32(3, 2)[:, -3], IndexError, r"-3"),
+    ("too_many_indices", lambda: f32(3)[0, 0], IndexError, r"too many"),
+    ("int_tensor_index_out_of_range", lambda: f32(3)[tg.tensor([0, 5])], IndexError, r"5"),
+    ("bool_mask_shape", lambda: f32(3)[tg.tensor([True, False])], IndexError, r"mask"),
+    ("index_select_range", lambda: tg.index_select(f32(3, 2), 0, tg.tensor([0, 3])), IndexError,
+     r"index_select.*3.*size 3"),
+    ("index_select_dtype", lambda: tg.index_select(f32(3, 2), 0, tg.tensor([0.0])), TypeError, r"index_select.*int64"),
+    ("gather_range", lambda: f32(2, 3).gather(1, tg.tensor([[0], [3]])), IndexError, r"gather.*3.*size 3"),
+    ("gather_ndim", lambda: f32(2, 3).gather(1, tg.tensor([0, 1])), ValueError, r"gather"),
+    ("cross_entropy_target", lambda: tg.nn.functional.cross_entropy(f32(2, 3), tg.tensor([0, 3])), IndexError,
+     r"cross_entropy.*3.*3 classes"),
+    ("cross_entropy_negative_target", lambda: tg.nn.functional.cross_entropy(f32(2, 3), tg.tensor([-1, 0])),
+     IndexError, r"cross_entropy"),
+    ("cross_entropy_shape", lambda: tg.nn.functional.cross_entropy(f32(2, 3), tg.tensor([0, 1, 2])), ValueError,
+     r"cross_entropy.*\(3,\).*\(2, 3\)"),
+    ("backward_non_scalar", lambda: (tg.ones(3, requires_grad=True) * 2).backward(), RuntimeError,
+     r"scalar.*\(3,\)"),
+    ("backward_no_grad", lambda: tg.ones(2).sum().backward(), RuntimeError, r"does not require grad"),
+    ("backward_grad_shape", lambda: (tg.ones(3, requires_grad=True) * 2).backward(tg.ones(2)), ValueError,
+     r"\(2,\).*\(3,\)"),
+    ("reshape", lambda: f32(2, 3).reshape(4, 2), ValueError, r"reshape.*\(2, 3\).*\(4, 2\)"),
+    ("reshape_two_minus_one", lambda: f32(2, 3).reshape(-1, -1), ValueError, r"reshape"),
+    ("view_non_contiguous", lambda: f32(2, 3).T.view(6), RuntimeError, r"view"),
+    ("expand", lambda: f32(2, 3).expand(4, 3), ValueError, r"expand.*\(2, 3\).*\(4, 3\)"),
+    ("permute_dims", lambda: f32(2, 3).permute(0, 0), ValueError, r"permute"),
+    ("transpose_dim", lambda: f32(2, 3).transpose(0, 2), IndexError, r"transpose.*dim 2"),
+    ("sum_dim", lambda: f32(2, 3).sum(dim=3), IndexError, r"sum.*dim 3"),
+    ("cat_shapes", lambda: tg.cat([f32(2, 3), f32(2, 4)], dim=0), ValueError, r"cat.*\(2, 3\).*\(2, 4\)"),
+    ("cat_empty_list", lambda: tg.cat([]), ValueError, r"cat"),
+    ("stack_shapes", lambda: tg.stack([f32(2), f32(3)]), ValueError, r"stack.*\(2,\).*\(3,\)"),
+    ("split_sizes", lambda: f32(5).split([2, 2]), ValueError, r"split.*5"),
+    ("max_empty", lambda: f32(0).max(), (IndexError, RuntimeError, ValueError), r"max|amax"),
+    ("where_cond_dtype", lambda: tg.where(f32(2), f32(2), f32(2)), TypeError, r"where.*bool"),
+    ("masked_fill_mask_dtype", lambda: f32(2).masked_fill(f32(2), 1.0), TypeError, r"masked_fill.*bool"),
+    ("sub_bool", lambda: tg.tensor([True]) - tg.tensor([False]), TypeError, r"sub.*bool"),
+    ("negative_size", lambda: tg.zeros(-1, 2), ValueError, r"negative"),
+    ("bad_operand", lambda: f32(2) + "a", TypeError, None),
+    ("ragged_list", lambda: tg.tensor([[1, 2], [3]]), (TypeError, ValueError), None),
+    ("in_place_leaf", lambda: tg.ones(2, requires_grad=True).add_(1), RuntimeError, r"leaf"),
+    ("item_many", lambda: f32(2).item(), (ValueError, RuntimeError), r"item.*\(2,\)"),
+    ("randint_range", lambda: tg.randint(5, 5, (2,)), ValueError, r"randint"),
+]
+
+
+@pytest.mark.parametrize("fn, exc, pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_raises(fn, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        fn()
+
+
+def test_error_after_error_leaves_library_usable():
+    for _, fn, exc, _ in CASES:
+        with pytest.raises(exc):
+            fn()
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+    assert tg.is_grad_enabled()
+
+
+def test_modified_saved_tensor_message_names_in_place():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1.0
+    z = (y * y).sum()
+    with tg.no_grad():
+        y.mul_(3)
+    with pytest.raises(RuntimeError, match="in-place"):
+        z.backward()
+
+
+def test_no_case_crashes_the_interpreter():
+    """Every bad input above, in a fresh interpreter: it must exit normally (no segfault/abort)."""
+    ids = [c[0] for c in CASES]
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = {sys.path[:3]!r}
+        import test_errors
+        ok = 0
+        for name, fn, exc, _ in test_errors.CASES:
+            try:
+                fn()
+            except exc:
+                ok += 1
+        print("OK", ok)
+    """)
+    import os
+    env = dict(os.environ)
+    here = os.path.dirname(os.path.abspath(__file__))
+    env["PYTHONPATH"] = os.pathsep.join([here, os.path.join(os.path.dirname(here), "python"), env.get("PYTHONPATH", "")])
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, f"interpreter died ({r.returncode}):\n{r.stderr[-2000:]}"
+    assert f"OK {len(ids)}" in r.stdout
