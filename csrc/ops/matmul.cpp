@@ -7,6 +7,7 @@
 // The kernel reads a and b through their strides, so transposed views cost no copy.
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "kernels/cpu/loops.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -44,20 +45,22 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
   const char* pa = static_cast<const char*>(A.raw_data());
   const char* pb = static_cast<const char*>(B.raw_data());
   char* pc = static_cast<char*>(c.raw_data());
-  Shape idx(batch.size(), 0);
-  for (int64_t i = 0; i < nb; ++i) {
-    int64_t oa = 0, ob = 0;
-    for (size_t d = 0; d < batch.size(); ++d) {
-      oa += idx[d] * sa[d];
-      ob += idx[d] * sb[d];
+  const int64_t lda = A.strides()[A.dim() - 2], a_col = A.strides()[A.dim() - 1];
+  const int64_t ldb = B.strides()[B.dim() - 2], b_col = B.strides()[B.dim() - 1];
+  // Many small products (attention heads): threads take whole products; a large one threads inside.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(M * N * K, 1));
+  cpu::parallel_for(nb, nb > 1 ? grain : nb, [&](int64_t b0, int64_t b1) {
+    for (int64_t i = b0; i < b1; ++i) {
+      int64_t oa = 0, ob = 0, rem = i;
+      for (int64_t d = static_cast<int64_t>(batch.size()) - 1; d >= 0; --d) {
+        const int64_t id = rem % batch[d];
+        rem /= batch[d];
+        oa += id * sa[d];
+        ob += id * sb[d];
+      }
+      cpu::gemm(dtype, M, N, K, pa + oa * isz, lda, a_col, pb + ob * isz, ldb, b_col, pc + i * M * N * isz, N, false);
     }
-    cpu::gemm(dtype, M, N, K, pa + oa * isz, A.strides()[A.dim() - 2], A.strides()[A.dim() - 1], pb + ob * isz,
-              B.strides()[B.dim() - 2], B.strides()[B.dim() - 1], pc + i * M * N * isz, N, false);
-    for (int64_t d = static_cast<int64_t>(batch.size()) - 1; d >= 0; --d) {
-      if (++idx[d] < batch[d]) break;
-      idx[d] = 0;
-    }
-  }
+  });
   return c;
 }
 

@@ -156,7 +156,9 @@ struct Variant {
 template <class T>
 void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs,
                   const T* B, int64_t brs, int64_t bcs, T* C, int64_t ldc, bool accumulate) {
-  std::vector<T> Bp_store(static_cast<size_t>(KC * NC) + 64);
+  // Packed buffers sized to this product (a small batched product must not pay for a 2 MB block).
+  const int64_t kc_max = std::min(KC, K), nc_max = (std::min(NC, N) + v.NR - 1) / v.NR * v.NR;
+  std::vector<T> Bp_store(static_cast<size_t>(kc_max * nc_max) + 64);
   T* Bp = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(Bp_store.data()) + 63) & ~uintptr_t(63));
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
@@ -173,7 +175,8 @@ void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T*
       const int64_t flops_per_task = MC * kc * panel_group * v.NR;
       parallel_for(m_blocks * n_groups, std::max<int64_t>(1, (int64_t(1) << 21) / std::max<int64_t>(flops_per_task, 1)),
                    [&](int64_t tb, int64_t te) {
-        std::vector<T> Ap_store(static_cast<size_t>(MC * KC) + 64);
+        const int64_t mc_max = (std::min(MC, M) + v.MR - 1) / v.MR * v.MR;
+        std::vector<T> Ap_store(static_cast<size_t>(mc_max * kc_max) + 64);
         T* Ap = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(Ap_store.data()) + 63) & ~uintptr_t(63));
         v.tasks(step, tb, te, Ap);
       });
