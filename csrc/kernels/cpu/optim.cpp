@@ -28,6 +28,27 @@ void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* mom
   });
 }
 
+namespace {
+
+// The Adam update of [s, e): every scalar is a by-value argument, so the loop vectorises.
+template <class T, bool decoupled>
+void adam_range(int64_t s, int64_t e, T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, T b1,
+                T b2, T step_size, T inv_sqrt_bc2, T eps, T wd, T decay) {
+  for (int64_t i = s; i < e; ++i) {
+    T gi = g[i];
+    T pi = p[i];
+    if (decoupled) pi *= decay;
+    else gi += wd * pi;
+    const T mi = b1 * m[i] + (T(1) - b1) * gi;
+    const T vi = b2 * v[i] + (T(1) - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+  }
+}
+
+}  // namespace
+
 // m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
 // p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)
 // Adam adds wd p to g; AdamW (decoupled) multiplies p by (1 - lr wd) first.
@@ -43,18 +64,9 @@ void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* m_
     const T b1 = T(c.beta1), b2 = T(c.beta2), step_size = T(c.lr / bc1), inv_sqrt_bc2 = T(1 / std::sqrt(bc2));
     const T eps = T(c.eps), wd = T(c.weight_decay), decay = T(1 - c.lr * c.weight_decay);
     const bool decoupled = c.decoupled;
-    parallel_for(n, kParallelGrain, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i) {
-        T gi = g[i];
-        T pi = p[i];
-        if (decoupled) pi *= decay;
-        else gi += wd * pi;
-        T mi = b1 * m[i] + (T(1) - b1) * gi;
-        T vi = b2 * v[i] + (T(1) - b2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
-      }
+    parallel_for(n, kParallelGrain, [=](int64_t s, int64_t e) {
+      if (decoupled) adam_range<T, true>(s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);
+      else adam_range<T, false>(s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);
     });
   });
 }
