@@ -1,7 +1,10 @@
+import glob
 import os
 import sys
 
-# The development loop runs the tests from the source tree (PYTHONPATH=python); make that the default.
+# Development loop: an in-place build (ninja -C build/dev) leaves _C*.so in python/tapegrad, and the
+# tests then run against the source tree. A clean clone has no such file, so the installed
+# package is tested (as CI does).
 _PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python")
-if _PY not in sys.path:
+if glob.glob(os.path.join(_PY, "tapegrad", "_C*.so")) and _PY not in sys.path:
     sys.path.insert(0, _PY)

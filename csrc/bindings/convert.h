@@ -32,7 +32,7 @@ Tensor from_numpy(const pybind11::array& a);
 pybind11::array to_numpy(const Tensor& t);
 
 // Releases the GIL while a kernel runs over more than a few thousand elements; below that the
-// release costs more than it frees.
+// release costs more than it frees. Nothing in its scope may touch a Python object.
 struct MaybeNoGIL {
   explicit MaybeNoGIL(int64_t work) : release(work > 16384) {
     if (release) state = PyEval_SaveThread();

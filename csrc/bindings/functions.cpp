@@ -215,8 +215,9 @@ void bind_functions(py::module_& m) {
   // ---- reductions ----
   auto reduce_binding = [](Tensor (*fn)(const Tensor&, const Dims&, bool)) {
     return [fn](const Tensor& x, const py::object& dim, bool keepdim) {
+      const Dims dims = dims_of(dim);  // Python objects are read before the GIL is released
       MaybeNoGIL nogil(x.numel());
-      return fn(x, dims_of(dim), keepdim);
+      return fn(x, dims, keepdim);
     };
   };
   both(m, cls, "sum", reduce_binding(&sum), py::arg("dim") = py::none(), py::arg("keepdim") = false);

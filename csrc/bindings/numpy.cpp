@@ -44,10 +44,11 @@ Tensor from_numpy(const py::array& a) {
   storage->nbytes = static_cast<size_t>(numel_of(shape) == 0 ? 0 : extent * isz);
   py::object keep = a;  // the storage holds a reference to the array; released under the GIL
   PyObject* ref = keep.release().ptr();
-  storage->owner = std::shared_ptr<void>(ref, [](void* o) {
+  storage->release_context = ref;
+  storage->release = [](void*, void* o) {
     py::gil_scoped_acquire gil;
     Py_DECREF(static_cast<PyObject*>(o));
-  });
+  };
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::move(storage);
   impl->shape = std::move(shape);

@@ -10,15 +10,18 @@ namespace tg {
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   TG_CHECK(device.is_cpu(), RuntimeError, "allocate: device ", device.str(), " is not available in this build");
   auto s = std::make_shared<Storage>();
+  s->nbytes = nbytes;
+  s->device = device;
+  if (nbytes <= kInlineBytes) {
+    s->data = s->inline_bytes;
+    return s;
+  }
   // 64-byte alignment: a cache line, and whole AVX-512 vectors for the kernels.
   size_t rounded = ((nbytes + 63) / 64) * 64;
-  if (rounded == 0) rounded = 64;
   void* p = std::aligned_alloc(64, rounded);
   if (!p) throw MemoryError(str("allocate: out of memory allocating ", nbytes, " bytes"));
   s->data = p;
-  s->nbytes = nbytes;
-  s->device = device;
-  s->owner = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  s->release = [](void* q, void*) { std::free(q); };
   return s;
 }
 

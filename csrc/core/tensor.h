@@ -20,8 +20,21 @@ struct Storage {
   void* data = nullptr;
   size_t nbytes = 0;
   Device device;
-  std::shared_ptr<void> owner;  // releases `data`: aligned free, a NumPy array's reference, ...
   uint64_t version = 0;
+  // How `data` is released: free(), a NumPy array's reference, ... (null: nothing to release,
+  // the bytes live in inline_bytes).
+  void (*release)(void* data, void* context) = nullptr;
+  void* release_context = nullptr;
+  // Small tensors (scalars, a few elements) keep their bytes here: no second allocation.
+  static constexpr size_t kInlineBytes = 64;
+  alignas(64) unsigned char inline_bytes[kInlineBytes];
+
+  Storage() = default;
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  ~Storage() {
+    if (release) release(data, release_context);
+  }
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
 };
 

@@ -3,6 +3,7 @@ the few composites spell out their math in terms of those ops."""
 import math
 
 from .. import _C
+from .._tensor import zeros_like
 
 relu = _C.relu
 sigmoid = _C.sigmoid
@@ -72,14 +73,14 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
-    """BCE of sigmoid(x), computed stably: max(x, 0) - x t + log(1 + e^-|x|)."""
+    """BCE of sigmoid(x), computed stably: (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x), with
+    softplus(-x) = -log sigmoid(x) = logsumexp(0, -x), finite for any x and smooth at x = 0."""
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
-    softplus_neg_abs = _C.log(1.0 + _C.exp(-_C.abs(input)))
+    neg_log_sig = _C.stack([zeros_like(input), -input], -1).logsumexp(-1)
     if pos_weight is None:
-        loss = _C.relu(input) - input * target + softplus_neg_abs
+        loss = (1.0 - target) * input + neg_log_sig
     else:
-        log_sig_neg = _C.relu(-input) + softplus_neg_abs  # -log sigmoid(x)
-        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * log_sig_neg
+        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * neg_log_sig
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -114,12 +115,19 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
         keep = _C.ones(L, S, dtype=_C.dtype.bool)
         attn_mask = _C.logical_not(_C.arange(S).unsqueeze(0) > _C.arange(L).unsqueeze(1)) & keep
+    dead = None
     if attn_mask is not None:
         if attn_mask.dtype == _C.dtype.bool:
             scores = scores.masked_fill(_C.logical_not(attn_mask), float("-inf"))
         else:
             scores = scores + attn_mask
+        # A query that may attend nothing gets zero output and zero gradients (as PyTorch's SDPA),
+        # not the NaN of softmax over all -inf.
+        dead = scores.amax(-1, keepdim=True) == float("-inf")
+        scores = scores.masked_fill(dead, 0.0)
     weights = _C.softmax(scores, -1)
+    if dead is not None:
+        weights = weights.masked_fill(dead, 0.0)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
     return weights @ value

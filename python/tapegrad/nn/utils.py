@@ -8,6 +8,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
     Returns the norm before clipping (a 0-d tensor)."""
     if norm_type != 2.0:
         raise ValueError("clip_grad_norm_: only the L2 norm (norm_type=2) is supported")
+    if isinstance(parameters, _C.Tensor):  # one tensor, as PyTorch accepts (iterating it would give its rows)
+        parameters = [parameters]
     grads = [p.grad for p in (parameters if isinstance(parameters, (list, tuple)) else list(parameters))
              if p.grad is not None]
     if not grads:

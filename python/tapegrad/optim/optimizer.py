@@ -29,9 +29,16 @@ class Optimizer:
         self._validate()
 
     def _validate(self):
+        """PyTorch's argument checks, for every group (a group may override the defaults)."""
+        name = type(self).__name__
         for g in self.param_groups:
             if g.get("lr", 0) < 0:
-                raise ValueError(f"optimizer: invalid learning rate {g['lr']}")
+                raise ValueError(f"{name}: invalid learning rate {g['lr']}")
+            for key in ("momentum", "dampening", "weight_decay", "eps", "alpha"):
+                if key in g and g[key] < 0:
+                    raise ValueError(f"{name}: invalid {key} {g[key]} (must be >= 0)")
+            if "betas" in g and not (0 <= g["betas"][0] < 1 and 0 <= g["betas"][1] < 1):
+                raise ValueError(f"{name}: betas must be in [0, 1), got {g['betas']}")
 
     def _all_params(self):
         return [p for g in self.param_groups for p in g["params"]]
@@ -140,6 +147,8 @@ class Adam(Optimizer):
         steps = [0 if s is None else int(s) for s in steps]
         m, v, steps = _C._adam_step(params, m, v, steps, g["lr"], g["betas"][0], g["betas"][1], g["eps"],
                                     g["weight_decay"], self.decoupled)
+        # A parameter that has never had a gradient has no state (as in PyTorch), not step 0.
+        steps = [s if s else None for s in steps]
         self._store(["exp_avg", "exp_avg_sq", "step"], start, [m, v, steps])
 
 
