@@ -31,7 +31,6 @@ import argparse
 import glob
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -389,7 +388,7 @@ def main(argv=None):
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping (0: off)")
-    ap.add_argument("--online-batch", type=int, default=8, help="batch size of the online phase")
+    ap.add_argument("--online-batch", type=int, default=None, help="batch size of the online phase (8; --quick 16)")
     ap.add_argument("--transfer-steps", type=int, default=None,
                     help="steps of the transfer comparison (default: 2 epochs of the new domain)")
     ap.add_argument("--seed", type=int, default=0)
@@ -398,7 +397,9 @@ def main(argv=None):
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     args.curve_points = 20
-    if args.quick:
+    if args.online_batch is None:
+        args.online_batch = 16 if args.quick else 8
+    if args.quick:  # about 350 steps in all
         args.epochs = min(args.epochs, 3)
         args.curve_points = 4
         args.quiet = True

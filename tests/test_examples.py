@@ -108,7 +108,7 @@ def test_masked_lm(tmp_path):
 
 @pytest.mark.skipif(not os.path.isdir(SENTIMENT_DATA), reason=f"no sentiment data at {SENTIMENT_DATA}")
 def test_sentiment_lstm(tmp_path):
-    out = run_example("sentiment_lstm.py", "--quick", "--out", tmp_path, timeout=150)
+    out = run_example("sentiment_lstm.py", "--quick", "--out", tmp_path, timeout=240)
     loss, accuracy = numbers(r"Test Loss: {F}, Test Accuracy: {F}", out)[0]
     baseline = numbers(r"majority-class baseline: {F}", out)[0]
     assert math.isfinite(loss)

@@ -299,6 +299,12 @@ void bind_functions(py::module_& m) {
     MaybeNoGIL nogil(idx.numel() * weight.size(-1));
     return embedding(weight, idx, padding_idx);
   });
+  m.def("_scaled_dot_product_attention", [](const Tensor& q, const Tensor& k, const Tensor& v,
+                                            const std::optional<Tensor>& mask, double dropout_p, bool is_causal,
+                                            std::optional<double> scale) {
+    MaybeNoGIL nogil(q.numel() * k.size(-2));
+    return scaled_dot_product_attention(q, k, v, mask ? *mask : Tensor(), dropout_p, is_causal, scale);
+  });
   m.def("_dropout", [](const Tensor& x, double p, bool training) {
     MaybeNoGIL nogil(x.numel());
     return dropout(x, p, training);

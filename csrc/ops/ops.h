@@ -30,6 +30,9 @@ Tensor rand(const Shape& shape, DType dtype = DType::Float32, Device device = {}
 Tensor randn(const Shape& shape, DType dtype = DType::Float32, Device device = {});
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = DType::Int64, Device device = {});
 Tensor dropout(const Tensor& x, double p, bool training);
+// Takes n counters from the generator: returns the first, and the seed in *seed (for kernels
+// that draw their own numbers, like fused attention's dropout).
+uint64_t reserve_random(int64_t n, uint64_t* seed);
 
 // ---- elementwise (unary.cpp, binary.cpp) -------------------------------------------------------
 Tensor neg(const Tensor& x);
@@ -174,4 +177,11 @@ Tensor wrap_scalar(double value, const Tensor& like);
 namespace tg {
 // One LSTM step after its matmuls: gates (B, 4H) and c (B, H) -> {h, c} (lstm.cpp).
 TensorList lstm_cell(const Tensor& gates, const Tensor& c);
+}  // namespace tg
+
+namespace tg {
+// softmax(q k^T * scale + mask) v, fused (attention.cpp). mask: undefined, bool (true = may
+// attend) or additive float, broadcastable to (..., L, S).
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                                    double dropout_p, bool is_causal, std::optional<double> scale);
 }  // namespace tg

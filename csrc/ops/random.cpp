@@ -15,14 +15,15 @@ std::mutex generator_mutex;
 uint64_t generator_seed = 0x853c49e6748fea9bULL;
 uint64_t generator_offset = 0;
 
-uint64_t reserve(int64_t n, uint64_t* seed) {
+}  // namespace
+
+uint64_t reserve_random(int64_t n, uint64_t* seed) {
   std::lock_guard<std::mutex> lock(generator_mutex);
   *seed = generator_seed;
   uint64_t start = generator_offset;
   generator_offset += static_cast<uint64_t>(n);
   return start;
 }
-}  // namespace
 
 void manual_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(generator_mutex);
@@ -37,7 +38,7 @@ uint64_t initial_seed() {
 Tensor rand(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   TG_CHECK(is_floating(dtype), TypeError, "rand: expected a floating-point dtype, got ", dtype_name(dtype));
-  uint64_t seed, offset = reserve(t.numel(), &seed);
+  uint64_t seed, offset = reserve_random(t.numel(), &seed);
   cpu::random(cpu::RandomKind::Uniform, dtype, t.raw_data(), t.numel(), seed, offset);
   return t;
 }
@@ -45,7 +46,7 @@ Tensor rand(const Shape& shape, DType dtype, Device device) {
 Tensor randn(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   TG_CHECK(is_floating(dtype), TypeError, "randn: expected a floating-point dtype, got ", dtype_name(dtype));
-  uint64_t seed, offset = reserve(t.numel(), &seed);
+  uint64_t seed, offset = reserve_random(t.numel(), &seed);
   cpu::random(cpu::RandomKind::Normal, dtype, t.raw_data(), t.numel(), seed, offset);
   return t;
 }
@@ -53,7 +54,7 @@ Tensor randn(const Shape& shape, DType dtype, Device device) {
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Device device) {
   TG_CHECK(high > low, ValueError, "randint: expected low < high, got low=", low, " and high=", high);
   Tensor t = empty(shape, DType::Int64, device);
-  uint64_t seed, offset = reserve(t.numel(), &seed);
+  uint64_t seed, offset = reserve_random(t.numel(), &seed);
   cpu::random_int(t.data<int64_t>(), t.numel(), low, high, seed, offset);
   return dtype == DType::Int64 ? t : to_dtype(t, dtype);
 }

@@ -49,7 +49,10 @@ __attribute__((always_inline)) inline void pack_a(const T* A, int64_t rs, int64_
 template <class T>
 void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int64_t NR, T* Bp) {
   int64_t panels = (nc + NR - 1) / NR;
-  parallel_for(panels, 8, [&](int64_t pb, int64_t pe) {
+  // Threads only for a block worth it (~256 KB): a parallel region costs microseconds, and far
+  // more when the cores are shared with other processes.
+  const int64_t panel_elems = std::max<int64_t>(1, NR * kc);
+  parallel_for(panels, std::max<int64_t>(1, (int64_t(1) << 16) / panel_elems), [&](int64_t pb, int64_t pe) {
     for (int64_t p = pb; p < pe; ++p) {
       int64_t nr = std::min<int64_t>(NR, nc - p * NR);
       T* dst = Bp + p * NR * kc;

@@ -1,35 +1,16 @@
-// Counter-based random numbers: Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy
-// as 1, 2, 3", SC 2011). Element i of a call is a pure function of (seed, offset + i), so any
+// Counter-based random numbers (kernels/philox.h). Element i of a call is a pure function of (seed, offset + i), so any
 // thread -- or a CUDA thread later -- computes the same number for the same element.
 #include <cmath>
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/philox.h"
 
 namespace tg::cpu {
 
 namespace {
 
-struct U4 { uint32_t x[4]; };
-
-inline U4 philox(uint64_t seed, uint64_t counter) {
-  uint32_t c0 = static_cast<uint32_t>(counter), c1 = static_cast<uint32_t>(counter >> 32), c2 = 0, c3 = 0;
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-  for (int round = 0; round < 10; ++round) {
-    uint64_t p0 = uint64_t(0xD2511F53u) * c0, p1 = uint64_t(0xCD9E8D57u) * c2;
-    uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0, n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
-    c1 = static_cast<uint32_t>(p1);
-    c3 = static_cast<uint32_t>(p0);
-    c0 = n0;
-    c2 = n2;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  return {{c0, c1, c2, c3}};
-}
-
 // Uniform in [0, 1): the top 24 (float) or 53 (double) bits of the stream.
-inline float u01f(uint32_t a) { return static_cast<float>(a >> 8) * (1.0f / 16777216.0f); }
 inline double u01d(uint32_t a, uint32_t b) {
   return static_cast<double>(((uint64_t(a) << 32) | b) >> 11) * (1.0 / 9007199254740992.0);
 }
@@ -42,11 +23,11 @@ void random(RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, u
     T* o = static_cast<T*>(out);
     parallel_for(n, 4096, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
-        U4 r = philox(seed, offset + static_cast<uint64_t>(i));
+        Philox4 r = philox(seed, offset + static_cast<uint64_t>(i));
         double u1, u2;
         if constexpr (std::is_same_v<T, float>) {
-          u1 = u01f(r.x[0]);
-          u2 = u01f(r.x[1]);
+          u1 = philox_uniform_float(r.x[0]);
+          u2 = philox_uniform_float(r.x[1]);
         } else {
           u1 = u01d(r.x[0], r.x[1]);
           u2 = u01d(r.x[2], r.x[3]);
@@ -65,7 +46,7 @@ void random_int(int64_t* out, int64_t n, int64_t low, int64_t high, uint64_t see
   const uint64_t range = static_cast<uint64_t>(high - low);
   parallel_for(n, 4096, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      U4 r = philox(seed, offset + static_cast<uint64_t>(i));
+      Philox4 r = philox(seed, offset + static_cast<uint64_t>(i));
       uint64_t v = (uint64_t(r.x[0]) << 32) | r.x[1];
       out[i] = low + static_cast<int64_t>(v % range);
     }

@@ -49,10 +49,7 @@ class MultiHeadAttention(Module):
         mask = self._merge_masks(attn_mask, key_padding_mask, B, L, S, q.dtype)
         p = self.dropout if self.training else 0.0
         if need_weights:
-            scores = (q @ k.mT) * (1.0 / math.sqrt(self.head_dim))
-            if mask is not None:
-                scores = scores + mask
-            weights = _C.softmax(scores, -1)
+            weights = F.attention_weights(q, k, mask)
             out = F.dropout(weights, p, self.training) @ v
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)

@@ -103,31 +103,36 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
     return _reduce(loss, reduction)
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
-    """softmax(q k^T * scale + mask) v over the last two dims: q (..., L, E), k (..., S, E),
-    v (..., S, Ev). A bool mask marks the positions that may be attended (True = keep); a float
-    mask is added to the scores. is_causal hides the future (j > i)."""
+def attention_weights(query, key, attn_mask=None, is_causal=False, scale=None):
+    """softmax(q k^T * scale + mask) as a (..., L, S) tensor, from unfused ops: what attention
+    returns with need_weights=True, and the path for a mask that itself requires grad. A query
+    that may attend nothing gets all-zero weights (not the NaN of a softmax over -inf)."""
     L, S = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores = (query @ key.mT) * scale
     if is_causal:
         if attn_mask is not None:
             raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
-        keep = _C.ones(L, S, dtype=_C.dtype.bool)
-        attn_mask = _C.logical_not(_C.arange(S).unsqueeze(0) > _C.arange(L).unsqueeze(1)) & keep
-    dead = None
-    if attn_mask is not None:
-        if attn_mask.dtype == _C.dtype.bool:
-            scores = scores.masked_fill(_C.logical_not(attn_mask), float("-inf"))
-        else:
-            scores = scores + attn_mask
-        # A query that may attend nothing gets zero output and zero gradients (as PyTorch's SDPA),
-        # not the NaN of softmax over all -inf.
-        dead = scores.amax(-1, keepdim=True) == float("-inf")
-        scores = scores.masked_fill(dead, 0.0)
-    weights = _C.softmax(scores, -1)
-    if dead is not None:
-        weights = weights.masked_fill(dead, 0.0)
-    if dropout_p > 0.0:
-        weights = dropout(weights, dropout_p, True)
-    return weights @ value
+        attn_mask = _C.logical_not(_C.arange(S).unsqueeze(0) > _C.arange(L).unsqueeze(1))
+    if attn_mask is None:
+        return _C.softmax(scores, -1)
+    if attn_mask.dtype == _C.dtype.bool:
+        scores = scores.masked_fill(_C.logical_not(attn_mask), float("-inf"))
+    else:
+        scores = scores + attn_mask
+    dead = scores.amax(-1, keepdim=True) == float("-inf")
+    return _C.softmax(scores.masked_fill(dead, 0.0), -1).masked_fill(dead, 0.0)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(q k^T * scale + mask) v over the last two dims: q (..., L, E), k (..., S, E),
+    v (..., S, Ev). A bool mask marks the positions that may be attended (True = keep); a float
+    mask is added to the scores. is_causal hides the future (j > i). A query that may attend
+    nothing gets a zero output (and zero gradients), as in PyTorch.
+
+    One fused C++ op: the (L x S) scores exist for one (batch, head) at a time. The fused kernel
+    treats the mask as a constant, so a mask that requires grad takes the unfused ops."""
+    if attn_mask is not None and attn_mask.requires_grad:
+        weights = attention_weights(query, key, attn_mask, is_causal, scale)
+        return dropout(weights, dropout_p, True) @ value if dropout_p > 0 else weights @ value
+    return _C._scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)

@@ -1,0 +1,118 @@
+// scaled_dot_product_attention, fused: the forward and backward kernels
+// (kernels/cpu/attention.cpp) keep one (L x S) score block per (batch, head) at a time.
+//
+//   q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev)
+//   O = softmax(q k^T * scale + mask) v      scale = 1/sqrt(E) by default
+//
+// The backward recomputes the scores from the saved row log-sum-exp. The mask is a constant
+// (no gradient), and the backward is a kernel, so attention is differentiable once: a
+// create_graph backward through it raises.
+#include <cmath>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace tg {
+
+namespace {
+
+Shape batch_of(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end() - 2); }
+
+Tensor with_batch(const Tensor& t, const Shape& batch) {
+  Shape s = batch;
+  s.push_back(t.size(-2));
+  s.push_back(t.size(-1));
+  return contiguous(expand(t, s));
+}
+
+// Everything the kernels need, computed once in the forward and kept for the backward.
+struct AttentionProblem {
+  Tensor q, k, v, additive;             // contiguous (N, ...) inputs; the additive mask (or none)
+  std::vector<int64_t> mask_offsets;    // per problem n, into `additive`
+  cpu::AttentionArgs args;
+  Shape batch;
+
+  const cpu::AttentionArgs& kernel_args() {
+    args.mask = additive.defined() ? additive.raw_data() : nullptr;
+    args.mask_offsets = mask_offsets.data();
+    return args;
+  }
+};
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                                    double dropout_p, bool is_causal, std::optional<double> scale) {
+  const char* op = "scaled_dot_product_attention";
+  check_same_device(op, {&q, &k, &v, &mask});
+  TG_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, ValueError, op, ": q, k, v need at least 2 dims, got shapes ",
+           shape_str(q.shape()), ", ", shape_str(k.shape()), ", ", shape_str(v.shape()));
+  TG_CHECK(is_floating(q.dtype()) && k.dtype() == q.dtype() && v.dtype() == q.dtype(), TypeError, op,
+           ": q, k and v must share one floating-point dtype");
+  const int64_t L = q.size(-2), S = k.size(-2), E = q.size(-1), Ev = v.size(-1);
+  TG_CHECK(k.size(-1) == E && v.size(-2) == S, ValueError, op, ": shapes q ", shape_str(q.shape()), ", k ",
+           shape_str(k.shape()), ", v ", shape_str(v.shape()), " do not fit (q (..., L, E), k (..., S, E), v (..., S, Ev))");
+  TG_CHECK(dropout_p >= 0 && dropout_p < 1, ValueError, op, ": dropout_p must be in [0, 1), got ", dropout_p);
+  TG_CHECK(!(is_causal && mask.defined()), ValueError, op, ": pass either attn_mask or is_causal, not both");
+
+  auto pb = std::make_shared<AttentionProblem>();
+  AttentionProblem& P = *pb;
+  P.batch = broadcast_shapes(broadcast_shapes(batch_of(q), batch_of(k), op), batch_of(v), op);
+  const int64_t N = numel_of(P.batch);
+  Shape out_shape = P.batch;
+  out_shape.push_back(L);
+  out_shape.push_back(Ev);
+  Tensor out = empty(out_shape, q.dtype(), q.device()), lse = empty({N, L}, q.dtype(), q.device());
+  {
+    GradModeGuard no_grad(false);
+    P.q = with_batch(detach(q), P.batch);
+    P.k = with_batch(detach(k), P.batch);
+    P.v = with_batch(detach(v), P.batch);
+    int64_t mask_row = 0, mask_col = 0;
+    if (mask.defined()) {
+      // The mask as an additive float tensor, read in place through broadcast strides.
+      P.additive = mask.dtype() == DType::Bool ? where(mask, zeros({}, q.dtype()), full({}, -INFINITY, q.dtype()))
+                                               : to_dtype(detach(mask), q.dtype());
+      Shape full_shape = P.batch;
+      full_shape.push_back(L);
+      full_shape.push_back(S);
+      TG_CHECK(broadcast_shapes(P.additive.shape(), full_shape, op) == full_shape, ValueError, op,
+               ": attn_mask of shape ", shape_str(mask.shape()), " does not broadcast to ", shape_str(full_shape));
+      Shape st = broadcast_strides(P.additive.shape(), P.additive.strides(), full_shape);
+      mask_row = st[st.size() - 2];
+      mask_col = st[st.size() - 1];
+      P.mask_offsets.resize(N);
+      for (int64_t n = 0; n < N; ++n) {
+        int64_t rem = n, off = 0;
+        for (int64_t d = static_cast<int64_t>(P.batch.size()) - 1; d >= 0; --d) {
+          off += (rem % P.batch[d]) * st[d];
+          rem /= P.batch[d];
+        }
+        P.mask_offsets[n] = off;
+      }
+    }
+    P.args = cpu::AttentionArgs{N, L, S, E, Ev, scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E)), nullptr,
+                                nullptr, mask_row, mask_col, is_causal, dropout_p, 0, 0};
+    if (dropout_p > 0) P.args.offset = reserve_random(N * L * S, &P.args.seed);
+    cpu::attention_forward(q.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), out.raw_data(),
+                           lse.raw_data());
+  }
+  if (should_record({&q, &k, &v})) {
+    Shape qs = P.q.shape(), ks = P.k.shape(), vs = P.v.shape();
+    record("ScaledDotProductAttentionBackward", {q, k, v}, {out}, {lse}, [pb, qs, ks, vs](const BackwardContext& c, const TensorList& g) {
+      TG_CHECK(!GradMode::is_enabled(), NotImplementedError, "scaled_dot_product_attention: the fused attention kernel "
+               "is differentiable once; backward with create_graph=True through it is not supported");
+      AttentionProblem& P = *pb;
+      Tensor lse = c.saved(0), go = contiguous(g[0]);
+      Tensor dq = empty(qs, go.dtype(), go.device()), dk = empty(ks, go.dtype(), go.device()), dv = empty(vs, go.dtype(), go.device());
+      cpu::attention_backward(go.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), lse.raw_data(),
+                              go.raw_data(), dq.raw_data(), dk.raw_data(), dv.raw_data());
+      return TensorList{dq, dk, dv};  // at the broadcast batch shape; the engine sums it back
+    });
+  }
+  return out;
+}
+
+}  // namespace tg
