@@ -31,21 +31,23 @@ void set_python_error(std::exception_ptr p) {
 }
 
 void bind_errors(py::module_& m) {
+  // Exceptions thrown under pybind11's dispatcher take the same mapping; anything not ours
+  // (std::bad_alloc, pybind11's own) falls through to pybind11's default translation.
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
-    } catch (const ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
-    } catch (const IndexError& e) {
-      PyErr_SetString(PyExc_IndexError, e.what());
-    } catch (const MemoryError& e) {
-      PyErr_SetString(PyExc_MemoryError, e.what());
-    } catch (const NotImplementedError& e) {
-      PyErr_SetString(PyExc_NotImplementedError, e.what());
-    } catch (const RuntimeError& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (const ValueError&) {
+      set_python_error(p);
+    } catch (const TypeError&) {
+      set_python_error(p);
+    } catch (const IndexError&) {
+      set_python_error(p);
+    } catch (const MemoryError&) {
+      set_python_error(p);
+    } catch (const NotImplementedError&) {
+      set_python_error(p);
+    } catch (const RuntimeError&) {
+      set_python_error(p);
     }
   });
   (void)m;

@@ -211,35 +211,9 @@ class Module:
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
 
 
-class Sequential(Module):
-    """Calls its modules in order. Accepts modules as arguments or one list (Keras style)."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], (list, tuple)):
-            modules = modules[0]
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
-
-    def add(self, module):
-        self.add_module(str(len(self._modules)), module)
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def __getitem__(self, i):
-        return list(self._modules.values())[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-
 class ModuleList(Module):
+    """Holds modules in order (registered as "0", "1", ...); indexable and iterable."""
+
     def __init__(self, modules=()):
         super().__init__()
         for m in modules:
@@ -257,3 +231,21 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+class Sequential(ModuleList):
+    """Calls its modules in order. Accepts modules as arguments or one list (Keras style)."""
+
+    def __init__(self, *modules):
+        if len(modules) == 1 and isinstance(modules[0], (list, tuple)):
+            modules = modules[0]
+        super().__init__(modules)
+
+    def add(self, module):
+        """Keras' name for append."""
+        self.append(module)
+
+    def forward(self, x):
+        for m in self:
+            x = m(x)
+        return x
