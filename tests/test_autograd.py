@@ -381,3 +381,18 @@ def test_integer_and_bool_results_do_not_require_grad():
     assert not (x > 1).requires_grad
     assert not x.argmax().requires_grad
     assert (x.sum()).requires_grad
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_second_derivative_of_gelu_matches_torch(approximate):
+    """gelu's backward is a fused op (erf form); it must itself be differentiable."""
+    torch = pytest.importorskip("torch")
+    values = np.linspace(-3, 3, 13)
+    x = tg.tensor(values, requires_grad=True)
+    (g,) = tg.grad(tg.gelu(x, approximate).sum(), [x], create_graph=True)
+    (gg,) = tg.grad((g * g).sum(), [x])
+    tx = torch.tensor(values, requires_grad=True)
+    (tg1,) = torch.autograd.grad(torch.nn.functional.gelu(tx, approximate=approximate).sum(), [tx], create_graph=True)
+    (tgg,) = torch.autograd.grad((tg1 * tg1).sum(), [tx])
+    np.testing.assert_allclose(g.detach().numpy(), tg1.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gg.numpy(), tgg.numpy(), rtol=1e-8, atol=1e-10)

@@ -16,7 +16,7 @@ enum class UnaryOp : uint8_t {
   Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu, Erf, Sign, LogicalNot
 };
 enum class BinaryOp : uint8_t {
-  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum, GeluBackward, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr
 };
 constexpr bool is_comparison_op(BinaryOp op) { return op >= BinaryOp::Eq; }
 
@@ -38,6 +38,12 @@ template <class T> HD T gelu_tanh(T x) {
   return T(0.5) * x * (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
 }
 template <class T> HD T silu(T x) { return x * sigmoid(x); }
+// d gelu / dx = Phi(x) + x phi(x)  (erf form)
+template <class T> HD T gelu_grad(T x) {
+  const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
+  const T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);
+  return cdf + x * pdf;
+}
 template <class T> HD T sign(T x) { return T((T(0) < x) - (x < T(0))); }
 template <class T> HD T rsqrt(T x) { return T(1) / std::sqrt(x); }
 
@@ -89,6 +95,7 @@ HD auto apply_binary(T a, T b) {
   else if constexpr (op == BinaryOp::Pow) return fn::pow(a, b);
   else if constexpr (op == BinaryOp::Maximum) return fn::maximum(a, b);
   else if constexpr (op == BinaryOp::Minimum) return fn::minimum(a, b);
+  else if constexpr (op == BinaryOp::GeluBackward) return T(a * fn::gelu_grad(b));  // a = dy, b = x
   else if constexpr (op == BinaryOp::Eq) return a == b;
   else if constexpr (op == BinaryOp::Ne) return a != b;
   else if constexpr (op == BinaryOp::Lt) return a < b;

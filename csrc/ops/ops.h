@@ -47,6 +47,7 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, bool tanh_approximation = false);
+Tensor gelu_backward(const Tensor& dy, const Tensor& x);  // dy * gelu'(x), erf form, fused
 Tensor silu(const Tensor& x);
 Tensor erf(const Tensor& x);
 Tensor sign(const Tensor& x);

@@ -138,10 +138,7 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
   if (should_record({&x})) {
     if (!tanh_approximation) {
       record("GeluBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
-        Tensor x = c.saved(0);
-        Tensor cdf = (erf(x * 0.70710678118654752440) + 1.0) * 0.5;
-        Tensor pdf = exp(x * x * -0.5) * 0.39894228040143267794;
-        return TensorList{g[0] * (cdf + x * pdf)};
+        return TensorList{gelu_backward(g[0], c.saved(0))};  // one fused pass (binary.cpp)
       });
     } else {
       record("GeluTanhBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {

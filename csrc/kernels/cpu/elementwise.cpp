@@ -106,7 +106,7 @@ void binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) 
   switch (op) {
 #define TG_BINARY_CASE(NAME) case BinaryOp::NAME: return binary_typed<BinaryOp::NAME>(shape, out, a, b);
     TG_BINARY_CASE(Add) TG_BINARY_CASE(Sub) TG_BINARY_CASE(Mul) TG_BINARY_CASE(Div) TG_BINARY_CASE(Pow)
-    TG_BINARY_CASE(Maximum) TG_BINARY_CASE(Minimum) TG_BINARY_CASE(Eq) TG_BINARY_CASE(Ne) TG_BINARY_CASE(Lt)
+    TG_BINARY_CASE(Maximum) TG_BINARY_CASE(Minimum) TG_BINARY_CASE(GeluBackward) TG_BINARY_CASE(Eq) TG_BINARY_CASE(Ne) TG_BINARY_CASE(Lt)
     TG_BINARY_CASE(Le) TG_BINARY_CASE(Gt) TG_BINARY_CASE(Ge) TG_BINARY_CASE(LogicalAnd) TG_BINARY_CASE(LogicalOr)
 #undef TG_BINARY_CASE
   }
