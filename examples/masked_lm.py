@@ -257,7 +257,9 @@ def main(argv=None):
     show_fills(model, test_rows, vocab)
 
     os.makedirs(args.out, exist_ok=True)
-    smooth = np.convolve(history, np.ones(25) / 25, mode="valid") if len(history) >= 25 else history
+    # The trailing 25-step mean at step i covers steps i-24..i: pad the start so it lines up.
+    smooth = (np.concatenate([np.full(24, np.nan), np.convolve(history, np.ones(25) / 25, mode="valid")])
+              if len(history) >= 25 else history)
     png = save_plot(os.path.join(args.out, "masked_lm_loss.png"), {"loss": history, "25-step mean": smooth},
                     "Masked-LM training loss", "step", "cross-entropy")
     ckpt = os.path.join(args.out, "masked_lm.safetensors")
