@@ -59,16 +59,23 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Devic
   return dtype == DType::Int64 ? t : to_dtype(t, dtype);
 }
 
-// dropout: y = x * m / (1 - p) with m ~ Bernoulli(1 - p) drawn from the seeded stream;
-// dy/dx = m / (1 - p), the same mask (saved) scales the gradient.
+// dropout: y = x * s, s = m / (1 - p), m ~ Bernoulli(1 - p) from the seeded stream, in one
+// pass; dx = dy * s (the saved scale).
 Tensor dropout(const Tensor& x, double p, bool training) {
   TG_CHECK(p >= 0 && p <= 1, ValueError, "dropout: probability must be in [0, 1], got ", p);
+  TG_CHECK(is_floating(x.dtype()), TypeError, "dropout: expected a floating-point tensor, got ", dtype_name(x.dtype()));
   if (!training || p == 0) return x;
   if (p == 1) return mul(x, zeros_like(x));
-  Tensor keep = ge(rand(x.shape(), is_floating(x.dtype()) ? x.dtype() : DType::Float32, x.device()),
-                   scalar_tensor(p, is_floating(x.dtype()) ? x.dtype() : DType::Float32, true));
-  Tensor scale = to_dtype(keep, x.dtype()) * (1.0 / (1.0 - p));
-  return mul(x, scale);
+  check_same_device("dropout", {&x});
+  Tensor xc = contiguous(detach(x));
+  Tensor y = empty(x.shape(), x.dtype(), x.device()), scale = empty(x.shape(), x.dtype(), x.device());
+  uint64_t seed, offset = reserve_random(x.numel(), &seed);
+  cpu::dropout(x.dtype(), x.numel(), xc.raw_data(), y.raw_data(), scale.raw_data(), p, seed, offset);
+  if (should_record({&x}))
+    record("DropoutBackward", {x}, {y}, {scale}, [](const BackwardContext& c, const TensorList& g) {
+      return TensorList{g[0] * c.saved(0)};
+    });
+  return y;
 }
 
 }  // namespace tg

@@ -50,6 +50,9 @@ void put(DType dtype, void* out, const int64_t* positions, const void* values, i
 enum class RandomKind : uint8_t { Uniform, Normal };
 void random(RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, uint64_t offset);
 void random_int(int64_t* out, int64_t n, int64_t low, int64_t high, uint64_t seed, uint64_t offset);
+// Dropout in one pass over contiguous x: scale[i] = (u_i >= p) / (1 - p), out[i] = x[i] scale[i],
+// u_i the same uniform that random(Uniform, dtype, ...) gives element i.
+void dropout(DType dtype, int64_t n, const void* x, void* out, void* scale, double p, uint64_t seed, uint64_t offset);
 
 }  // namespace tg::cpu
 

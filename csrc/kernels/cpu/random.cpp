@@ -53,4 +53,22 @@ void random_int(int64_t* out, int64_t n, int64_t low, int64_t high, uint64_t see
   });
 }
 
+void dropout(DType dtype, int64_t n, const void* x, void* out, void* scale, double p, uint64_t seed, uint64_t offset) {
+  TG_DISPATCH_FLOAT(dtype, "dropout", [&](auto tag) {
+    using T = decltype(tag);
+    const T* xs = static_cast<const T*>(x);
+    T* o = static_cast<T*>(out);
+    T* m = static_cast<T*>(scale);
+    const T keep = static_cast<T>(1.0 / (1.0 - p));
+    parallel_for(n, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        Philox4 r = philox(seed, offset + static_cast<uint64_t>(i));
+        const double u = std::is_same_v<T, float> ? philox_uniform_float(r.x[0]) : u01d(r.x[0], r.x[1]);
+        m[i] = u >= p ? keep : T(0);
+        o[i] = xs[i] * m[i];
+      }
+    });
+  });
+}
+
 }  // namespace tg::cpu
