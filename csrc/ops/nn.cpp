@@ -99,7 +99,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
 // layer_norm over the trailing dims `normalized_shape`:
 //   xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps) (biased var); y = xhat * w + b
 //   dxhat = dy * w;  dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-// (dw, db come from the ordinary mul/add that apply w and b.)
+// (dw, db come from the ordinary mul/add that apply w and b.) The backward is one row kernel;
+// under create_graph it is the same formula in tensor ops, so it differentiates again.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
   as_float(x, "layer_norm");
   const int64_t k = static_cast<int64_t>(normalized_shape.size());
@@ -124,10 +125,14 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   if (should_record({&x})) {
     Dims dims;
     for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
-    record("LayerNormBackward", {x}, {xhat}, {xhat, rstd}, [dims](const BackwardContext& c, const TensorList& g) {
+    record("LayerNormBackward", {x}, {xhat}, {xhat, rstd}, [dims, rows, cols](const BackwardContext& c, const TensorList& g) {
       Tensor xh = c.saved(0), rs = c.saved(1);
       const Tensor& d = g[0];
-      return TensorList{rs * (d - mean(d, dims, true) - xh * mean(d * xh, dims, true))};
+      if (GradMode::is_enabled())  // create_graph: the same formula in differentiable ops
+        return TensorList{rs * (d - mean(d, dims, true) - xh * mean(d * xh, dims, true))};
+      Tensor dc = contiguous(d), dx = empty(d.shape(), d.dtype(), d.device());
+      cpu::layer_norm_backward_rows(d.dtype(), rows, cols, dc.raw_data(), xh.raw_data(), rs.raw_data(), dx.raw_data());
+      return TensorList{dx};
     });
   }
   Tensor y = xhat;

@@ -61,6 +61,9 @@ namespace tg::cpu {
 void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log);
 // Layer norm of contiguous (rows, cols): out = (x - mean) * rstd; mean and rstd per row saved.
 void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean, void* rstd, double eps);
+// Its backward per row: dx = rstd (g - mean(g) - xhat mean(g xhat)), all contiguous (rows, cols).
+void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
+                              const void* rstd, void* dx);
 }  // namespace tg::cpu
 
 namespace tg::cpu {

@@ -68,4 +68,29 @@ void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, vo
   });
 }
 
+void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g_in, const void* xhat_in,
+                              const void* rstd_in, void* dx_out) {
+  TG_DISPATCH_FLOAT(dtype, "layer_norm backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* g = static_cast<const T*>(g_in);
+    const T* xh = static_cast<const T*>(xhat_in);
+    const T* rs = static_cast<const T*>(rstd_in);
+    T* dx = static_cast<T*>(dx_out);
+    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* gr = g + r * cols;
+        const T* xr = xh + r * cols;
+        double sg = 0, sgx = 0;
+        for (int64_t j = 0; j < cols; ++j) {
+          sg += gr[j];
+          sgx += static_cast<double>(gr[j]) * xr[j];
+        }
+        const T mg = static_cast<T>(sg / cols), mgx = static_cast<T>(sgx / cols), rstd = rs[r];
+        T* d = dx + r * cols;
+        for (int64_t j = 0; j < cols; ++j) d[j] = rstd * (gr[j] - mg - xr[j] * mgx);
+      }
+    });
+  });
+}
+
 }  // namespace tg::cpu
