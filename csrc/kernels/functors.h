@@ -47,6 +47,33 @@ template <class T> HD T gelu_grad(T x) {
 template <class T> HD T sign(T x) { return T((T(0) < x) - (x < T(0))); }
 template <class T> HD T rsqrt(T x) { return T(1) / std::sqrt(x); }
 
+// exp for float in straight-line code the vectoriser can widen (std::exp is a libm call per
+// element): 2^n * e^r with n = round(x log2 e), |r| <= ln2 / 2, e^r by Cephes' degree-7
+// polynomial (about 1 ulp). exp(-inf) = 0, exp(+inf) = inf, NaN stays NaN.
+HD float exp_float(float x) {
+  const float xc = x < -86.5f ? -86.5f : (x > 88.72f ? 88.72f : x);
+  const float shifted = xc * 1.44269504088896341f + 12582912.0f;  // 1.5 * 2^23: rounds to an integer
+  const float n = shifted - 12582912.0f;
+  const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  union {
+    float f;
+    int32_t i;
+  } bits{shifted}, scale;
+  scale.i = (bits.i - 0x4B400000 + 126) << 23;  // 2^(n-1): n reaches 128 just below the overflow
+  const float y = (p * scale.f) * 2.0f;
+  // Below -86.5 the true value is under 3e-38: flushed to 0 (and exp(-inf) = 0 exactly).
+  return x != x ? x : (x < -86.5f ? 0.0f : (x > 88.72f ? __builtin_inff() : y));
+}
+template <class T> HD T exp_vec(T x) { return std::exp(x); }
+template <> HD float exp_vec(float x) { return exp_float(x); }
+
 template <class T> HD T pow(T a, T b) { return std::pow(a, b); }
 template <> HD int64_t pow(int64_t a, int64_t b) {  // exponentiation by squaring, as PyTorch
   if (b < 0) return a == 1 ? 1 : (a == -1 ? (b % 2 ? -1 : 1) : 0);

@@ -60,14 +60,16 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 // ignore_index; logits (N, C) or (N, C, d...) with target (N) or (N, d...), or (C) with a 0-d
 // target. Probability targets (float, the logits' shape) give -sum_c target_c log softmax_c.
 // mean divides by the number of counted rows (NaN when there are none, as PyTorch).
+// Class targets run fused: one pass per row gives its log-sum-exp and loss (no (N, C)
+// log-probabilities are stored); the backward writes softmax - onehot from the saved lse.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, int reduction) {
   as_float(logits, "cross_entropy");
   TG_CHECK(reduction >= 0 && reduction <= 2, ValueError, "cross_entropy: reduction must be 'none', 'mean' or 'sum'");
   const int64_t class_dim = logits.dim() == 1 ? 0 : 1;
   TG_CHECK(logits.dim() >= 1, ValueError, "cross_entropy: logits must have at least 1 dim, got shape ",
            shape_str(logits.shape()));
-  Tensor lsm = log_softmax(logits, class_dim);
   if (is_floating(target.dtype())) {
+    Tensor lsm = log_softmax(logits, class_dim);
     TG_CHECK(target.shape() == logits.shape(), ValueError, "cross_entropy: probability targets of shape ",
              shape_str(target.shape()), " must match the logits of shape ", shape_str(logits.shape()));
     Tensor loss = -sum(lsm * target, {class_dim}, false);
@@ -81,19 +83,49 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
   TG_CHECK(target.shape() == expect, ValueError, "cross_entropy: target of shape ", shape_str(target.shape()),
            " does not match logits of shape ", shape_str(logits.shape()), " (expected target shape ", shape_str(expect), ")");
   const int64_t C = logits.shape()[class_dim];
-  Tensor valid = ne(target, scalar_tensor(static_cast<double>(ignore_index), DType::Int64, true));
-  Tensor safe = where(valid, target, zeros_like(target));
-  {
-    Tensor t = contiguous(detach(safe));
-    const int64_t* p = t.data<int64_t>();
-    for (int64_t i = 0; i < t.numel(); ++i)
-      TG_CHECK(p[i] >= 0 && p[i] < C, IndexError, "cross_entropy: target ", p[i], " is out of range for ", C, " classes");
+  // Rows of C logits: (N, C, d...) -> (N * d..., C); a single (C,) vector is one row.
+  Tensor rows2d = logits;
+  if (logits.dim() == 1) rows2d = unsqueeze(logits, 0);
+  else if (logits.dim() > 2) {
+    Dims order{0};
+    for (int64_t d = 2; d < logits.dim(); ++d) order.push_back(d);
+    order.push_back(1);
+    rows2d = reshape(permute(logits, order), {-1, C});
   }
-  Tensor picked = squeeze(gather(lsm, class_dim, unsqueeze(safe, class_dim)), {class_dim});
-  Tensor loss = -(picked * to_dtype(valid, lsm.dtype()));
-  if (reduction == 0) return loss;
-  if (reduction == 2) return sum(loss);
-  return sum(loss) / to_dtype(sum(valid), lsm.dtype());
+  const int64_t R = rows2d.size(0);
+  // Targets as row classes, -1 for ignored rows, range-checked.
+  Tensor t = contiguous(reshape(clone(detach(target)), {R}));
+  int64_t* tp = t.data<int64_t>();
+  int64_t counted = 0;
+  for (int64_t i = 0; i < R; ++i) {
+    if (tp[i] == ignore_index) {
+      tp[i] = -1;
+      continue;
+    }
+    TG_CHECK(tp[i] >= 0 && tp[i] < C, IndexError, "cross_entropy: target ", tp[i], " is out of range for ", C, " classes");
+    ++counted;
+  }
+  Tensor x2 = contiguous(detach(rows2d));
+  Tensor loss_rows = empty({R}, logits.dtype(), logits.device()), lse = empty({R}, logits.dtype(), logits.device());
+  cpu::cross_entropy_rows(logits.dtype(), R, C, x2.raw_data(), t.data<int64_t>(), loss_rows.raw_data(), lse.raw_data());
+  if (should_record({&rows2d}))
+    // d loss_i / d x_ij = softmax(x_i)_j - [j == t_i]; one kernel pass, the softmax rebuilt from lse.
+    record("CrossEntropyBackward", {rows2d}, {loss_rows}, {x2, t, lse}, [C](const BackwardContext& c, const TensorList& g) {
+      Tensor x = c.saved(0), tt = c.saved(1), l = c.saved(2);
+      if (GradMode::is_enabled()) {  // create_graph: the same derivative in differentiable ops
+        Tensor valid = ge(tt, scalar_tensor(0, DType::Int64, true));
+        Tensor onehot = to_dtype(eq(unsqueeze(arange(0, static_cast<double>(C), 1, DType::Int64), 0), unsqueeze(tt, 1)), x.dtype());
+        Tensor w = unsqueeze(g[0] * to_dtype(valid, x.dtype()), 1);
+        return TensorList{(softmax(x, 1) - onehot) * w};
+      }
+      Tensor gs = contiguous(g[0]), dx = empty(x.shape(), x.dtype(), x.device());
+      cpu::cross_entropy_backward_rows(x.dtype(), x.size(0), C, x.raw_data(), tt.data<int64_t>(), l.raw_data(),
+                                       gs.raw_data(), dx.raw_data());
+      return TensorList{dx};
+    });
+  if (reduction == 0) return reshape(loss_rows, target.shape());
+  if (reduction == 2) return sum(loss_rows);
+  return sum(loss_rows) / static_cast<double>(counted);  // 0 counted rows: 0/0 = NaN, as PyTorch
 }
 
 // layer_norm over the trailing dims `normalized_shape`:

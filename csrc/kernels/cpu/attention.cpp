@@ -63,11 +63,9 @@ void forward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, T
           lse[n * a.L + i] = m;
           continue;
         }
+        for (int64_t j = 0; j < a.S; ++j) row[j] = fn::exp_vec(row[j] - m);
         double sum = 0;
-        for (int64_t j = 0; j < a.S; ++j) {
-          row[j] = std::exp(row[j] - m);
-          sum += row[j];
-        }
+        for (int64_t j = 0; j < a.S; ++j) sum += row[j];
         const T inv = static_cast<T>(1.0 / sum);
         for (int64_t j = 0; j < a.S; ++j) row[j] *= inv;
         lse[n * a.L + i] = m + static_cast<T>(std::log(sum));
@@ -101,7 +99,7 @@ void backward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, 
           for (int64_t j = 0; j < a.S; ++j) pr[j] = dpr[j] = 0;
           continue;
         }
-        for (int64_t j = 0; j < a.S; ++j) pr[j] = std::exp(pr[j] - l);
+        for (int64_t j = 0; j < a.S; ++j) pr[j] = fn::exp_vec(pr[j] - l);
         if (a.dropout_p > 0) {
           dropout_row(a, n, i, z.data());
           for (int64_t j = 0; j < a.S; ++j) dpr[j] *= z[j];

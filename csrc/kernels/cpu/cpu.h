@@ -61,6 +61,13 @@ namespace tg::cpu {
 void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log);
 // Layer norm of contiguous (rows, cols): out = (x - mean) * rstd; mean and rstd per row saved.
 void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean, void* rstd, double eps);
+// Cross-entropy of contiguous logits (rows, C) at class targets (-1 = ignored row):
+// lse_i = log sum_j exp(x_ij), loss_i = lse_i - x_i,t_i (0 for ignored rows).
+void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets, void* loss,
+                        void* lse);
+// Its backward: d_ij = scale_i (exp(x_ij - lse_i) - [j == t_i]); ignored rows get 0.
+void cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,
+                                 const void* lse, const void* row_scale, void* dlogits);
 // Its backward per row: dx = rstd (g - mean(g) - xhat mean(g xhat)), all contiguous (rows, cols).
 void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
                               const void* rstd, void* dx);

@@ -1,6 +1,7 @@
 // Row kernels of the neural-network functions.
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/loops.h"
@@ -20,16 +21,14 @@ void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void*
         T* yr = y + r * cols;
         T m = -std::numeric_limits<T>::infinity();
         for (int64_t j = 0; j < cols; ++j) m = xr[j] > m || xr[j] != xr[j] ? xr[j] : m;
+        // exps first (a loop the compiler widens), then their sum in double
+        for (int64_t j = 0; j < cols; ++j) yr[j] = fn::exp_vec(xr[j] - m);
         double s = 0;
+        for (int64_t j = 0; j < cols; ++j) s += yr[j];
         if (log) {
-          for (int64_t j = 0; j < cols; ++j) s += std::exp(xr[j] - m);
           const T lse = m + static_cast<T>(std::log(s));
           for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] - lse;
         } else {
-          for (int64_t j = 0; j < cols; ++j) {
-            yr[j] = std::exp(xr[j] - m);
-            s += yr[j];
-          }
           const T inv = static_cast<T>(1.0 / s);
           for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
         }
@@ -88,6 +87,53 @@ void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const voi
         const T mg = static_cast<T>(sg / cols), mgx = static_cast<T>(sgx / cols), rstd = rs[r];
         T* d = dx + r * cols;
         for (int64_t j = 0; j < cols; ++j) d[j] = rstd * (gr[j] - mg - xr[j] * mgx);
+      }
+    });
+  });
+}
+
+void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets, void* loss,
+                        void* lse_out) {
+  TG_DISPATCH_FLOAT(dtype, "cross_entropy", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = static_cast<const T*>(logits);
+    T* l = static_cast<T*>(loss);
+    T* lse = static_cast<T*>(lse_out);
+    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
+      std::vector<T> ex(static_cast<size_t>(C));
+      for (int64_t r = b; r < e; ++r) {
+        const T* xr = x + r * C;
+        T m = -std::numeric_limits<T>::infinity();
+        for (int64_t j = 0; j < C; ++j) m = xr[j] > m || xr[j] != xr[j] ? xr[j] : m;
+        for (int64_t j = 0; j < C; ++j) ex[j] = fn::exp_vec(xr[j] - m);
+        double s = 0;
+        for (int64_t j = 0; j < C; ++j) s += ex[j];
+        lse[r] = m + static_cast<T>(std::log(s));
+        l[r] = targets[r] < 0 ? T(0) : lse[r] - xr[targets[r]];
+      }
+    });
+  });
+}
+
+void cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,
+                                 const void* lse_in, const void* row_scale, void* dlogits) {
+  TG_DISPATCH_FLOAT(dtype, "cross_entropy backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = static_cast<const T*>(logits);
+    const T* lse = static_cast<const T*>(lse_in);
+    const T* sc = static_cast<const T*>(row_scale);
+    T* d = static_cast<T*>(dlogits);
+    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        T* dr = d + r * C;
+        if (targets[r] < 0) {
+          for (int64_t j = 0; j < C; ++j) dr[j] = 0;
+          continue;
+        }
+        const T* xr = x + r * C;
+        const T s = sc[r], l = lse[r];
+        for (int64_t j = 0; j < C; ++j) dr[j] = s * fn::exp_vec(xr[j] - l);
+        dr[targets[r]] -= s;
       }
     });
   });
