@@ -56,16 +56,14 @@ void forward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, T
       scores(a, n, qn, k + n * a.S * a.E, s.data());
       for (int64_t i = 0; i < a.L; ++i) {
         T* row = s.data() + i * a.S;
-        T m = -std::numeric_limits<T>::infinity();
-        for (int64_t j = 0; j < a.S; ++j) m = row[j] > m ? row[j] : m;
+        const T m = row_max(row, a.S);
         if (m == -std::numeric_limits<T>::infinity()) {  // nothing to attend: zero output
           for (int64_t j = 0; j < a.S; ++j) row[j] = 0;
           lse[n * a.L + i] = m;
           continue;
         }
         for (int64_t j = 0; j < a.S; ++j) row[j] = fn::exp_vec(row[j] - m);
-        double sum = 0;
-        for (int64_t j = 0; j < a.S; ++j) sum += row[j];
+        const double sum = row_sum(row, a.S);
         const T inv = static_cast<T>(1.0 / sum);
         for (int64_t j = 0; j < a.S; ++j) row[j] *= inv;
         lse[n * a.L + i] = m + static_cast<T>(std::log(sum));

@@ -3,6 +3,7 @@
 // inner loop that the compiler vectorises. Large ranges are split over OpenMP threads.
 #pragma once
 #include <array>
+#include <limits>
 #include <cstdint>
 #include <vector>
 
@@ -117,6 +118,34 @@ struct StridedLoop {
     }
   }
 };
+
+// Row reductions with independent partial results, so the loop is not one long dependency chain
+// (and the max widens into vector instructions). A NaN is skipped by the max; callers see it
+// again when they use the row (exp(NaN - m) is NaN), so rows with NaN still come out NaN.
+template <class T>
+T row_max(const T* x, int64_t n) {
+  constexpr int K = 8;
+  T m[K];
+  for (int k = 0; k < K; ++k) m[k] = -std::numeric_limits<T>::infinity();
+  int64_t j = 0;
+  for (; j + K <= n; j += K)
+    for (int k = 0; k < K; ++k) m[k] = x[j + k] > m[k] ? x[j + k] : m[k];
+  for (; j < n; ++j) m[0] = x[j] > m[0] ? x[j] : m[0];
+  T best = m[0];
+  for (int k = 1; k < K; ++k) best = m[k] > best ? m[k] : best;
+  return best;
+}
+
+// Sum in double (float rows keep their precision), four partial sums.
+template <class T>
+double row_sum(const T* x, int64_t n) {
+  double s[4] = {0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (int k = 0; k < 4; ++k) s[k] += x[j + k];
+  for (; j < n; ++j) s[0] += x[j];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
 
 // Run fn(begin, end) over [0, n) split across threads when n * cost_per_item is large.
 template <class F>

@@ -19,12 +19,10 @@ void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void*
       for (int64_t r = b; r < e; ++r) {
         const T* xr = x + r * cols;
         T* yr = y + r * cols;
-        T m = -std::numeric_limits<T>::infinity();
-        for (int64_t j = 0; j < cols; ++j) m = xr[j] > m || xr[j] != xr[j] ? xr[j] : m;
+        const T m = row_max(xr, cols);
         // exps first (a loop the compiler widens), then their sum in double
         for (int64_t j = 0; j < cols; ++j) yr[j] = fn::exp_vec(xr[j] - m);
-        double s = 0;
-        for (int64_t j = 0; j < cols; ++j) s += yr[j];
+        const double s = row_sum(yr, cols);
         if (log) {
           const T lse = m + static_cast<T>(std::log(s));
           for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] - lse;
@@ -103,11 +101,9 @@ void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits
       std::vector<T> ex(static_cast<size_t>(C));
       for (int64_t r = b; r < e; ++r) {
         const T* xr = x + r * C;
-        T m = -std::numeric_limits<T>::infinity();
-        for (int64_t j = 0; j < C; ++j) m = xr[j] > m || xr[j] != xr[j] ? xr[j] : m;
+        const T m = row_max(xr, C);
         for (int64_t j = 0; j < C; ++j) ex[j] = fn::exp_vec(xr[j] - m);
-        double s = 0;
-        for (int64_t j = 0; j < C; ++j) s += ex[j];
+        const double s = row_sum(ex.data(), C);
         lse[r] = m + static_cast<T>(std::log(s));
         l[r] = targets[r] < 0 ? T(0) : lse[r] - xr[targets[r]];
       }
