@@ -36,17 +36,7 @@ void bind_errors(py::module_& m) {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
-    } catch (const ValueError&) {
-      set_python_error(p);
-    } catch (const TypeError&) {
-      set_python_error(p);
-    } catch (const IndexError&) {
-      set_python_error(p);
-    } catch (const MemoryError&) {
-      set_python_error(p);
-    } catch (const NotImplementedError&) {
-      set_python_error(p);
-    } catch (const RuntimeError&) {
+    } catch (const Error&) {
       set_python_error(p);
     }
   });

@@ -7,12 +7,14 @@
 
 namespace tg {
 
-struct ValueError : std::runtime_error { using std::runtime_error::runtime_error; };
-struct TypeError : std::runtime_error { using std::runtime_error::runtime_error; };
-struct IndexError : std::runtime_error { using std::runtime_error::runtime_error; };
-struct RuntimeError : std::runtime_error { using std::runtime_error::runtime_error; };
-struct MemoryError : std::runtime_error { using std::runtime_error::runtime_error; };
-struct NotImplementedError : std::runtime_error { using std::runtime_error::runtime_error; };
+// Every exception of the core derives from Error, so the bindings catch them in one place.
+struct Error : std::runtime_error { using std::runtime_error::runtime_error; };
+struct ValueError : Error { using Error::Error; };
+struct TypeError : Error { using Error::Error; };
+struct IndexError : Error { using Error::Error; };
+struct RuntimeError : Error { using Error::Error; };
+struct MemoryError : Error { using Error::Error; };
+struct NotImplementedError : Error { using Error::Error; };
 
 namespace detail {
 inline void concat(std::ostringstream&) {}

@@ -8,6 +8,11 @@
 
 namespace tg::cpu {
 
+namespace {
+// Rows per thread chunk: enough that a chunk holds ~16K elements.
+int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)); }
+}  // namespace
+
 // softmax(x)_j = exp(x_j - m) / sum_k exp(x_k - m), m = max_k x_k (exact, and no overflow).
 // A row of all -inf has no maximum to subtract: it gives NaN, as in PyTorch.
 void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) {
@@ -15,7 +20,7 @@ void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void*
     using T = decltype(tag);
     const T* x = static_cast<const T*>(in);
     T* y = static_cast<T*>(out);
-    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(rows, row_grain(cols), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const T* xr = x + r * cols;
         T* yr = y + r * cols;
@@ -44,7 +49,7 @@ void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, vo
     T* y = static_cast<T*>(out);
     T* mo = static_cast<T*>(mean_out);
     T* ro = static_cast<T*>(rstd_out);
-    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(rows, row_grain(cols), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const T* xr = x + r * cols;
         double s = 0, ss = 0;
@@ -73,7 +78,7 @@ void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const voi
     const T* xh = static_cast<const T*>(xhat_in);
     const T* rs = static_cast<const T*>(rstd_in);
     T* dx = static_cast<T*>(dx_out);
-    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(rows, row_grain(cols), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const T* gr = g + r * cols;
         const T* xr = xh + r * cols;
@@ -97,7 +102,7 @@ void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits
     const T* x = static_cast<const T*>(logits);
     T* l = static_cast<T*>(loss);
     T* lse = static_cast<T*>(lse_out);
-    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(rows, row_grain(C), [&](int64_t b, int64_t e) {
       std::vector<T> ex(static_cast<size_t>(C));
       for (int64_t r = b; r < e; ++r) {
         const T* xr = x + r * C;
@@ -119,7 +124,7 @@ void cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const voi
     const T* lse = static_cast<const T*>(lse_in);
     const T* sc = static_cast<const T*>(row_scale);
     T* d = static_cast<T*>(dlogits);
-    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(rows, row_grain(C), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         T* dr = d + r * C;
         if (targets[r] < 0) {
