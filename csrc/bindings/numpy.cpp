@@ -23,6 +23,7 @@ py::dtype numpy_dtype(DType d) {
     case DType::Int64: return py::dtype::of<int64_t>();
     case DType::Float32: return py::dtype::of<float>();
     case DType::Float64: return py::dtype::of<double>();
+    case DType::BFloat16: break;  // NumPy has no bfloat16: callers convert to float32 first
   }
   return py::dtype::of<float>();
 }

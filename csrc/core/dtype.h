@@ -7,8 +7,9 @@
 
 namespace tg {
 
-enum class DType : uint8_t { Bool = 0, Int64 = 1, Float32 = 2, Float64 = 3 };
-constexpr int kNumDTypes = 4;
+// BFloat16 is stored as the top 16 bits of a float32 (uint16_t); arithmetic converts to float32.
+enum class DType : uint8_t { Bool = 0, Int64 = 1, Float32 = 2, Float64 = 3, BFloat16 = 4 };
+constexpr int kNumDTypes = 5;
 
 inline int64_t itemsize(DType d) {
   switch (d) {
@@ -16,6 +17,7 @@ inline int64_t itemsize(DType d) {
     case DType::Int64: return 8;
     case DType::Float32: return 4;
     case DType::Float64: return 8;
+    case DType::BFloat16: return 2;
   }
   return 0;
 }
@@ -25,16 +27,28 @@ inline const char* dtype_name(DType d) {
     case DType::Int64: return "int64";
     case DType::Float32: return "float32";
     case DType::Float64: return "float64";
+    case DType::BFloat16: return "bfloat16";
   }
   return "?";
 }
-inline bool is_floating(DType d) { return d == DType::Float32 || d == DType::Float64; }
+inline bool is_floating(DType d) { return d == DType::Float32 || d == DType::Float64 || d == DType::BFloat16; }
 
 // Category order bool < integer < floating: promotion never goes down a category.
 inline int category(DType d) { return d == DType::Bool ? 0 : d == DType::Int64 ? 1 : 2; }
 
+// Promotion rank: bool < int64 < bfloat16 < float32 < float64.
+inline int promotion_rank(DType d) {
+  switch (d) {
+    case DType::Bool: return 0;
+    case DType::Int64: return 1;
+    case DType::BFloat16: return 2;
+    case DType::Float32: return 3;
+    case DType::Float64: return 4;
+  }
+  return 0;
+}
 // promote(a, b): the smallest type both convert to without losing their category.
-inline DType promote(DType a, DType b) { return static_cast<uint8_t>(a) >= static_cast<uint8_t>(b) ? a : b; }
+inline DType promote(DType a, DType b) { return promotion_rank(a) >= promotion_rank(b) ? a : b; }
 
 // The default type of a Python number of that category (float -> float32, as PyTorch).
 inline DType default_of_category(int cat) {
@@ -59,8 +73,9 @@ template <> struct dtype_of<double> { static constexpr DType value = DType::Floa
       TG_DISPATCH_CASE(Int64, int64_t, __VA_ARGS__)                                          \
       TG_DISPATCH_CASE(Float32, float, __VA_ARGS__)                                          \
       TG_DISPATCH_CASE(Float64, double, __VA_ARGS__)                                         \
+      default: break;                                                               \
     }                                                                               \
-    throw ::tg::TypeError(::tg::str(name, ": unsupported dtype"));                 \
+    throw ::tg::TypeError(::tg::str(name, ": not supported for dtype ", ::tg::dtype_name(dt)));                 \
   }()
 #define TG_DISPATCH_NUMERIC(dt, name, ...)                                           \
   [&] {                                                                             \

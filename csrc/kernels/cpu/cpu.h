@@ -4,6 +4,7 @@
 
 #include "core/dtype.h"
 #include "core/shape.h"
+#include "kernels/attention_args.h"
 #include "kernels/functors.h"
 
 namespace tg::cpu {
@@ -92,21 +93,7 @@ void lstm_cell(DType dtype, int64_t batch, int64_t hidden, const void* gates, co
 }  // namespace tg::cpu
 
 namespace tg::cpu {
-// Fused attention over N independent (batch, head) problems, one (L x S) score block per
-// problem at a time (per thread), never the whole (N, L, S) tensor.
-//   q (N, L, E), k (N, S, E), v (N, S, Ev), out (N, L, Ev) contiguous; lse (N, L) saved for backward.
-//   mask: additive (0 / -inf / any float), read at mask + mask_offsets[n] + i * mask_row + j * mask_col
-//   (null: none); causal hides j > i; dropout keeps an element when its Philox uniform >= p.
-struct AttentionArgs {
-  int64_t N, L, S, E, Ev;
-  double scale;
-  const void* mask;
-  const int64_t* mask_offsets;
-  int64_t mask_row, mask_col;
-  bool causal;
-  double dropout_p;
-  uint64_t seed, offset;  // dropout stream: element (n, i, j) uses counter offset + (n * L + i) * S + j
-};
+// Fused attention; see kernels/attention_args.h for the layout of every argument.
 void attention_forward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v, void* out,
                        void* lse);
 void attention_backward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v,
