@@ -6,6 +6,10 @@
 
 #ifdef __CUDACC__
 #define HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+// always_inline: the SIMD clones of a kernel (TG_SIMD_CLONES) are compiled for another target
+// than these functions, and GCC inlines across targets only when forced.
+#define HD inline __attribute__((always_inline))
 #else
 #define HD inline
 #endif
@@ -24,29 +28,6 @@ namespace fn {
 
 template <class T> HD T neg(T x) { return -x; }
 template <class T> HD T abs(T x) { return x < T(0) ? -x : x; }
-template <class T> HD T sigmoid(T x) {
-  // Never exponentiates a large positive number: both branches stay in (0, 1].
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  T e = std::exp(x);
-  return e / (T(1) + e);
-}
-template <class T> HD T relu(T x) { return x > T(0) ? x : T(0); }
-// gelu(x) = x * Phi(x) = x/2 * (1 + erf(x / sqrt 2))
-template <class T> HD T gelu(T x) { return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440))); }
-// tanh form: x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
-template <class T> HD T gelu_tanh(T x) {
-  return T(0.5) * x * (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
-}
-template <class T> HD T silu(T x) { return x * sigmoid(x); }
-// d gelu / dx = Phi(x) + x phi(x)  (erf form)
-template <class T> HD T gelu_grad(T x) {
-  const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
-  const T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);
-  return cdf + x * pdf;
-}
-template <class T> HD T sign(T x) { return T((T(0) < x) - (x < T(0))); }
-template <class T> HD T rsqrt(T x) { return T(1) / std::sqrt(x); }
-
 // exp for float in straight-line code the vectoriser can widen (std::exp is a libm call per
 // element): 2^n * e^r with n = round(x log2 e), |r| <= ln2 / 2, e^r by Cephes' degree-7
 // polynomial (about 1 ulp). exp(-inf) = 0, exp(+inf) = inf, NaN stays NaN.
@@ -71,8 +52,87 @@ HD float exp_float(float x) {
   // Below -86.5 the true value is under 3e-38: flushed to 0 (and exp(-inf) = 0 exactly).
   return x != x ? x : (x < -86.5f ? 0.0f : (x > 88.72f ? __builtin_inff() : y));
 }
+// erf for float, straight-line (both branches computed, one selected) so loops vectorise.
+//   |x| < 0.5:  the Taylor series 2/sqrt(pi) sum_n (-1)^n x^(2n+1) / (n! (2n+1)), n <= 7
+//               (truncation below 1e-9 relative);
+//   |x| >= 0.5: erf = 1 - erfc, erfc(a) = exp(-a^2) t Q(t), t = 1 / (1 + a/2), Q a degree-6
+//               least-squares fit on a in [0.5, 4] (relative error 6e-8; kernels/fit_float_math.py).
+// About 2 ulp from the correctly rounded value; erf(+-inf) = +-1, NaN stays NaN.
+HD float erf_float(float x) {
+  const float a = x < 0.0f ? -x : x, u = a * a;
+  float s = -1.4925650358e-05f;
+  s = s * u + 1.2055332982e-04f;
+  s = s * u + -8.5483270235e-04f;
+  s = s * u + 5.2239776254e-03f;
+  s = s * u + -2.6866170645e-02f;
+  s = s * u + 1.1283791671e-01f;
+  s = s * u + -3.7612638903e-01f;
+  s = s * u + 1.1283791671e+00f;
+  const float t = 1.0f / (1.0f + 0.5f * a);
+  float q = 1.0507899070e-01f;
+  q = q * t + -4.1681946214e-01f;
+  q = q * t + 4.7553967053e-01f;
+  q = q * t + -2.5981732556e-02f;
+  q = q * t + 3.0712455010e-01f;
+  q = q * t + 2.7230644081e-01f;
+  q = q * t + 2.8276722333e-01f;
+  const float r = a < 0.5f ? a * s : 1.0f - exp_float(-u) * t * q;
+  return x < 0.0f ? -r : (x == 0.0f ? x : r);  // keeps the sign of -0
+}
+
+// tanh for float, straight-line like erf_float.
+//   |x| < 0.625: x P(x^2), P a degree-5 least-squares fit of tanh(x)/x (1e-7 relative);
+//   otherwise:   1 - 2 / (exp(2|x|) + 1), which tends to 1 without overflow (exp -> inf gives 1).
+HD float tanh_float(float x) {
+  const float a = x < 0.0f ? -x : x, u = a * a;
+  float p = -5.7722020506e-03f;
+  p = p * u + 2.0692378779e-02f;
+  p = p * u + -5.3752824676e-02f;
+  p = p * u + 1.3331528597e-01f;
+  p = p * u + -3.3333277975e-01f;
+  p = p * u + 9.9999999726e-01f;
+  const float r = a < 0.625f ? a * p : 1.0f - 2.0f / (exp_float(2.0f * a) + 1.0f);
+  return x < 0.0f ? -r : (x == 0.0f ? x : r);
+}
+
+// The float versions above where the compiler would otherwise call libm per element (on the
+// host; CUDA's own erff/tanhf/expf are already fast), std:: for double.
+#ifdef __CUDA_ARCH__
+template <class T> HD T exp_vec(T x) { return std::exp(x); }
+template <class T> HD T erf_vec(T x) { return std::erf(x); }
+template <class T> HD T tanh_vec(T x) { return std::tanh(x); }
+#else
 template <class T> HD T exp_vec(T x) { return std::exp(x); }
 template <> HD float exp_vec(float x) { return exp_float(x); }
+template <class T> HD T erf_vec(T x) { return std::erf(x); }
+template <> HD float erf_vec(float x) { return erf_float(x); }
+template <class T> HD T tanh_vec(T x) { return std::tanh(x); }
+template <> HD float tanh_vec(float x) { return tanh_float(x); }
+#endif
+
+template <class T> HD T sigmoid(T x) {
+  // Never exponentiates a large positive number: e = exp(-|x|) is in (0, 1], and both
+  // 1 / (1 + e) (x >= 0) and e / (1 + e) (x < 0) stay in (0, 1].
+  const T e = exp_vec(x < T(0) ? x : -x);
+  const T r = T(1) / (T(1) + e);
+  return x >= T(0) ? r : e * r;
+}
+template <class T> HD T relu(T x) { return x > T(0) ? x : T(0); }
+// gelu(x) = x * Phi(x) = x/2 * (1 + erf(x / sqrt 2))
+template <class T> HD T gelu(T x) { return T(0.5) * x * (T(1) + erf_vec(x * T(0.70710678118654752440))); }
+// tanh form: x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
+template <class T> HD T gelu_tanh(T x) {
+  return T(0.5) * x * (T(1) + tanh_vec(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
+}
+template <class T> HD T silu(T x) { return x * sigmoid(x); }
+// d gelu / dx = Phi(x) + x phi(x)  (erf form)
+template <class T> HD T gelu_grad(T x) {
+  const T cdf = T(0.5) * (T(1) + erf_vec(x * T(0.70710678118654752440)));
+  const T pdf = exp_vec(T(-0.5) * x * x) * T(0.39894228040143267794);
+  return cdf + x * pdf;
+}
+template <class T> HD T sign(T x) { return T((T(0) < x) - (x < T(0))); }
+template <class T> HD T rsqrt(T x) { return T(1) / std::sqrt(x); }
 
 template <class T> HD T pow(T a, T b) { return std::pow(a, b); }
 template <> HD int64_t pow(int64_t a, int64_t b) {  // exponentiation by squaring, as PyTorch
@@ -95,19 +155,19 @@ template <UnaryOp op, class T>
 HD T apply_unary(T x) {
   if constexpr (op == UnaryOp::Neg) return fn::neg(x);
   else if constexpr (op == UnaryOp::Abs) return fn::abs(x);
-  else if constexpr (op == UnaryOp::Exp) return std::exp(x);
+  else if constexpr (op == UnaryOp::Exp) return fn::exp_vec(x);
   else if constexpr (op == UnaryOp::Log) return std::log(x);
   else if constexpr (op == UnaryOp::Sqrt) return std::sqrt(x);
   else if constexpr (op == UnaryOp::Rsqrt) return fn::rsqrt(x);
   else if constexpr (op == UnaryOp::Sin) return std::sin(x);
   else if constexpr (op == UnaryOp::Cos) return std::cos(x);
-  else if constexpr (op == UnaryOp::Tanh) return std::tanh(x);
+  else if constexpr (op == UnaryOp::Tanh) return fn::tanh_vec(x);
   else if constexpr (op == UnaryOp::Sigmoid) return fn::sigmoid(x);
   else if constexpr (op == UnaryOp::Relu) return fn::relu(x);
   else if constexpr (op == UnaryOp::Gelu) return fn::gelu(x);
   else if constexpr (op == UnaryOp::GeluTanh) return fn::gelu_tanh(x);
   else if constexpr (op == UnaryOp::Silu) return fn::silu(x);
-  else if constexpr (op == UnaryOp::Erf) return std::erf(x);
+  else if constexpr (op == UnaryOp::Erf) return fn::erf_vec(x);
   else if constexpr (op == UnaryOp::Sign) return fn::sign(x);
   else return !x;  // LogicalNot
 }

@@ -8,14 +8,32 @@ namespace tg::cpu {
 
 namespace {
 
+// The contiguous inner loops (the common case), one per arity, SIMD-cloned.
+template <UnaryOp op, class T, class Out>
+TG_SIMD_CLONES void unary_contiguous(Out* o, const T* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(apply_unary<op>(x[i]));
+}
+
+// broadcast: 0 both operands advance, 1 b is one repeated value, 2 a is one repeated value
+template <BinaryOp op, class T, class Out>
+TG_SIMD_CLONES void binary_contiguous(Out* o, const T* x, const T* y, int64_t n, int broadcast) {
+  if (broadcast == 0) {
+    for (int64_t i = 0; i < n; ++i) o[i] = apply_binary<op>(x[i], y[i]);
+  } else if (broadcast == 1) {
+    const T c = y[0];
+    for (int64_t i = 0; i < n; ++i) o[i] = apply_binary<op>(x[i], c);
+  } else {
+    const T c = x[0];
+    for (int64_t i = 0; i < n; ++i) o[i] = apply_binary<op>(c, y[i]);
+  }
+}
+
 template <UnaryOp op, class T, class Out>
 void unary_loop(const Shape& shape, Operand out, Operand in) {
   StridedLoop<2> loop(shape, {out.strides, in.strides}, {sizeof(Out), sizeof(T)});
   loop.run({out.data, in.data}, [](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
-    Out* o = reinterpret_cast<Out*>(p[0]);
-    const T* x = reinterpret_cast<const T*>(p[1]);
     if (s[0] == sizeof(Out) && s[1] == sizeof(T)) {
-      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(apply_unary<op>(x[i]));
+      unary_contiguous<op, T, Out>(reinterpret_cast<Out*>(p[0]), reinterpret_cast<const T*>(p[1]), n);
     } else {
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<Out*>(p[0] + i * s[0]) = static_cast<Out>(apply_unary<op>(*reinterpret_cast<const T*>(p[1] + i * s[1])));
@@ -48,14 +66,13 @@ void binary_loop(const Shape& shape, Operand out, Operand a, Operand b) {
     Out* o = reinterpret_cast<Out*>(p[0]);
     const T* x = reinterpret_cast<const T*>(p[1]);
     const T* y = reinterpret_cast<const T*>(p[2]);
-    if (s[0] == sizeof(Out) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
-      for (int64_t i = 0; i < n; ++i) o[i] = apply_binary<op>(x[i], y[i]);
-    } else if (s[0] == sizeof(Out) && s[1] == sizeof(T) && s[2] == 0) {
-      const T c = y[0];
-      for (int64_t i = 0; i < n; ++i) o[i] = apply_binary<op>(x[i], c);
-    } else if (s[0] == sizeof(Out) && s[1] == 0 && s[2] == sizeof(T)) {
-      const T c = x[0];
-      for (int64_t i = 0; i < n; ++i) o[i] = apply_binary<op>(c, y[i]);
+    const bool out_flat = s[0] == sizeof(Out);
+    if (out_flat && s[1] == sizeof(T) && s[2] == sizeof(T)) {
+      binary_contiguous<op, T, Out>(o, x, y, n, 0);
+    } else if (out_flat && s[1] == sizeof(T) && s[2] == 0) {
+      binary_contiguous<op, T, Out>(o, x, y, n, 1);
+    } else if (out_flat && s[1] == 0 && s[2] == sizeof(T)) {
+      binary_contiguous<op, T, Out>(o, x, y, n, 2);
     } else {
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<Out*>(p[0] + i * s[0]) =

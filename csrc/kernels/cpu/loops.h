@@ -3,6 +3,7 @@
 // inner loop that the compiler vectorises. Large ranges are split over OpenMP threads.
 #pragma once
 #include <array>
+#include <cstring>
 #include <limits>
 #include <cstdint>
 #include <vector>
@@ -15,6 +16,16 @@
 #endif
 
 namespace tg::cpu {
+
+// Hot contiguous loops are compiled twice, for baseline x86-64 and for x86-64-v3 (AVX2 + FMA),
+// and the loader binds the best one for the CPU it runs on (GCC function multiversioning), so a
+// build that runs anywhere still uses 8-wide vectors where it can. Mark a function with it only
+// when its loop is inside it (an OpenMP region or a lambda it calls is not cloned).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define TG_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define TG_SIMD_CLONES
+#endif
 
 constexpr int64_t kParallelGrain = 32768;  // elements below which threads cost more than they give
 
@@ -120,31 +131,92 @@ struct StridedLoop {
 };
 
 // Row reductions with independent partial results, so the loop is not one long dependency chain
-// (and the max widens into vector instructions). A NaN is skipped by the max; callers see it
-// again when they use the row (exp(NaN - m) is NaN), so rows with NaN still come out NaN.
+// and widens into vector instructions. Always inlined: they run inside SIMD-cloned row kernels
+// (TG_SIMD_CLONES), which GCC only inlines into when forced.
+#if defined(__GNUC__)
+#define TG_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define TG_ALWAYS_INLINE inline
+#endif
+
+// Written with GCC/Clang vector extensions: SLP vectorisation of scalar partials is fragile
+// (the partials get split into scalar registers first), a vector type is not. A 32-byte vector
+// is one AVX register in the x86-64-v3 clone and two SSE registers in the baseline one.
+template <class T> struct Vec32 { typedef T type __attribute__((vector_size(32))); };
+using Double4 = Vec32<double>::type;
+
 template <class T>
-T row_max(const T* x, int64_t n) {
-  constexpr int K = 8;
-  T m[K];
-  for (int k = 0; k < K; ++k) m[k] = -std::numeric_limits<T>::infinity();
+TG_ALWAYS_INLINE Double4 load_double4(const T* p) {
+  return Double4{static_cast<double>(p[0]), static_cast<double>(p[1]), static_cast<double>(p[2]),
+                 static_cast<double>(p[3])};
+}
+TG_ALWAYS_INLINE double horizontal_sum(Double4 a, Double4 b) {
+  a += b;
+  return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+// A NaN is skipped by the max (x > m is false); callers see it again when they use the row
+// (exp(NaN - m) is NaN), so rows with NaN still come out NaN.
+template <class T>
+TG_ALWAYS_INLINE T row_max(const T* x, int64_t n) {
+  using V = typename Vec32<T>::type;
+  constexpr int W = sizeof(V) / sizeof(T);
+  const T lowest = -std::numeric_limits<T>::infinity();
+  V m0, m1;
+  for (int k = 0; k < W; ++k) m0[k] = m1[k] = lowest;
   int64_t j = 0;
-  for (; j + K <= n; j += K)
-    for (int k = 0; k < K; ++k) m[k] = x[j + k] > m[k] ? x[j + k] : m[k];
-  for (; j < n; ++j) m[0] = x[j] > m[0] ? x[j] : m[0];
-  T best = m[0];
-  for (int k = 1; k < K; ++k) best = m[k] > best ? m[k] : best;
+  for (; j + 2 * W <= n; j += 2 * W) {
+    V a, b;
+    std::memcpy(&a, x + j, sizeof a);
+    std::memcpy(&b, x + j + W, sizeof b);
+    m0 = a > m0 ? a : m0;
+    m1 = b > m1 ? b : m1;
+  }
+  m0 = m1 > m0 ? m1 : m0;
+  T best = lowest;
+  for (int k = 0; k < W; ++k) best = m0[k] > best ? m0[k] : best;
+  for (; j < n; ++j) best = x[j] > best ? x[j] : best;
   return best;
 }
 
-// Sum in double (float rows keep their precision), four partial sums.
+// Sums accumulate in double (float rows keep their precision), two vectors of four partials.
+//   row_sum = sum_j x_j,  row_dot = sum_j x_j y_j,  row_sq_dev = sum_j (x_j - c)^2
 template <class T>
-double row_sum(const T* x, int64_t n) {
-  double s[4] = {0, 0, 0, 0};
+TG_ALWAYS_INLINE double row_sum(const T* x, int64_t n) {
+  Double4 s0 = {0, 0, 0, 0}, s1 = s0;
   int64_t j = 0;
-  for (; j + 4 <= n; j += 4)
-    for (int k = 0; k < 4; ++k) s[k] += x[j + k];
-  for (; j < n; ++j) s[0] += x[j];
-  return (s[0] + s[1]) + (s[2] + s[3]);
+  for (; j + 8 <= n; j += 8) {
+    s0 += load_double4(x + j);
+    s1 += load_double4(x + j + 4);
+  }
+  double t = horizontal_sum(s0, s1);
+  for (; j < n; ++j) t += x[j];
+  return t;
+}
+template <class T>
+TG_ALWAYS_INLINE double row_dot(const T* x, const T* y, int64_t n) {
+  Double4 s0 = {0, 0, 0, 0}, s1 = s0;
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    s0 += load_double4(x + j) * load_double4(y + j);
+    s1 += load_double4(x + j + 4) * load_double4(y + j + 4);
+  }
+  double t = horizontal_sum(s0, s1);
+  for (; j < n; ++j) t += static_cast<double>(x[j]) * y[j];
+  return t;
+}
+template <class T>
+TG_ALWAYS_INLINE double row_sq_dev(const T* x, int64_t n, double c) {
+  Double4 s0 = {0, 0, 0, 0}, s1 = s0;
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const Double4 d0 = load_double4(x + j) - c, d1 = load_double4(x + j + 4) - c;
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+  }
+  double t = horizontal_sum(s0, s1);
+  for (; j < n; ++j) t += (x[j] - c) * (x[j] - c);
+  return t;
 }
 
 // Run fn(begin, end) over [0, n) split across threads when n * cost_per_item is large.
