@@ -31,10 +31,10 @@ Tensor with_batch(const Tensor& t, const Shape& batch) {
 struct AttentionProblem {
   Tensor q, k, v, additive;             // contiguous (N, ...) inputs; the additive mask (or none)
   std::vector<int64_t> mask_offsets;    // per problem n, into `additive`
-  cpu::AttentionArgs args;
+  AttentionArgs args;
   Shape batch;
 
-  const cpu::AttentionArgs& kernel_args() {
+  const AttentionArgs& kernel_args() {
     args.mask = additive.defined() ? additive.raw_data() : nullptr;
     args.mask_offsets = mask_offsets.data();
     return args;
@@ -93,7 +93,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
         P.mask_offsets[n] = off;
       }
     }
-    P.args = cpu::AttentionArgs{N, L, S, E, Ev, scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E)), nullptr,
+    P.args = AttentionArgs{N, L, S, E, Ev, scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E)), nullptr,
                                 nullptr, mask_row, mask_col, is_causal, dropout_p, 0, 0};
     if (dropout_p > 0) P.args.offset = reserve_random(N * L * S, &P.args.seed);
     cpu::attention_forward(q.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), out.raw_data(),
