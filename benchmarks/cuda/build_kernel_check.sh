@@ -22,7 +22,7 @@ find_cublas() {
       if [ -f "$dir/include/cublas_v2.h" ] && ls "$lib"/libcublas.so* >/dev/null 2>&1; then
         local so
         so="$(ls "$lib"/libcublas.so* | head -n 1)"
-        cublas_flags=(-DTAPEGRAD_WITH_CUBLAS=1 "-I$dir/include" "$so" "-Xlinker" "-rpath=$lib")
+        cublas_flags=(-DTAPEGRAD_WITH_CUBLAS=1 "-I$dir/include" -Xlinker "$so" -Xlinker "-rpath=$lib")
         echo "cuBLAS: $so"
         return 0
       fi
