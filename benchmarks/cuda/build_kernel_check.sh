@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds benchmarks/cuda/kernel_check (GEMM and attention kernels checked against a CPU reference,
+# then timed) with nvcc, without CMake or Python. cuBLAS is linked when found: CUBLAS_ROOT (a
+# directory with include/cublas_v2.h and lib/libcublas.so*), the toolkit's, or the pip package
+# nvidia-cublas. ARCH (default 90) picks the GPU; OUT the binary's path.
+#   bash benchmarks/cuda/build_kernel_check.sh && build/kernel_check
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+arch="${ARCH:-90}"
+out="${OUT:-$root/build/kernel_check}"
+nvcc="${NVCC:-nvcc}"
+cuda_home="$(dirname "$(dirname "$(readlink -f "$(command -v "$nvcc")")")")"
+
+cublas_flags=()
+find_cublas() {
+  local dir
+  for dir in "${CUBLAS_ROOT:-}" "$cuda_home" \
+      $(python3 -c "import nvidia, os; print(' '.join(p + s for p in nvidia.__path__ for s in ('/cu13', '/cublas')))" 2>/dev/null); do
+    [ -n "$dir" ] || continue
+    local lib
+    for lib in "$dir/lib64" "$dir/lib" "$dir/targets/x86_64-linux/lib"; do
+      if [ -f "$dir/include/cublas_v2.h" ] && ls "$lib"/libcublas.so* >/dev/null 2>&1; then
+        local so
+        so="$(ls "$lib"/libcublas.so* | head -n 1)"
+        cublas_flags=(-DTAPEGRAD_WITH_CUBLAS=1 "-I$dir/include" -Xlinker "$so" -Xlinker "-rpath=$lib")
+        echo "cuBLAS: $so"
+        return 0
+      fi
+    done
+  done
+  echo "cuBLAS: not found (own kernels only)"
+}
+find_cublas
+
+mkdir -p "$(dirname "$out")"
+"$nvcc" -std=c++17 -O3 -lineinfo -arch="sm_$arch" -I"$root/csrc" \
+  "$root/benchmarks/cuda/kernel_check.cu" \
+  "$root/csrc/kernels/cuda/gemm.cu" \
+  "$root/csrc/kernels/cuda/attention.cu" \
+  "$root/csrc/kernels/cuda/runtime.cu" \
+  "${cublas_flags[@]}" -o "$out"
+echo "built $out"
