@@ -104,3 +104,39 @@ def test_every_design_op_is_in_the_table():
 ])
 def test_promotion(make, expected):
     assert make().dtype == expected
+
+
+# ---- every row on CUDA, against the CPU result (skips without a GPU) ---------------------------------
+
+def _to_cuda(obj):
+    """params with their tensors (index arrays, masks) moved to the GPU."""
+    if isinstance(obj, tg.Tensor):
+        return obj.to("cuda")
+    if isinstance(obj, tuple):
+        return tuple(_to_cuda(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _to_cuda(v) for k, v in obj.items()}
+    return obj
+
+
+@pytest.mark.parametrize("case", ALL, ids=[_id(c) for c in ALL])
+def test_forward_on_cuda_matches_cpu(case):
+    if not tg.cuda.is_available():
+        pytest.skip("no CUDA GPU available")
+    op, dtype = case
+
+    @SETTINGS
+    @given(data=st.data())
+    def run(data):
+        arrays, params = draw_inputs(data, op, dtype)
+        layout = "c" if op.contiguous_only else data.draw(st.sampled_from(["c", "f"]), label="layout")
+        cpu_params = convert(params, "tg")
+        ref = as_tuple(op.tg(*tg_inputs(arrays, layout), **cpu_params))
+        out = as_tuple(op.tg(*[t.to("cuda") for t in tg_inputs(arrays, layout)], **_to_cuda(cpu_params)))
+        assert len(out) == len(ref)
+        for i, (o, r) in enumerate(zip(out, ref)):
+            assert o.is_cuda, f"{op.name} output {i} is on {o.device}"
+            assert o.dtype == r.dtype and tuple(o.shape) == tuple(r.shape)
+            assert_matches(o, r.numpy(), op, f"{op.name} output {i} on cuda")
+
+    run()

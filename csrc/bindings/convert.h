@@ -48,6 +48,8 @@ void bind_errors(pybind11::module_& m);
 // Sets the Python error for a caught C++ exception (for code that runs outside pybind11's
 // dispatcher, like the number slots).
 void set_python_error(std::exception_ptr p);
+// The Python type tapegrad.cuda.OutOfMemoryError (a subclass of RuntimeError).
+PyObject* cuda_out_of_memory_error();
 void bind_tensor(pybind11::module_& m);
 void bind_functions(pybind11::module_& m);
 void bind_autograd(pybind11::module_& m);

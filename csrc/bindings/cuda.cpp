@@ -1,4 +1,5 @@
-// tapegrad.cuda: device queries (the CUDA backend itself arrives with the CUDA issue).
+// tapegrad.cuda: device queries, the caching allocator's statistics, and its OOM error type.
+// Without a GPU (or without CUDA in the build) the statistics are 0 and empty_cache does nothing.
 #include "bindings/convert.h"
 #include "kernels/cuda/runtime.h"
 
@@ -11,7 +12,22 @@ void bind_cuda(py::module_& m) {
   c.def("is_built", &cuda::built, "Whether this build includes the CUDA backend.");
   c.def("is_available", &cuda::is_available, "Whether a CUDA GPU can be used.");
   c.def("device_count", &cuda::device_count);
-  c.def("synchronize", &cuda::synchronize);
+  c.def("synchronize", [] {
+    py::gil_scoped_release nogil;
+    cuda::synchronize();
+  }, "Waits for all queued work on every device.");
+  c.def("memory_allocated", &cuda::memory_allocated, py::arg("device") = 0,
+        "Bytes of device memory held by tensors (rounded up to the allocator's size classes).");
+  c.def("max_memory_allocated", &cuda::max_memory_allocated, py::arg("device") = 0,
+        "Peak of memory_allocated() since the start or the last reset_peak_memory_stats().");
+  c.def("reset_peak_memory_stats", &cuda::reset_peak_memory_stats, py::arg("device") = 0);
+  c.def("memory_reserved", &cuda::memory_reserved, py::arg("device") = 0,
+        "Bytes held by the caching allocator: allocated plus cached free blocks.");
+  c.def("empty_cache", [] {
+    py::gil_scoped_release nogil;
+    cuda::empty_cache();
+  }, "Returns every cached free block to the driver (tensors in use keep theirs).");
+  c.attr("OutOfMemoryError") = py::handle(cuda_out_of_memory_error());
 }
 
 }  // namespace tg

@@ -6,11 +6,19 @@ namespace py = pybind11;
 
 namespace tg {
 
+PyObject* cuda_out_of_memory_error() {
+  // Created once, never freed: tapegrad.cuda.OutOfMemoryError, a RuntimeError (as torch's).
+  static PyObject* type = PyErr_NewException("tapegrad.cuda.OutOfMemoryError", PyExc_RuntimeError, nullptr);
+  return type;
+}
+
 void set_python_error(std::exception_ptr p) {
   try {
     std::rethrow_exception(p);
   } catch (py::error_already_set& e) {
     e.restore();
+  } catch (const CudaOutOfMemoryError& e) {
+    PyErr_SetString(cuda_out_of_memory_error(), e.what());
   } catch (const ValueError& e) {
     PyErr_SetString(PyExc_ValueError, e.what());
   } catch (const TypeError& e) {

@@ -56,7 +56,6 @@ Options options_of(const py::kwargs& kw, const char* op) {
       throw TypeError(str(op, ": unexpected keyword argument '", key, "'"));
     }
   }
-  TG_CHECK(o.device.is_cpu(), RuntimeError, op, ": device ", o.device.str(), " is not available: tapegrad was built without CUDA");
   return o;
 }
 

@@ -1,4 +1,6 @@
 // Tensors <-> NumPy arrays, sharing memory both ways on the CPU.
+#include <cmath>
+
 #include "bindings/convert.h"
 #include "ops/ops.h"
 
@@ -59,7 +61,14 @@ Tensor from_numpy(const py::array& a) {
 }
 
 py::array to_numpy(const Tensor& t) {
-  TG_CHECK(t.device().is_cpu(), TypeError, "numpy: the tensor is on ", t.device().str(), "; call .cpu() first");
+  if (!t.device().is_cpu()) {  // a host copy (waits for the device); it shares no memory with t
+    Tensor host;
+    {
+      py::gil_scoped_release nogil;
+      host = to_device(detach(t), Device{});
+    }
+    return to_numpy(host);
+  }
   const int64_t isz = itemsize(t.dtype());
   std::vector<ssize_t> shape(t.shape().begin(), t.shape().end()), strides;
   for (int64_t s : t.strides()) strides.push_back(static_cast<ssize_t>(s * isz));
@@ -70,8 +79,11 @@ py::array to_numpy(const Tensor& t) {
 
 Tensor wrap(const Scalar& s, const Tensor& like) {
   DType d = s.category <= category(like.dtype()) ? like.dtype() : default_of_category(s.category);
-  Tensor t = s.category == 1 && d == DType::Int64 ? full({}, 0, d, like.device()) : full({}, s.value, d, like.device());
-  if (s.category == 1 && d == DType::Int64) *t.data<int64_t>() = s.int_value;
+  // On a device the value is written by a fill kernel (no host-to-device copy that could wait for
+  // the stream); an int64 beyond 2^53, which a double cannot hold, is built on the host and copied.
+  const bool exact = s.category != 1 || std::fabs(s.value) < 9007199254740992.0;
+  Tensor t = like.device().is_cpu() || !exact ? scalar_to_tensor(s, d) : full({}, s.value, d, like.device());
+  if (t.device() != like.device()) t = to_device(t, like.device());
   t.impl()->is_wrapped_number = true;
   return t;
 }

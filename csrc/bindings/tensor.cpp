@@ -124,10 +124,11 @@ PyObject* fast_slot(PyObject* a, PyObject* b) {
 constexpr SlotNames kAdd{"__add__", "__radd__"}, kSub{"__sub__", "__rsub__"}, kMul{"__mul__", "__rmul__"},
     kDiv{"__truediv__", "__rtruediv__"}, kMatmul{"__matmul__", "__rmatmul__"};
 
-Tensor to_device(const Tensor& t, const std::string& device) {
-  Device d = Device::parse(device);
+Tensor move_to(const Tensor& t, const std::string& device) {
+  const Device d = Device::parse(device);
   if (d == t.device()) return t;
-  throw RuntimeError(str("to: cannot move a tensor to ", d.str(), ": tapegrad was built without CUDA"));
+  py::gil_scoped_release nogil;  // a copy to the host waits for the device
+  return tg::to_device(t, d);
 }
 
 }  // namespace
@@ -260,13 +261,13 @@ void bind_tensor(py::module_& m) {
       .def("to", [](const Tensor& t, const py::object& target, const py::object& dtype) {
         Tensor out = t;
         if (py::isinstance<DType>(target)) out = to_dtype(out, target.cast<DType>());
-        else if (py::isinstance<Device>(target)) out = to_device(out, target.cast<Device>().str());
-        else if (!target.is_none()) out = to_device(out, target.cast<std::string>());
+        else if (py::isinstance<Device>(target)) out = move_to(out, target.cast<Device>().str());
+        else if (!target.is_none()) out = move_to(out, target.cast<std::string>());
         if (!dtype.is_none()) out = to_dtype(out, dtype.cast<DType>());
         return out;
       }, py::arg("device") = py::none(), py::arg("dtype") = py::none())
-      .def("cpu", [](const Tensor& t) { return to_device(t, "cpu"); })
-      .def("cuda", [](const Tensor& t) { return to_device(t, "cuda"); })
+      .def("cpu", [](const Tensor& t) { return move_to(t, "cpu"); })
+      .def("cuda", [](const Tensor& t) { return move_to(t, "cuda"); })
       .def("float", [](const Tensor& t) { return to_dtype(t, DType::Float32); })
       .def("double", [](const Tensor& t) { return to_dtype(t, DType::Float64); })
       .def("long", [](const Tensor& t) { return to_dtype(t, DType::Int64); })

@@ -15,6 +15,8 @@ struct IndexError : Error { using Error::Error; };
 struct RuntimeError : Error { using Error::Error; };
 struct MemoryError : Error { using Error::Error; };
 struct NotImplementedError : Error { using Error::Error; };
+// The device allocator could not find memory even after returning its cache to the driver.
+struct CudaOutOfMemoryError : RuntimeError { using RuntimeError::RuntimeError; };
 
 namespace detail {
 inline void concat(std::ostringstream&) {}

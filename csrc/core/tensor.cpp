@@ -4,14 +4,19 @@
 #include <cstring>
 
 #include "autograd/node.h"
+#include "kernels/cuda/runtime.h"
 
 namespace tg {
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
-  TG_CHECK(device.is_cpu(), RuntimeError, "allocate: device ", device.str(), " is not available in this build");
   auto s = std::make_shared<Storage>();
   s->nbytes = nbytes;
   s->device = device;
+  if (!device.is_cpu()) {  // the caching allocator (kernels/cuda/allocator.cu); never inline bytes
+    s->data = cuda::allocate(nbytes, device.index);
+    if (s->data) s->release = &cuda::release;
+    return s;
+  }
   if (nbytes <= kInlineBytes) {
     s->data = s->inline_bytes;
     return s;
@@ -54,10 +59,12 @@ template <class T>
 T Tensor::item() const {
   TG_CHECK(numel() == 1, ValueError, "item: only a one-element tensor can be converted to a Python scalar, got shape ",
            shape_str(shape()));
-  TG_CHECK(device().is_cpu(), RuntimeError, "item: tensor is on ", device().str());
   return TG_DISPATCH_ALL(dtype(), "item", [&](auto tag) -> T {
     using S = decltype(tag);
-    return static_cast<T>(*data<S>());
+    if (device().is_cpu()) return static_cast<T>(*data<S>());
+    S value;  // one element copied to the host (this waits for the work that computes it)
+    cuda::copy_bytes(&value, -1, raw_data(), device().index, sizeof(S));
+    return static_cast<T>(value);
   });
 }
 template bool Tensor::item<bool>() const;

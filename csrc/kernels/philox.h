@@ -31,4 +31,9 @@ HD Philox4 philox(uint64_t seed, uint64_t counter) {
 // A float uniform in [0, 1) from 24 bits of one output.
 HD float philox_uniform_float(uint32_t bits) { return static_cast<float>(bits >> 8) * (1.0f / 16777216.0f); }
 
+// A double uniform in [0, 1) from 53 bits of two outputs.
+HD double philox_uniform_double(uint32_t hi, uint32_t lo) {
+  return static_cast<double>(((uint64_t(hi) << 32) | lo) >> 11) * (1.0 / 9007199254740992.0);
+}
+
 }  // namespace tg

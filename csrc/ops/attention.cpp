@@ -7,10 +7,12 @@
 // The backward recomputes the scores from the saved row log-sum-exp. The mask is a constant
 // (no gradient), and the backward is a kernel, so attention is differentiable once: a
 // create_graph backward through it raises.
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "kernels/cuda/attention.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -31,12 +33,13 @@ Tensor with_batch(const Tensor& t, const Shape& batch) {
 struct AttentionProblem {
   Tensor q, k, v, additive;             // contiguous (N, ...) inputs; the additive mask (or none)
   std::vector<int64_t> mask_offsets;    // per problem n, into `additive`
+  Tensor device_mask_offsets;           // the same on the device (CUDA kernels read device pointers)
   AttentionArgs args;
   Shape batch;
 
   const AttentionArgs& kernel_args() {
     args.mask = additive.defined() ? additive.raw_data() : nullptr;
-    args.mask_offsets = mask_offsets.data();
+    args.mask_offsets = device_mask_offsets.defined() ? device_mask_offsets.data<int64_t>() : mask_offsets.data();
     return args;
   }
 };
@@ -64,7 +67,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Shape out_shape = P.batch;
   out_shape.push_back(L);
   out_shape.push_back(Ev);
-  Tensor out = empty(out_shape, q.dtype(), q.device()), lse = empty({N, L}, q.dtype(), q.device());
+  const Device device = q.device();
+  // lse: the CPU kernel keeps the data's dtype; the CUDA kernel always float32 (attention.h).
+  Tensor out = empty(out_shape, q.dtype(), device), lse = empty({N, L}, device.is_cpu() ? q.dtype() : DType::Float32, device);
   {
     GradModeGuard no_grad(false);
     P.q = with_batch(detach(q), P.batch);
@@ -73,7 +78,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     int64_t mask_row = 0, mask_col = 0;
     if (mask.defined()) {
       // The mask as an additive float tensor, read in place through broadcast strides.
-      P.additive = mask.dtype() == DType::Bool ? where(mask, zeros({}, q.dtype()), full({}, -INFINITY, q.dtype()))
+      P.additive = mask.dtype() == DType::Bool ? where(mask, zeros({}, q.dtype(), device), full({}, -INFINITY, q.dtype(), device))
                                                : to_dtype(detach(mask), q.dtype());
       Shape full_shape = P.batch;
       full_shape.push_back(L);
@@ -92,23 +97,37 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
         }
         P.mask_offsets[n] = off;
       }
+      if (!device.is_cpu()) {
+        Tensor host = empty({N}, DType::Int64);
+        std::copy(P.mask_offsets.begin(), P.mask_offsets.end(), host.data<int64_t>());
+        P.device_mask_offsets = to_device(host, device);
+      }
     }
     P.args = AttentionArgs{N, L, S, E, Ev, scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E)), nullptr,
                                 nullptr, mask_row, mask_col, is_causal, dropout_p, 0, 0};
     if (dropout_p > 0) P.args.offset = reserve_random(N * L * S, &P.args.seed);
-    cpu::attention_forward(q.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), out.raw_data(),
-                           lse.raw_data());
+    if (device.is_cpu())
+      cpu::attention_forward(q.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), out.raw_data(),
+                             lse.raw_data());
+    else
+      cuda::attention_forward(q.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), out.raw_data(),
+                              lse.raw_data(), device.index);
   }
   if (should_record({&q, &k, &v})) {
     Shape qs = P.q.shape(), ks = P.k.shape(), vs = P.v.shape();
-    record("ScaledDotProductAttentionBackward", {q, k, v}, {out}, {lse}, [pb, qs, ks, vs](const BackwardContext& c, const TensorList& g) {
+    record("ScaledDotProductAttentionBackward", {q, k, v}, {out}, {lse, out}, [pb, qs, ks, vs](const BackwardContext& c, const TensorList& g) {
       TG_CHECK(!GradMode::is_enabled(), NotImplementedError, "scaled_dot_product_attention: the fused attention kernel "
                "is differentiable once; backward with create_graph=True through it is not supported");
       AttentionProblem& P = *pb;
       Tensor lse = c.saved(0), go = contiguous(g[0]);
       Tensor dq = empty(qs, go.dtype(), go.device()), dk = empty(ks, go.dtype(), go.device()), dv = empty(vs, go.dtype(), go.device());
-      cpu::attention_backward(go.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), lse.raw_data(),
-                              go.raw_data(), dq.raw_data(), dk.raw_data(), dv.raw_data());
+      if (go.device().is_cpu())
+        cpu::attention_backward(go.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), lse.raw_data(),
+                                go.raw_data(), dq.raw_data(), dk.raw_data(), dv.raw_data());
+      else  // the device backward also reads the forward's output (D_i = rowsum(dO_i * O_i))
+        cuda::attention_backward(go.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(),
+                                 c.saved(1).raw_data(), lse.raw_data(), go.raw_data(), dq.raw_data(), dk.raw_data(),
+                                 dv.raw_data(), go.device().index);
       return TensorList{dq, dk, dv};  // at the broadcast batch shape; the engine sums it back
     });
   }

@@ -30,6 +30,10 @@ DType result_type(const Tensor& a, const Tensor& b) {
   return *out;
 }
 
+// A wrapped Python number on another device than the op's tensors (a CPU scalar next to a CUDA
+// tensor) is moved to theirs: the kernel reads it through a stride-0 operand.
+static Tensor on_device(const Tensor& t, Device device) { return t.device() == device ? t : to_device(t, device); }
+
 Tensor wrap_scalar(double value, const Tensor& like) {
   DType d = is_floating(like.dtype()) ? like.dtype() : DType::Float32;
   if (value == static_cast<double>(static_cast<int64_t>(value)) && !is_floating(like.dtype())) d = DType::Int64;
@@ -83,15 +87,21 @@ Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
     }
     if (op == BinaryOp::Div && !is_floating(common)) common = DType::Float32;  // true division
   }
-  const Tensor A = as_dtype(a, common), B = as_dtype(b, common);
+  const Device device = a.is_wrapped_number() ? b.device() : a.device();
+  const Tensor A = on_device(as_dtype(a, common), device), B = on_device(as_dtype(b, common), device);
   Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = empty(shape, is_comparison_op(op) ? DType::Bool : common, a.is_wrapped_number() ? b.device() : a.device());
-  if (A.shape() == shape && B.shape() == shape) {
-    cpu::binary(op, shape, operand(out), operand(A), operand(B));
-  } else {
-    Shape sa = broadcast_strides(A.shape(), A.strides(), shape), sb = broadcast_strides(B.shape(), B.strides(), shape);
-    cpu::binary(op, shape, operand(out), operand(A, sa), operand(B, sb));
+  Tensor out = empty(shape, is_comparison_op(op) ? DType::Bool : common, device);
+  if (device.is_cpu()) {
+    if (A.shape() == shape && B.shape() == shape) {
+      cpu::binary(op, shape, operand(out), operand(A), operand(B));
+    } else {
+      Shape sa = broadcast_strides(A.shape(), A.strides(), shape), sb = broadcast_strides(B.shape(), B.strides(), shape);
+      cpu::binary(op, shape, operand(out), operand(A, sa), operand(B, sb));
+    }
+    return out;
   }
+  Shape sa = broadcast_strides(A.shape(), A.strides(), shape), sb = broadcast_strides(B.shape(), B.strides(), shape);
+  cuda::binary(device.index, op, shape, operand(out), operand(A, sa), operand(B, sb));
   return out;
 }
 
@@ -204,12 +214,14 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_same_device("where", {&cond, &a, &b});
   TG_CHECK(cond.dtype() == DType::Bool, TypeError, "where: condition must be a bool tensor, got ", dtype_name(cond.dtype()));
   DType common = result_type(a, b);
-  Tensor A = as_dtype(a, common), B = as_dtype(b, common);
+  const Device device = cond.device();
+  Tensor A = on_device(as_dtype(a, common), device), B = on_device(as_dtype(b, common), device);
   Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
-  Tensor out = empty(shape, common, cond.device());
+  Tensor out = empty(shape, common, device);
   Shape sc = broadcast_strides(cond.shape(), cond.strides(), shape), sa = broadcast_strides(A.shape(), A.strides(), shape),
         sb = broadcast_strides(B.shape(), B.strides(), shape);
-  cpu::where(shape, operand(out), operand(cond, sc), operand(A, sa), operand(B, sb));
+  if (device.is_cpu()) cpu::where(shape, operand(out), operand(cond, sc), operand(A, sa), operand(B, sb));
+  else cuda::where(device.index, shape, operand(out), operand(cond, sc), operand(A, sa), operand(B, sb));
   if (should_record({&a, &b}))
     record("WhereBackward", {a, b}, {out}, {cond}, [](const BackwardContext& c, const TensorList& g) {
       Tensor cond = c.saved(0), zero = zeros_like(g[0]);

@@ -8,7 +8,8 @@ namespace tg {
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
-  cpu::fill(t.raw_data(), t.numel(), dtype, value);
+  if (device.is_cpu()) cpu::fill(t.raw_data(), t.numel(), dtype, value);
+  else cuda::fill(device.index, t.raw_data(), t.numel(), dtype, value);
   return t;
 }
 Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
@@ -26,6 +27,8 @@ Tensor scalar_tensor(double value, DType dtype, bool wrapped, Device device) {
 Tensor arange(double start, double end, double step, DType dtype, Device device) {
   TG_CHECK(step != 0, ValueError, "arange: step must be nonzero");
   TG_CHECK(std::isfinite(start) && std::isfinite(end), ValueError, "arange: start and end must be finite");
+  // Device tensors are computed on the host and copied: one small transfer, the same values.
+  if (!device.is_cpu()) return to_device(arange(start, end, step, dtype, Device{}), device);
   double span = (end - start) / step;
   int64_t n = span > 0 ? static_cast<int64_t>(std::ceil(span)) : 0;
   Tensor t = empty({n}, dtype, device);
@@ -39,6 +42,7 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
 
 Tensor linspace(double start, double end, int64_t steps, DType dtype, Device device) {
   TG_CHECK(steps >= 0, ValueError, "linspace: number of steps must be non-negative, got ", steps);
+  if (!device.is_cpu()) return to_device(linspace(start, end, steps, dtype, Device{}), device);
   Tensor t = empty({steps}, dtype, device);
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   TG_DISPATCH_NUMERIC(dtype, "linspace", [&](auto tag) {
@@ -54,6 +58,7 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype, Device dev
 
 Tensor eye(int64_t n, int64_t m, DType dtype, Device device) {
   TG_CHECK(n >= 0 && m >= 0, ValueError, "eye: sizes must be non-negative, got ", n, " and ", m);
+  if (!device.is_cpu()) return to_device(eye(n, m, dtype, Device{}), device);
   Tensor t = zeros({n, m}, dtype, device);
   TG_DISPATCH_ALL(dtype, "eye", [&](auto tag) {
     using T = decltype(tag);

@@ -9,18 +9,21 @@ namespace tg {
 
 namespace {
 
-// A contiguous int64 copy of `index` with negative entries wrapped, after a bounds check.
-Tensor checked_index(const Tensor& index, int64_t size, const char* op, int64_t dim) {
+// A contiguous int64 copy of `index` on `device` with negative entries wrapped, after a bounds
+// check. The check runs on the host (a device index is copied there and back): an out-of-range
+// index must raise IndexError, and a device-side assert would end the whole CUDA context. The
+// index may live on either device (as in PyTorch's advanced indexing).
+Tensor checked_index(const Tensor& index, int64_t size, const char* op, int64_t dim, Device device) {
   TG_CHECK(index.dtype() == DType::Int64, TypeError, op, ": index must be an int64 tensor, got ", dtype_name(index.dtype()));
-  check_same_device(op, {&index});
-  Tensor idx = clone(detach(index));
+  GradModeGuard no_grad(false);
+  Tensor idx = index.device().is_cpu() ? clone(detach(index)) : to_device(detach(index), Device{});
   int64_t* p = idx.data<int64_t>();
   for (int64_t i = 0, n = idx.numel(); i < n; ++i) {
     TG_CHECK(p[i] >= -size && p[i] < size, IndexError, op, ": index ", p[i], " is out of range for dim ", dim,
              " with size ", size);
     if (p[i] < 0) p[i] += size;
   }
-  return idx;
+  return to_device(idx, device);
 }
 
 void outer_inner(const Shape& shape, int64_t dim, int64_t* outer, int64_t* inner) {
@@ -37,7 +40,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   TG_CHECK(index.dim() <= 1, ValueError, "index_select: index must be 0-d or 1-d, got shape ", shape_str(index.shape()));
   TG_CHECK(x.dim() > 0, IndexError, "index_select: cannot index a 0-d tensor");
   dim = wrap_dim(dim, x.dim(), "index_select");
-  Tensor idx = checked_index(index, x.shape()[dim], "index_select", dim);
+  Tensor idx = checked_index(index, x.shape()[dim], "index_select", dim, x.device());
   Tensor xc;
   {
     GradModeGuard no_grad(false);
@@ -48,7 +51,11 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor y = empty(shape, x.dtype(), x.device());
   int64_t outer, inner;
   outer_inner(x.shape(), dim, &outer, &inner);
-  cpu::index_select(x.dtype(), outer, x.shape()[dim], inner, xc.raw_data(), idx.data<int64_t>(), idx.numel(), y.raw_data());
+  if (x.device().is_cpu())
+    cpu::index_select(x.dtype(), outer, x.shape()[dim], inner, xc.raw_data(), idx.data<int64_t>(), idx.numel(), y.raw_data());
+  else
+    cuda::index_select(x.device().index, x.dtype(), outer, x.shape()[dim], inner, xc.raw_data(), idx.data<int64_t>(),
+                       idx.numel(), y.raw_data());
   if (should_record({&x})) {
     Shape in_shape = x.shape();
     record("IndexSelectBackward", {x}, {y}, {idx}, [in_shape, dim](const BackwardContext& c, const TensorList& g) {
@@ -66,12 +73,17 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
   expect[dim] = index.numel();
   TG_CHECK(src.shape() == expect, ValueError, "index_add: source of shape ", shape_str(src.shape()),
            " does not match the expected shape ", shape_str(expect));
-  Tensor idx = checked_index(index, base.shape()[dim], "index_add", dim);
+  check_same_device("index_add", {&base, &src});
+  Tensor idx = checked_index(index, base.shape()[dim], "index_add", dim, base.device());
   Tensor y = clone(detach(base));
   Tensor sc = contiguous(detach(to_dtype(src, base.dtype())));
   int64_t outer, inner;
   outer_inner(base.shape(), dim, &outer, &inner);
-  cpu::index_add(base.dtype(), outer, base.shape()[dim], inner, y.raw_data(), idx.data<int64_t>(), idx.numel(), sc.raw_data());
+  if (base.device().is_cpu())
+    cpu::index_add(base.dtype(), outer, base.shape()[dim], inner, y.raw_data(), idx.data<int64_t>(), idx.numel(), sc.raw_data());
+  else
+    cuda::index_add(base.device().index, base.dtype(), outer, base.shape()[dim], inner, y.raw_data(), idx.data<int64_t>(),
+                    idx.numel(), sc.raw_data());
   if (should_record({&base, &src}))
     record("IndexAddBackward", {base, src}, {y}, {idx}, [dim](const BackwardContext& c, const TensorList& g) {
       return TensorList{g[0], c.needs_grad(1) ? index_select(g[0], dim, c.saved(0)) : Tensor()};
@@ -87,12 +99,16 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   for (int64_t d = 0; d < x.dim(); ++d)
     TG_CHECK(d == dim || index.shape()[d] == x.shape()[d], ValueError, "gather: index of shape ",
              shape_str(index.shape()), " must match the input of shape ", shape_str(x.shape()), " outside dim ", dim);
-  Tensor idx = checked_index(index, x.shape()[dim], "gather", dim);
+  Tensor idx = checked_index(index, x.shape()[dim], "gather", dim, x.device());
   Tensor xc = contiguous(detach(x));
   Tensor y = empty(index.shape(), x.dtype(), x.device());
   int64_t outer, inner;
   outer_inner(x.shape(), dim, &outer, &inner);
-  cpu::gather(x.dtype(), outer, x.shape()[dim], index.shape()[dim], inner, xc.raw_data(), idx.data<int64_t>(), y.raw_data());
+  if (x.device().is_cpu())
+    cpu::gather(x.dtype(), outer, x.shape()[dim], index.shape()[dim], inner, xc.raw_data(), idx.data<int64_t>(), y.raw_data());
+  else
+    cuda::gather(x.device().index, x.dtype(), outer, x.shape()[dim], index.shape()[dim], inner, xc.raw_data(),
+                 idx.data<int64_t>(), y.raw_data());
   if (should_record({&x})) {
     Shape in_shape = x.shape();
     record("GatherBackward", {x}, {y}, {idx}, [in_shape, dim](const BackwardContext& c, const TensorList& g) {
@@ -111,12 +127,18 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
   for (int64_t d = 0; d < base.dim(); ++d)
     TG_CHECK(d == dim || index.shape()[d] == base.shape()[d], ValueError, "scatter_add: index of shape ",
              shape_str(index.shape()), " must match the tensor of shape ", shape_str(base.shape()), " outside dim ", dim);
-  Tensor idx = checked_index(index, base.shape()[dim], "scatter_add", dim);
+  check_same_device("scatter_add", {&base, &src});
+  Tensor idx = checked_index(index, base.shape()[dim], "scatter_add", dim, base.device());
   Tensor y = clone(detach(base));
   Tensor sc = contiguous(detach(to_dtype(src, base.dtype())));
   int64_t outer, inner;
   outer_inner(base.shape(), dim, &outer, &inner);
-  cpu::scatter_add(base.dtype(), outer, base.shape()[dim], index.shape()[dim], inner, y.raw_data(), idx.data<int64_t>(), sc.raw_data());
+  if (base.device().is_cpu())
+    cpu::scatter_add(base.dtype(), outer, base.shape()[dim], index.shape()[dim], inner, y.raw_data(), idx.data<int64_t>(),
+                     sc.raw_data());
+  else
+    cuda::scatter_add(base.device().index, base.dtype(), outer, base.shape()[dim], index.shape()[dim], inner, y.raw_data(),
+                      idx.data<int64_t>(), sc.raw_data());
   if (should_record({&base, &src}))
     record("ScatterAddBackward", {base, src}, {y}, {idx}, [dim](const BackwardContext& c, const TensorList& g) {
       return TensorList{g[0], c.needs_grad(1) ? gather(g[0], dim, c.saved(0)) : Tensor()};
@@ -126,6 +148,8 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
 
 // nonzero: the (n, ndim) coordinates of the true (non-zero) elements, in row-major order.
 Tensor nonzero(const Tensor& mask) {
+  // The output's size depends on the data: the host counts (one copy of the mask).
+  if (!mask.device().is_cpu()) return to_device(nonzero(to_device(detach(mask), Device{})), mask.device());
   Tensor m = contiguous(detach(to_dtype(detach(mask), DType::Bool)));
   const bool* p = m.data<bool>();
   const int64_t n = m.numel(), nd = m.dim();
@@ -172,7 +196,7 @@ Tensor advanced_index(const Tensor& x, const std::vector<std::optional<Tensor>>&
     int64_t mul_after = 1;
     for (int64_t k = static_cast<int64_t>(indexed.size()) - 1; k >= 0; --k) {
       int64_t d = indexed[k], size = x.shape()[d];
-      Tensor idx = checked_index(*indices[d], size, "index", d);
+      Tensor idx = checked_index(*indices[d], size, "index", d, x.device());
       Tensor term = expand(idx * static_cast<double>(mul_after), bshape);
       flat = flat.defined() ? add(flat, term) : term;
       mul_after *= size;
@@ -206,14 +230,17 @@ Tensor advanced_index(const Tensor& x, const std::vector<std::optional<Tensor>>&
 // flat positions (arange) the same way, so every rule of advanced indexing holds here too.
 //   dx = dy with the written positions zeroed;  dvalues = dy[indices]
 Tensor index_put(const Tensor& x, const std::vector<std::optional<Tensor>>& indices, const Tensor& values) {
+  check_same_device("index_put", {&x, &values});
   Tensor pos;
   {
     GradModeGuard no_grad(false);
     pos = contiguous(advanced_index(reshape(arange(0, static_cast<double>(x.numel()), 1, DType::Int64, x.device()), x.shape()), indices));
   }
   Tensor vals = contiguous(detach(to_dtype(expand(detach(values), pos.shape()), x.dtype())));
+  if (vals.device() != x.device()) vals = to_device(vals, x.device());  // a wrapped number (checked above)
   Tensor y = clone(detach(x));
-  cpu::put(x.dtype(), y.raw_data(), pos.data<int64_t>(), vals.raw_data(), pos.numel());
+  if (x.device().is_cpu()) cpu::put(x.dtype(), y.raw_data(), pos.data<int64_t>(), vals.raw_data(), pos.numel());
+  else cuda::put(x.device().index, x.dtype(), y.raw_data(), pos.data<int64_t>(), vals.raw_data(), pos.numel());
   if (should_record({&x, &values}))
     record("IndexPutBackward", {x, values}, {y}, {}, [indices](const BackwardContext& c, const TensorList& g) {
       Tensor gx, gv;

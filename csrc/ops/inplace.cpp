@@ -67,7 +67,9 @@ void sub_(const Tensor& dst, const Tensor& src) { inplace(dst, src, "sub_", [](c
 void mul_(const Tensor& dst, const Tensor& src) { inplace(dst, src, "mul_", [](const Tensor& a, const Tensor& b) { return mul(a, b); }); }
 void div_(const Tensor& dst, const Tensor& src) { inplace(dst, src, "div_", [](const Tensor& a, const Tensor& b) { return div(a, b); }); }
 
-void copy_(const Tensor& dst, const Tensor& src) {
+// copy_ is the one in-place op that crosses devices (as PyTorch's): the source is moved first.
+void copy_(const Tensor& dst, const Tensor& src_in) {
+  const Tensor src = src_in.device() == dst.device() ? src_in : to_device(src_in, dst.device());
   if (should_record({&dst, &src})) {
     check_not_leaf(dst, "copy_");
     std::vector<IndexItem> all;  // x[...] = src

@@ -21,10 +21,15 @@ TensorList lstm_cell(const Tensor& gates, const Tensor& c) {
   TG_CHECK(gates.dtype() == c.dtype() && is_floating(c.dtype()), TypeError, "lstm_cell: expected floating-point tensors of one dtype");
   const Tensor gc = contiguous(detach(gates)), cc = contiguous(detach(c));
   const int64_t B = c.size(0), H = c.size(1);
-  Tensor h_out = empty({B, H}, c.dtype()), c_out = empty({B, H}, c.dtype());
-  Tensor act = empty({B, 4 * H}, c.dtype()), tanh_c = empty({B, H}, c.dtype());
-  cpu::lstm_cell(c.dtype(), B, H, gc.raw_data(), cc.raw_data(), h_out.raw_data(), c_out.raw_data(), act.raw_data(),
-                 tanh_c.raw_data());
+  const Device device = c.device();
+  Tensor h_out = empty({B, H}, c.dtype(), device), c_out = empty({B, H}, c.dtype(), device);
+  Tensor act = empty({B, 4 * H}, c.dtype(), device), tanh_c = empty({B, H}, c.dtype(), device);
+  if (device.is_cpu())
+    cpu::lstm_cell(c.dtype(), B, H, gc.raw_data(), cc.raw_data(), h_out.raw_data(), c_out.raw_data(), act.raw_data(),
+                   tanh_c.raw_data());
+  else
+    cuda::lstm_cell(device.index, c.dtype(), B, H, gc.raw_data(), cc.raw_data(), h_out.raw_data(), c_out.raw_data(),
+                    act.raw_data(), tanh_c.raw_data());
   if (should_record({&gates, &c}))
     record("LstmCellBackward", {gates, c}, {h_out, c_out}, {act, cc, tanh_c}, [H](const BackwardContext& ctx, const TensorList& g) {
       Tensor act = ctx.saved(0), c_prev = ctx.saved(1), tc = ctx.saved(2);

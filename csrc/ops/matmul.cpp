@@ -8,12 +8,43 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cuda/gemm.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
 namespace tg {
 
 namespace {
+
+// t broadcast to batch + (rows, cols) as a (nb, rows, cols) view with one batch stride and a unit
+// stride inside each matrix -- the layout cuda::gemm reads; a copy when the strides do not allow it.
+Tensor as_batched_matrices(const Tensor& t, const Shape& batch, int64_t rows, int64_t cols) {
+  Shape full = batch;
+  full.push_back(rows);
+  full.push_back(cols);
+  Tensor v = reshape(expand(t, full), {numel_of(batch), rows, cols});
+  const Shape& s = v.strides();
+  const bool row_major = s[2] == 1 && s[1] >= cols, col_major = s[1] == 1 && s[2] >= rows;
+  return row_major || col_major ? v : contiguous(v);
+}
+
+// The device product: one batched cuda::gemm call over the broadcast batch.
+Tensor matmul_cuda(const Tensor& A, const Tensor& B, const Shape& batch, int64_t M, int64_t N, int64_t K, DType dtype) {
+  Shape out_shape = batch;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  const Device device = A.device();
+  if (K == 0) return zeros(out_shape, dtype, device);  // an empty sum
+  Tensor c = empty(out_shape, dtype, device);
+  if (c.numel() == 0) return c;
+  const Tensor a3 = as_batched_matrices(A, batch, M, K), b3 = as_batched_matrices(B, batch, K, N);
+  const cuda::GemmArgs args{numel_of(batch), M, N, K,
+                            a3.raw_data(), a3.strides()[0], a3.strides()[1], a3.strides()[2],
+                            b3.raw_data(), b3.strides()[0], b3.strides()[1], b3.strides()[2],
+                            c.raw_data(), M * N, N, false, device.index};
+  cuda::gemm(dtype, args);
+  return c;
+}
 
 // a (..., M, K) @ b (..., K, N), both with dim >= 2, batch dims broadcast; no autograd.
 Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
@@ -26,6 +57,7 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
   const Tensor A = a.dtype() == dtype ? a : to_dtype(a, dtype), B = b.dtype() == dtype ? b : to_dtype(b, dtype);
   Shape a_batch(a.shape().begin(), a.shape().end() - 2), b_batch(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(a_batch, b_batch, "matmul");
+  if (!a.device().is_cpu()) return matmul_cuda(A, B, batch, M, N, K, dtype);
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);

@@ -5,6 +5,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "kernels/cuda/runtime.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -195,7 +196,8 @@ void write_into(const Tensor& dst, const Tensor& src, const char* op) {
   TG_CHECK(target == dst.shape(), ValueError, op, ": cannot write a tensor of shape ", shape_str(src.shape()),
            " into one of shape ", shape_str(dst.shape()));
   Shape ss = broadcast_strides(src.shape(), src.strides(), dst.shape());
-  cpu::copy(dst.shape(), operand(dst), operand(src, ss));
+  if (dst.device().is_cpu()) cpu::copy(dst.shape(), operand(dst), operand(src, ss));
+  else cuda::copy(dst.device().index, dst.shape(), operand(dst), operand(src, ss));
 }
 
 // clone: a contiguous copy; dx = dy
@@ -218,6 +220,28 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
   write_into(y, x, "to");
   if (is_floating(dtype) && should_record({&x}))
     record("ToDtypeBackward", {x}, {y}, {}, [](const BackwardContext&, const TensorList& g) { return TensorList{g[0]}; });
+  return y;
+}
+
+// to_device: y = x on `device`; dx = dy moved back. A strided x is made contiguous on its own
+// device first, so the transfer is one flat copy of numel * itemsize bytes.
+Tensor to_device(const Tensor& x, Device device) {
+  if (x.device() == device) return x;
+  Tensor src;
+  {
+    GradModeGuard no_grad(false);
+    src = contiguous(detach(x));
+  }
+  Tensor y = empty(x.shape(), x.dtype(), device);
+  cuda::copy_bytes(y.raw_data(), device.is_cpu() ? -1 : device.index, src.raw_data(),
+                   x.device().is_cpu() ? -1 : x.device().index, static_cast<size_t>(x.numel() * itemsize(x.dtype())));
+  y.impl()->is_wrapped_number = x.is_wrapped_number();
+  if (should_record({&x})) {
+    const Device from = x.device();
+    record("ToDeviceBackward", {x}, {y}, {}, [from](const BackwardContext&, const TensorList& g) {
+      return TensorList{to_device(g[0], from)};
+    });
+  }
   return y;
 }
 

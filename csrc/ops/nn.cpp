@@ -33,7 +33,8 @@ Tensor as_float(const Tensor& x, const char* op) {
 Tensor softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, as_float(x, "softmax").dim(), "softmax");
   Tensor y = along_rows(x, dim, [&](int64_t rows, int64_t cols, const void* in, void* out) {
-    cpu::softmax_rows(x.dtype(), rows, cols, in, out, false);
+    if (x.device().is_cpu()) cpu::softmax_rows(x.dtype(), rows, cols, in, out, false);
+    else cuda::softmax_rows(x.device().index, x.dtype(), rows, cols, in, out, false);
   });
   if (should_record({&x}))
     record("SoftmaxBackward", {x}, {y}, {y}, [dim](const BackwardContext& c, const TensorList& g) {
@@ -47,7 +48,8 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, as_float(x, "log_softmax").dim(), "log_softmax");
   Tensor y = along_rows(x, dim, [&](int64_t rows, int64_t cols, const void* in, void* out) {
-    cpu::softmax_rows(x.dtype(), rows, cols, in, out, true);
+    if (x.device().is_cpu()) cpu::softmax_rows(x.dtype(), rows, cols, in, out, true);
+    else cuda::softmax_rows(x.device().index, x.dtype(), rows, cols, in, out, true);
   });
   if (should_record({&x}))
     record("LogSoftmaxBackward", {x}, {y}, {y}, [dim](const BackwardContext& c, const TensorList& g) {
@@ -78,6 +80,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
   }
   TG_CHECK(target.dtype() == DType::Int64, TypeError, "cross_entropy: class targets must be int64, got ",
            dtype_name(target.dtype()));
+  check_same_device("cross_entropy", {&logits, &target});
   Shape expect = logits.shape();
   expect.erase(expect.begin() + class_dim);
   TG_CHECK(target.shape() == expect, ValueError, "cross_entropy: target of shape ", shape_str(target.shape()),
@@ -93,8 +96,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
     rows2d = reshape(permute(logits, order), {-1, C});
   }
   const int64_t R = rows2d.size(0);
-  // Targets as row classes, -1 for ignored rows, range-checked.
+  // Targets as row classes, -1 for ignored rows, range-checked on the host (a device target is
+  // copied there and back, so that a bad class raises IndexError instead of faulting a kernel).
+  const Device device = logits.device();
   Tensor t = contiguous(reshape(clone(detach(target)), {R}));
+  if (!device.is_cpu()) t = to_device(t, Device{});
   int64_t* tp = t.data<int64_t>();
   int64_t counted = 0;
   for (int64_t i = 0; i < R; ++i) {
@@ -105,22 +111,31 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
     TG_CHECK(tp[i] >= 0 && tp[i] < C, IndexError, "cross_entropy: target ", tp[i], " is out of range for ", C, " classes");
     ++counted;
   }
+  t = to_device(t, device);
   Tensor x2 = contiguous(detach(rows2d));
-  Tensor loss_rows = empty({R}, logits.dtype(), logits.device()), lse = empty({R}, logits.dtype(), logits.device());
-  cpu::cross_entropy_rows(logits.dtype(), R, C, x2.raw_data(), t.data<int64_t>(), loss_rows.raw_data(), lse.raw_data());
+  Tensor loss_rows = empty({R}, logits.dtype(), device), lse = empty({R}, logits.dtype(), device);
+  if (device.is_cpu())
+    cpu::cross_entropy_rows(logits.dtype(), R, C, x2.raw_data(), t.data<int64_t>(), loss_rows.raw_data(), lse.raw_data());
+  else
+    cuda::cross_entropy_rows(device.index, logits.dtype(), R, C, x2.raw_data(), t.data<int64_t>(), loss_rows.raw_data(),
+                             lse.raw_data());
   if (should_record({&rows2d}))
     // d loss_i / d x_ij = softmax(x_i)_j - [j == t_i]; one kernel pass, the softmax rebuilt from lse.
     record("CrossEntropyBackward", {rows2d}, {loss_rows}, {x2, t, lse}, [C](const BackwardContext& c, const TensorList& g) {
       Tensor x = c.saved(0), tt = c.saved(1), l = c.saved(2);
       if (GradMode::is_enabled()) {  // create_graph: the same derivative in differentiable ops
         Tensor valid = ge(tt, scalar_tensor(0, DType::Int64, true));
-        Tensor onehot = to_dtype(eq(unsqueeze(arange(0, static_cast<double>(C), 1, DType::Int64), 0), unsqueeze(tt, 1)), x.dtype());
+        Tensor onehot = to_dtype(eq(unsqueeze(arange(0, static_cast<double>(C), 1, DType::Int64, x.device()), 0), unsqueeze(tt, 1)), x.dtype());
         Tensor w = unsqueeze(g[0] * to_dtype(valid, x.dtype()), 1);
         return TensorList{(softmax(x, 1) - onehot) * w};
       }
       Tensor gs = contiguous(g[0]), dx = empty(x.shape(), x.dtype(), x.device());
-      cpu::cross_entropy_backward_rows(x.dtype(), x.size(0), C, x.raw_data(), tt.data<int64_t>(), l.raw_data(),
-                                       gs.raw_data(), dx.raw_data());
+      if (x.device().is_cpu())
+        cpu::cross_entropy_backward_rows(x.dtype(), x.size(0), C, x.raw_data(), tt.data<int64_t>(), l.raw_data(),
+                                         gs.raw_data(), dx.raw_data());
+      else
+        cuda::cross_entropy_backward_rows(x.device().index, x.dtype(), x.size(0), C, x.raw_data(), tt.data<int64_t>(),
+                                          l.raw_data(), gs.raw_data(), dx.raw_data());
       return TensorList{dx};
     });
   if (reduction == 0) return reshape(loss_rows, target.shape());
@@ -153,7 +168,11 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Shape stat_shape(x.shape().begin(), x.shape().end() - k);
   stat_shape.insert(stat_shape.end(), k, 1);
   Tensor mu = empty(stat_shape, x.dtype(), x.device()), rstd = empty(stat_shape, x.dtype(), x.device());
-  cpu::layer_norm_rows(x.dtype(), rows, cols, xc.raw_data(), xhat.raw_data(), mu.raw_data(), rstd.raw_data(), eps);
+  if (x.device().is_cpu())
+    cpu::layer_norm_rows(x.dtype(), rows, cols, xc.raw_data(), xhat.raw_data(), mu.raw_data(), rstd.raw_data(), eps);
+  else
+    cuda::layer_norm_rows(x.device().index, x.dtype(), rows, cols, xc.raw_data(), xhat.raw_data(), mu.raw_data(),
+                          rstd.raw_data(), eps);
   if (should_record({&x})) {
     Dims dims;
     for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
@@ -163,7 +182,11 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
       if (GradMode::is_enabled())  // create_graph: the same formula in differentiable ops
         return TensorList{rs * (d - mean(d, dims, true) - xh * mean(d * xh, dims, true))};
       Tensor dc = contiguous(d), dx = empty(d.shape(), d.dtype(), d.device());
-      cpu::layer_norm_backward_rows(d.dtype(), rows, cols, dc.raw_data(), xh.raw_data(), rs.raw_data(), dx.raw_data());
+      if (d.device().is_cpu())
+        cpu::layer_norm_backward_rows(d.dtype(), rows, cols, dc.raw_data(), xh.raw_data(), rs.raw_data(), dx.raw_data());
+      else
+        cuda::layer_norm_backward_rows(d.device().index, d.dtype(), rows, cols, dc.raw_data(), xh.raw_data(), rs.raw_data(),
+                                       dx.raw_data());
       return TensorList{dx};
     });
   }

@@ -102,6 +102,8 @@ Tensor contiguous(const Tensor& x);
 Tensor clone(const Tensor& x);
 Tensor detach(const Tensor& x);
 Tensor to_dtype(const Tensor& x, DType dtype);
+// A copy on `device` (contiguous); dx = dy moved back to x's device. Returns x when it is there.
+Tensor to_device(const Tensor& x, Device device);
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
 Tensor cat(const TensorList& xs, int64_t dim);
 Tensor stack(const TensorList& xs, int64_t dim);

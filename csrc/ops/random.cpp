@@ -39,7 +39,8 @@ Tensor rand(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   TG_CHECK(is_floating(dtype), TypeError, "rand: expected a floating-point dtype, got ", dtype_name(dtype));
   uint64_t seed, offset = reserve_random(t.numel(), &seed);
-  cpu::random(cpu::RandomKind::Uniform, dtype, t.raw_data(), t.numel(), seed, offset);
+  if (device.is_cpu()) cpu::random(cpu::RandomKind::Uniform, dtype, t.raw_data(), t.numel(), seed, offset);
+  else cuda::random(device.index, cpu::RandomKind::Uniform, dtype, t.raw_data(), t.numel(), seed, offset);
   return t;
 }
 
@@ -47,7 +48,8 @@ Tensor randn(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   TG_CHECK(is_floating(dtype), TypeError, "randn: expected a floating-point dtype, got ", dtype_name(dtype));
   uint64_t seed, offset = reserve_random(t.numel(), &seed);
-  cpu::random(cpu::RandomKind::Normal, dtype, t.raw_data(), t.numel(), seed, offset);
+  if (device.is_cpu()) cpu::random(cpu::RandomKind::Normal, dtype, t.raw_data(), t.numel(), seed, offset);
+  else cuda::random(device.index, cpu::RandomKind::Normal, dtype, t.raw_data(), t.numel(), seed, offset);
   return t;
 }
 
@@ -55,7 +57,8 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Devic
   TG_CHECK(high > low, ValueError, "randint: expected low < high, got low=", low, " and high=", high);
   Tensor t = empty(shape, DType::Int64, device);
   uint64_t seed, offset = reserve_random(t.numel(), &seed);
-  cpu::random_int(t.data<int64_t>(), t.numel(), low, high, seed, offset);
+  if (device.is_cpu()) cpu::random_int(t.data<int64_t>(), t.numel(), low, high, seed, offset);
+  else cuda::random_int(device.index, t.data<int64_t>(), t.numel(), low, high, seed, offset);
   return dtype == DType::Int64 ? t : to_dtype(t, dtype);
 }
 
@@ -70,7 +73,8 @@ Tensor dropout(const Tensor& x, double p, bool training) {
   Tensor xc = contiguous(detach(x));
   Tensor y = empty(x.shape(), x.dtype(), x.device()), scale = empty(x.shape(), x.dtype(), x.device());
   uint64_t seed, offset = reserve_random(x.numel(), &seed);
-  cpu::dropout(x.dtype(), x.numel(), xc.raw_data(), y.raw_data(), scale.raw_data(), p, seed, offset);
+  if (x.device().is_cpu()) cpu::dropout(x.dtype(), x.numel(), xc.raw_data(), y.raw_data(), scale.raw_data(), p, seed, offset);
+  else cuda::dropout(x.device().index, x.dtype(), x.numel(), xc.raw_data(), y.raw_data(), scale.raw_data(), p, seed, offset);
   if (should_record({&x}))
     record("DropoutBackward", {x}, {y}, {scale}, [](const BackwardContext& c, const TensorList& g) {
       return TensorList{g[0] * c.saved(0)};

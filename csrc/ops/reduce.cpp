@@ -23,6 +23,11 @@ Shape reduced_shape(const Shape& in, uint64_t mask, bool keepdim) {
   return out;
 }
 
+void run_reduce(cpu::ReduceOp op, const Tensor& x, int64_t outer, int64_t r, int64_t inner, const void* in, const Tensor& out) {
+  if (x.device().is_cpu()) cpu::reduce(op, x.dtype(), outer, r, inner, in, out.raw_data());
+  else cuda::reduce(x.device().index, op, x.dtype(), outer, r, inner, in, out.raw_data());
+}
+
 // Runs `op` over the dims in `mask`: lays the input out as (outer, r, inner) -- without a copy
 // when the reduced dims are one contiguous run of a contiguous tensor -- and calls the kernel.
 Tensor reduce_kernel(cpu::ReduceOp op, const Tensor& x, uint64_t mask, bool keepdim, DType out_dtype, const char* name) {
@@ -46,7 +51,7 @@ Tensor reduce_kernel(cpu::ReduceOp op, const Tensor& x, uint64_t mask, bool keep
     int64_t outer = 1, inner = 1;
     for (int64_t d = 0; d < first; ++d) outer *= x.shape()[d];
     for (int64_t d = last + 1; d < nd; ++d) inner *= x.shape()[d];
-    cpu::reduce(op, x.dtype(), outer, r, inner, x.raw_data(), out.raw_data());
+    run_reduce(op, x, outer, r, inner, x.raw_data(), out);
     return out;
   }
   // General case: kept dims first, reduced dims last, then one contiguous copy.
@@ -60,7 +65,7 @@ Tensor reduce_kernel(cpu::ReduceOp op, const Tensor& x, uint64_t mask, bool keep
     GradModeGuard no_grad(false);
     xp = contiguous(permute(x, order));
   }
-  cpu::reduce(op, x.dtype(), out.numel(), r, 1, xp.raw_data(), out.raw_data());
+  run_reduce(op, x, out.numel(), r, 1, xp.raw_data(), out);
   return out;
 }
 

@@ -12,11 +12,16 @@ bool keeps_integers(UnaryOp op) {
   return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu;
 }
 
+void run_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
+  if (x.device().is_cpu()) cpu::unary(op, x.shape(), operand(out), operand(x));
+  else cuda::unary(x.device().index, op, x.shape(), operand(out), operand(x));
+}
+
 Tensor map(UnaryOp op, const Tensor& x, const char* name) {
   check_same_device(name, {&x});
   if (op == UnaryOp::LogicalNot) {
     Tensor out = empty(x.shape(), DType::Bool, x.device());
-    cpu::unary(op, x.shape(), operand(out), operand(x));
+    run_unary(op, out, x);
     return out;
   }
   if (x.dtype() == DType::Bool) {
@@ -25,7 +30,7 @@ Tensor map(UnaryOp op, const Tensor& x, const char* name) {
   }
   if (!is_floating(x.dtype()) && !keeps_integers(op)) return map(op, to_dtype(x, DType::Float32), name);
   Tensor out = empty(x.shape(), x.dtype(), x.device());
-  cpu::unary(op, x.shape(), operand(out), operand(x));
+  run_unary(op, out, x);
   return out;
 }
 

@@ -1,6 +1,10 @@
 #include "optim/optim.h"
 
+#include <map>
+#include <utility>
+
 #include "kernels/cpu/cpu.h"
+#include "kernels/cuda/cuda.h"
 #include "ops/ops.h"
 
 namespace tg::optim {
@@ -23,11 +27,34 @@ void resize_state(TensorList& state, size_t n) {
   if (state.size() < n) state.resize(n);
 }
 
+// CUDA parameters are collected per (device, dtype) and updated by one multi-tensor launch each;
+// CPU parameters are updated one by one as they come (no list is built on the CPU path).
+struct DeviceBatches {
+  std::map<std::pair<int, DType>, std::vector<cuda::OptimTensor>> groups;
+  // grad_of may have made a converted or contiguous copy of a gradient: it must stay allocated
+  // until the launch that reads it is queued, or its block could be handed out and written first.
+  TensorList keep_alive;
+  void add(const Tensor& p, const Tensor& g, cuda::OptimTensor t) {
+    keep_alive.push_back(g);
+    groups[{p.device().index, p.dtype()}].push_back(t);
+  }
+  template <class F>
+  void run(F launch) {
+    for (auto& [key, list] : groups) launch(key.first, key.second, list);
+  }
+};
+
+void check_state_device(const Tensor& p, const Tensor& g, const char* opt) {
+  TG_CHECK(g.device() == p.device(), RuntimeError, opt, ": gradient on ", g.device().str(), " for a parameter on ",
+           p.device().str());
+}
+
 }  // namespace
 
 void sgd_step(const TensorList& params, TensorList& momentum_bufs, double lr, double momentum, double dampening,
               double weight_decay, bool nesterov) {
   resize_state(momentum_bufs, params.size());
+  DeviceBatches cuda_params;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     Tensor g = grad_of(p, "SGD");
@@ -37,11 +64,20 @@ void sgd_step(const TensorList& params, TensorList& momentum_bufs, double lr, do
       momentum_bufs[i] = zeros_like(p);
       first = true;
     }
-    cpu::SGDConfig cfg{lr, momentum, dampening, weight_decay, nesterov, first};
-    cpu::sgd_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(),
-                    momentum != 0 ? momentum_bufs[i].raw_data() : nullptr, cfg);
+    check_state_device(p, g, "SGD");
+    void* buf = momentum != 0 ? momentum_bufs[i].raw_data() : nullptr;
+    if (p.device().is_cpu()) {
+      cpu::SGDConfig cfg{lr, momentum, dampening, weight_decay, nesterov, first};
+      cpu::sgd_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), buf, cfg);
+    } else {
+      cuda_params.add(p, g, {p.raw_data(), g.raw_data(), buf, nullptr, p.numel(), first ? 1 : 0});
+    }
     p.bump_version();
   }
+  const cpu::SGDConfig cfg{lr, momentum, dampening, weight_decay, nesterov, false};
+  cuda_params.run([&](int device, DType dtype, const std::vector<cuda::OptimTensor>& list) {
+    cuda::sgd_update(device, dtype, list, cfg);
+  });
 }
 
 void adam_step(const TensorList& params, TensorList& exp_avg, TensorList& exp_avg_sq, std::vector<int64_t>& steps,
@@ -49,33 +85,54 @@ void adam_step(const TensorList& params, TensorList& exp_avg, TensorList& exp_av
   resize_state(exp_avg, params.size());
   resize_state(exp_avg_sq, params.size());
   if (steps.size() < params.size()) steps.resize(params.size(), 0);
+  DeviceBatches cuda_params;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     Tensor g = grad_of(p, decoupled ? "AdamW" : "Adam");
     if (!g.defined()) continue;
     if (!exp_avg[i].defined()) exp_avg[i] = zeros_like(p);
     if (!exp_avg_sq[i].defined()) exp_avg_sq[i] = zeros_like(p);
-    cpu::AdamConfig cfg{lr, beta1, beta2, eps, weight_decay, decoupled, ++steps[i]};
-    cpu::adam_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), exp_avg[i].raw_data(), exp_avg_sq[i].raw_data(), cfg);
+    check_state_device(p, g, decoupled ? "AdamW" : "Adam");
+    const int64_t step = ++steps[i];
+    if (p.device().is_cpu()) {
+      cpu::AdamConfig cfg{lr, beta1, beta2, eps, weight_decay, decoupled, step};
+      cpu::adam_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), exp_avg[i].raw_data(), exp_avg_sq[i].raw_data(), cfg);
+    } else {
+      cuda_params.add(p, g, {p.raw_data(), g.raw_data(), exp_avg[i].raw_data(), exp_avg_sq[i].raw_data(), p.numel(), step});
+    }
     p.bump_version();
   }
+  const cpu::AdamConfig cfg{lr, beta1, beta2, eps, weight_decay, decoupled, 0};  // steps are per tensor
+  cuda_params.run([&](int device, DType dtype, const std::vector<cuda::OptimTensor>& list) {
+    cuda::adam_update(device, dtype, list, cfg);
+  });
 }
 
 void rmsprop_step(const TensorList& params, TensorList& square_avg, TensorList& momentum_bufs, double lr, double alpha,
                   double eps, double weight_decay, double momentum) {
   resize_state(square_avg, params.size());
   resize_state(momentum_bufs, params.size());
+  DeviceBatches cuda_params;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     Tensor g = grad_of(p, "RMSprop");
     if (!g.defined()) continue;
     if (!square_avg[i].defined()) square_avg[i] = zeros_like(p);
     if (momentum != 0 && !momentum_bufs[i].defined()) momentum_bufs[i] = zeros_like(p);
-    cpu::RMSpropConfig cfg{lr, alpha, eps, weight_decay, momentum};
-    cpu::rmsprop_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), square_avg[i].raw_data(),
-                        momentum != 0 ? momentum_bufs[i].raw_data() : nullptr, cfg);
+    check_state_device(p, g, "RMSprop");
+    void* buf = momentum != 0 ? momentum_bufs[i].raw_data() : nullptr;
+    if (p.device().is_cpu()) {
+      cpu::RMSpropConfig cfg{lr, alpha, eps, weight_decay, momentum};
+      cpu::rmsprop_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), square_avg[i].raw_data(), buf, cfg);
+    } else {
+      cuda_params.add(p, g, {p.raw_data(), g.raw_data(), square_avg[i].raw_data(), buf, p.numel(), 0});
+    }
     p.bump_version();
   }
+  const cpu::RMSpropConfig cfg{lr, alpha, eps, weight_decay, momentum};
+  cuda_params.run([&](int device, DType dtype, const std::vector<cuda::OptimTensor>& list) {
+    cuda::rmsprop_update(device, dtype, list, cfg);
+  });
 }
 
 }  // namespace tg::optim

@@ -1,5 +1,28 @@
-"""tapegrad.cuda: what the GPU side offers in this build."""
+"""tapegrad.cuda: what the GPU side offers in this build.
+
+All of tapegrad's work on a device is queued on one stream; the host waits only where it needs a
+value (.item(), .numpy(), .tolist(), printing, copies to the CPU) or when synchronize() is called.
+Device memory comes from a caching allocator: freed blocks are kept for reuse (sizes rounded to
+512 B, or 2 MiB above 1 MiB) until empty_cache(). Without a GPU, or in a build without CUDA, the
+memory statistics are 0 and empty_cache() does nothing; creating a CUDA tensor raises RuntimeError.
+"""
 from ._C import _cuda
+
+OutOfMemoryError = _cuda.OutOfMemoryError
+OutOfMemoryError.__doc__ = "Raised when the device has no memory left even after the allocator's cache was freed."
+
+
+def _index(device):
+    if device is None:
+        return 0
+    if isinstance(device, int):
+        return device
+    d = str(device)
+    if d == "cuda":
+        return 0
+    if d.startswith("cuda:"):
+        return int(d[5:])
+    raise ValueError(f"cuda: expected a CUDA device, got {device!r}")
 
 
 def is_available():
@@ -16,4 +39,29 @@ def device_count():
 
 
 def synchronize():
+    """Waits until every queued kernel and copy has finished."""
     _cuda.synchronize()
+
+
+def memory_allocated(device=None):
+    """Bytes of device memory held by live tensors on `device`."""
+    return _cuda.memory_allocated(_index(device))
+
+
+def max_memory_allocated(device=None):
+    """The peak of memory_allocated() since start-up or the last reset_peak_memory_stats()."""
+    return _cuda.max_memory_allocated(_index(device))
+
+
+def reset_peak_memory_stats(device=None):
+    _cuda.reset_peak_memory_stats(_index(device))
+
+
+def memory_reserved(device=None):
+    """Bytes the allocator holds from the driver: allocated plus cached free blocks."""
+    return _cuda.memory_reserved(_index(device))
+
+
+def empty_cache():
+    """Returns the cached free blocks to the driver (memory of live tensors is kept)."""
+    _cuda.empty_cache()

@@ -8,15 +8,6 @@
 
 namespace tg::cpu {
 
-namespace {
-
-// Uniform in [0, 1): the top 24 (float) or 53 (double) bits of the stream.
-inline double u01d(uint32_t a, uint32_t b) {
-  return static_cast<double>(((uint64_t(a) << 32) | b) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-}  // namespace
-
 void random(RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, uint64_t offset) {
   TG_DISPATCH_FLOAT(dtype, "random", [&](auto tag) {
     using T = decltype(tag);
@@ -29,8 +20,8 @@ void random(RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, u
           u1 = philox_uniform_float(r.x[0]);
           u2 = philox_uniform_float(r.x[1]);
         } else {
-          u1 = u01d(r.x[0], r.x[1]);
-          u2 = u01d(r.x[2], r.x[3]);
+          u1 = philox_uniform_double(r.x[0], r.x[1]);
+          u2 = philox_uniform_double(r.x[2], r.x[3]);
         }
         if (kind == RandomKind::Uniform) {
           o[i] = static_cast<T>(u1);
@@ -63,7 +54,7 @@ void dropout(DType dtype, int64_t n, const void* x, void* out, void* scale, doub
     parallel_for(n, 4096, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         Philox4 r = philox(seed, offset + static_cast<uint64_t>(i));
-        const double u = std::is_same_v<T, float> ? philox_uniform_float(r.x[0]) : u01d(r.x[0], r.x[1]);
+        const double u = std::is_same_v<T, float> ? philox_uniform_float(r.x[0]) : philox_uniform_double(r.x[0], r.x[1]);
         m[i] = u >= p ? keep : T(0);
         o[i] = xs[i] * m[i];
       }

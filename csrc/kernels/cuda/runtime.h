@@ -1,6 +1,7 @@
-// The CUDA runtime as the rest of tapegrad sees it. runtime.cu implements it in a CUDA build;
-// no_cuda.cpp in a CPU-only build, where every call that needs a GPU raises.
+// The CUDA runtime as the rest of tapegrad sees it. runtime.cu and allocator.cu implement it in a
+// CUDA build; no_cuda.cpp in a CPU-only build, where every call that needs a GPU raises.
 #pragma once
+#include <cstddef>
 
 namespace tg::cuda {
 
@@ -14,5 +15,24 @@ void synchronize();
 void* stream(int device);
 // Raises RuntimeError naming `what` and the CUDA error when `err` (a cudaError_t) is not success.
 void check(int err, const char* what);
+
+// ---- caching allocator (allocator.cu) ----------------------------------------------------------
+// A block of at least `nbytes` on `device`, reused from the cache when one of its size class is
+// free. Raises CudaOutOfMemoryError when the driver has no memory even after empty_cache().
+// nbytes == 0 gives nullptr.
+void* allocate(size_t nbytes, int device);
+// Returns a block to its free list; the signature of Storage::release (context unused). Never
+// throws: it runs in destructors.
+void release(void* ptr, void* context);
+size_t memory_allocated(int device);      // bytes of blocks handed out and not yet released
+size_t max_memory_allocated(int device);  // peak of memory_allocated since the last reset
+void reset_peak_memory_stats(int device);
+size_t memory_reserved(int device);       // handed out + cached
+void empty_cache();                       // every cached (free) block goes back to the driver
+
+// ---- transfers (copy.cu) -----------------------------------------------------------------------
+// Copies nbytes between contiguous buffers; a device index < 0 means host memory. A copy to the
+// host waits for it (the host is about to read the bytes); every other copy is only queued.
+void copy_bytes(void* dst, int dst_device, const void* src, int src_device, size_t nbytes);
 
 }  // namespace tg::cuda

@@ -182,6 +182,13 @@ class Module:
                     m._buffers[name] = b.to(device, dtype)
         return self
 
+    def cuda(self, device=None):
+        """Moves every parameter and buffer to the GPU ("cuda" or "cuda:N")."""
+        return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
+
+    def cpu(self):
+        return self.to("cpu")
+
     def float(self):
         return self.to(dtype=_C.dtype.float32)
 

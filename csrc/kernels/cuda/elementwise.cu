@@ -1,0 +1,86 @@
+// Unary, binary and where kernels: the functors of kernels/functors.h run by the elementwise
+// engine (elementwise.cuh), with the dtype rules of the CPU twin (kernels/cpu/elementwise.cpp).
+#include "kernels/cuda/elementwise.cuh"
+
+namespace tg::cuda {
+
+namespace {
+
+template <UnaryOp op, class T, class Out>
+struct UnaryFn {
+  __device__ __forceinline__ Out operator()(T x) const { return static_cast<Out>(apply_unary<op>(x)); }
+};
+
+template <BinaryOp op, class T>
+struct BinaryFn {
+  __device__ __forceinline__ auto operator()(T a, T b) const { return apply_binary<op>(a, b); }
+};
+
+template <class T>
+struct SelectFn {
+  __device__ __forceinline__ T operator()(bool c, T a, T b) const { return c ? a : b; }
+};
+
+template <UnaryOp op>
+void unary_typed(int device, const Shape& shape, Operand out, Operand in) {
+  if constexpr (op == UnaryOp::LogicalNot) {
+    TG_DISPATCH_ALL(in.dtype, "logical_not", [&](auto tag) {
+      using T = decltype(tag);
+      elementwise<bool, T>("logical_not", device, shape, UnaryFn<op, T, bool>{}, out, {in});
+    });
+  } else if constexpr (op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu) {
+    TG_DISPATCH_NUMERIC(in.dtype, "unary", [&](auto tag) {
+      using T = decltype(tag);
+      elementwise<T, T>("unary", device, shape, UnaryFn<op, T, T>{}, out, {in});
+    });
+  } else {
+    TG_DISPATCH_FLOAT(in.dtype, "unary", [&](auto tag) {
+      using T = decltype(tag);
+      elementwise<T, T>("unary", device, shape, UnaryFn<op, T, T>{}, out, {in});
+    });
+  }
+}
+
+template <BinaryOp op>
+void binary_typed(int device, const Shape& shape, Operand out, Operand a, Operand b) {
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    using Out = decltype(apply_binary<op>(T(), T()));
+    elementwise<Out, T, T>("binary", device, shape, BinaryFn<op, T>{}, out, {a, b});
+  };
+  if constexpr (is_comparison_op(op)) TG_DISPATCH_ALL(a.dtype, "compare", run);
+  else TG_DISPATCH_NUMERIC(a.dtype, "binary", run);
+}
+
+}  // namespace
+
+void unary(int device, UnaryOp op, const Shape& shape, Operand out, Operand in) {
+  switch (op) {
+#define TG_UNARY_CASE(NAME) case UnaryOp::NAME: return unary_typed<UnaryOp::NAME>(device, shape, out, in);
+    TG_UNARY_CASE(Neg) TG_UNARY_CASE(Abs) TG_UNARY_CASE(Exp) TG_UNARY_CASE(Log) TG_UNARY_CASE(Sqrt)
+    TG_UNARY_CASE(Rsqrt) TG_UNARY_CASE(Sin) TG_UNARY_CASE(Cos) TG_UNARY_CASE(Tanh) TG_UNARY_CASE(Sigmoid)
+    TG_UNARY_CASE(Relu) TG_UNARY_CASE(Gelu) TG_UNARY_CASE(GeluTanh) TG_UNARY_CASE(Silu) TG_UNARY_CASE(Erf)
+    TG_UNARY_CASE(Sign) TG_UNARY_CASE(LogicalNot)
+#undef TG_UNARY_CASE
+  }
+}
+
+void binary(int device, BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) {
+  switch (op) {
+#define TG_BINARY_CASE(NAME) case BinaryOp::NAME: return binary_typed<BinaryOp::NAME>(device, shape, out, a, b);
+    TG_BINARY_CASE(Add) TG_BINARY_CASE(Sub) TG_BINARY_CASE(Mul) TG_BINARY_CASE(Div) TG_BINARY_CASE(Pow)
+    TG_BINARY_CASE(Maximum) TG_BINARY_CASE(Minimum) TG_BINARY_CASE(GeluBackward) TG_BINARY_CASE(Eq)
+    TG_BINARY_CASE(Ne) TG_BINARY_CASE(Lt) TG_BINARY_CASE(Le) TG_BINARY_CASE(Gt) TG_BINARY_CASE(Ge)
+    TG_BINARY_CASE(LogicalAnd) TG_BINARY_CASE(LogicalOr)
+#undef TG_BINARY_CASE
+  }
+}
+
+void where(int device, const Shape& shape, Operand out, Operand cond, Operand a, Operand b) {
+  TG_DISPATCH_ALL(a.dtype, "where", [&](auto tag) {
+    using T = decltype(tag);
+    elementwise<T, bool, T, T>("where", device, shape, SelectFn<T>{}, out, {cond, a, b});
+  });
+}
+
+}  // namespace tg::cuda

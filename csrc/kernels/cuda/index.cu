@@ -1,0 +1,123 @@
+// Gathers and scatters over (outer, n, inner) contiguous buffers, the twin of
+// kernels/cpu/index.cpp: one thread per element moved. Scatters add with atomicAdd, since two
+// indices may name the same destination (so float sums may differ from the CPU in the last bits).
+#include "kernels/cuda/launch.cuh"
+
+namespace tg::cuda {
+
+namespace {
+
+template <class T>
+__device__ __forceinline__ void atomic_add(T* p, T v) {
+  if constexpr (std::is_same_v<T, int64_t>)  // two's complement: the unsigned add is the signed one
+    atomicAdd(reinterpret_cast<unsigned long long*>(p), static_cast<unsigned long long>(v));
+  else
+    atomicAdd(p, v);
+}
+
+#define TG_GRID_LOOP(i, n) \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+// out (outer, n_index, inner)[o, j, i] = in (outer, n_in, inner)[o, index[j], i]
+template <class T>
+__global__ void index_select_kernel(const T* in, const int64_t* index, T* out, int64_t n_in, int64_t n_index,
+                                    int64_t inner, int64_t total) {
+  TG_GRID_LOOP(t, total) {
+    const int64_t i = t % inner, j = (t / inner) % n_index, o = t / (inner * n_index);
+    out[t] = in[(o * n_in + index[j]) * inner + i];
+  }
+}
+
+// out (outer, n_out, inner)[o, index[j], i] += src (outer, n_index, inner)[o, j, i]
+template <class T>
+__global__ void index_add_kernel(T* out, const int64_t* index, const T* src, int64_t n_out, int64_t n_index,
+                                 int64_t inner, int64_t total) {
+  TG_GRID_LOOP(t, total) {
+    const int64_t i = t % inner, j = (t / inner) % n_index, o = t / (inner * n_index);
+    atomic_add(out + (o * n_out + index[j]) * inner + i, src[t]);
+  }
+}
+
+// out[o, j, i] = in[o, index[o, j, i], i]
+template <class T>
+__global__ void gather_kernel(const T* in, const int64_t* index, T* out, int64_t n_in, int64_t n_index, int64_t inner,
+                              int64_t total) {
+  TG_GRID_LOOP(t, total) {
+    const int64_t i = t % inner, o = t / (inner * n_index);
+    out[t] = in[(o * n_in + index[t]) * inner + i];
+  }
+}
+
+// out[o, index[o, j, i], i] += src[o, j, i]
+template <class T>
+__global__ void scatter_add_kernel(T* out, const int64_t* index, const T* src, int64_t n_out, int64_t n_index,
+                                   int64_t inner, int64_t total) {
+  TG_GRID_LOOP(t, total) {
+    const int64_t i = t % inner, o = t / (inner * n_index);
+    atomic_add(out + (o * n_out + index[t]) * inner + i, src[t]);
+  }
+}
+
+template <class T>
+__global__ void put_kernel(T* out, const int64_t* positions, const T* values, int64_t n) {
+  TG_GRID_LOOP(t, n) out[positions[t]] = values[t];
+}
+
+#undef TG_GRID_LOOP
+
+}  // namespace
+
+void index_select(int device, DType dtype, int64_t outer, int64_t n_in, int64_t inner, const void* in,
+                  const int64_t* index, int64_t n_index, void* out) {
+  const int64_t total = outer * n_index * inner;
+  if (total == 0) return;
+  TG_DISPATCH_ALL(dtype, "index_select", [&](auto tag) {
+    using T = decltype(tag);
+    launch("index_select", device, blocks_for(total), kThreads, index_select_kernel<T>, static_cast<const T*>(in), index,
+           static_cast<T*>(out), n_in, n_index, inner, total);
+  });
+}
+
+void index_add(int device, DType dtype, int64_t outer, int64_t n_out, int64_t inner, void* out, const int64_t* index,
+               int64_t n_index, const void* src) {
+  const int64_t total = outer * n_index * inner;
+  if (total == 0) return;
+  TG_DISPATCH_NUMERIC(dtype, "index_add", [&](auto tag) {
+    using T = decltype(tag);
+    launch("index_add", device, blocks_for(total), kThreads, index_add_kernel<T>, static_cast<T*>(out), index,
+           static_cast<const T*>(src), n_out, n_index, inner, total);
+  });
+}
+
+void gather(int device, DType dtype, int64_t outer, int64_t n_in, int64_t n_index, int64_t inner, const void* in,
+            const int64_t* index, void* out) {
+  const int64_t total = outer * n_index * inner;
+  if (total == 0) return;
+  TG_DISPATCH_ALL(dtype, "gather", [&](auto tag) {
+    using T = decltype(tag);
+    launch("gather", device, blocks_for(total), kThreads, gather_kernel<T>, static_cast<const T*>(in), index,
+           static_cast<T*>(out), n_in, n_index, inner, total);
+  });
+}
+
+void scatter_add(int device, DType dtype, int64_t outer, int64_t n_out, int64_t n_index, int64_t inner, void* out,
+                 const int64_t* index, const void* src) {
+  const int64_t total = outer * n_index * inner;
+  if (total == 0) return;
+  TG_DISPATCH_NUMERIC(dtype, "scatter_add", [&](auto tag) {
+    using T = decltype(tag);
+    launch("scatter_add", device, blocks_for(total), kThreads, scatter_add_kernel<T>, static_cast<T*>(out), index,
+           static_cast<const T*>(src), n_out, n_index, inner, total);
+  });
+}
+
+void put(int device, DType dtype, void* out, const int64_t* positions, const void* values, int64_t n) {
+  if (n == 0) return;
+  TG_DISPATCH_ALL(dtype, "put", [&](auto tag) {
+    using T = decltype(tag);
+    launch("put", device, blocks_for(n), kThreads, put_kernel<T>, static_cast<T*>(out), positions,
+           static_cast<const T*>(values), n);
+  });
+}
+
+}  // namespace tg::cuda

@@ -1,0 +1,383 @@
+"""The CUDA backend: transfers, the caching allocator, errors, same random numbers on both
+devices, kernels against the CPU, optimizers. Tests that need a GPU skip cleanly without one;
+the ones at the top check the behaviour of builds (or machines) without a GPU."""
+import numpy as np
+import pytest
+
+import tapegrad as tg
+
+HAS_GPU = tg.cuda.is_available()
+gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU available")
+
+
+# ---- without a GPU: clear errors, never a crash ----------------------------------------------------
+
+@pytest.mark.skipif(HAS_GPU, reason="checks the no-GPU behaviour")
+def test_cuda_tensor_without_gpu_raises_runtime_error():
+    for make in (lambda: tg.zeros(2, device="cuda"), lambda: tg.tensor([1.0, 2.0], device="cuda"),
+                 lambda: tg.ones(3).cuda(), lambda: tg.ones(3).to("cuda:0"), lambda: tg.randn(2, device="cuda")):
+        with pytest.raises(RuntimeError, match="CUDA|cuda"):
+            make()
+
+
+@pytest.mark.skipif(HAS_GPU, reason="checks the no-GPU behaviour")
+def test_memory_stats_without_gpu_are_zero():
+    assert tg.cuda.memory_allocated() == 0
+    assert tg.cuda.max_memory_allocated() == 0
+    assert tg.cuda.memory_reserved() == 0
+    tg.cuda.reset_peak_memory_stats()
+    tg.cuda.empty_cache()
+    assert tg.cuda.device_count() == 0
+
+
+def test_out_of_memory_error_is_a_runtime_error():
+    assert issubclass(tg.cuda.OutOfMemoryError, RuntimeError)
+    assert tg.cuda.OutOfMemoryError.__name__ == "OutOfMemoryError"
+
+
+def test_bad_device_string_raises_value_error():
+    with pytest.raises(ValueError, match="device"):
+        tg.zeros(2, device="cuda:x")
+    with pytest.raises(ValueError, match="device"):
+        tg.zeros(2, device="tpu")
+
+
+def test_to_cpu_on_cpu_is_the_same_tensor():
+    t = tg.ones(3)
+    assert t.to("cpu") is t or t.to("cpu").data_ptr() == t.data_ptr()
+    assert str(t.device) == "cpu" and not t.is_cuda
+
+
+# ---- transfers ---------------------------------------------------------------------------------
+
+@gpu
+@pytest.mark.parametrize("dtype", [tg.float32, tg.float64, tg.int64, tg.bool])
+def test_round_trip_keeps_values(dtype):
+    a = (np.arange(24).reshape(2, 3, 4) % 5).astype({tg.float32: np.float32, tg.float64: np.float64,
+                                                    tg.int64: np.int64, tg.bool: np.bool_}[dtype])
+    t = tg.tensor(a, device="cuda")
+    assert t.is_cuda and str(t.device) == "cuda:0" and t.dtype == dtype
+    np.testing.assert_array_equal(t.cpu().numpy(), a)
+    np.testing.assert_array_equal(t.numpy(), a)  # a host copy
+    assert t.tolist() == a.tolist()
+
+
+@gpu
+def test_non_contiguous_transfer():
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    t = tg.tensor(a).T.cuda()
+    np.testing.assert_array_equal(t.cpu().numpy(), a.T)
+    d = tg.tensor(a, device="cuda")[:, ::2]
+    np.testing.assert_array_equal(d.cpu().numpy(), a[:, ::2])
+
+
+@gpu
+def test_item_and_printing():
+    t = tg.tensor([1.5, 2.5], device="cuda")
+    assert t.sum().item() == 4.0
+    assert float(t[0]) == 1.5
+    assert "device='cuda:0'" in repr(t)
+
+
+@gpu
+@pytest.mark.parametrize("make", [
+    lambda d: tg.zeros(2, 3, device=d), lambda d: tg.ones(4, device=d), lambda d: tg.full((2,), 7, device=d),
+    lambda d: tg.arange(0, 10, 3, device=d), lambda d: tg.linspace(0, 1, 5, device=d), lambda d: tg.eye(3, device=d),
+    lambda d: tg.tensor([[1, 2], [3, 4]], device=d), lambda d: tg.empty(3, device=d).shape,
+])
+def test_creation_on_cuda_matches_cpu(make):
+    on_gpu, on_cpu = make("cuda"), make("cpu")
+    if isinstance(on_cpu, tuple):
+        assert on_gpu == on_cpu
+        return
+    assert on_gpu.is_cuda and on_gpu.dtype == on_cpu.dtype
+    np.testing.assert_array_equal(on_gpu.cpu().numpy(), on_cpu.numpy())
+
+
+@gpu
+def test_to_is_differentiable():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x.to("cuda") * 2.0
+    (y * y).sum().backward()
+    assert x.grad is not None and not x.grad.is_cuda
+    np.testing.assert_allclose(x.grad.numpy(), [8.0, 16.0, 24.0])
+
+
+# ---- allocator -----------------------------------------------------------------------------------
+
+@gpu
+def test_memory_allocated_goes_up_and_back_down():
+    tg.cuda.synchronize()
+    before = tg.cuda.memory_allocated()
+    t = tg.empty(1 << 20, device="cuda")  # 4 MiB: a 2 MiB-class block
+    assert tg.cuda.memory_allocated() >= before + (4 << 20)
+    assert tg.cuda.max_memory_allocated() >= tg.cuda.memory_allocated()
+    del t
+    assert tg.cuda.memory_allocated() == before
+    assert tg.cuda.memory_reserved() >= before + (4 << 20)  # cached, not returned
+    tg.cuda.empty_cache()
+    assert tg.cuda.memory_reserved() == tg.cuda.memory_allocated()
+
+
+@gpu
+def test_blocks_are_reused():
+    a = tg.empty(1000, device="cuda")
+    ptr = a.data_ptr()
+    del a
+    b = tg.empty(1000, device="cuda")
+    assert b.data_ptr() == ptr
+
+
+@gpu
+def test_reset_peak():
+    t = tg.empty(1 << 21, device="cuda")
+    del t
+    tg.cuda.reset_peak_memory_stats()
+    assert tg.cuda.max_memory_allocated() == tg.cuda.memory_allocated()
+
+
+@gpu
+def test_out_of_memory_raises_and_allocator_stays_usable():
+    with pytest.raises(tg.cuda.OutOfMemoryError, match="out of memory"):
+        tg.empty(2 ** 47, dtype=tg.float64, device="cuda")  # 2**50 bytes
+    with pytest.raises(RuntimeError):
+        tg.empty(2 ** 47, dtype=tg.float64, device="cuda")
+    x = tg.ones(1000, device="cuda")
+    assert x.sum().item() == 1000.0
+
+
+# ---- errors --------------------------------------------------------------------------------------
+
+@gpu
+@pytest.mark.parametrize("op", [lambda a, b: a + b, lambda a, b: a @ b, lambda a, b: tg.where(a > 0, a, b),
+                                lambda a, b: tg.cat([a, b])])
+def test_mixed_devices_raise(op):
+    a = tg.ones(2, 2, device="cuda")
+    b = tg.ones(2, 2)
+    with pytest.raises(RuntimeError, match="cpu.*cuda|cuda.*cpu"):
+        op(a, b)
+
+
+@gpu
+def test_zero_dim_cpu_tensor_with_cuda_tensor_raises_but_python_scalars_work():
+    a = tg.ones(3, device="cuda")
+    with pytest.raises(RuntimeError, match="device"):
+        a + tg.tensor(2.0)
+    np.testing.assert_array_equal((a * 2 + 1).cpu().numpy(), [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal((2 - a).cpu().numpy(), [1.0, 1.0, 1.0])
+
+
+@gpu
+def test_out_of_range_index_raises_index_error():
+    x = tg.ones(4, 3, device="cuda")
+    with pytest.raises(IndexError):
+        tg.index_select(x, 0, tg.tensor([0, 7], device="cuda"))
+    with pytest.raises(IndexError):
+        x[tg.tensor([5])]
+    assert x.sum().item() == 12.0  # the context survived
+
+
+# ---- same random numbers on both devices --------------------------------------------------------
+
+@gpu
+@pytest.mark.parametrize("dtype", [tg.float32, tg.float64])
+def test_rand_randn_identical_on_both_devices(dtype):
+    for fn in (tg.rand, tg.randn):
+        tg.manual_seed(1234)
+        c = fn(1000, 3, dtype=dtype).numpy()
+        tg.manual_seed(1234)
+        g = fn(1000, 3, dtype=dtype, device="cuda").cpu().numpy()
+        if fn is tg.rand:
+            np.testing.assert_array_equal(g, c)
+        else:  # Box-Muller in double: libm and the device's log/cos may differ in the last ulp
+            np.testing.assert_allclose(g, c, rtol=1e-12 if dtype == tg.float64 else 1e-6, atol=1e-12)
+
+
+@gpu
+def test_randint_and_dropout_identical_on_both_devices():
+    tg.manual_seed(7)
+    c = tg.randint(0, 100, (5000,)).numpy()
+    tg.manual_seed(7)
+    g = tg.randint(0, 100, (5000,), device="cuda").cpu().numpy()
+    np.testing.assert_array_equal(g, c)
+    x = np.random.default_rng(0).standard_normal((64, 33)).astype(np.float32)
+    tg.manual_seed(3)
+    yc = tg.nn.functional.dropout(tg.tensor(x), 0.3, training=True).numpy()
+    tg.manual_seed(3)
+    yg = tg.nn.functional.dropout(tg.tensor(x, device="cuda"), 0.3, training=True).cpu().numpy()
+    np.testing.assert_array_equal(yg == 0, yc == 0)
+    np.testing.assert_allclose(yg, yc, rtol=1e-6)
+
+
+# ---- kernels against the CPU -----------------------------------------------------------------------
+
+def _pair(shape, dtype=np.float32, seed=0, positive=False):
+    a = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    if positive:
+        a = np.abs(a) + 0.5
+    return tg.tensor(a), tg.tensor(a, device="cuda")
+
+
+def _close(g, c, rtol=1e-5, atol=1e-6):
+    assert g.is_cuda and g.shape == c.shape and g.dtype == c.dtype
+    np.testing.assert_allclose(g.cpu().numpy(), c.numpy(), rtol=rtol, atol=atol, equal_nan=True)
+
+
+@gpu
+@pytest.mark.parametrize("name", ["neg", "abs", "exp", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "gelu", "silu",
+                                  "erf", "sign", "log"])
+@pytest.mark.parametrize("n", [1, 7, 1000, 100003])
+def test_unary_matches_cpu(name, n):
+    c, g = _pair((n,), positive=name in ("sqrt", "log"))
+    _close(getattr(tg, name)(g), getattr(tg, name)(c))
+
+
+@gpu
+@pytest.mark.parametrize("op", [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a / b, lambda a, b: a - b,
+                                lambda a, b: tg.maximum(a, b), lambda a, b: a < b, lambda a, b: a ** 2])
+def test_binary_broadcast_and_strides_match_cpu(op):
+    ac, ag = _pair((4, 1, 5), seed=1)
+    bc, bg = _pair((3, 5), seed=2)
+    _close(op(ag, bg), op(ac, bc))
+    _close(op(ag.transpose(0, 2), bg.T[:, :, None]), op(ac.transpose(0, 2), bc.T[:, :, None]))
+    _close(op(ag, 2.0), op(ac, 2.0))
+
+
+@gpu
+def test_dtype_conversion_and_where_match_cpu():
+    c, g = _pair((6, 7))
+    _close(g.to(tg.float64), c.to(tg.float64))
+    _close((g * 3).long(), (c * 3).long())
+    _close(tg.where(g > 0, g, -g), tg.where(c > 0, c, -c))
+    _close(tg.clamp(g, -0.5, 0.5), tg.clamp(c, -0.5, 0.5))
+
+
+@gpu
+@pytest.mark.parametrize("shape, dims", [((1000,), None), ((7, 300), 1), ((7, 300), 0), ((4, 5, 6), (0, 2)),
+                                         ((3, 4, 5), (1,)), ((2, 3), ())])
+@pytest.mark.parametrize("fn", ["sum", "mean", "amax", "amin", "var"])
+def test_reductions_match_cpu(shape, dims, fn):
+    c, g = _pair(shape, dtype=np.float64)
+    kw = {} if dims is None else {"dim": dims}
+    if dims == ():
+        kw = {}
+    _close(getattr(tg, fn)(g, **kw), getattr(tg, fn)(c, **kw), rtol=1e-10, atol=1e-12)
+
+
+@gpu
+def test_argmax_argmin_ties_and_nan_match_cpu():
+    a = np.array([[1.0, 3.0, 3.0, 0.0], [np.nan, 2.0, np.nan, 5.0], [2.0, 2.0, 2.0, 2.0]], dtype=np.float32)
+    c, g = tg.tensor(a), tg.tensor(a, device="cuda")
+    for fn in (tg.argmax, tg.argmin):
+        _close(fn(g, 1), fn(c, 1))
+        _close(fn(g, 0), fn(c, 0))
+        _close(fn(g), fn(c))
+    _close(tg.amax(g, 1), tg.amax(c, 1))
+
+
+@gpu
+def test_int_and_bool_sums_match_cpu():
+    a = np.arange(-50, 50).reshape(10, 10)
+    c, g = tg.tensor(a), tg.tensor(a, device="cuda")
+    _close(g.sum(), c.sum())
+    _close((g > 0).sum(1), (c > 0).sum(1))
+
+
+@gpu
+def test_index_ops_match_cpu():
+    c, g = _pair((6, 4), dtype=np.float64)
+    idx = np.array([5, 0, 0, -1])
+    ic, ig = tg.tensor(idx), tg.tensor(idx, device="cuda")
+    _close(tg.index_select(g, 0, ig), tg.index_select(c, 0, ic))
+    _close(g[ig], c[ic])
+    _close(g[g > 0], c[c > 0])
+    gi = np.array([[0, 1, 2, 3], [3, 2, 1, 0]])
+    _close(tg.gather(g, 0, tg.tensor(gi, device="cuda")), tg.gather(c, 0, tg.tensor(gi)))
+    src_c, src_g = _pair((4, 4), dtype=np.float64, seed=5)
+    _close(tg.index_add(g, 0, ig, src_g), tg.index_add(c, 0, ic, src_c), rtol=1e-12)
+    _close(tg.scatter_add(g, 0, tg.tensor(gi, device="cuda"), src_g[:2]), tg.scatter_add(c, 0, tg.tensor(gi), src_c[:2]))
+    gc, gg = c.clone(), g.clone()
+    gc[tg.tensor([1, 3])] = 9.0
+    gg[tg.tensor([1, 3], device="cuda")] = 9.0
+    _close(gg, gc)
+
+
+@gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nn_rows_and_gradients_match_cpu(dtype):
+    F = tg.nn.functional
+    xn = np.random.default_rng(0).standard_normal((5, 37)).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    outs, grads = {}, {}
+    for device in ("cpu", "cuda"):
+        x = tg.tensor(xn, device=device, requires_grad=True)
+        target = tg.tensor([0, 36, 5, -100, 2], device=device)
+        loss = (F.softmax(x, -1) ** 2).sum() + F.log_softmax(x, 0).sum() * 0.1 + F.cross_entropy(x, target) \
+            + (F.layer_norm(x, (37,)) ** 3).sum() * 0.01
+        loss.backward()
+        outs[device], grads[device] = loss.item(), x.grad.cpu().numpy()
+    np.testing.assert_allclose(outs["cuda"], outs["cpu"], **tol)
+    np.testing.assert_allclose(grads["cuda"], grads["cpu"], **tol)
+
+
+@gpu
+def test_lstm_cell_matches_cpu():
+    gc, gg = _pair((3, 16), dtype=np.float64, seed=1)
+    cc, cg = _pair((3, 4), dtype=np.float64, seed=2)
+    hc, c2c = tg._C._lstm_cell(gc, cc)
+    hg, c2g = tg._C._lstm_cell(gg, cg)
+    _close(hg, hc, rtol=1e-12)
+    _close(c2g, c2c, rtol=1e-12)
+
+
+# ---- optimizers and modules ------------------------------------------------------------------------
+
+@gpu
+@pytest.mark.parametrize("make", [
+    lambda ps: tg.optim.SGD(ps, lr=0.1),
+    lambda ps: tg.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: tg.optim.Adam(ps, lr=0.01, weight_decay=0.01),
+    lambda ps: tg.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+    lambda ps: tg.optim.RMSprop(ps, lr=0.01, momentum=0.5),
+])
+def test_optimizers_on_cuda_match_cpu(make):
+    rng = np.random.default_rng(0)
+    shapes = [(3, 4), (70000,), (1,)]  # the big one spans two chunks of the multi-tensor kernel
+    init = [rng.standard_normal(s) for s in shapes]
+    final = {}
+    for device in ("cpu", "cuda"):
+        ps = [tg.tensor(a, device=device, requires_grad=True) for a in init]
+        opt = make(ps)
+        for step in range(3):
+            opt.zero_grad()
+            sum(((p * p) * (i + 1.0)).sum() for i, p in enumerate(ps)).backward()
+            opt.step()
+        final[device] = [p.detach().cpu().numpy() for p in ps]
+        assert all(p.is_cuda == (device == "cuda") for p in ps)
+    for a, b in zip(final["cuda"], final["cpu"]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@gpu
+def test_module_cuda_trains_and_saves(tmp_path):
+    tg.manual_seed(0)
+    model = tg.nn.Sequential(tg.nn.Linear(4, 8), tg.nn.ReLU(), tg.nn.Linear(8, 1)).cuda()
+    assert all(p.is_cuda for p in model.parameters())
+    x = tg.randn(16, 4, device="cuda")
+    y = tg.randn(16, 1, device="cuda")
+    opt = tg.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    path = tmp_path / "m.safetensors"
+    tg.save(model.state_dict(), str(path))
+    loaded = tg.load(str(path))
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(loaded[k].numpy(), v.cpu().numpy())
+    model.cpu()
+    assert not any(p.is_cuda for p in model.parameters())
