@@ -12,7 +12,7 @@
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/loops.h"
-#include "kernels/philox.h"
+#include "kernels/cpu/random.h"
 
 namespace tg::cpu {
 
@@ -39,12 +39,8 @@ void scores(const AttentionArgs& a, int64_t n, const T* q, const T* k, T* s) {
 // Z_ij / (1 - p) for problem n, row i, into z (length S).
 template <class T>
 void dropout_row(const AttentionArgs& a, int64_t n, int64_t i, T* z) {
-  const T keep_scale = static_cast<T>(1.0 / (1.0 - a.dropout_p));
   const uint64_t base = a.offset + static_cast<uint64_t>((n * a.L + i) * a.S);
-  for (int64_t j = 0; j < a.S; ++j) {
-    const float u = philox_uniform_float(philox(a.seed, base + j).x[0]);
-    z[j] = u >= a.dropout_p ? keep_scale : T(0);
-  }
+  keep_scales<float>(a.seed, base, a.S, a.dropout_p, static_cast<T>(1.0 / (1.0 - a.dropout_p)), z);
 }
 
 template <class T>

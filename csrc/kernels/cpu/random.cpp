@@ -4,9 +4,17 @@
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cpu/random.h"
 #include "kernels/philox.h"
 
 namespace tg::cpu {
+
+namespace {
+template <class T>
+TG_SIMD_CLONES void multiply(const T* a, const T* b, T* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
+}
+}  // namespace
 
 void random(RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, uint64_t offset) {
   TG_DISPATCH_FLOAT(dtype, "random", [&](auto tag) {
@@ -52,12 +60,8 @@ void dropout(DType dtype, int64_t n, const void* x, void* out, void* scale, doub
     T* m = static_cast<T*>(scale);
     const T keep = static_cast<T>(1.0 / (1.0 - p));
     parallel_for(n, 4096, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        Philox4 r = philox(seed, offset + static_cast<uint64_t>(i));
-        const double u = std::is_same_v<T, float> ? philox_uniform_float(r.x[0]) : philox_uniform_double(r.x[0], r.x[1]);
-        m[i] = u >= p ? keep : T(0);
-        o[i] = xs[i] * m[i];
-      }
+      keep_scales<T>(seed, offset + static_cast<uint64_t>(b), e - b, p, keep, m + b);
+      multiply(xs + b, m + b, o + b, e - b);
     });
   });
 }
