@@ -18,7 +18,7 @@ struct AttentionArgs {
   int64_t mask_row, mask_col;
   bool causal;
   double dropout_p;
-  uint64_t seed, offset;  // dropout stream: element (n, i, j) uses counter offset + (n * L + i) * S + j
+  uint64_t seed, offset;  // dropout: element (n, i, j) is dropout_uniform(seed, offset, (n * L + i) * S + j)
 };
 
 }  // namespace tg

@@ -36,4 +36,12 @@ HD double philox_uniform_double(uint32_t hi, uint32_t lo) {
   return static_cast<double>(((uint64_t(hi) << 32) | lo) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+// Dropout's uniforms use all four outputs of a Philox call (dropout draws the most numbers of
+// any op): element e of a call whose counters start at `offset` reads output e % 4 of counter
+// offset + e / 4, so a call over n elements reserves dropout_counters(n) counters.
+HD int64_t dropout_counters(int64_t n) { return (n + 3) / 4; }
+HD float dropout_uniform(uint64_t seed, uint64_t offset, uint64_t e) {
+  return philox_uniform_float(philox(seed, offset + e / 4).x[e % 4]);
+}
+
 }  // namespace tg

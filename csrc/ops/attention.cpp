@@ -13,6 +13,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/philox.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -105,7 +106,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     }
     P.args = AttentionArgs{N, L, S, E, Ev, scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E)), nullptr,
                                 nullptr, mask_row, mask_col, is_causal, dropout_p, 0, 0};
-    if (dropout_p > 0) P.args.offset = reserve_random(N * L * S, &P.args.seed);
+    if (dropout_p > 0) P.args.offset = reserve_random(dropout_counters(N * L * S), &P.args.seed);
     if (device.is_cpu())
       cpu::attention_forward(q.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), out.raw_data(),
                              lse.raw_data());

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "autograd/node.h"
+#include "kernels/philox.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -72,7 +73,7 @@ Tensor dropout(const Tensor& x, double p, bool training) {
   check_same_device("dropout", {&x});
   Tensor xc = contiguous(detach(x));
   Tensor y = empty(x.shape(), x.dtype(), x.device()), scale = empty(x.shape(), x.dtype(), x.device());
-  uint64_t seed, offset = reserve_random(x.numel(), &seed);
+  uint64_t seed, offset = reserve_random(dropout_counters(x.numel()), &seed);
   if (x.device().is_cpu()) cpu::dropout(x.dtype(), x.numel(), xc.raw_data(), y.raw_data(), scale.raw_data(), p, seed, offset);
   else cuda::dropout(x.device().index, x.dtype(), x.numel(), xc.raw_data(), y.raw_data(), scale.raw_data(), p, seed, offset);
   if (should_record({&x}))

@@ -39,8 +39,8 @@ void scores(const AttentionArgs& a, int64_t n, const T* q, const T* k, T* s) {
 // Z_ij / (1 - p) for problem n, row i, into z (length S).
 template <class T>
 void dropout_row(const AttentionArgs& a, int64_t n, int64_t i, T* z) {
-  const uint64_t base = a.offset + static_cast<uint64_t>((n * a.L + i) * a.S);
-  keep_scales<float>(a.seed, base, a.S, a.dropout_p, static_cast<T>(1.0 / (1.0 - a.dropout_p)), z);
+  const uint64_t first = static_cast<uint64_t>((n * a.L + i) * a.S);
+  keep_scales(a.seed, a.offset, first, a.S, a.dropout_p, static_cast<T>(1.0 / (1.0 - a.dropout_p)), z);
 }
 
 template <class T>

@@ -60,7 +60,7 @@ void dropout(DType dtype, int64_t n, const void* x, void* out, void* scale, doub
     T* m = static_cast<T*>(scale);
     const T keep = static_cast<T>(1.0 / (1.0 - p));
     parallel_for(n, 4096, [&](int64_t b, int64_t e) {
-      keep_scales<T>(seed, offset + static_cast<uint64_t>(b), e - b, p, keep, m + b);
+      keep_scales(seed, offset, static_cast<uint64_t>(b), e - b, p, keep, m + b);
       multiply(xs + b, m + b, o + b, e - b);
     });
   });

@@ -1,23 +1,27 @@
 // Dropout's keep decisions, shared by the dropout kernel and fused attention.
 #pragma once
 #include <cstdint>
-#include <type_traits>
 
 #include "kernels/cpu/loops.h"
 #include "kernels/philox.h"
 
 namespace tg::cpu {
 
-// z_j = keep_scale when the uniform of Philox counter (counter + j) is >= p, else 0. U picks the
-// uniform's precision (float: 24 bits of one output; double: 53 bits of two), as the CUDA twin.
-// Philox is plain integer arithmetic: this loop vectorises (vpmuludq) in the AVX2 clone.
-template <class U, class T>
-TG_SIMD_CLONES void keep_scales(uint64_t seed, uint64_t counter, int64_t n, double p, T keep_scale, T* z) {
-  for (int64_t j = 0; j < n; ++j) {
-    const Philox4 r = philox(seed, counter + static_cast<uint64_t>(j));
-    const U u = std::is_same_v<U, float> ? philox_uniform_float(r.x[0]) : philox_uniform_double(r.x[0], r.x[1]);
-    z[j] = u >= p ? keep_scale : T(0);
+// z[j] = keep_scale when dropout_uniform(seed, offset, first + j) >= p, else 0 (kernels/philox.h:
+// elements first .. first + n - 1 of the stream). Whole groups of four share one Philox call; the
+// ragged ends call it per element. Plain integer arithmetic: vectorises in the AVX2 clone.
+template <class T>
+TG_SIMD_CLONES void keep_scales(uint64_t seed, uint64_t offset, uint64_t first, int64_t n, double p, T keep_scale,
+                                T* z) {
+  const uint64_t end = first + static_cast<uint64_t>(n);
+  T* at = z - first;  // indexed by stream element
+  uint64_t e = first;
+  for (; e < end && e % 4 != 0; ++e) at[e] = dropout_uniform(seed, offset, e) >= p ? keep_scale : T(0);
+  for (; e + 4 <= end; e += 4) {
+    const Philox4 r = philox(seed, offset + e / 4);
+    for (int k = 0; k < 4; ++k) at[e + k] = philox_uniform_float(r.x[k]) >= p ? keep_scale : T(0);
   }
+  for (; e < end; ++e) at[e] = dropout_uniform(seed, offset, e) >= p ? keep_scale : T(0);
 }
 
 }  // namespace tg::cpu

@@ -79,8 +79,7 @@ __device__ __forceinline__ float score_of(const Params<T>& p, int64_t n, int64_t
 // Z_ij / (1 - p): keep_scale when the Philox uniform of (n, i, j) is >= p, else 0.
 template <class T>
 __device__ __forceinline__ float dropout_factor(const Params<T>& p, int64_t n, int64_t i, int64_t j) {
-  const uint64_t counter = p.offset + static_cast<uint64_t>((n * p.L + i) * p.S + j);
-  const float u = philox_uniform_float(philox(p.seed, counter).x[0]);
+  const float u = dropout_uniform(p.seed, p.offset, static_cast<uint64_t>((n * p.L + i) * p.S + j));
   return static_cast<double>(u) >= p.dropout_p ? p.keep_scale : 0.f;
 }
 

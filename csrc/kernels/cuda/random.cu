@@ -42,8 +42,7 @@ __global__ void random_int_kernel(int64_t* out, int64_t n, int64_t low, uint64_t
 template <class T>
 __global__ void dropout_kernel(const T* x, T* out, T* scale, int64_t n, double p, T keep, uint64_t seed, uint64_t offset) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const Philox4 r = philox(seed, offset + static_cast<uint64_t>(i));
-    const T s = uniform_of<T>(r) >= p ? keep : T(0);
+    const T s = static_cast<double>(dropout_uniform(seed, offset, static_cast<uint64_t>(i))) >= p ? keep : T(0);
     scale[i] = s;
     out[i] = x[i] * s;
   }
