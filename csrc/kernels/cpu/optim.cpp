@@ -6,35 +6,40 @@
 
 namespace tg::cpu {
 
-// g' = g + wd p;  b = momentum b + (1 - dampening) g' (b = g' on the first step);
-// step = nesterov ? g' + momentum b : b;  p -= lr step
-void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* momentum_buf, const SGDConfig& c) {
-  TG_DISPATCH_FLOAT(dtype, "SGD", [&](auto tag) {
-    using T = decltype(tag);
-    T* p = static_cast<T*>(param);
-    const T* g = static_cast<const T*>(grad);
-    T* b = static_cast<T*>(momentum_buf);
-    const T lr = T(c.lr), mom = T(c.momentum), damp = T(1 - c.dampening), wd = T(c.weight_decay);
-    parallel_for(n, kParallelGrain, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i) {
-        T d = g[i] + wd * p[i];
-        if (b) {
-          b[i] = c.first_step ? d : mom * b[i] + damp * d;
-          d = c.nesterov ? d + mom * b[i] : b[i];
-        }
-        p[i] -= lr * d;
-      }
-    });
-  });
-}
-
 namespace {
 
-// The Adam update of [s, e): every scalar is a by-value argument, so the loop vectorises.
+// The update loops of [s, e), SIMD-cloned; every scalar is a by-value argument, so they vectorise.
+template <class T>
+TG_SIMD_CLONES void sgd_range(int64_t s, int64_t e, T* p, const T* g, T* b, T lr, T mom, T damp, T wd, bool first,
+                              bool nesterov) {
+  for (int64_t i = s; i < e; ++i) {
+    T d = g[i] + wd * p[i];
+    if (b) {
+      b[i] = first ? d : mom * b[i] + damp * d;
+      d = nesterov ? d + mom * b[i] : b[i];
+    }
+    p[i] -= lr * d;
+  }
+}
+
+template <class T>
+TG_SIMD_CLONES void rmsprop_range(int64_t s, int64_t e, T* p, const T* g, T* sq, T* b, T lr, T alpha, T eps, T wd,
+                                  T mom) {
+  for (int64_t i = s; i < e; ++i) {
+    const T gi = g[i] + wd * p[i];
+    sq[i] = alpha * sq[i] + (T(1) - alpha) * gi * gi;
+    T step = gi / (std::sqrt(sq[i]) + eps);
+    if (b) {
+      b[i] = mom * b[i] + step;
+      step = b[i];
+    }
+    p[i] -= lr * step;
+  }
+}
+
 template <class T, bool decoupled>
-__attribute__((always_inline)) inline void adam_range(int64_t s, int64_t e, T* __restrict p, const T* __restrict g,
-                                                      T* __restrict m, T* __restrict v, T b1, T b2, T step_size,
-                                                      T inv_sqrt_bc2, T eps, T wd, T decay) {
+TG_SIMD_CLONES void adam_range(int64_t s, int64_t e, T* __restrict p, const T* __restrict g, T* __restrict m,
+                               T* __restrict v, T b1, T b2, T step_size, T inv_sqrt_bc2, T eps, T wd, T decay) {
   for (int64_t i = s; i < e; ++i) {
     T gi = g[i];
     T pi = p[i];
@@ -48,34 +53,23 @@ __attribute__((always_inline)) inline void adam_range(int64_t s, int64_t e, T* _
   }
 }
 
-// The loop compiled for AVX2+FMA and for baseline x86-64; the CPU picks one at load time
-// (GCC's function multi-versioning), so the update runs 8 floats wide where it can.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TG_MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#else
-#define TG_MULTIVERSION
-#endif
-#define TG_ADAM_LOOP(NAME, T, DECOUPLED)                                                                        \
-  TG_MULTIVERSION void NAME(int64_t s, int64_t e, T* p, const T* g, T* m, T* v, T b1, T b2, T step_size,       \
-                            T inv_sqrt_bc2, T eps, T wd, T decay) {                                            \
-    adam_range<T, DECOUPLED>(s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);                \
-  }
-TG_ADAM_LOOP(adam_loop_f32, float, false)
-TG_ADAM_LOOP(adamw_loop_f32, float, true)
-TG_ADAM_LOOP(adam_loop_f64, double, false)
-TG_ADAM_LOOP(adamw_loop_f64, double, true)
-#undef TG_ADAM_LOOP
-
-void adam_loop(bool decoupled, int64_t s, int64_t e, float* p, const float* g, float* m, float* v, float b1, float b2,
-               float step_size, float inv_sqrt_bc2, float eps, float wd, float decay) {
-  (decoupled ? adamw_loop_f32 : adam_loop_f32)(s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);
-}
-void adam_loop(bool decoupled, int64_t s, int64_t e, double* p, const double* g, double* m, double* v, double b1,
-               double b2, double step_size, double inv_sqrt_bc2, double eps, double wd, double decay) {
-  (decoupled ? adamw_loop_f64 : adam_loop_f64)(s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);
-}
-
 }  // namespace
+
+// g' = g + wd p;  b = momentum b + (1 - dampening) g' (b = g' on the first step);
+// step = nesterov ? g' + momentum b : b;  p -= lr step
+void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* momentum_buf, const SGDConfig& c) {
+  TG_DISPATCH_FLOAT(dtype, "SGD", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = static_cast<T*>(param);
+    const T* g = static_cast<const T*>(grad);
+    T* b = static_cast<T*>(momentum_buf);
+    const T lr = T(c.lr), mom = T(c.momentum), damp = T(1 - c.dampening), wd = T(c.weight_decay);
+    const bool first = c.first_step, nesterov = c.nesterov;
+    parallel_for(n, kParallelGrain, [=](int64_t s, int64_t e) {
+      sgd_range(s, e, p, g, b, lr, mom, damp, wd, first, nesterov);
+    });
+  });
+}
 
 // m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
 // p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)
@@ -93,7 +87,8 @@ void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* m_
     const T eps = T(c.eps), wd = T(c.weight_decay), decay = T(1 - c.lr * c.weight_decay);
     const bool decoupled = c.decoupled;
     parallel_for(n, kParallelGrain, [=](int64_t s, int64_t e) {
-      adam_loop(decoupled, s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);
+      if (decoupled) adam_range<T, true>(s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);
+      else adam_range<T, false>(s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);
     });
   });
 }
@@ -109,18 +104,7 @@ void rmsprop_update(DType dtype, int64_t n, void* param, const void* grad, void*
     T* sq = static_cast<T*>(sq_buf);
     T* b = static_cast<T*>(mom_buf);
     const T lr = T(c.lr), alpha = T(c.alpha), eps = T(c.eps), wd = T(c.weight_decay), mom = T(c.momentum);
-    parallel_for(n, kParallelGrain, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i) {
-        T gi = g[i] + wd * p[i];
-        sq[i] = alpha * sq[i] + (T(1) - alpha) * gi * gi;
-        T step = gi / (std::sqrt(sq[i]) + eps);
-        if (b) {
-          b[i] = mom * b[i] + step;
-          step = b[i];
-        }
-        p[i] -= lr * step;
-      }
-    });
+    parallel_for(n, kParallelGrain, [=](int64_t s, int64_t e) { rmsprop_range(s, e, p, g, sq, b, lr, alpha, eps, wd, mom); });
   });
 }
 
