@@ -82,6 +82,8 @@ def make_array(shape, dtype, domain, rng):
         v = rng.integers(-4, 5, shape) / 2.0
     elif domain == "exponent":
         v = rng.uniform(-1.5, 2.5, shape)
+    elif domain == "unit":  # probabilities, away from 0 and 1
+        v = rng.uniform(0.05, 0.95, shape)
     else:
         v = rng.uniform(-2.0, 2.0, shape)
     return np.asarray(v, dtype=np.float32 if dtype == "float32" else np.float64)
@@ -102,6 +104,12 @@ def broadcast_case(n=2):
         return hnp.mutually_broadcastable_shapes(num_shapes=n, min_dims=0, max_dims=MAX_DIMS, min_side=min_side,
                                                  max_side=MAX_SIDE).map(lambda b: (list(b.input_shapes), {}))
     return case
+
+
+def loss_case(min_side):
+    """An input and a target of one shape, and a reduction."""
+    return st.tuples(shapes(min_side), st.sampled_from(["none", "mean", "sum"])).map(
+        lambda c: ([c[0], c[0]], {"reduction": c[1]}))
 
 
 def with_0d_second(min_side):
@@ -471,6 +479,14 @@ def _np_argext(fn):
     return f
 
 
+def _np_reduction(loss, reduction):
+    """A loss reduced as the nn losses do ('mean' of no elements is NaN, as in PyTorch)."""
+    if reduction == "none":
+        return loss
+    with np.errstate(invalid="ignore"):
+        return np.asarray(loss.sum() / loss.size if reduction == "mean" else loss.sum(), dtype=loss.dtype)
+
+
 def _np_softmax(x, dim):
     e = np.exp(x - np.max(x, axis=dim, keepdims=True)) if x.size else x
     return e / np.sum(e, axis=dim, keepdims=True) if x.size else x
@@ -560,6 +576,7 @@ class OpSpec:
         return self.name
 
 
+TGF = tg.nn.functional
 F = ("float32", "float64")
 FI = ("float32", "float64", "int64")
 FIB = ("float32", "float64", "int64", "bool")
@@ -632,6 +649,7 @@ OPS = [
     unary("gelu", tg.gelu, _np_gelu, _t(TF.gelu) if T else None, dtypes=F),
     unary("gelu_tanh", lambda x: tg.gelu(x, approximate="tanh"), _np_gelu_tanh,
           _t(lambda x: TF.gelu(x, approximate="tanh")), dtypes=F),
+    unary("softplus", TGF.softplus, lambda x: np.logaddexp(0, x), _t(TF.softplus) if T else None, dtypes=F),
     unary("silu", tg.silu, lambda x: x * _np_sigmoid(x), _t(TF.silu) if T else None, dtypes=F),
     unary("method.exp", lambda x: x.exp(), np.exp, _t(lambda x: x.exp())),
     # -- elementwise two-input / selection --
@@ -729,6 +747,19 @@ OPS = [
     OpSpec("index_select", lambda x, dim, index: tg.index_select(x, dim, index),
            lambda x, dim, index: np.take(x, index, axis=dim),
            _t(lambda x, dim, index: torch.index_select(x, dim, index)), 1, dtypes=FI, case=index_select_case),
+    # -- pointwise losses --
+    OpSpec("mse_loss", lambda x, t, reduction: TGF.mse_loss(x, t, reduction=reduction),
+           lambda x, t, reduction: _np_reduction((x - t) ** 2, reduction),
+           _t(lambda x, t, reduction: TF.mse_loss(x, t, reduction=reduction)), 2, dtypes=F, case=loss_case),
+    OpSpec("binary_cross_entropy", lambda p, t, reduction: TGF.binary_cross_entropy(p, t, reduction=reduction),
+           lambda p, t, reduction: _np_reduction(-(t * np.log(p) + (1 - t) * np.log(1 - p)), reduction),
+           _t(lambda p, t, reduction: TF.binary_cross_entropy(p, t, reduction=reduction)), 2, domain="unit", dtypes=F,
+           case=loss_case),
+    OpSpec("binary_cross_entropy_with_logits",
+           lambda x, t, reduction: TGF.binary_cross_entropy_with_logits(x, t, reduction=reduction),
+           lambda x, t, reduction: _np_reduction((1 - t) * x + np.logaddexp(0, -x), reduction),
+           _t(lambda x, t, reduction: TF.binary_cross_entropy_with_logits(x, t, reduction=reduction)), 2,
+           domain=("real", "unit"), dtypes=F, case=loss_case),
     # -- softmax family --
     OpSpec("softmax", lambda x, dim: tg.softmax(x, dim), _np_softmax, _t(lambda x, dim: torch.softmax(x, dim)), 1,
            dtypes=F, case=dim_case()),

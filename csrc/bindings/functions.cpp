@@ -166,6 +166,7 @@ void bind_functions(py::module_& m) {
   both(m, cls, "sigmoid", &sigmoid);
   both(m, cls, "relu", &relu);
   both(m, cls, "silu", &silu);
+  both(m, cls, "softplus", &softplus);
   both(m, cls, "erf", &erf);
   both(m, cls, "sign", &sign);
   both(m, cls, "logical_not", &logical_not);
@@ -288,6 +289,22 @@ void bind_functions(py::module_& m) {
     int r = reduction_code(reduction, "cross_entropy");
     MaybeNoGIL nogil(logits.numel());
     return cross_entropy(logits, target, ignore_index, r);
+  });
+  m.def("_mse_loss", [](const Tensor& input, const Tensor& target, const std::string& reduction) {
+    int r = reduction_code(reduction, "mse_loss");
+    MaybeNoGIL nogil(input.numel());
+    return mse_loss(input, target, r);
+  });
+  m.def("_binary_cross_entropy", [](const Tensor& input, const Tensor& target, const std::string& reduction) {
+    int r = reduction_code(reduction, "binary_cross_entropy");
+    MaybeNoGIL nogil(input.numel());
+    return binary_cross_entropy(input, target, r);
+  });
+  m.def("_binary_cross_entropy_with_logits", [](const Tensor& input, const Tensor& target,
+                                                const std::optional<Tensor>& pos_weight, const std::string& reduction) {
+    int r = reduction_code(reduction, "binary_cross_entropy_with_logits");
+    MaybeNoGIL nogil(input.numel());
+    return binary_cross_entropy_with_logits(input, target, pos_weight ? *pos_weight : Tensor(), r);
   });
   m.def("_layer_norm", [](const Tensor& x, const Shape& shape, const std::optional<Tensor>& w,
                           const std::optional<Tensor>& b, double eps) {

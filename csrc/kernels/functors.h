@@ -16,12 +16,19 @@
 
 namespace tg {
 
-enum class UnaryOp : uint8_t {
-  Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu, Erf, Sign, LogicalNot
-};
-enum class BinaryOp : uint8_t {
-  Add, Sub, Mul, Div, Pow, Maximum, Minimum, GeluBackward, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr
-};
+// The op lists, as X-macros: the enums and every kernel's dispatch switch expand the same list.
+#define TG_UNARY_OPS(X) \
+  X(Neg) X(Abs) X(Exp) X(Log) X(Sqrt) X(Rsqrt) X(Sin) X(Cos) X(Tanh) X(Sigmoid) X(Relu) X(Gelu) X(GeluTanh) \
+  X(Silu) X(Softplus) X(Erf) X(Sign) X(LogicalNot)
+// Comparisons and logical ops come last (is_comparison_op).
+#define TG_BINARY_OPS(X)                                                                                      \
+  X(Add) X(Sub) X(Mul) X(Div) X(Pow) X(Maximum) X(Minimum) X(GeluBackward) X(SquaredDifference)               \
+  X(BinaryCrossEntropy) X(BinaryCrossEntropyWithLogits) X(Eq) X(Ne) X(Lt) X(Le) X(Gt) X(Ge) X(LogicalAnd)     \
+  X(LogicalOr)
+#define TG_OP_ENUM_ENTRY(NAME) NAME,
+enum class UnaryOp : uint8_t { TG_UNARY_OPS(TG_OP_ENUM_ENTRY) };
+enum class BinaryOp : uint8_t { TG_BINARY_OPS(TG_OP_ENUM_ENTRY) };
+#undef TG_OP_ENUM_ENTRY
 constexpr bool is_comparison_op(BinaryOp op) { return op >= BinaryOp::Eq; }
 
 namespace fn {
@@ -131,6 +138,16 @@ template <class T> HD T gelu_grad(T x) {
   const T pdf = exp_vec(T(-0.5) * x * x) * T(0.39894228040143267794);
   return cdf + x * pdf;
 }
+// softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|.
+template <class T> HD T softplus(T x) { return (x > T(0) ? x : T(0)) + std::log1p(std::exp(x > T(0) ? -x : x)); }
+// Binary cross-entropy of a probability p against a target t, each log clamped at -100 as
+// PyTorch does, so p = 0 or 1 gives a finite loss.
+template <class T> HD T binary_cross_entropy(T p, T t) {
+  const T log_p = std::log(p), log_q = std::log(T(1) - p);
+  return -(t * (log_p > T(-100) ? log_p : T(-100)) + (T(1) - t) * (log_q > T(-100) ? log_q : T(-100)));
+}
+// The same of p = sigmoid(x), stably: -(t log s(x) + (1 - t) log s(-x)) = (1 - t) x + softplus(-x).
+template <class T> HD T binary_cross_entropy_with_logits(T x, T t) { return (T(1) - t) * x + softplus(-x); }
 template <class T> HD T sign(T x) { return T((T(0) < x) - (x < T(0))); }
 template <class T> HD T rsqrt(T x) { return T(1) / std::sqrt(x); }
 
@@ -167,6 +184,7 @@ HD T apply_unary(T x) {
   else if constexpr (op == UnaryOp::Gelu) return fn::gelu(x);
   else if constexpr (op == UnaryOp::GeluTanh) return fn::gelu_tanh(x);
   else if constexpr (op == UnaryOp::Silu) return fn::silu(x);
+  else if constexpr (op == UnaryOp::Softplus) return fn::softplus(x);
   else if constexpr (op == UnaryOp::Erf) return fn::erf_vec(x);
   else if constexpr (op == UnaryOp::Sign) return fn::sign(x);
   else return !x;  // LogicalNot
@@ -183,6 +201,9 @@ HD auto apply_binary(T a, T b) {
   else if constexpr (op == BinaryOp::Maximum) return fn::maximum(a, b);
   else if constexpr (op == BinaryOp::Minimum) return fn::minimum(a, b);
   else if constexpr (op == BinaryOp::GeluBackward) return T(a * fn::gelu_grad(b));  // a = dy, b = x
+  else if constexpr (op == BinaryOp::SquaredDifference) return T((a - b) * (a - b));
+  else if constexpr (op == BinaryOp::BinaryCrossEntropy) return T(fn::binary_cross_entropy(a, b));
+  else if constexpr (op == BinaryOp::BinaryCrossEntropyWithLogits) return T(fn::binary_cross_entropy_with_logits(a, b));
   else if constexpr (op == BinaryOp::Eq) return a == b;
   else if constexpr (op == BinaryOp::Ne) return a != b;
   else if constexpr (op == BinaryOp::Lt) return a < b;

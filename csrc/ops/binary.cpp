@@ -52,6 +52,9 @@ const char* binary_name(BinaryOp op) {
     case BinaryOp::Maximum: return "maximum";
     case BinaryOp::Minimum: return "minimum";
     case BinaryOp::GeluBackward: return "gelu_backward";
+    case BinaryOp::SquaredDifference: return "mse_loss";
+    case BinaryOp::BinaryCrossEntropy: return "binary_cross_entropy";
+    case BinaryOp::BinaryCrossEntropyWithLogits: return "binary_cross_entropy_with_logits";
     case BinaryOp::Eq: return "eq";
     case BinaryOp::Ne: return "ne";
     case BinaryOp::Lt: return "lt";
@@ -197,6 +200,74 @@ Tensor gelu_backward(const Tensor& dy, const Tensor& x) {
       return TensorList{ddy, dx};
     });
   return z;
+}
+
+// ---- pointwise losses of an input against a target of its shape -----------------------------------
+// One elementwise pass each (the formulas are in kernels/functors.h); the backward is tensor ops,
+// so it differentiates again. reduction: 0 none, 1 mean, 2 sum.
+namespace {
+Tensor reduce_loss(const Tensor& loss, int reduction) {
+  return reduction == 0 ? loss : reduction == 1 ? mean(loss) : sum(loss);
+}
+void check_loss_args(const char* op, const Tensor& input, const Tensor& target, int reduction) {
+  TG_CHECK(input.shape() == target.shape(), ValueError, op, ": input of shape ", shape_str(input.shape()),
+           " and target of shape ", shape_str(target.shape()), " must have the same shape");
+  TG_CHECK(is_floating(input.dtype()), TypeError, op, ": expected a floating-point input, got ", dtype_name(input.dtype()));
+  TG_CHECK(reduction >= 0 && reduction <= 2, ValueError, op, ": reduction must be 'none', 'mean' or 'sum'");
+}
+}  // namespace
+
+// mse_loss: l = (x - t)^2;  dx = 2 (x - t) dl,  dt = -dx
+Tensor mse_loss(const Tensor& input, const Tensor& target, int reduction) {
+  check_loss_args("mse_loss", input, target, reduction);
+  Tensor loss = map2(BinaryOp::SquaredDifference, input, target);
+  if (should_record({&input, &target}))
+    record("MseLossBackward", {input, target}, {loss}, {input, target}, [](const BackwardContext& c, const TensorList& g) {
+      Tensor dx = (c.saved(0) - c.saved(1)) * g[0] * 2.0;
+      return TensorList{dx, c.needs_grad(1) ? -dx : Tensor()};
+    });
+  return reduce_loss(loss, reduction);
+}
+
+// binary_cross_entropy: l = -(t log p + (1 - t) log(1 - p)), each log clamped at -100;
+//   dp = dl (p - t) / max(p (1 - p), 1e-12)   (PyTorch's clamp: finite at p = 0 and 1)
+//   dt = dl (log(1 - p) - log p)              (the clamped logs)
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, int reduction) {
+  check_loss_args("binary_cross_entropy", input, target, reduction);
+  Tensor loss = map2(BinaryOp::BinaryCrossEntropy, input, target);
+  if (should_record({&input, &target}))
+    record("BinaryCrossEntropyBackward", {input, target}, {loss}, {input, target},
+           [](const BackwardContext& c, const TensorList& g) {
+             Tensor p = c.saved(0), t = c.saved(1), dp, dt;
+             if (c.needs_grad(0)) dp = g[0] * (p - t) / clamp(p * (1.0 - p), 1e-12, std::nullopt);
+             if (c.needs_grad(1)) dt = g[0] * (clamp(log(1.0 - p), -100.0, std::nullopt) - clamp(log(p), -100.0, std::nullopt));
+             return TensorList{dp, dt};
+           });
+  return reduce_loss(loss, reduction);
+}
+
+// binary_cross_entropy_with_logits: the loss of p = sigmoid(x), stably:
+//   l = (1 - t) x + w_pos softplus(-x),  w_pos = 1 + (pos_weight - 1) t  (1 without pos_weight)
+//   dx = dl (w_pos sigmoid(x) - w_pos + 1 - t)   (= dl (sigmoid(x) - t) when w_pos = 1)
+//   dt = dl (-x + (pos_weight - 1) softplus(-x))
+// Without pos_weight the forward is one fused pass; with it, tensor ops (autograd differentiates them).
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& pos_weight,
+                                        int reduction) {
+  check_loss_args("binary_cross_entropy_with_logits", input, target, reduction);
+  if (pos_weight.defined()) {
+    Tensor w_pos = 1.0 + (pos_weight - 1.0) * target;
+    return reduce_loss((1.0 - target) * input + w_pos * softplus(-input), reduction);
+  }
+  Tensor loss = map2(BinaryOp::BinaryCrossEntropyWithLogits, input, target);
+  if (should_record({&input, &target}))
+    record("BinaryCrossEntropyWithLogitsBackward", {input, target}, {loss}, {input, target},
+           [](const BackwardContext& c, const TensorList& g) {
+             Tensor x = c.saved(0), t = c.saved(1), dx, dt;
+             if (c.needs_grad(0)) dx = g[0] * (sigmoid(x) - t);
+             if (c.needs_grad(1)) dt = -(g[0] * x);
+             return TensorList{dx, dt};
+           });
+  return reduce_loss(loss, reduction);
 }
 
 // Comparisons and logical ops: bool results, no gradient.

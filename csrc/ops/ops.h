@@ -49,6 +49,7 @@ Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, bool tanh_approximation = false);
 Tensor gelu_backward(const Tensor& dy, const Tensor& x);  // dy * gelu'(x), erf form, fused
 Tensor silu(const Tensor& x);
+Tensor softplus(const Tensor& x);
 Tensor erf(const Tensor& x);
 Tensor sign(const Tensor& x);
 Tensor logical_not(const Tensor& x);
@@ -71,6 +72,11 @@ Tensor logical_or(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value);
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
+// Pointwise losses (binary.cpp); reduction: 0 none, 1 mean, 2 sum. pos_weight may be undefined.
+Tensor mse_loss(const Tensor& input, const Tensor& target, int reduction);
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, int reduction);
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& pos_weight,
+                                        int reduction);
 // The dtype PyTorch gives `a op b` (0-d tensors and wrapped numbers do not upcast).
 DType result_type(const Tensor& a, const Tensor& b);
 

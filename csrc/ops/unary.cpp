@@ -169,6 +169,16 @@ Tensor silu(const Tensor& x) {
   return y;
 }
 
+// softplus: y = log(1 + e^x); dx = dy sigmoid(x)
+Tensor softplus(const Tensor& x) {
+  Tensor y = map(UnaryOp::Softplus, x, "softplus");
+  if (should_record({&x}))
+    record("SoftplusBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
+      return TensorList{g[0] * sigmoid(c.saved(0))};
+    });
+  return y;
+}
+
 // erf: dx = dy * 2/sqrt(pi) e^(-x^2)
 Tensor erf(const Tensor& x) {
   Tensor y = map(UnaryOp::Erf, x, "erf");

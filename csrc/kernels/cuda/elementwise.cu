@@ -57,10 +57,7 @@ void binary_typed(int device, const Shape& shape, Operand out, Operand a, Operan
 void unary(int device, UnaryOp op, const Shape& shape, Operand out, Operand in) {
   switch (op) {
 #define TG_UNARY_CASE(NAME) case UnaryOp::NAME: return unary_typed<UnaryOp::NAME>(device, shape, out, in);
-    TG_UNARY_CASE(Neg) TG_UNARY_CASE(Abs) TG_UNARY_CASE(Exp) TG_UNARY_CASE(Log) TG_UNARY_CASE(Sqrt)
-    TG_UNARY_CASE(Rsqrt) TG_UNARY_CASE(Sin) TG_UNARY_CASE(Cos) TG_UNARY_CASE(Tanh) TG_UNARY_CASE(Sigmoid)
-    TG_UNARY_CASE(Relu) TG_UNARY_CASE(Gelu) TG_UNARY_CASE(GeluTanh) TG_UNARY_CASE(Silu) TG_UNARY_CASE(Erf)
-    TG_UNARY_CASE(Sign) TG_UNARY_CASE(LogicalNot)
+    TG_UNARY_OPS(TG_UNARY_CASE)
 #undef TG_UNARY_CASE
   }
 }
@@ -68,10 +65,7 @@ void unary(int device, UnaryOp op, const Shape& shape, Operand out, Operand in) 
 void binary(int device, BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) {
   switch (op) {
 #define TG_BINARY_CASE(NAME) case BinaryOp::NAME: return binary_typed<BinaryOp::NAME>(device, shape, out, a, b);
-    TG_BINARY_CASE(Add) TG_BINARY_CASE(Sub) TG_BINARY_CASE(Mul) TG_BINARY_CASE(Div) TG_BINARY_CASE(Pow)
-    TG_BINARY_CASE(Maximum) TG_BINARY_CASE(Minimum) TG_BINARY_CASE(GeluBackward) TG_BINARY_CASE(Eq)
-    TG_BINARY_CASE(Ne) TG_BINARY_CASE(Lt) TG_BINARY_CASE(Le) TG_BINARY_CASE(Gt) TG_BINARY_CASE(Ge)
-    TG_BINARY_CASE(LogicalAnd) TG_BINARY_CASE(LogicalOr)
+    TG_BINARY_OPS(TG_BINARY_CASE)
 #undef TG_BINARY_CASE
   }
 }

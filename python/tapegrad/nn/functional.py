@@ -3,12 +3,12 @@ the few composites spell out their math in terms of those ops."""
 import math
 
 from .. import _C
-from .._tensor import zeros_like
 
 relu = _C.relu
 sigmoid = _C.sigmoid
 tanh = _C.tanh
 silu = _C.silu
+softplus = _C.softplus
 softmax = _C.softmax
 log_softmax = _C.log_softmax
 
@@ -47,43 +47,29 @@ def _reduce(loss, reduction):
     raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got '{reduction}'")
 
 
-def _check_same_shape(op, input, target):
-    if tuple(input.shape) != tuple(target.shape):
-        raise ValueError(f"{op}: input of shape {tuple(input.shape)} and target of shape {tuple(target.shape)} "
-                         "must have the same shape")
-
-
 def mse_loss(input, target, reduction="mean"):
-    """mean((input - target)^2)"""
-    _check_same_shape("mse_loss", input, target)
-    d = input - target
-    return _reduce(d * d, reduction)
+    """(input - target)^2, reduced; one fused pass (C++ mse_loss)."""
+    return _C._mse_loss(input, target, reduction)
+
+
+def _weighted(loss_fn, weight, reduction):
+    """A C++ loss with an elementwise weight: the unreduced loss times weight, then reduced."""
+    if weight is None:
+        return loss_fn(reduction)
+    return _reduce(loss_fn("none") * weight, reduction)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
-    """-(t log p + (1 - t) log(1 - p)); the logs are clamped at -100, as PyTorch does, so that
-    p = 0 or 1 gives a finite loss."""
-    _check_same_shape("binary_cross_entropy", input, target)
-    log_p = _C.clamp(_C.log(input), -100.0, None)
-    log_1mp = _C.clamp(_C.log(1.0 - input), -100.0, None)
-    loss = -(target * log_p + (1.0 - target) * log_1mp)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    """-(t log p + (1 - t) log(1 - p)). Each log is clamped at -100 and the gradient's
+    denominator p (1 - p) at 1e-12, as in PyTorch, so p = 0 or 1 gives a finite loss and
+    gradient."""
+    return _weighted(lambda r: _C._binary_cross_entropy(input, target, r), weight, reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
-    """BCE of sigmoid(x), computed stably: (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x), with
-    softplus(-x) = -log sigmoid(x) = logsumexp(0, -x), finite for any x and smooth at x = 0."""
-    _check_same_shape("binary_cross_entropy_with_logits", input, target)
-    neg_log_sig = _C.stack([zeros_like(input), -input], -1).logsumexp(-1)
-    if pos_weight is None:
-        loss = (1.0 - target) * input + neg_log_sig
-    else:
-        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * neg_log_sig
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    """BCE of sigmoid(x), computed stably as (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x):
+    finite for any logit (+-1e4 included), with gradient sigmoid(x) - t."""
+    return _weighted(lambda r: _C._binary_cross_entropy_with_logits(input, target, pos_weight, r), weight, reduction)
 
 
 def cross_entropy(input, target, ignore_index=-100, reduction="mean"):
