@@ -465,3 +465,48 @@ def test_linear_matches_torch():
 def test_activations_match_torch(name):
     x = rng(34).standard_normal(20) * 3
     check_fwd_bwd(getattr(F, name), getattr(torch, name) if name != "silu" else TF.silu, [x])
+
+
+# ---------------------------------------------------------------- the README's extreme inputs
+_INF = np.inf
+EXTREMES = {
+    "cross_entropy +-1e4 logits": (lambda x, t: F.cross_entropy(x, t), lambda x, t: TF.cross_entropy(x, t),
+                                   [np.array([[1e4, -1e4, 0.0]]), np.array([1])]),
+    "cross_entropy all ignored": (lambda x, t: F.cross_entropy(x, t, ignore_index=1),
+                                  lambda x, t: TF.cross_entropy(x, t, ignore_index=1),
+                                  [np.array([[1e4, -1e4, 0.0]]), np.array([1])]),
+    "cross_entropy -inf at the target": (lambda x, t: F.cross_entropy(x, t), lambda x, t: TF.cross_entropy(x, t),
+                                         [np.array([[-_INF, 0.0, 1.0]]), np.array([0])]),
+    "softmax all -inf": (lambda x: F.softmax(x, -1), lambda x: TF.softmax(x, -1), [np.full((2, 3), -_INF)]),
+    "log_softmax -inf entries": (lambda x: F.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1),
+                                 [np.array([[-_INF, 0.0, 1.0]])]),
+    "binary_cross_entropy p = 0, 1": (lambda p, t: F.binary_cross_entropy(p, t),
+                                      lambda p, t: TF.binary_cross_entropy(p, t),
+                                      [np.array([0.0, 1.0, 0.5]), np.array([1.0, 0.0, 1.0])]),
+    "binary_cross_entropy_with_logits +-1e4": (lambda x, t: F.binary_cross_entropy_with_logits(x, t),
+                                               lambda x, t: TF.binary_cross_entropy_with_logits(x, t),
+                                               [np.array([1e4, -1e4, 0.0]), np.array([1.0, 0.0, 1.0])]),
+    "softplus +-1e4": (F.softplus, TF.softplus, [np.array([1e4, -1e4, 0.0])]),
+    "sigmoid +-1e4": (F.sigmoid, torch.sigmoid, [np.array([1e4, -1e4, 0.0])]),
+    "layer_norm constant row": (lambda x: F.layer_norm(x, 3), lambda x: TF.layer_norm(x, (3,)), [np.ones((2, 3))]),
+    "gelu +-inf": (F.gelu, TF.gelu, [np.array([_INF, -_INF, 1e4])]),
+}
+
+
+@pytest.mark.parametrize("name", list(EXTREMES))
+def test_extreme_inputs_match_torch(name):
+    """Every row of the README's table: the same loss and input gradient as PyTorch, inf and NaN
+    included (a plain sum weights the output so NaN/inf positions line up exactly)."""
+    tg_fn, torch_fn, arrays = EXTREMES[name]
+    pairs = [pair(a) for a in arrays]
+    y_tg, y_torch = tg_fn(*[p[0] for p in pairs]), torch_fn(*[p[1] for p in pairs])
+    close(y_tg, y_torch, rtol=1e-7, atol=1e-9, what=f"{name}: forward")
+    y_tg.sum().backward()
+    y_torch.sum().backward()
+    close(pairs[0][0].grad, pairs[0][1].grad, rtol=1e-7, atol=1e-9, what=f"{name}: gradient")
+
+
+def test_bce_gradient_is_finite_at_the_edges():
+    p = tg.tensor([0.0, 1.0], requires_grad=True)
+    F.binary_cross_entropy(p, tg.tensor([1.0, 0.0])).backward()
+    assert np.all(np.isfinite(p.grad.numpy())) and p.grad.numpy()[0] < -1e10 < 1e10 < p.grad.numpy()[1]
