@@ -32,7 +32,7 @@ def masked_batch(rng):
     return inputs.reshape(B, T), chosen, targets[chosen]
 
 
-def tg_step_fn(batch):
+def tg_step_fn(batch, device="cpu"):
     nn = tg.nn
 
     class Model(nn.Module):
@@ -44,14 +44,14 @@ def tg_step_fn(batch):
             self.out = nn.Linear(D, V)
 
         def forward(self, ids, positions):
-            x = self.embedding(ids) + self.position(tg.arange(T))
+            x = self.embedding(ids) + self.position(tg.arange(T, device=ids.device))
             for layer in self.layers:
                 x = layer(x)
             return self.out(x.reshape(-1, D)[positions])
 
-    model = Model()
+    model = Model().to(device)
     opt = tg.optim.Adam(model.parameters(), lr=1e-3)
-    ids, pos, tgt = (tg.tensor(a) for a in batch)
+    ids, pos, tgt = (tg.tensor(a, device=device) for a in batch)
 
     def step():
         loss = tg.nn.functional.cross_entropy(model(ids, pos), tgt)
@@ -62,7 +62,7 @@ def tg_step_fn(batch):
     return step
 
 
-def torch_step_fn(batch):
+def torch_step_fn(batch, device="cpu"):
     nn = torch.nn
 
     class Model(nn.Module):
@@ -75,14 +75,14 @@ def torch_step_fn(batch):
             self.out = nn.Linear(D, V)
 
         def forward(self, ids, positions):
-            x = self.embedding(ids) + self.position(torch.arange(T))
+            x = self.embedding(ids) + self.position(torch.arange(T, device=ids.device))
             for layer in self.layers:
                 x = layer(x)
             return self.out(x.reshape(-1, D)[positions])
 
-    model = Model()
+    model = Model().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-    ids, pos, tgt = (torch.from_numpy(a) for a in batch)
+    ids, pos, tgt = (torch.from_numpy(a).to(device) for a in batch)
 
     def step():
         loss = torch.nn.functional.cross_entropy(model(ids, pos), tgt)

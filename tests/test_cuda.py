@@ -35,6 +35,44 @@ def test_out_of_memory_error_is_a_runtime_error():
     assert tg.cuda.OutOfMemoryError.__name__ == "OutOfMemoryError"
 
 
+def test_matmul_switches():
+    assert tg.cuda.matmul_backend() in ("own", "cublas")
+    with pytest.raises(ValueError, match="set_matmul_backend"):
+        tg.cuda.set_matmul_backend("fast")
+    tg.cuda.set_matmul_backend("own")
+    assert tg.cuda.matmul_backend() == "own"
+    if not tg.cuda.cublas_built():
+        with pytest.raises(RuntimeError):
+            tg.cuda.set_matmul_backend("cublas")
+    previous = tg.cuda.allow_tf32()
+    assert tg.cuda.allow_tf32(False) is False
+    tg.cuda.allow_tf32(previous)
+
+
+@gpu
+@pytest.mark.parametrize("backend", ["own", "cublas"])
+@pytest.mark.parametrize("tf32", [False, True])
+def test_matmul_backends_match_cpu(backend, tf32):
+    if backend == "cublas" and not tg.cuda.cublas_built():
+        pytest.skip("this build has no cuBLAS")
+    previous = tg.cuda.matmul_backend(), tg.cuda.allow_tf32()
+    tg.cuda.set_matmul_backend(backend)
+    tg.cuda.allow_tf32(tf32)
+    try:
+        rng = np.random.default_rng(0)
+        for (m, k, n) in [(1, 1, 1), (33, 17, 65), (128, 256, 64), (300, 200, 129)]:
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            b = rng.standard_normal((k, n)).astype(np.float32)
+            got = (tg.tensor(a, device="cuda") @ tg.tensor(b, device="cuda")).numpy()
+            tol = 2e-2 if tf32 else 1e-4  # TF32 products keep 10 mantissa bits
+            np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=tol, atol=tol * np.sqrt(k))
+            got_t = (tg.tensor(b.T.copy(), device="cuda").T @ tg.tensor(a.T.copy(), device="cuda").T).numpy()
+            np.testing.assert_allclose(got_t, (a.astype(np.float64) @ b).T, rtol=tol, atol=tol * np.sqrt(k))
+    finally:
+        tg.cuda.set_matmul_backend(previous[0])
+        tg.cuda.allow_tf32(previous[1])
+
+
 def test_bad_device_string_raises_value_error():
     with pytest.raises(ValueError, match="device"):
         tg.zeros(2, device="cuda:x")

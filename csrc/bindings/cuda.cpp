@@ -1,6 +1,7 @@
 // tapegrad.cuda: device queries, the caching allocator's statistics, and its OOM error type.
 // Without a GPU (or without CUDA in the build) the statistics are 0 and empty_cache does nothing.
 #include "bindings/convert.h"
+#include "kernels/cuda/gemm.h"
 #include "kernels/cuda/runtime.h"
 
 namespace py = pybind11;
@@ -27,6 +28,15 @@ void bind_cuda(py::module_& m) {
     py::gil_scoped_release nogil;
     cuda::empty_cache();
   }, "Returns every cached free block to the driver (tensors in use keep theirs).");
+  c.def("cublas_built", &cuda::cublas_built, "Whether this build can run CUDA matmuls through cuBLAS.");
+  c.def("matmul_backend", [] { return cuda::gemm_backend() == cuda::GemmBackend::Cublas ? "cublas" : "own"; });
+  c.def("set_matmul_backend", [](const std::string& name) {
+    TG_CHECK(name == "own" || name == "cublas", ValueError, "cuda.set_matmul_backend: expected 'own' or 'cublas', got '",
+             name, "'");
+    cuda::set_gemm_backend(name == "cublas" ? cuda::GemmBackend::Cublas : cuda::GemmBackend::Own);
+  });
+  c.def("allow_tf32", &cuda::allow_tf32);
+  c.def("set_allow_tf32", &cuda::set_allow_tf32);
   c.attr("OutOfMemoryError") = py::handle(cuda_out_of_memory_error());
 }
 

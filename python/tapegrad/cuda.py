@@ -65,3 +65,27 @@ def memory_reserved(device=None):
 def empty_cache():
     """Returns the cached free blocks to the driver (memory of live tensors is kept)."""
     _cuda.empty_cache()
+
+
+def matmul_backend():
+    """'cublas' or 'own': which kernels CUDA matmuls run. The default is cuBLAS when the build
+    found it, else tapegrad's own tiled kernels; TAPEGRAD_CUDA_MATMUL=own|cublas sets the start."""
+    return _cuda.matmul_backend()
+
+
+def set_matmul_backend(name):
+    """Switches CUDA matmuls to 'own' (tapegrad's kernels) or 'cublas' (raises where not built)."""
+    _cuda.set_matmul_backend(name)
+
+
+def cublas_built():
+    return _cuda.cublas_built()
+
+
+def allow_tf32(allow=None):
+    """Float32 matmuls on TF32 tensor cores (10-bit mantissa products, float32 sums), like
+    torch.backends.cuda.matmul.allow_tf32; off by default. With an argument, sets it; returns
+    the setting."""
+    if allow is not None:
+        _cuda.set_allow_tf32(bool(allow))
+    return _cuda.allow_tf32()

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Everything a GPU session runs, in one go or stage by stage (each stage fits in 10 minutes on a
+# 16-core H100 machine; the build stays in build/gpu between stages on the same machine):
+#
+#   bash benchmarks/gpu_session.sh [all | build | check | test | sanitize | bench | examples]...
+#
+#   build     the extension with the CUDA backend for this GPU's architecture only (fast)
+#   check     benchmarks/cuda/kernel_check --check: GEMM and fused attention against CPU references
+#   test      the whole test suite on the GPU machine (CUDA rows run; nothing may skip for lack of a GPU)
+#   sanitize  the CUDA tests under compute-sanitizer memcheck (the issue's bar: 0 errors)
+#   bench     benchmarks/bench_cuda.py beside PyTorch CUDA, JSON into $OUT (or out/)
+#   examples  the examples' short modes with --device cuda
+#
+# Logs and JSON go to $OUT when set (the lent machine's output folder), else out/gpu.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR=${OUT:-out/gpu}
+mkdir -p "$OUT_DIR"
+export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+stages=("${@:-all}")
+[[ "${stages[0]}" == all ]] && stages=(build check test sanitize bench examples)
+status=0
+
+run_stage() {  # name, command...: runs it, tees its log, remembers a failure
+  local name=$1
+  shift
+  echo "=== $name: $*"
+  if ! "$@" 2>&1 | tee "$OUT_DIR/$name.log"; then
+    echo "=== $name FAILED"
+    status=1
+  fi
+}
+
+build() {
+  nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv
+  python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
+  local arch
+  arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)
+  cmake -S . -B build/gpu -G Ninja -DTAPEGRAD_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" \
+    -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/python/tapegrad" &&
+    ninja -C build/gpu &&
+    python3 -c "import tapegrad as tg; assert tg.cuda.is_available(), 'no GPU seen'; print('tapegrad sees', tg.cuda.device_count(), 'GPU(s); matmul:', tg.cuda.matmul_backend(), '| cuBLAS built:', tg.cuda.cublas_built())"
+}
+
+for stage in "${stages[@]}"; do
+  case $stage in
+    build) run_stage build build ;;
+    check) run_stage kernel_check bash -c "bash benchmarks/cuda/build_kernel_check.sh && build/kernel_check --check" ;;
+    test) run_stage test python3 -m pytest -q -x -p no:cacheprovider tests ;;
+    sanitize) run_stage sanitize compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
+      python3 -m pytest -q -x -p no:cacheprovider tests/test_cuda.py ;;
+    bench) run_stage bench python3 benchmarks/bench_cuda.py --json "$OUT_DIR/bench_cuda.json" ;;
+    examples) run_stage examples python3 examples/masked_lm.py --steps 300 --device cuda --out "$OUT_DIR" ;;
+    *) echo "unknown stage: $stage"; status=1 ;;
+  esac
+done
+exit $status
