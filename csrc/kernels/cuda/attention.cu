@@ -477,8 +477,8 @@ void attention_forward(DType dtype, const AttentionArgs& a, const void* q, const
                        void* lse, int device) {
   check_args(dtype, a);
   if (a.N == 0 || a.L == 0) return;
-  DeviceGuard guard(device);
-  const cudaStream_t s = stream_of(device);
+  DeviceScope scope(device);
+  const cudaStream_t s = scope.stream();
   if (dtype == DType::Float32)
     forward_typed<float>(a, static_cast<const float*>(q), static_cast<const float*>(k), static_cast<const float*>(v),
                          static_cast<float*>(out), static_cast<float*>(lse), s);
@@ -492,8 +492,8 @@ void attention_backward(DType dtype, const AttentionArgs& a, const void* q, cons
                         int device) {
   check_args(dtype, a);
   if (a.N == 0 || (a.L == 0 && a.S == 0)) return;
-  DeviceGuard guard(device);
-  const cudaStream_t s = stream_of(device);
+  DeviceScope scope(device);
+  const cudaStream_t s = scope.stream();
   if (dtype == DType::Float32)
     backward_typed<float>(a, static_cast<const float*>(q), static_cast<const float*>(k), static_cast<const float*>(v),
                           static_cast<const float*>(out), static_cast<const float*>(lse),

@@ -10,31 +10,11 @@
 
 #include "core/error.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cuda/device_utils.cuh"
 #include "kernels/cuda/cuda.h"
 #include "kernels/cuda/runtime.h"
 
 namespace tg::cuda {
-
-// Makes `device` current for the scope (kernels launch on the current device) and gives its stream.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    check(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
-    device_ = device;
-    stream_ = static_cast<cudaStream_t>(cuda::stream(device));
-  }
-  ~DeviceScope() {
-    if (previous_ != device_) cudaSetDevice(previous_);
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-  cudaStream_t stream() const { return stream_; }
-
- private:
-  int previous_ = 0, device_ = 0;
-  cudaStream_t stream_ = nullptr;
-};
 
 // Every launch is followed by this: a bad configuration or a fault of an earlier kernel becomes
 // a RuntimeError naming the kernel.
