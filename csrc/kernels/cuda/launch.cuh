@@ -36,8 +36,10 @@ void launch(const char* name, int device, unsigned blocks, unsigned threads, voi
   check_launch(name);
 }
 
-// Floating kernels accumulate in float32 (float64 for float64 data); integers in int64.
-template <class T> using Acc = std::conditional_t<std::is_same_v<T, double>, double, std::conditional_t<std::is_same_v<T, float>, float, T>>;
+// Sums accumulate float32 in float64, as the CPU's reduce does (a float32 running sum of a long
+// row loses digits; the kernels are memory-bound, so the wider adds cost nothing); other types in
+// themselves.
+template <class T> using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
 
 // ---- strided offsets ------------------------------------------------------------------------
 // Byte offsets of N operands that share one broadcast shape, for a linear element index. Built on
