@@ -38,5 +38,6 @@ mkdir -p "$(dirname "$out")"
   "$root/csrc/kernels/cuda/gemm.cu" \
   "$root/csrc/kernels/cuda/attention.cu" \
   "$root/csrc/kernels/cuda/runtime.cu" \
+  "$root/csrc/kernels/cuda/allocator.cu" \
   "${cublas_flags[@]}" -o "$out"
 echo "built $out"

@@ -34,7 +34,15 @@ constexpr int kDevice = 0;
 int failures = 0, checks = 0;
 
 void cuda_ok(cudaError_t e, const char* what) { cu::check(static_cast<int>(e), what); }
-void sync() { cuda_ok(cudaStreamSynchronize(static_cast<cudaStream_t>(cu::stream(kDevice))), "sync"); }
+cudaStream_t tg_stream() { return static_cast<cudaStream_t>(cu::stream(kDevice)); }
+void sync() { cuda_ok(cudaStreamSynchronize(tg_stream()), "sync"); }
+// Host -> device on tapegrad's stream, waited for. Not cudaMemcpy: tapegrad's stream is
+// non-blocking (it does not wait for the legacy default stream), and a pageable cudaMemcpy may
+// return before its DMA has landed, so a kernel queued next could read stale bytes.
+void upload_bytes(void* dst, const void* src, size_t bytes) {
+  cuda_ok(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, tg_stream()), "upload");
+  sync();
+}
 
 // ---- bfloat16 on the host: round to nearest even, as the device's __float2bfloat16 ----
 uint16_t to_bf16(float f) {
@@ -66,12 +74,11 @@ struct Buffer {
   // Values as the device stores them (bfloat16-rounded), uploaded; `shift` elements past ptr.
   void upload(std::vector<float>& v, size_t shift = 0) {
     if (dtype == DType::Float32) {
-      cuda_ok(cudaMemcpy(static_cast<float*>(ptr) + shift, v.data(), v.size() * 4, cudaMemcpyHostToDevice), "upload");
+      upload_bytes(static_cast<float*>(ptr) + shift, v.data(), v.size() * 4);
     } else {
       std::vector<uint16_t> h(v.size());
       for (size_t i = 0; i < v.size(); ++i) h[i] = to_bf16(v[i]), v[i] = from_bf16(h[i]);
-      cuda_ok(cudaMemcpy(static_cast<uint16_t*>(ptr) + shift, h.data(), h.size() * 2, cudaMemcpyHostToDevice),
-              "upload");
+      upload_bytes(static_cast<uint16_t*>(ptr) + shift, h.data(), h.size() * 2);
     }
   }
   std::vector<float> download(size_t n, size_t shift = 0) const {
@@ -237,8 +244,9 @@ AttnRef attention_reference(const AttnCase& c, const tg::AttentionArgs& a, const
         if (c.mask) s[j] += mask[offsets[n] + i * a.mask_row + j * a.mask_col];
         if (c.causal && j > i) s[j] = -inf;
         m = std::max(m, s[j]);
-        const uint64_t counter = a.offset + uint64_t((n * c.L + i) * c.S + j);
-        z[j] = c.dropout > 0 ? (double(tg::philox_uniform_float(tg::philox(a.seed, counter).x[0])) >= c.dropout
+        // The shared layout (kernels/philox.h): four elements per Philox call.
+        const uint64_t element = uint64_t((n * c.L + i) * c.S + j);
+        z[j] = c.dropout > 0 ? (double(tg::dropout_uniform(a.seed, a.offset, element)) >= c.dropout
                                     ? double(float(1.0 / (1.0 - c.dropout)))
                                     : 0.0)
                              : 1.0;
@@ -326,7 +334,7 @@ void check_attention(DType dtype, const AttnCase& c) {
   if (c.mask) {
     dmask.upload(mask);
     cuda_ok(cudaMalloc(&doffsets, c.N * sizeof(int64_t)), "cudaMalloc");
-    cuda_ok(cudaMemcpy(doffsets, offsets.data(), c.N * sizeof(int64_t), cudaMemcpyHostToDevice), "upload");
+    upload_bytes(doffsets, offsets.data(), c.N * sizeof(int64_t));
     a.mask = dmask.ptr, a.mask_offsets = doffsets;
   }
   cu::attention_forward(dtype, a, dq_.ptr, dk_.ptr, dv_.ptr, dout_.ptr, dlse.ptr, kDevice);

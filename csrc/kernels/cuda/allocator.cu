@@ -129,15 +129,21 @@ class Allocator {
   }
 
   // device < 0: every device. Blocks still queued for use are safe: cudaFree waits for the device.
+  // Each block is freed with its own device current (as it was allocated); errors are ignored.
   void empty_cache_locked(int device) {
+    int previous = -1;
+    if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
     for (size_t d = 0; d < free_lists_.size(); ++d) {
       if (device >= 0 && static_cast<int>(d) != device) continue;
+      if (stats_[d].cached == 0) continue;
+      cudaSetDevice(static_cast<int>(d));
       for (auto& [size, list] : free_lists_[d]) {
         for (void* p : list) cudaFree(p);
         stats_[d].cached -= size * list.size();
         list.clear();
       }
     }
+    if (previous >= 0) cudaSetDevice(previous);
     cudaGetLastError();
   }
 

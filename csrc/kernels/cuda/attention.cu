@@ -430,15 +430,15 @@ void forward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, T
 
 template <class T>
 void backward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, const T* out, const float* lse,
-                    const T* dout, T* dq, T* dk, T* dv, cudaStream_t s) {
+                    const T* dout, T* dq, T* dk, T* dv, int device, cudaStream_t s) {
   const Params<T> p = params_of<T>(a);
   const int64_t rows = a.N * a.L, dq_count = rows * a.E;
   // Workspace: D (N L floats), and for bfloat16 a float32 dQ to accumulate into.
   constexpr bool float_dq = std::is_same_v<T, float>;
-  const size_t ws_bytes = std::max<int64_t>(1, rows + (float_dq ? 0 : dq_count)) * sizeof(float);
-  void* ws = nullptr;
-  check(cudaMallocAsync(&ws, ws_bytes, s), "attention backward: workspace");
-  float* drow = static_cast<float*>(ws);
+  // From the caching allocator: counted in its statistics, OutOfMemoryError when short, and
+  // released on every path out of this function.
+  const ScratchBlock ws(std::max<int64_t>(1, rows + (float_dq ? 0 : dq_count)) * sizeof(float), device);
+  float* drow = static_cast<float*>(ws.get());
   float* dq_acc = float_dq ? reinterpret_cast<float*>(dq) : drow + rows;
   check(cudaMemsetAsync(dq_acc, 0, dq_count * sizeof(float), s), "attention backward: zero dq");
   if (rows > 0)
@@ -460,7 +460,6 @@ void backward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, 
                                     kThreads, 0, s>>>(dq_count, dq_acc, dq);
   }
   check(cudaGetLastError(), "attention backward kernel launch");
-  check(cudaFreeAsync(ws, s), "attention backward: workspace");
 }
 
 void check_args(DType dtype, const AttentionArgs& a) {
@@ -478,8 +477,8 @@ void attention_forward(DType dtype, const AttentionArgs& a, const void* q, const
                        void* lse, int device) {
   check_args(dtype, a);
   if (a.N == 0 || a.L == 0) return;
-  DeviceGuard guard(device);
-  const cudaStream_t s = stream_of(device);
+  DeviceScope scope(device);
+  const cudaStream_t s = scope.stream();
   if (dtype == DType::Float32)
     forward_typed<float>(a, static_cast<const float*>(q), static_cast<const float*>(k), static_cast<const float*>(v),
                          static_cast<float*>(out), static_cast<float*>(lse), s);
@@ -493,18 +492,18 @@ void attention_backward(DType dtype, const AttentionArgs& a, const void* q, cons
                         int device) {
   check_args(dtype, a);
   if (a.N == 0 || (a.L == 0 && a.S == 0)) return;
-  DeviceGuard guard(device);
-  const cudaStream_t s = stream_of(device);
+  DeviceScope scope(device);
+  const cudaStream_t s = scope.stream();
   if (dtype == DType::Float32)
     backward_typed<float>(a, static_cast<const float*>(q), static_cast<const float*>(k), static_cast<const float*>(v),
                           static_cast<const float*>(out), static_cast<const float*>(lse),
                           static_cast<const float*>(grad_out), static_cast<float*>(dq), static_cast<float*>(dk),
-                          static_cast<float*>(dv), s);
+                          static_cast<float*>(dv), device, s);
   else
     backward_typed<bf16>(a, static_cast<const bf16*>(q), static_cast<const bf16*>(k), static_cast<const bf16*>(v),
                          static_cast<const bf16*>(out), static_cast<const float*>(lse),
                          static_cast<const bf16*>(grad_out), static_cast<bf16*>(dq), static_cast<bf16*>(dk),
-                         static_cast<bf16*>(dv), s);
+                         static_cast<bf16*>(dv), device, s);
 }
 
 }  // namespace tg::cuda

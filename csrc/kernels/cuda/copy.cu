@@ -61,13 +61,17 @@ void copy_bytes(void* dst, int dst_device, const void* src, int src_device, size
     check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, scope.stream()), "device copy (cudaMemcpyAsync)");
     return;
   }
-  // Between two GPUs: the source's queued writes must land before the destination's stream reads.
+  // Between two GPUs: the source's queued writes must land before the destination's stream reads,
+  // and the copy must finish before this returns: the source block may be released next, and the
+  // allocator hands it out again in the order of the source's stream only, which this copy is
+  // not on.
   {
     DeviceScope scope(src_device);
     check(cudaStreamSynchronize(scope.stream()), "peer copy (cudaStreamSynchronize)");
   }
   DeviceScope scope(dst_device);
   check(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, nbytes, scope.stream()), "peer copy (cudaMemcpyPeerAsync)");
+  check(cudaStreamSynchronize(scope.stream()), "peer copy (cudaStreamSynchronize)");
 }
 
 }  // namespace tg::cuda

@@ -1,4 +1,4 @@
-// Small device helpers shared by the CUDA kernels: device guard, bfloat16 conversion, and the
+// Small helpers shared by the CUDA kernels: the device scope, bfloat16 conversion, and the
 // sm_80 instructions the tensor-core kernels are built from (cp.async, ldmatrix, mma.sync).
 // The PTX wrappers need sm_80 or newer; tapegrad's CUDA builds target sm_80 and up.
 #pragma once
@@ -12,16 +12,25 @@
 namespace tg::cuda {
 
 // Makes `device` current for the scope (kernel launches and library handles act on the current
-// device) and restores the previous one.
-struct DeviceGuard {
-  int previous = 0;
-  explicit DeviceGuard(int device) {
-    check(cudaGetDevice(&previous), "cudaGetDevice");
-    if (previous != device) check(cudaSetDevice(device), "cudaSetDevice");
+// device), gives its stream, and restores the previous device. The one device guard of the
+// CUDA files.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) : device_(device) {
+    check(cudaGetDevice(&previous_), "cudaGetDevice");
+    if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
+    stream_ = static_cast<cudaStream_t>(cuda::stream(device));
   }
-  ~DeviceGuard() { cudaSetDevice(previous); }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
+  ~DeviceScope() {
+    if (previous_ != device_) cudaSetDevice(previous_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+  cudaStream_t stream() const { return stream_; }
+
+ private:
+  int previous_ = 0, device_ = 0;
+  cudaStream_t stream_ = nullptr;
 };
 
 inline cudaStream_t stream_of(int device) { return static_cast<cudaStream_t>(stream(device)); }

@@ -634,11 +634,11 @@ void gemm(DType dtype, const GemmArgs& g) {
            dtype_name(dtype));
   TG_CHECK(g.batch >= 0 && g.M >= 0 && g.N >= 0 && g.K >= 0, ValueError, "gemm: negative size");
   if (g.batch == 0 || g.M == 0 || g.N == 0) return;
-  DeviceGuard guard(g.device);
+  DeviceScope scope(g.device);
 #ifdef TAPEGRAD_WITH_CUBLAS
   if (gemm_backend() == GemmBackend::Cublas && cublas_gemm(dtype, g)) return;
 #endif
-  own_gemm(dtype, g, stream_of(g.device));
+  own_gemm(dtype, g, scope.stream());
 }
 
 }  // namespace tg::cuda

@@ -10,31 +10,11 @@
 
 #include "core/error.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cuda/device_utils.cuh"
 #include "kernels/cuda/cuda.h"
 #include "kernels/cuda/runtime.h"
 
 namespace tg::cuda {
-
-// Makes `device` current for the scope (kernels launch on the current device) and gives its stream.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    check(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
-    device_ = device;
-    stream_ = static_cast<cudaStream_t>(cuda::stream(device));
-  }
-  ~DeviceScope() {
-    if (previous_ != device_) cudaSetDevice(previous_);
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-  cudaStream_t stream() const { return stream_; }
-
- private:
-  int previous_ = 0, device_ = 0;
-  cudaStream_t stream_ = nullptr;
-};
 
 // Every launch is followed by this: a bad configuration or a fault of an earlier kernel becomes
 // a RuntimeError naming the kernel.
@@ -56,8 +36,10 @@ void launch(const char* name, int device, unsigned blocks, unsigned threads, voi
   check_launch(name);
 }
 
-// Floating kernels accumulate in float32 (float64 for float64 data); integers in int64.
-template <class T> using Acc = std::conditional_t<std::is_same_v<T, double>, double, std::conditional_t<std::is_same_v<T, float>, float, T>>;
+// Sums accumulate float32 in float64, as the CPU's reduce does (a float32 running sum of a long
+// row loses digits; the kernels are memory-bound, so the wider adds cost nothing); other types in
+// themselves.
+template <class T> using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
 
 // ---- strided offsets ------------------------------------------------------------------------
 // Byte offsets of N operands that share one broadcast shape, for a linear element index. Built on

@@ -30,6 +30,21 @@ void reset_peak_memory_stats(int device);
 size_t memory_reserved(int device);       // handed out + cached
 void empty_cache();                       // every cached (free) block goes back to the driver
 
+// A block for the span of one call: released when the scope ends, even by an exception. Safe as
+// soon as the launches that use it are queued: the allocator hands a block out again in stream
+// order (allocator.cu).
+class ScratchBlock {
+ public:
+  ScratchBlock(size_t nbytes, int device) : ptr_(allocate(nbytes, device)) {}
+  ~ScratchBlock() { release(ptr_, nullptr); }
+  ScratchBlock(const ScratchBlock&) = delete;
+  ScratchBlock& operator=(const ScratchBlock&) = delete;
+  void* get() const { return ptr_; }
+
+ private:
+  void* ptr_;
+};
+
 // ---- transfers (copy.cu) -----------------------------------------------------------------------
 // Copies nbytes between contiguous buffers; a device index < 0 means host memory. A copy to the
 // host waits for it (the host is about to read the bytes); every other copy is only queued.
