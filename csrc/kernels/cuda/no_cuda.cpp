@@ -1,7 +1,5 @@
 // CPU-only builds link these stubs in place of the CUDA backend: queries answer "no GPU", memory
 // statistics are zero, and everything that would need a GPU raises RuntimeError.
-// A CUDA build compiles this file too while gemm.cu or attention.cu is not yet in the tree
-// (CMakeLists.txt defines TAPEGRAD_STUB_GEMM / TAPEGRAD_STUB_ATTENTION): then only those stubs.
 #include "core/error.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cuda.h"
@@ -12,15 +10,9 @@ namespace tg::cuda {
 
 namespace {
 [[noreturn]] void no_cuda(const char* what) {
-#ifdef TAPEGRAD_WITH_CUDA
-  throw RuntimeError(str(what, ": this CUDA build has no device kernel for it yet"));
-#else
   throw RuntimeError(str(what, ": tapegrad was built without CUDA (rebuild with -DTAPEGRAD_CUDA=ON)"));
-#endif
 }
 }  // namespace
-
-#ifndef TAPEGRAD_WITH_CUDA
 
 bool built() { return false; }
 bool is_available() { return false; }
@@ -75,10 +67,7 @@ void sgd_update(int, DType, const std::vector<OptimTensor>&, const cpu::SGDConfi
 void adam_update(int, DType, const std::vector<OptimTensor>&, const cpu::AdamConfig&) { no_cuda("Adam"); }
 void rmsprop_update(int, DType, const std::vector<OptimTensor>&, const cpu::RMSpropConfig&) { no_cuda("RMSprop"); }
 
-#endif  // !TAPEGRAD_WITH_CUDA
-
-// kernels/cuda/gemm.h and attention.h (implemented by gemm.cu and attention.cu in CUDA builds)
-#if !defined(TAPEGRAD_WITH_CUDA) || defined(TAPEGRAD_STUB_GEMM)
+// kernels/cuda/gemm.h and attention.h
 void gemm(DType, const GemmArgs&) { no_cuda("matmul"); }
 bool cublas_built() { return false; }
 GemmBackend gemm_backend() { return GemmBackend::Own; }
@@ -87,8 +76,6 @@ void set_gemm_backend(GemmBackend backend) {
 }
 bool allow_tf32() { return false; }
 void set_allow_tf32(bool) {}
-#endif
-#if !defined(TAPEGRAD_WITH_CUDA) || defined(TAPEGRAD_STUB_ATTENTION)
 void attention_forward(DType, const AttentionArgs&, const void*, const void*, const void*, void*, void*, int) {
   no_cuda("scaled_dot_product_attention");
 }
@@ -96,6 +83,5 @@ void attention_backward(DType, const AttentionArgs&, const void*, const void*, c
                         const void*, void*, void*, void*, int) {
   no_cuda("scaled_dot_product_attention backward");
 }
-#endif
 
 }  // namespace tg::cuda
