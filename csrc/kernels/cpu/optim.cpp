@@ -3,60 +3,35 @@
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/optim_math.h"
 
 namespace tg::cpu {
 
 namespace {
 
 // The update loops of [s, e), SIMD-cloned; every scalar is a by-value argument, so they vectorise.
+// The per-element math is in kernels/optim_math.h.
 template <class T>
 TG_SIMD_CLONES void sgd_range(int64_t s, int64_t e, T* p, const T* g, T* b, T lr, T mom, T damp, T wd, bool first,
                               bool nesterov) {
-  for (int64_t i = s; i < e; ++i) {
-    T d = g[i] + wd * p[i];
-    if (b) {
-      b[i] = first ? d : mom * b[i] + damp * d;
-      d = nesterov ? d + mom * b[i] : b[i];
-    }
-    p[i] -= lr * d;
-  }
+  for (int64_t i = s; i < e; ++i) optim_step::sgd(p[i], g[i], b ? b + i : nullptr, lr, mom, damp, wd, first, nesterov);
 }
 
 template <class T>
 TG_SIMD_CLONES void rmsprop_range(int64_t s, int64_t e, T* p, const T* g, T* sq, T* b, T lr, T alpha, T eps, T wd,
                                   T mom) {
-  for (int64_t i = s; i < e; ++i) {
-    const T gi = g[i] + wd * p[i];
-    sq[i] = alpha * sq[i] + (T(1) - alpha) * gi * gi;
-    T step = gi / (std::sqrt(sq[i]) + eps);
-    if (b) {
-      b[i] = mom * b[i] + step;
-      step = b[i];
-    }
-    p[i] -= lr * step;
-  }
+  for (int64_t i = s; i < e; ++i) optim_step::rmsprop(p[i], g[i], sq[i], b ? b + i : nullptr, lr, alpha, eps, wd, mom);
 }
 
 template <class T, bool decoupled>
 TG_SIMD_CLONES void adam_range(int64_t s, int64_t e, T* __restrict p, const T* __restrict g, T* __restrict m,
                                T* __restrict v, T b1, T b2, T step_size, T inv_sqrt_bc2, T eps, T wd, T decay) {
-  for (int64_t i = s; i < e; ++i) {
-    T gi = g[i];
-    T pi = p[i];
-    if (decoupled) pi *= decay;
-    else gi += wd * pi;
-    const T mi = b1 * m[i] + (T(1) - b1) * gi;
-    const T vi = b2 * v[i] + (T(1) - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
-  }
+  for (int64_t i = s; i < e; ++i)
+    optim_step::adam(p[i], g[i], m[i], v[i], b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay, decoupled);
 }
 
 }  // namespace
 
-// g' = g + wd p;  b = momentum b + (1 - dampening) g' (b = g' on the first step);
-// step = nesterov ? g' + momentum b : b;  p -= lr step
 void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* momentum_buf, const SGDConfig& c) {
   TG_DISPATCH_FLOAT(dtype, "SGD", [&](auto tag) {
     using T = decltype(tag);
@@ -71,9 +46,6 @@ void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* mom
   });
 }
 
-// m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
-// p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)
-// Adam adds wd p to g; AdamW (decoupled) multiplies p by (1 - lr wd) first.
 void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* m_buf, void* v_buf, const AdamConfig& c) {
   TG_DISPATCH_FLOAT(dtype, "Adam", [&](auto tag) {
     using T = decltype(tag);
@@ -93,8 +65,6 @@ void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* m_
   });
 }
 
-// v = alpha v + (1 - alpha) g^2;  step = g / (sqrt(v) + eps);
-// with momentum: b = momentum b + step, p -= lr b; else p -= lr step
 void rmsprop_update(DType dtype, int64_t n, void* param, const void* grad, void* sq_buf, void* mom_buf,
                     const RMSpropConfig& c) {
   TG_DISPATCH_FLOAT(dtype, "RMSprop", [&](auto tag) {

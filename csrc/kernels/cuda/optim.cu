@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cuda/launch.cuh"
+#include "kernels/optim_math.h"
 
 namespace tg::cuda {
 
@@ -61,7 +62,7 @@ void pack(int device, const std::vector<OptimTensor>& tensors, const std::vector
 
 unsigned chunk_blocks(int64_t n_chunks) { return static_cast<unsigned>(std::min<int64_t>(n_chunks, 1 << 16)); }
 
-// g' = g + wd p;  b = first ? g' : momentum b + (1 - dampening) g';  step = nesterov ? g' + momentum b : b
+// SGD over every chunk; the element math is optim_step::sgd (kernels/optim_math.h).
 template <class T>
 __global__ void sgd_kernel(const TensorSlot* slots, const ChunkRef* chunks, int64_t n_chunks, T lr, T mom, T damp, T wd,
                            bool nesterov, bool has_momentum) {
@@ -72,19 +73,12 @@ __global__ void sgd_kernel(const TensorSlot* slots, const ChunkRef* chunks, int6
     T* b = static_cast<T*>(s.state0);
     const bool first = s.a != 0;
     const int64_t end = min(chunks[c].start + kChunk, s.numel);
-    for (int64_t i = chunks[c].start + threadIdx.x; i < end; i += blockDim.x) {
-      T d = g[i] + wd * p[i];
-      if (has_momentum) {
-        b[i] = first ? d : mom * b[i] + damp * d;
-        d = nesterov ? d + mom * b[i] : b[i];
-      }
-      p[i] -= lr * d;
-    }
+    for (int64_t i = chunks[c].start + threadIdx.x; i < end; i += blockDim.x)
+      optim_step::sgd(p[i], g[i], has_momentum ? b + i : nullptr, lr, mom, damp, wd, first, nesterov);
   }
 }
 
-// m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
-// Adam adds wd p to g; AdamW multiplies p by (1 - lr wd) first.
+// Adam / AdamW over every chunk (optim_step::adam); per tensor, a = lr / bc1 and b = 1 / sqrt(bc2).
 template <class T>
 __global__ void adam_kernel(const TensorSlot* slots, const ChunkRef* chunks, int64_t n_chunks, T b1, T b2, T eps, T wd,
                             T decay, bool decoupled) {
@@ -96,20 +90,12 @@ __global__ void adam_kernel(const TensorSlot* slots, const ChunkRef* chunks, int
     T* v = static_cast<T*>(s.state1);
     const T step_size = static_cast<T>(s.a), inv_sqrt_bc2 = static_cast<T>(s.b);
     const int64_t end = min(chunks[c].start + kChunk, s.numel);
-    for (int64_t i = chunks[c].start + threadIdx.x; i < end; i += blockDim.x) {
-      T gi = g[i], pi = p[i];
-      if (decoupled) pi *= decay;
-      else gi += wd * pi;
-      const T mi = b1 * m[i] + (T(1) - b1) * gi;
-      const T vi = b2 * v[i] + (T(1) - b2) * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
-      p[i] = pi - step_size * mi / (sqrt(vi) * inv_sqrt_bc2 + eps);
-    }
+    for (int64_t i = chunks[c].start + threadIdx.x; i < end; i += blockDim.x)
+      optim_step::adam(p[i], g[i], m[i], v[i], b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay, decoupled);
   }
 }
 
-// v = alpha v + (1 - alpha) g^2;  step = g / (sqrt(v) + eps);  with momentum b = momentum b + step
+// RMSprop over every chunk (optim_step::rmsprop).
 template <class T>
 __global__ void rmsprop_kernel(const TensorSlot* slots, const ChunkRef* chunks, int64_t n_chunks, T lr, T alpha, T eps,
                                T wd, T mom, bool has_momentum) {
@@ -120,16 +106,8 @@ __global__ void rmsprop_kernel(const TensorSlot* slots, const ChunkRef* chunks, 
     T* sq = static_cast<T*>(s.state0);
     T* b = static_cast<T*>(s.state1);
     const int64_t end = min(chunks[c].start + kChunk, s.numel);
-    for (int64_t i = chunks[c].start + threadIdx.x; i < end; i += blockDim.x) {
-      const T gi = g[i] + wd * p[i];
-      sq[i] = alpha * sq[i] + (T(1) - alpha) * gi * gi;
-      T step = gi / (sqrt(sq[i]) + eps);
-      if (has_momentum) {
-        b[i] = mom * b[i] + step;
-        step = b[i];
-      }
-      p[i] -= lr * step;
-    }
+    for (int64_t i = chunks[c].start + threadIdx.x; i < end; i += blockDim.x)
+      optim_step::rmsprop(p[i], g[i], sq[i], has_momentum ? b + i : nullptr, lr, alpha, eps, wd, mom);
   }
 }
 
