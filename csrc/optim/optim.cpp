@@ -33,9 +33,7 @@ Tensor state_like(const Tensor& p) { return zeros(p.shape(), compute_dtype(p.dty
 // parameter float32 copies, whose updated values store() rounds back into the parameter.
 struct ComputeParam {
   Tensor param, grad;
-  ComputeParam(const Tensor& p, const Tensor& g)
-      : param(compute_copy(p)), grad(compute_copy(g)),
-        stored_(p) {}
+  ComputeParam(const Tensor& p, const Tensor& g) : param(compute_copy(p)), grad(compute_copy(g)), stored_(p) {}
   DType dtype() const { return param.dtype(); }
   void store() const {
     if (!param.same(stored_)) write_into(stored_, param, "optimizer step");
