@@ -25,7 +25,7 @@ py::dtype numpy_dtype(DType d) {
     case DType::Int64: return py::dtype::of<int64_t>();
     case DType::Float32: return py::dtype::of<float>();
     case DType::Float64: return py::dtype::of<double>();
-    case DType::BFloat16: break;  // NumPy has no bfloat16: callers convert to float32 first
+    case DType::BFloat16: break;  // NumPy has no bfloat16: to_numpy converts to float32 first
   }
   return py::dtype::of<float>();
 }
@@ -61,6 +61,14 @@ Tensor from_numpy(const py::array& a) {
 }
 
 py::array to_numpy(const Tensor& t) {
+  if (t.dtype() == DType::BFloat16) {  // NumPy has no bfloat16: an exact float32 copy
+    Tensor widened;
+    {
+      py::gil_scoped_release nogil;
+      widened = to_dtype(detach(t), DType::Float32);
+    }
+    return to_numpy(widened);
+  }
   if (!t.device().is_cpu()) {  // a host copy (waits for the device); it shares no memory with t
     Tensor host;
     {
@@ -78,7 +86,9 @@ py::array to_numpy(const Tensor& t) {
 }
 
 Tensor wrap(const Scalar& s, const Tensor& like) {
-  DType d = s.category <= category(like.dtype()) ? like.dtype() : default_of_category(s.category);
+  // Next to bfloat16 a float stays float32 (the compute dtype), so it is not rounded before the op;
+  // as a wrapped number it still does not promote the result past bfloat16.
+  DType d = s.category <= category(like.dtype()) ? compute_dtype(like.dtype()) : default_of_category(s.category);
   // On a device the value is written by a fill kernel (no host-to-device copy that could wait for
   // the stream); an int64 beyond 2^53, which a double cannot hold, is built on the host and copied.
   const bool exact = s.category != 1 || std::fabs(s.value) < 9007199254740992.0;

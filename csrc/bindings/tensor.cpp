@@ -146,6 +146,7 @@ void bind_tensor(py::module_& m) {
   py::enum_<DType> dtype_cls(m, "dtype", "Element type of a tensor.");
   dtype_cls.value("float32", DType::Float32)
       .value("float64", DType::Float64)
+      .value("bfloat16", DType::BFloat16)
       .value("int64", DType::Int64)
       .value("bool", DType::Bool)
       .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
@@ -227,7 +228,8 @@ void bind_tensor(py::module_& m) {
          "Accumulates d(self)/d(leaf) into .grad of every leaf that requires grad.");
 
   // ---- conversion ----
-  cls.def("numpy", &to_numpy, "A NumPy array sharing this tensor's memory.")
+  cls.def("numpy", &to_numpy, "A NumPy array sharing this tensor's memory. NumPy has no bfloat16: a bfloat16 "
+          "tensor gives a float32 copy (exact, every bfloat16 value is a float32), which shares no memory.")
       .def("__array__", [](const Tensor& t, const py::object& dtype, const py::object& copy) -> py::object {
         py::object a = to_numpy(t);
         if (!dtype.is_none()) a = a.attr("astype")(dtype);
@@ -270,6 +272,7 @@ void bind_tensor(py::module_& m) {
       .def("cuda", [](const Tensor& t) { return move_to(t, "cuda"); })
       .def("float", [](const Tensor& t) { return to_dtype(t, DType::Float32); })
       .def("double", [](const Tensor& t) { return to_dtype(t, DType::Float64); })
+      .def("bfloat16", [](const Tensor& t) { return to_dtype(t, DType::BFloat16); })
       .def("long", [](const Tensor& t) { return to_dtype(t, DType::Int64); })
       .def("int", [](const Tensor& t) { return to_dtype(t, DType::Int64); })
       .def("bool", [](const Tensor& t) { return to_dtype(t, DType::Bool); })

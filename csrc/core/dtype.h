@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/bfloat16.h"
 #include "core/error.h"
 
 namespace tg {
@@ -50,6 +51,10 @@ inline int promotion_rank(DType d) {
 // promote(a, b): the smallest type both convert to without losing their category.
 inline DType promote(DType a, DType b) { return promotion_rank(a) >= promotion_rank(b) ? a : b; }
 
+// The dtype kernels compute in: bfloat16 is a storage type whose values are computed in float32
+// (rounded back once per op); every other dtype computes in itself.
+inline DType compute_dtype(DType d) { return d == DType::BFloat16 ? DType::Float32 : d; }
+
 // The default type of a Python number of that category (float -> float32, as PyTorch).
 inline DType default_of_category(int cat) {
   return cat == 0 ? DType::Bool : cat == 1 ? DType::Int64 : DType::Float32;
@@ -60,6 +65,7 @@ template <> struct dtype_of<bool> { static constexpr DType value = DType::Bool; 
 template <> struct dtype_of<int64_t> { static constexpr DType value = DType::Int64; };
 template <> struct dtype_of<float> { static constexpr DType value = DType::Float32; };
 template <> struct dtype_of<double> { static constexpr DType value = DType::Float64; };
+template <> struct dtype_of<bfloat16> { static constexpr DType value = DType::BFloat16; };
 
 }  // namespace tg
 
@@ -74,6 +80,19 @@ template <> struct dtype_of<double> { static constexpr DType value = DType::Floa
       TG_DISPATCH_CASE(Float32, float, __VA_ARGS__)                                          \
       TG_DISPATCH_CASE(Float64, double, __VA_ARGS__)                                         \
       default: break;                                                               \
+    }                                                                               \
+    throw ::tg::TypeError(::tg::str(name, ": not supported for dtype ", ::tg::dtype_name(dt)));                 \
+  }()
+// Every dtype, bfloat16 as its 16-bit storage struct: for kernels that only move, select or
+// convert values (copy, fill, where, gather, item), which need no arithmetic in bfloat16.
+#define TG_DISPATCH_STORAGE(dt, name, ...)                                           \
+  [&] {                                                                             \
+    switch (dt) {                                                                   \
+      TG_DISPATCH_CASE(Bool, bool, __VA_ARGS__)                                              \
+      TG_DISPATCH_CASE(Int64, int64_t, __VA_ARGS__)                                          \
+      TG_DISPATCH_CASE(Float32, float, __VA_ARGS__)                                          \
+      TG_DISPATCH_CASE(Float64, double, __VA_ARGS__)                                         \
+      TG_DISPATCH_CASE(BFloat16, ::tg::bfloat16, __VA_ARGS__)                                \
     }                                                                               \
     throw ::tg::TypeError(::tg::str(name, ": not supported for dtype ", ::tg::dtype_name(dt)));                 \
   }()

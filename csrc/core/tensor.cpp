@@ -59,7 +59,7 @@ template <class T>
 T Tensor::item() const {
   TG_CHECK(numel() == 1, ValueError, "item: only a one-element tensor can be converted to a Python scalar, got shape ",
            shape_str(shape()));
-  return TG_DISPATCH_ALL(dtype(), "item", [&](auto tag) -> T {
+  return TG_DISPATCH_STORAGE(dtype(), "item", [&](auto tag) -> T {
     using S = decltype(tag);
     if (device().is_cpu()) return static_cast<T>(*data<S>());
     S value;  // one element copied to the host (this waits for the work that computes it)

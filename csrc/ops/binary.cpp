@@ -35,7 +35,8 @@ DType result_type(const Tensor& a, const Tensor& b) {
 static Tensor on_device(const Tensor& t, Device device) { return t.device() == device ? t : to_device(t, device); }
 
 Tensor wrap_scalar(double value, const Tensor& like) {
-  DType d = is_floating(like.dtype()) ? like.dtype() : DType::Float32;
+  // Next to bfloat16 the number stays float32 (the compute dtype): it is not rounded before the op.
+  DType d = is_floating(like.dtype()) ? compute_dtype(like.dtype()) : DType::Float32;
   if (value == static_cast<double>(static_cast<int64_t>(value)) && !is_floating(like.dtype())) d = DType::Int64;
   return scalar_tensor(value, d, true, like.device());
 }
@@ -91,9 +92,11 @@ Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
     if (op == BinaryOp::Div && !is_floating(common)) common = DType::Float32;  // true division
   }
   const Device device = a.is_wrapped_number() ? b.device() : a.device();
-  const Tensor A = on_device(as_dtype(a, common), device), B = on_device(as_dtype(b, common), device);
+  // The kernel runs in the compute dtype (float32 for bfloat16); the result is rounded to `common`.
+  const DType compute = compute_dtype(common);
+  const Tensor A = on_device(as_dtype(a, compute), device), B = on_device(as_dtype(b, compute), device);
   Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = empty(shape, is_comparison_op(op) ? DType::Bool : common, device);
+  Tensor out = empty(shape, is_comparison_op(op) ? DType::Bool : compute, device);
   if (device.is_cpu()) {
     if (A.shape() == shape && B.shape() == shape) {
       cpu::binary(op, shape, operand(out), operand(A), operand(B));
@@ -101,11 +104,11 @@ Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
       Shape sa = broadcast_strides(A.shape(), A.strides(), shape), sb = broadcast_strides(B.shape(), B.strides(), shape);
       cpu::binary(op, shape, operand(out), operand(A, sa), operand(B, sb));
     }
-    return out;
+  } else {
+    Shape sa = broadcast_strides(A.shape(), A.strides(), shape), sb = broadcast_strides(B.shape(), B.strides(), shape);
+    cuda::binary(device.index, op, shape, operand(out), operand(A, sa), operand(B, sb));
   }
-  Shape sa = broadcast_strides(A.shape(), A.strides(), shape), sb = broadcast_strides(B.shape(), B.strides(), shape);
-  cuda::binary(device.index, op, shape, operand(out), operand(A, sa), operand(B, sb));
-  return out;
+  return compute == common || is_comparison_op(op) ? out : as_dtype(out, common);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
   TG_CHECK(std::isfinite(start) && std::isfinite(end), ValueError, "arange: start and end must be finite");
   // Device tensors are computed on the host and copied: one small transfer, the same values.
   if (!device.is_cpu()) return to_device(arange(start, end, step, dtype, Device{}), device);
+  if (dtype != compute_dtype(dtype)) return to_dtype(arange(start, end, step, compute_dtype(dtype), device), dtype);
   double span = (end - start) / step;
   int64_t n = span > 0 ? static_cast<int64_t>(std::ceil(span)) : 0;
   Tensor t = empty({n}, dtype, device);
@@ -43,6 +44,7 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
 Tensor linspace(double start, double end, int64_t steps, DType dtype, Device device) {
   TG_CHECK(steps >= 0, ValueError, "linspace: number of steps must be non-negative, got ", steps);
   if (!device.is_cpu()) return to_device(linspace(start, end, steps, dtype, Device{}), device);
+  if (dtype != compute_dtype(dtype)) return to_dtype(linspace(start, end, steps, compute_dtype(dtype), device), dtype);
   Tensor t = empty({steps}, dtype, device);
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   TG_DISPATCH_NUMERIC(dtype, "linspace", [&](auto tag) {
@@ -60,7 +62,7 @@ Tensor eye(int64_t n, int64_t m, DType dtype, Device device) {
   TG_CHECK(n >= 0 && m >= 0, ValueError, "eye: sizes must be non-negative, got ", n, " and ", m);
   if (!device.is_cpu()) return to_device(eye(n, m, dtype, Device{}), device);
   Tensor t = zeros({n, m}, dtype, device);
-  TG_DISPATCH_ALL(dtype, "eye", [&](auto tag) {
+  TG_DISPATCH_STORAGE(dtype, "eye", [&](auto tag) {
     using T = decltype(tag);
     for (int64_t i = 0; i < std::min(n, m); ++i) t.data<T>()[i * m + i] = T(1);
   });

@@ -2,9 +2,11 @@
 // picks its kernel with `if (device.is_cpu()) cpu::x(...); else cuda::x(device.index, ...);`
 // (one compare on the CPU path; the cuda:: functions raise in a CPU-only build).
 #pragma once
+#include "autograd/grad_mode.h"
 #include "core/tensor.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cuda/cuda.h"
+#include "ops/ops.h"
 
 namespace tg {
 
@@ -26,5 +28,30 @@ inline cpu::Operand operand(const Tensor& t) { return {static_cast<char*>(t.raw_
 inline cpu::Operand operand(const Tensor& t, const Shape& strides) {
   return {static_cast<char*>(t.raw_data()), strides.data(), t.dtype()};
 }
+
+// ---- bfloat16: a storage type whose kernels compute in float32 --------------------------------
+// An op meets bfloat16 in one of two ways; both round its result to bfloat16 once.
+//  * Ops that record their own node (elementwise, reductions, matmul) hand their kernels
+//    `compute_copy` operands (no history): the node and what it saves stay bfloat16.
+//  * Fused ops (row kernels, attention, lstm, dropout, index_add) run again on `widened` inputs
+//    and round the result with to_dtype: both casts are recorded, so gradients reach the
+//    bfloat16 inputs as bfloat16.
+
+inline bool any_bf16(std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts)
+    if (t->defined() && t->dtype() == DType::BFloat16) return true;
+  return false;
+}
+
+// t converted to `dtype` without autograd history (t itself when it has that dtype).
+inline Tensor cast_untracked(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype) return t;
+  GradModeGuard no_grad(false);
+  return to_dtype(t, dtype);
+}
+inline Tensor compute_copy(const Tensor& t) { return cast_untracked(t, compute_dtype(t.dtype())); }
+
+// t in its compute dtype, differentiably (undefined stays undefined).
+inline Tensor widened(const Tensor& t) { return t.defined() ? to_dtype(t, compute_dtype(t.dtype())) : t; }
 
 }  // namespace tg

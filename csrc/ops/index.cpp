@@ -74,6 +74,8 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
   TG_CHECK(src.shape() == expect, ValueError, "index_add: source of shape ", shape_str(src.shape()),
            " does not match the expected shape ", shape_str(expect));
   check_same_device("index_add", {&base, &src});
+  if (any_bf16({&base}))  // bfloat16: accumulated in float32, rounded once
+    return to_dtype(index_add(widened(base), dim, index, widened(src)), base.dtype());
   Tensor idx = checked_index(index, base.shape()[dim], "index_add", dim, base.device());
   Tensor y = clone(detach(base));
   Tensor sc = contiguous(detach(to_dtype(src, base.dtype())));
@@ -128,6 +130,8 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
     TG_CHECK(d == dim || index.shape()[d] == base.shape()[d], ValueError, "scatter_add: index of shape ",
              shape_str(index.shape()), " must match the tensor of shape ", shape_str(base.shape()), " outside dim ", dim);
   check_same_device("scatter_add", {&base, &src});
+  if (any_bf16({&base}))  // bfloat16: accumulated in float32, rounded once
+    return to_dtype(scatter_add(widened(base), dim, index, widened(src)), base.dtype());
   Tensor idx = checked_index(index, base.shape()[dim], "scatter_add", dim, base.device());
   Tensor y = clone(detach(base));
   Tensor sc = contiguous(detach(to_dtype(src, base.dtype())));

@@ -32,6 +32,7 @@ Tensor as_float(const Tensor& x, const char* op) {
 // softmax: y_j = e^{x_j} / sum_k e^{x_k} along dim; dx = y * (dy - sum(dy * y))
 Tensor softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, as_float(x, "softmax").dim(), "softmax");
+  if (any_bf16({&x})) return to_dtype(softmax(widened(x), dim), DType::BFloat16);
   Tensor y = along_rows(x, dim, [&](int64_t rows, int64_t cols, const void* in, void* out) {
     if (x.device().is_cpu()) cpu::softmax_rows(x.dtype(), rows, cols, in, out, false);
     else cuda::softmax_rows(x.device().index, x.dtype(), rows, cols, in, out, false);
@@ -47,6 +48,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 // log_softmax: y_j = x_j - log sum_k e^{x_k}; dx = dy - e^y * sum(dy)
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, as_float(x, "log_softmax").dim(), "log_softmax");
+  if (any_bf16({&x})) return to_dtype(log_softmax(widened(x), dim), DType::BFloat16);
   Tensor y = along_rows(x, dim, [&](int64_t rows, int64_t cols, const void* in, void* out) {
     if (x.device().is_cpu()) cpu::softmax_rows(x.dtype(), rows, cols, in, out, true);
     else cuda::softmax_rows(x.device().index, x.dtype(), rows, cols, in, out, true);
@@ -66,6 +68,8 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 // log-probabilities are stored); the backward writes softmax - onehot from the saved lse.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, int reduction) {
   as_float(logits, "cross_entropy");
+  if (any_bf16({&logits, &target}))
+    return to_dtype(cross_entropy(widened(logits), widened(target), ignore_index, reduction), logits.dtype());
   TG_CHECK(reduction >= 0 && reduction <= 2, ValueError, "cross_entropy: reduction must be 'none', 'mean' or 'sum'");
   const int64_t class_dim = logits.dim() == 1 ? 0 : 1;
   TG_CHECK(logits.dim() >= 1, ValueError, "cross_entropy: logits must have at least 1 dim, got shape ",
@@ -150,6 +154,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
 // under create_graph it is the same formula in tensor ops, so it differentiates again.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
   as_float(x, "layer_norm");
+  if (any_bf16({&x, &weight, &bias}))
+    return to_dtype(layer_norm(widened(x), normalized_shape, widened(weight), widened(bias), eps), x.dtype());
   const int64_t k = static_cast<int64_t>(normalized_shape.size());
   bool ok = k >= 1 && k <= x.dim();
   for (int64_t i = 0; ok && i < k; ++i) ok = x.shape()[x.dim() - k + i] == normalized_shape[i];

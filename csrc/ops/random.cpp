@@ -37,8 +37,10 @@ uint64_t initial_seed() {
 }
 
 Tensor rand(const Shape& shape, DType dtype, Device device) {
-  Tensor t = empty(shape, dtype, device);
   TG_CHECK(is_floating(dtype), TypeError, "rand: expected a floating-point dtype, got ", dtype_name(dtype));
+  // bfloat16: the float32 numbers of the same seed, rounded
+  if (dtype != compute_dtype(dtype)) return to_dtype(rand(shape, compute_dtype(dtype), device), dtype);
+  Tensor t = empty(shape, dtype, device);
   uint64_t seed, offset = reserve_random(t.numel(), &seed);
   if (device.is_cpu()) cpu::random(cpu::RandomKind::Uniform, dtype, t.raw_data(), t.numel(), seed, offset);
   else cuda::random(device.index, cpu::RandomKind::Uniform, dtype, t.raw_data(), t.numel(), seed, offset);
@@ -46,8 +48,10 @@ Tensor rand(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor randn(const Shape& shape, DType dtype, Device device) {
-  Tensor t = empty(shape, dtype, device);
   TG_CHECK(is_floating(dtype), TypeError, "randn: expected a floating-point dtype, got ", dtype_name(dtype));
+  // bfloat16: the float32 numbers of the same seed, rounded
+  if (dtype != compute_dtype(dtype)) return to_dtype(randn(shape, compute_dtype(dtype), device), dtype);
+  Tensor t = empty(shape, dtype, device);
   uint64_t seed, offset = reserve_random(t.numel(), &seed);
   if (device.is_cpu()) cpu::random(cpu::RandomKind::Normal, dtype, t.raw_data(), t.numel(), seed, offset);
   else cuda::random(device.index, cpu::RandomKind::Normal, dtype, t.raw_data(), t.numel(), seed, offset);
@@ -69,6 +73,8 @@ Tensor dropout(const Tensor& x, double p, bool training) {
   TG_CHECK(p >= 0 && p <= 1, ValueError, "dropout: probability must be in [0, 1], got ", p);
   TG_CHECK(is_floating(x.dtype()), TypeError, "dropout: expected a floating-point tensor, got ", dtype_name(x.dtype()));
   if (!training || p == 0) return x;
+  // bfloat16: the float32 mask of the same seed (the same elements are dropped), rounded result
+  if (any_bf16({&x})) return to_dtype(dropout(widened(x), p, training), x.dtype());
   if (p == 1) return mul(x, zeros_like(x));
   check_same_device("dropout", {&x});
   Tensor xc = contiguous(detach(x));

@@ -32,6 +32,8 @@ void run_reduce(cpu::ReduceOp op, const Tensor& x, int64_t outer, int64_t r, int
 // when the reduced dims are one contiguous run of a contiguous tensor -- and calls the kernel.
 Tensor reduce_kernel(cpu::ReduceOp op, const Tensor& x, uint64_t mask, bool keepdim, DType out_dtype, const char* name) {
   check_same_device(name, {&x});
+  if (x.dtype() != compute_dtype(x.dtype()))  // bfloat16: reduced in float32, rounded once
+    return cast_untracked(reduce_kernel(op, compute_copy(x), mask, keepdim, compute_dtype(out_dtype), name), out_dtype);
   const int64_t nd = x.dim();
   Tensor out = empty(reduced_shape(x.shape(), mask, keepdim), out_dtype, x.device());
   int64_t first = -1, last = -1, r = 1;
@@ -150,6 +152,8 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { retur
 // var: sum((x - mean)^2) / (n - correction); composed of differentiable ops.
 Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
   TG_CHECK(is_floating(x.dtype()), TypeError, "var: expected a floating-point tensor, got ", dtype_name(x.dtype()));
+  // bfloat16: one rounding of the float32 result (the composition below would round each step)
+  if (any_bf16({&x})) return to_dtype(var(widened(x), dims, correction, keepdim), x.dtype());
   uint64_t mask = reduce_mask(dims, x.dim(), "var");
   int64_t n = count_of(x.shape(), mask);
   Tensor d = x - mean(x, dims, true);
@@ -160,6 +164,7 @@ Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
 // logsumexp: m + log(sum(exp(x - m))) with m = max (detached: the result does not depend on it)
 Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
   TG_CHECK(is_floating(x.dtype()), TypeError, "logsumexp: expected a floating-point tensor, got ", dtype_name(x.dtype()));
+  if (any_bf16({&x})) return to_dtype(logsumexp(widened(x), dims, keepdim), x.dtype());  // as var
   Tensor m;
   const uint64_t rmask = reduce_mask(dims, x.dim(), "logsumexp");
   if (count_of(x.shape(), rmask) == 0) {  // an empty sum: log 0 = -inf, as PyTorch (no max to shift by)

@@ -19,6 +19,10 @@ void run_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
 
 Tensor map(UnaryOp op, const Tensor& x, const char* name) {
   check_same_device(name, {&x});
+  if (x.dtype() == DType::BFloat16) {  // computed in float32, rounded once (logical_not's bools need no rounding)
+    Tensor y = map(op, compute_copy(x), name);
+    return op == UnaryOp::LogicalNot ? y : cast_untracked(y, DType::BFloat16);
+  }
   if (op == UnaryOp::LogicalNot) {
     Tensor out = empty(x.shape(), DType::Bool, x.device());
     run_unary(op, out, x);

@@ -3,9 +3,7 @@
 #include <map>
 #include <utility>
 
-#include "kernels/cpu/cpu.h"
-#include "kernels/cuda/cuda.h"
-#include "ops/ops.h"
+#include "ops/dispatch.h"
 
 namespace tg::optim {
 
@@ -26,6 +24,24 @@ Tensor grad_of(const Tensor& p, const char* opt) {
 void resize_state(TensorList& state, size_t n) {
   if (state.size() < n) state.resize(n);
 }
+
+// Optimizer state (moments, momentum) is kept in the compute dtype: float32 for bfloat16
+// parameters, whose small updates would otherwise round away in the state itself.
+Tensor state_like(const Tensor& p) { return zeros(p.shape(), compute_dtype(p.dtype()), p.device()); }
+
+// What a CPU update kernel runs on: the parameter and gradient themselves, or for a bfloat16
+// parameter float32 copies, whose updated values store() rounds back into the parameter.
+struct ComputeParam {
+  Tensor param, grad;
+  ComputeParam(const Tensor& p, const Tensor& g) : param(compute_copy(p)), grad(compute_copy(g)), stored_(p) {}
+  DType dtype() const { return param.dtype(); }
+  void store() const {
+    if (!param.same(stored_)) write_into(stored_, param, "optimizer step");
+  }
+
+ private:
+  Tensor stored_;
+};
 
 // CUDA parameters are collected per (device, dtype) and updated by one multi-tensor launch each;
 // CPU parameters are updated one by one as they come (no list is built on the CPU path).
@@ -61,14 +77,16 @@ void sgd_step(const TensorList& params, TensorList& momentum_bufs, double lr, do
     if (!g.defined()) continue;
     bool first = false;
     if (momentum != 0 && !momentum_bufs[i].defined()) {
-      momentum_bufs[i] = zeros_like(p);
+      momentum_bufs[i] = state_like(p);
       first = true;
     }
     check_state_device(p, g, "SGD");
     void* buf = momentum != 0 ? momentum_bufs[i].raw_data() : nullptr;
     if (p.device().is_cpu()) {
       cpu::SGDConfig cfg{lr, momentum, dampening, weight_decay, nesterov, first};
-      cpu::sgd_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), buf, cfg);
+      const ComputeParam c(p, g);
+      cpu::sgd_update(c.dtype(), p.numel(), c.param.raw_data(), c.grad.raw_data(), buf, cfg);
+      c.store();
     } else {
       cuda_params.add(p, g, {p.raw_data(), g.raw_data(), buf, nullptr, p.numel(), first ? 1 : 0});
     }
@@ -90,13 +108,16 @@ void adam_step(const TensorList& params, TensorList& exp_avg, TensorList& exp_av
     const Tensor& p = params[i];
     Tensor g = grad_of(p, decoupled ? "AdamW" : "Adam");
     if (!g.defined()) continue;
-    if (!exp_avg[i].defined()) exp_avg[i] = zeros_like(p);
-    if (!exp_avg_sq[i].defined()) exp_avg_sq[i] = zeros_like(p);
+    if (!exp_avg[i].defined()) exp_avg[i] = state_like(p);
+    if (!exp_avg_sq[i].defined()) exp_avg_sq[i] = state_like(p);
     check_state_device(p, g, decoupled ? "AdamW" : "Adam");
     const int64_t step = ++steps[i];
     if (p.device().is_cpu()) {
       cpu::AdamConfig cfg{lr, beta1, beta2, eps, weight_decay, decoupled, step};
-      cpu::adam_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), exp_avg[i].raw_data(), exp_avg_sq[i].raw_data(), cfg);
+      const ComputeParam c(p, g);
+      cpu::adam_update(c.dtype(), p.numel(), c.param.raw_data(), c.grad.raw_data(), exp_avg[i].raw_data(),
+                       exp_avg_sq[i].raw_data(), cfg);
+      c.store();
     } else {
       cuda_params.add(p, g, {p.raw_data(), g.raw_data(), exp_avg[i].raw_data(), exp_avg_sq[i].raw_data(), p.numel(), step});
     }
@@ -117,13 +138,15 @@ void rmsprop_step(const TensorList& params, TensorList& square_avg, TensorList& 
     const Tensor& p = params[i];
     Tensor g = grad_of(p, "RMSprop");
     if (!g.defined()) continue;
-    if (!square_avg[i].defined()) square_avg[i] = zeros_like(p);
-    if (momentum != 0 && !momentum_bufs[i].defined()) momentum_bufs[i] = zeros_like(p);
+    if (!square_avg[i].defined()) square_avg[i] = state_like(p);
+    if (momentum != 0 && !momentum_bufs[i].defined()) momentum_bufs[i] = state_like(p);
     check_state_device(p, g, "RMSprop");
     void* buf = momentum != 0 ? momentum_bufs[i].raw_data() : nullptr;
     if (p.device().is_cpu()) {
       cpu::RMSpropConfig cfg{lr, alpha, eps, weight_decay, momentum};
-      cpu::rmsprop_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), square_avg[i].raw_data(), buf, cfg);
+      const ComputeParam c(p, g);
+      cpu::rmsprop_update(c.dtype(), p.numel(), c.param.raw_data(), c.grad.raw_data(), square_avg[i].raw_data(), buf, cfg);
+      c.store();
     } else {
       cuda_params.add(p, g, {p.raw_data(), g.raw_data(), square_avg[i].raw_data(), buf, p.numel(), 0});
     }

@@ -27,6 +27,7 @@ from .io import save, load  # noqa: F401
 
 float32 = dtype.float32
 float64 = dtype.float64
+bfloat16 = dtype.bfloat16  # stored in 16 bits, computed in float32; .numpy() gives float32
 int64 = dtype.int64
 bool = dtype.bool  # noqa: A001  (tg.bool, as torch.bool)
 float = float32  # noqa: A001

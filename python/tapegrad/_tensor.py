@@ -27,8 +27,8 @@ def _numpy_of(data, dtype):
         if arr.dtype == object:
             raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data "
                             "(ragged nesting or non-numeric items)")
-    if dtype is not None:
-        return np.asarray(arr, dtype=_TO_NUMPY[dtype], order="C")  # keeps 0-d arrays 0-d
+    if dtype is not None:  # bfloat16 goes through float32 (NumPy has none); tensor() rounds it
+        return np.asarray(arr, dtype=_TO_NUMPY.get(dtype, np.float32), order="C")  # keeps 0-d arrays 0-d
     kind = arr.dtype.kind
     if kind == "f" and arr.dtype not in _FROM_NUMPY:
         arr = arr.astype(np.float32)
@@ -41,8 +41,12 @@ def _numpy_of(data, dtype):
 
 def tensor(data, dtype=None, device="cpu", requires_grad=False):
     """A new tensor holding a copy of `data` (nested lists, a scalar, a NumPy array or a tensor)."""
+    if dtype is None and isinstance(data, Tensor):
+        dtype = data.dtype  # a bfloat16 tensor stays bfloat16 (its numpy() is float32)
     arr = _numpy_of(data, dtype)
     t = _C.from_numpy(arr.copy() if arr is data or (isinstance(data, np.ndarray) and np.shares_memory(arr, data)) else arr)
+    if dtype is not None and t.dtype != dtype:
+        t = t.to(dtype)
     if str(device) != "cpu":
         t = t.to(device)
     if requires_grad:

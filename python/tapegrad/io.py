@@ -27,6 +27,9 @@ import tempfile
 import numpy as np
 
 from ._C import Tensor, from_numpy
+from ._C import dtype as _dtype
+
+_bfloat16 = _dtype.bfloat16
 
 _FORMAT = "tapegrad"
 _PREFIX = "tapegrad."
@@ -51,6 +54,9 @@ def _safetensors_numpy():
 def _leaf_array(value, key):
     """A tensor leaf as the contiguous CPU NumPy array to store."""
     if isinstance(value, Tensor):
+        if value.dtype == _bfloat16:  # numpy() would widen it: refuse rather than change its dtype
+            raise TypeError(f"save: {key!r} is a bfloat16 tensor; tapegrad checkpoints hold float32, float64, "
+                            "int64 and bool (convert it with .float() first)")
         value = value.detach().cpu().numpy()
     array = np.ascontiguousarray(value) if value.ndim else np.array(value)
     if not array.dtype.isnative:  # e.g. big-endian input: safetensors stores little-endian

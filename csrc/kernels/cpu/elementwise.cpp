@@ -125,7 +125,7 @@ void binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) 
 }
 
 void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) {
-  TG_DISPATCH_ALL(a.dtype, "where", [&](auto tag) {
+  TG_DISPATCH_STORAGE(a.dtype, "where", [&](auto tag) {
     using T = decltype(tag);
     StridedLoop<4> loop(shape, {out.strides, cond.strides, a.strides, b.strides}, {sizeof(T), 1, sizeof(T), sizeof(T)});
     loop.run({out.data, cond.data, a.data, b.data}, [](std::array<char*, 4> p, std::array<int64_t, 4> s, int64_t n) {
@@ -138,15 +138,15 @@ void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) 
 }
 
 void copy(const Shape& shape, Operand out, Operand in) {
-  TG_DISPATCH_ALL(out.dtype, "copy", [&](auto out_tag) {
-    TG_DISPATCH_ALL(in.dtype, "copy", [&](auto in_tag) {
+  TG_DISPATCH_STORAGE(out.dtype, "copy", [&](auto out_tag) {
+    TG_DISPATCH_STORAGE(in.dtype, "copy", [&](auto in_tag) {
       copy_loop<decltype(out_tag), decltype(in_tag)>(shape, out, in);
     });
   });
 }
 
 void fill(void* out, int64_t n, DType dtype, double value) {
-  TG_DISPATCH_ALL(dtype, "fill", [&](auto tag) {
+  TG_DISPATCH_STORAGE(dtype, "fill", [&](auto tag) {
     using T = decltype(tag);
     T v = static_cast<T>(value);
     T* o = static_cast<T*>(out);

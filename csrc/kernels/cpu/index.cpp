@@ -39,7 +39,7 @@ void index_add(DType dtype, int64_t outer, int64_t n_out, int64_t inner, void* o
 
 void gather(DType dtype, int64_t outer, int64_t n_in, int64_t n_index, int64_t inner, const void* in,
             const int64_t* index, void* out) {
-  TG_DISPATCH_ALL(dtype, "gather", [&](auto tag) {
+  TG_DISPATCH_STORAGE(dtype, "gather", [&](auto tag) {
     using T = decltype(tag);
     const T* x = static_cast<const T*>(in);
     T* y = static_cast<T*>(out);
