@@ -69,49 +69,30 @@ template <> struct dtype_of<bfloat16> { static constexpr DType value = DType::BF
 
 }  // namespace tg
 
-// TG_DISPATCH(dtype, "op", [&](auto tag) { using T = decltype(tag); ... })
-#define TG_DISPATCH_CASE(ENUM, TYPE, ...) \
-  case ::tg::DType::ENUM: return (__VA_ARGS__)(TYPE{});
-#define TG_DISPATCH_ALL(dt, name, ...)                                               \
-  [&] {                                                                             \
-    switch (dt) {                                                                   \
-      TG_DISPATCH_CASE(Bool, bool, __VA_ARGS__)                                              \
-      TG_DISPATCH_CASE(Int64, int64_t, __VA_ARGS__)                                          \
-      TG_DISPATCH_CASE(Float32, float, __VA_ARGS__)                                          \
-      TG_DISPATCH_CASE(Float64, double, __VA_ARGS__)                                         \
-      default: break;                                                               \
-    }                                                                               \
-    throw ::tg::TypeError(::tg::str(name, ": not supported for dtype ", ::tg::dtype_name(dt)));                 \
-  }()
+// TG_DISPATCH_*(dtype, "op", [&](auto tag) { using T = decltype(tag); ... }): calls the lambda
+// with a value of the C++ type of `dtype`, or raises TypeError naming the op for a dtype outside
+// the set. The sets are X-macro lists, each built on the smaller one.
+#define TG_FLOAT_TYPES(X, ...) X(Float32, float, __VA_ARGS__) X(Float64, double, __VA_ARGS__)
+#define TG_NUMERIC_TYPES(X, ...) X(Int64, int64_t, __VA_ARGS__) TG_FLOAT_TYPES(X, __VA_ARGS__)
+#define TG_ALL_TYPES(X, ...) X(Bool, bool, __VA_ARGS__) TG_NUMERIC_TYPES(X, __VA_ARGS__)
 // Every dtype, bfloat16 as its 16-bit storage struct: for kernels that only move, select or
 // convert values (copy, fill, where, gather, item), which need no arithmetic in bfloat16.
-#define TG_DISPATCH_STORAGE(dt, name, ...)                                           \
-  [&] {                                                                             \
-    switch (dt) {                                                                   \
-      TG_DISPATCH_CASE(Bool, bool, __VA_ARGS__)                                              \
-      TG_DISPATCH_CASE(Int64, int64_t, __VA_ARGS__)                                          \
-      TG_DISPATCH_CASE(Float32, float, __VA_ARGS__)                                          \
-      TG_DISPATCH_CASE(Float64, double, __VA_ARGS__)                                         \
-      TG_DISPATCH_CASE(BFloat16, ::tg::bfloat16, __VA_ARGS__)                                \
-    }                                                                               \
-    throw ::tg::TypeError(::tg::str(name, ": not supported for dtype ", ::tg::dtype_name(dt)));                 \
+#define TG_STORAGE_TYPES(X, ...) TG_ALL_TYPES(X, __VA_ARGS__) X(BFloat16, ::tg::bfloat16, __VA_ARGS__)
+
+#define TG_DISPATCH_CASE(ENUM, TYPE, ...) \
+  case ::tg::DType::ENUM: return (__VA_ARGS__)(TYPE{});
+#define TG_DISPATCH_OVER(TYPES, dt, name, expected, ...)                                        \
+  [&] {                                                                                         \
+    switch (dt) {                                                                               \
+      TYPES(TG_DISPATCH_CASE, __VA_ARGS__)                                                      \
+      default: break;                                                                           \
+    }                                                                                           \
+    throw ::tg::TypeError(::tg::str(name, expected, ::tg::dtype_name(dt)));                    \
   }()
-#define TG_DISPATCH_NUMERIC(dt, name, ...)                                           \
-  [&] {                                                                             \
-    switch (dt) {                                                                   \
-      TG_DISPATCH_CASE(Int64, int64_t, __VA_ARGS__)                                          \
-      TG_DISPATCH_CASE(Float32, float, __VA_ARGS__)                                          \
-      TG_DISPATCH_CASE(Float64, double, __VA_ARGS__)                                         \
-      default: break;                                                               \
-    }                                                                               \
-    throw ::tg::TypeError(::tg::str(name, ": not supported for dtype ", ::tg::dtype_name(dt))); \
-  }()
-#define TG_DISPATCH_FLOAT(dt, name, ...)                                             \
-  [&] {                                                                             \
-    switch (dt) {                                                                   \
-      TG_DISPATCH_CASE(Float32, float, __VA_ARGS__)                                          \
-      TG_DISPATCH_CASE(Float64, double, __VA_ARGS__)                                         \
-      default: break;                                                               \
-    }                                                                               \
-    throw ::tg::TypeError(::tg::str(name, ": expected a floating-point tensor, got ", ::tg::dtype_name(dt))); \
-  }()
+#define TG_DISPATCH_ALL(dt, name, ...) TG_DISPATCH_OVER(TG_ALL_TYPES, dt, name, ": not supported for dtype ", __VA_ARGS__)
+#define TG_DISPATCH_STORAGE(dt, name, ...) \
+  TG_DISPATCH_OVER(TG_STORAGE_TYPES, dt, name, ": not supported for dtype ", __VA_ARGS__)
+#define TG_DISPATCH_NUMERIC(dt, name, ...) \
+  TG_DISPATCH_OVER(TG_NUMERIC_TYPES, dt, name, ": not supported for dtype ", __VA_ARGS__)
+#define TG_DISPATCH_FLOAT(dt, name, ...) \
+  TG_DISPATCH_OVER(TG_FLOAT_TYPES, dt, name, ": expected a floating-point tensor, got ", __VA_ARGS__)
