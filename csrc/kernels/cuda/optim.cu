@@ -62,54 +62,53 @@ void pack(int device, const std::vector<OptimTensor>& tensors, const std::vector
 
 unsigned chunk_blocks(int64_t n_chunks) { return static_cast<unsigned>(std::min<int64_t>(n_chunks, 1 << 16)); }
 
-// SGD over every chunk; the element math is optim_step::sgd (kernels/optim_math.h).
-template <class T>
-__global__ void sgd_kernel(const TensorSlot* slots, const ChunkRef* chunks, int64_t n_chunks, T lr, T mom, T damp, T wd,
-                           bool nesterov, bool has_momentum) {
+// One launch covers every tensor: block c of the grid walks chunk c (and every gridDim.x-th after
+// it), calling step(slot, i) on each element i of the chunk. The per-element math of each optimizer
+// is in kernels/optim_math.h; the step functors below only pick a slot's buffers.
+template <class Step>
+__global__ void multi_tensor_step(const TensorSlot* slots, const ChunkRef* chunks, int64_t n_chunks, Step step) {
   for (int64_t c = blockIdx.x; c < n_chunks; c += gridDim.x) {
     const TensorSlot& s = slots[chunks[c].tensor];
-    T* p = static_cast<T*>(s.param);
-    const T* g = static_cast<const T*>(s.grad);
+    const int64_t end = min(chunks[c].start + kChunk, s.numel);
+    for (int64_t i = chunks[c].start + threadIdx.x; i < end; i += blockDim.x) step(s, i);
+  }
+}
+
+// state0: momentum buffer; a: 1 on the tensor's first step
+template <class T>
+struct SgdStep {
+  T lr, mom, damp, wd;
+  bool nesterov, has_momentum;
+  __device__ void operator()(const TensorSlot& s, int64_t i) const {
     T* b = static_cast<T*>(s.state0);
-    const bool first = s.a != 0;
-    const int64_t end = min(chunks[c].start + kChunk, s.numel);
-    for (int64_t i = chunks[c].start + threadIdx.x; i < end; i += blockDim.x)
-      optim_step::sgd(p[i], g[i], has_momentum ? b + i : nullptr, lr, mom, damp, wd, first, nesterov);
+    optim_step::sgd(static_cast<T*>(s.param)[i], static_cast<const T*>(s.grad)[i], has_momentum ? b + i : nullptr, lr,
+                    mom, damp, wd, s.a != 0, nesterov);
   }
-}
+};
 
-// Adam / AdamW over every chunk (optim_step::adam); per tensor, a = lr / bc1 and b = 1 / sqrt(bc2).
+// state0, state1: the moments m, v; a = lr / bc1 and b = 1 / sqrt(bc2) of the tensor's step
 template <class T>
-__global__ void adam_kernel(const TensorSlot* slots, const ChunkRef* chunks, int64_t n_chunks, T b1, T b2, T eps, T wd,
-                            T decay, bool decoupled) {
-  for (int64_t c = blockIdx.x; c < n_chunks; c += gridDim.x) {
-    const TensorSlot& s = slots[chunks[c].tensor];
-    T* p = static_cast<T*>(s.param);
-    const T* g = static_cast<const T*>(s.grad);
-    T* m = static_cast<T*>(s.state0);
-    T* v = static_cast<T*>(s.state1);
-    const T step_size = static_cast<T>(s.a), inv_sqrt_bc2 = static_cast<T>(s.b);
-    const int64_t end = min(chunks[c].start + kChunk, s.numel);
-    for (int64_t i = chunks[c].start + threadIdx.x; i < end; i += blockDim.x)
-      optim_step::adam(p[i], g[i], m[i], v[i], b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay, decoupled);
+struct AdamStep {
+  T b1, b2, eps, wd, decay;
+  bool decoupled;
+  __device__ void operator()(const TensorSlot& s, int64_t i) const {
+    optim_step::adam(static_cast<T*>(s.param)[i], static_cast<const T*>(s.grad)[i], static_cast<T*>(s.state0)[i],
+                     static_cast<T*>(s.state1)[i], b1, b2, static_cast<T>(s.a), static_cast<T>(s.b), eps, wd, decay,
+                     decoupled);
   }
-}
+};
 
-// RMSprop over every chunk (optim_step::rmsprop).
+// state0: the running square average; state1: momentum buffer
 template <class T>
-__global__ void rmsprop_kernel(const TensorSlot* slots, const ChunkRef* chunks, int64_t n_chunks, T lr, T alpha, T eps,
-                               T wd, T mom, bool has_momentum) {
-  for (int64_t c = blockIdx.x; c < n_chunks; c += gridDim.x) {
-    const TensorSlot& s = slots[chunks[c].tensor];
-    T* p = static_cast<T*>(s.param);
-    const T* g = static_cast<const T*>(s.grad);
-    T* sq = static_cast<T*>(s.state0);
+struct RmspropStep {
+  T lr, alpha, eps, wd, mom;
+  bool has_momentum;
+  __device__ void operator()(const TensorSlot& s, int64_t i) const {
     T* b = static_cast<T*>(s.state1);
-    const int64_t end = min(chunks[c].start + kChunk, s.numel);
-    for (int64_t i = chunks[c].start + threadIdx.x; i < end; i += blockDim.x)
-      optim_step::rmsprop(p[i], g[i], sq[i], has_momentum ? b + i : nullptr, lr, alpha, eps, wd, mom);
+    optim_step::rmsprop(static_cast<T*>(s.param)[i], static_cast<const T*>(s.grad)[i], static_cast<T*>(s.state0)[i],
+                        has_momentum ? b + i : nullptr, lr, alpha, eps, wd, mom);
   }
-}
+};
 
 }  // namespace
 
@@ -121,8 +120,9 @@ void sgd_update(int device, DType dtype, const std::vector<OptimTensor>& tensors
   if (tables.n_chunks == 0) return;
   TG_DISPATCH_FLOAT(dtype, "SGD", [&](auto tag) {
     using T = decltype(tag);
-    launch("SGD step", device, chunk_blocks(tables.n_chunks), kThreads, sgd_kernel<T>, tables.slots, tables.chunks,
-           tables.n_chunks, T(c.lr), T(c.momentum), T(1 - c.dampening), T(c.weight_decay), c.nesterov, c.momentum != 0);
+    const SgdStep<T> step{T(c.lr), T(c.momentum), T(1 - c.dampening), T(c.weight_decay), c.nesterov, c.momentum != 0};
+    launch("SGD step", device, chunk_blocks(tables.n_chunks), kThreads, multi_tensor_step<SgdStep<T>>, tables.slots,
+           tables.chunks, tables.n_chunks, step);
   });
 }
 
@@ -138,9 +138,10 @@ void adam_update(int device, DType dtype, const std::vector<OptimTensor>& tensor
   if (tables.n_chunks == 0) return;
   TG_DISPATCH_FLOAT(dtype, "Adam", [&](auto tag) {
     using T = decltype(tag);
-    launch(c.decoupled ? "AdamW step" : "Adam step", device, chunk_blocks(tables.n_chunks), kThreads, adam_kernel<T>,
-           tables.slots, tables.chunks, tables.n_chunks, T(c.beta1), T(c.beta2), T(c.eps), T(c.weight_decay),
-           T(1 - c.lr * c.weight_decay), c.decoupled);
+    const AdamStep<T> step{T(c.beta1), T(c.beta2), T(c.eps), T(c.weight_decay), T(1 - c.lr * c.weight_decay),
+                           c.decoupled};
+    launch(c.decoupled ? "AdamW step" : "Adam step", device, chunk_blocks(tables.n_chunks), kThreads,
+           multi_tensor_step<AdamStep<T>>, tables.slots, tables.chunks, tables.n_chunks, step);
   });
 }
 
@@ -151,9 +152,9 @@ void rmsprop_update(int device, DType dtype, const std::vector<OptimTensor>& ten
   if (tables.n_chunks == 0) return;
   TG_DISPATCH_FLOAT(dtype, "RMSprop", [&](auto tag) {
     using T = decltype(tag);
-    launch("RMSprop step", device, chunk_blocks(tables.n_chunks), kThreads, rmsprop_kernel<T>, tables.slots,
-           tables.chunks, tables.n_chunks, T(c.lr), T(c.alpha), T(c.eps), T(c.weight_decay), T(c.momentum),
-           c.momentum != 0);
+    const RmspropStep<T> step{T(c.lr), T(c.alpha), T(c.eps), T(c.weight_decay), T(c.momentum), c.momentum != 0};
+    launch("RMSprop step", device, chunk_blocks(tables.n_chunks), kThreads, multi_tensor_step<RmspropStep<T>>,
+           tables.slots, tables.chunks, tables.n_chunks, step);
   });
 }
 
