@@ -17,13 +17,18 @@ void check(int err, const char* what) {
 bool built() { return true; }
 
 int device_count() {
-  int n = 0;
-  // No driver or no GPU is "zero devices", not an error.
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  return n;
+  // The visible devices are fixed for the life of the process (CUDA reads CUDA_VISIBLE_DEVICES once),
+  // so the driver is asked once: stream() checks the index on every launch. No driver or no GPU is
+  // "zero devices", not an error.
+  static const int count = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    return n;
+  }();
+  return count;
 }
 
 bool is_available() { return device_count() > 0; }
