@@ -419,3 +419,126 @@ def test_module_cuda_trains_and_saves(tmp_path):
         np.testing.assert_array_equal(loaded[k].numpy(), v.cpu().numpy())
     model.cpu()
     assert not any(p.is_cuda for p in model.parameters())
+
+
+# ---- bfloat16 on the device ------------------------------------------------------------------------
+# CUDA computes bfloat16 the way the CPU does (float32 arithmetic, one rounding per op), except
+# matmul and attention, which multiply bfloat16 on the tensor cores with float32 accumulation:
+# those are compared with a float64 product of the same bfloat16 inputs.
+
+BF16 = tg.bfloat16
+BF16_ULP = 2.0 ** -7  # one unit in the last place of a bfloat16 in [1, 2), relative
+
+
+def _bits(t):
+    return (t.cpu().float().numpy().view(np.uint32) >> 16).astype(np.uint16)
+
+
+def _bf16_pair(shape, seed=0, scale=1.0):
+    a = (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
+    c = tg.tensor(a).to(BF16)
+    return c, c.cuda()
+
+
+@gpu
+def test_bfloat16_moves_and_converts_bit_exactly():
+    patterns = np.arange(1 << 16, dtype=np.uint32) << 16
+    values = patterns.view(np.float32)
+    values = values[~np.isnan(values)]
+    c = tg.tensor(values).to(BF16)
+    assert c.cuda().dtype == BF16
+    np.testing.assert_array_equal(_bits(c.cuda()), _bits(c))
+    # float32 -> bfloat16 rounding on the device (ties to even included) equals the CPU's
+    f = np.random.default_rng(0).standard_normal(100003).astype(np.float32) * 1e3
+    f[:4] = [1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 2 ** -8), 3.4e38]
+    np.testing.assert_array_equal(_bits(tg.tensor(f, device="cuda").to(BF16)), _bits(tg.tensor(f).to(BF16)))
+    np.testing.assert_array_equal(tg.tensor(f).to(BF16).cuda().float().cpu().numpy(), tg.tensor(f).to(BF16).float().numpy())
+
+
+@gpu
+def test_bfloat16_elementwise_reductions_and_rows_match_cpu():
+    F = tg.nn.functional
+    (xc, xg), (yc, yg) = _bf16_pair((6, 37)), _bf16_pair((37,), seed=1)
+    target_c = tg.tensor([0, 36, 5, -100, 2, 1])
+    cases = [lambda x, y, t: x * y + 1.5, lambda x, y, t: tg.exp(x) - tg.gelu(y), lambda x, y, t: x.sum(0),
+             lambda x, y, t: x.mean(1, keepdim=True), lambda x, y, t: F.softmax(x, -1),
+             lambda x, y, t: F.layer_norm(x, (37,)), lambda x, y, t: F.cross_entropy(x, t),
+             lambda x, y, t: tg.where(x > 0, x, y), lambda x, y, t: x[:, tg.tensor([3, 1], device=x.device)]]
+    for f in cases:
+        want, got = f(xc, yc, target_c), f(xg, yg, target_c.cuda())
+        assert got.is_cuda and got.dtype == want.dtype == BF16
+        np.testing.assert_allclose(got.float().cpu().numpy(), want.float().numpy(), rtol=BF16_ULP, atol=1e-6)
+
+
+@gpu
+@pytest.mark.parametrize("backend", ["own", "cublas"])
+@pytest.mark.parametrize("shape", [(37, 70, 19), (128, 256, 64), (3, 65, 33, 130)])
+def test_bfloat16_matmul_on_tensor_cores_accumulates_in_float32(backend, shape):
+    if backend == "cublas" and not tg.cuda.cublas_built():
+        pytest.skip("this build has no cuBLAS")
+    *batch, M, K, N = shape
+    (ac, ag), (bc, bg) = _bf16_pair((*batch, M, K)), _bf16_pair((K, N), seed=1)
+    previous = tg.cuda.matmul_backend()
+    tg.cuda.set_matmul_backend(backend)
+    try:
+        got = (ag @ bg)
+    finally:
+        tg.cuda.set_matmul_backend(previous)
+    assert got.dtype == BF16 and got.is_cuda
+    exact = ac.double().numpy() @ bc.double().numpy()
+    # float32 accumulation of exact bf16 products, then one rounding to bfloat16
+    bound = BF16_ULP * np.abs(exact) + K * 2.0 ** -23 * (np.abs(ac.double().numpy()) @ np.abs(bc.double().numpy()))
+    assert np.all(np.abs(got.float().cpu().numpy() - exact) <= bound + 1e-30)
+
+
+@gpu
+@pytest.mark.parametrize("L, S, E, causal", [(64, 64, 64, False), (100, 77, 64, True), (33, 130, 128, False),
+                                             (16, 16, 32, True)])
+def test_bfloat16_attention_matches_float64(L, S, E, causal):
+    F = tg.nn.functional
+    (qc, qg), (kc, kg), (vc, vg) = (_bf16_pair((2, 3, n, E), seed=s) for s, n in enumerate((L, S, S)))
+    gc, gg = _bf16_pair((2, 3, L, E), seed=9)
+    qg.requires_grad_(), kg.requires_grad_(), vg.requires_grad_()
+    out = F.scaled_dot_product_attention(qg, kg, vg, is_causal=causal)
+    (out.float() * gg.float()).sum().backward()
+    assert out.dtype == BF16 and qg.grad.dtype == BF16
+    ref = [t.detach().double().requires_grad_() for t in (qc, kc, vc)]
+    want = F.scaled_dot_product_attention(*ref, is_causal=causal)
+    (want * gc.double()).sum().backward()
+    for got, exp in [(out, want), (qg.grad, ref[0].grad), (kg.grad, ref[1].grad), (vg.grad, ref[2].grad)]:
+        e = exp.detach().numpy()
+        np.testing.assert_allclose(got.float().cpu().numpy(), e, rtol=2e-2, atol=2e-2 * np.abs(e).max())
+
+
+@gpu
+@pytest.mark.parametrize("make", [
+    lambda ps: tg.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda ps: tg.optim.Adam(ps, lr=0.01),
+    lambda ps: tg.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+    lambda ps: tg.optim.RMSprop(ps, lr=0.01, momentum=0.5),
+])
+def test_bfloat16_optimizers_on_cuda_match_cpu(make):
+    init = [np.random.default_rng(0).standard_normal(s).astype(np.float32) for s in [(3, 4), (70000,)]]
+    final, states = {}, {}
+    for device in ("cpu", "cuda"):
+        ps = [tg.tensor(a, device=device).to(BF16).requires_grad_() for a in init]
+        opt = make(ps)
+        for _ in range(3):
+            opt.zero_grad()
+            sum(((p.float() ** 2) * (i + 1.0)).sum() for i, p in enumerate(ps)).backward()
+            opt.step()
+        assert all(p.dtype == BF16 for p in ps)
+        final[device] = [p.detach().cpu().float().numpy() for p in ps]
+        states[device] = [v.dtype for s in opt.state_dict()["state"].values() for v in s.values() if isinstance(v, tg.Tensor)]
+    assert set(states["cuda"]) == {tg.float32} == set(states["cpu"])
+    for a, b in zip(final["cuda"], final["cpu"]):  # float32 math in another order: at most one rounding apart
+        np.testing.assert_allclose(a, b, rtol=BF16_ULP, atol=1e-30)
+
+
+@gpu
+def test_bfloat16_checkpoint_of_cuda_tensors(tmp_path):
+    c, g = _bf16_pair((5, 3))
+    tg.save({"w": g}, tmp_path / "b.safetensors")
+    back = tg.load(tmp_path / "b.safetensors")["w"]
+    assert back.dtype == BF16 and not back.is_cuda
+    np.testing.assert_array_equal(_bits(back), _bits(c))

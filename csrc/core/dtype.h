@@ -60,6 +60,11 @@ inline DType default_of_category(int cat) {
   return cat == 0 ? DType::Bool : cat == 1 ? DType::Int64 : DType::Float32;
 }
 
+// The C++ type a kernel computes in for element type T (compute_dtype's twin).
+template <class T> struct compute_type { using type = T; };
+template <> struct compute_type<bfloat16> { using type = float; };
+template <class T> using compute_t = typename compute_type<T>::type;
+
 template <class T> struct dtype_of;
 template <> struct dtype_of<bool> { static constexpr DType value = DType::Bool; };
 template <> struct dtype_of<int64_t> { static constexpr DType value = DType::Int64; };
@@ -74,6 +79,9 @@ template <> struct dtype_of<bfloat16> { static constexpr DType value = DType::BF
 // the set. The sets are X-macro lists, each built on the smaller one.
 #define TG_FLOAT_TYPES(X, ...) X(Float32, float, __VA_ARGS__) X(Float64, double, __VA_ARGS__)
 #define TG_NUMERIC_TYPES(X, ...) X(Int64, int64_t, __VA_ARGS__) TG_FLOAT_TYPES(X, __VA_ARGS__)
+// Floating types with bfloat16 as its storage struct: for kernels that load each element, compute
+// in compute_t<T> and store back rounded (the optimizer steps).
+#define TG_FLOAT_STORAGE_TYPES(X, ...) TG_FLOAT_TYPES(X, __VA_ARGS__) X(BFloat16, ::tg::bfloat16, __VA_ARGS__)
 #define TG_ALL_TYPES(X, ...) X(Bool, bool, __VA_ARGS__) TG_NUMERIC_TYPES(X, __VA_ARGS__)
 // Every dtype, bfloat16 as its 16-bit storage struct: for kernels that only move, select or
 // convert values (copy, fill, where, gather, item), which need no arithmetic in bfloat16.
@@ -94,5 +102,7 @@ template <> struct dtype_of<bfloat16> { static constexpr DType value = DType::BF
   TG_DISPATCH_OVER(TG_STORAGE_TYPES, dt, name, ": not supported for dtype ", __VA_ARGS__)
 #define TG_DISPATCH_NUMERIC(dt, name, ...) \
   TG_DISPATCH_OVER(TG_NUMERIC_TYPES, dt, name, ": not supported for dtype ", __VA_ARGS__)
+#define TG_DISPATCH_FLOAT_STORAGE(dt, name, ...)                                                         \
+  TG_DISPATCH_OVER(TG_FLOAT_STORAGE_TYPES, dt, name, ": expected a floating-point tensor, got ", __VA_ARGS__)
 #define TG_DISPATCH_FLOAT(dt, name, ...) \
   TG_DISPATCH_OVER(TG_FLOAT_TYPES, dt, name, ": expected a floating-point tensor, got ", __VA_ARGS__)

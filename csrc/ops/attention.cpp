@@ -60,7 +60,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
            shape_str(k.shape()), ", v ", shape_str(v.shape()), " do not fit (q (..., L, E), k (..., S, E), v (..., S, Ev))");
   TG_CHECK(dropout_p >= 0 && dropout_p < 1, ValueError, op, ": dropout_p must be in [0, 1), got ", dropout_p);
   TG_CHECK(!(is_causal && mask.defined()), ValueError, op, ": pass either attn_mask or is_causal, not both");
-  if (any_bf16({&q}))  // bfloat16: the float32 kernel on converted inputs, the output rounded once
+  // bfloat16 on the CPU: the float32 kernel on converted inputs, the output rounded once. The CUDA
+  // kernel reads bfloat16 itself (tensor cores, float32 softmax).
+  if (any_bf16({&q}) && q.device().is_cpu())
     return to_dtype(scaled_dot_product_attention(widened(q), widened(k), widened(v), widened(mask), dropout_p, is_causal,
                                                  scale),
                     q.dtype());

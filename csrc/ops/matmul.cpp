@@ -54,9 +54,9 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
            " are not aligned: ", K, " (dim -1 of the first) != ", b.size(-2), " (dim -2 of the second)");
   DType dtype = promote(a.dtype(), b.dtype());
   TG_CHECK(dtype != DType::Bool, TypeError, "matmul: not supported for bool tensors");
-  // bfloat16: both operands converted to float32 for the float32 GEMM (float32 accumulation),
-  // the product rounded once.
-  if (dtype == DType::BFloat16) return to_dtype(matmul_kernel(to_dtype(a, DType::Float32), to_dtype(b, DType::Float32)), dtype);
+  // bfloat16 on the CPU: both operands converted to float32 for the float32 GEMM (float32
+  // accumulation), the product rounded once. CUDA multiplies bfloat16 on the tensor cores itself.
+  if (dtype == DType::BFloat16 && a.device().is_cpu()) return to_dtype(matmul_kernel(to_dtype(a, DType::Float32), to_dtype(b, DType::Float32)), dtype);
   const Tensor A = a.dtype() == dtype ? a : to_dtype(a, dtype), B = b.dtype() == dtype ? b : to_dtype(b, dtype);
   Shape a_batch(a.shape().begin(), a.shape().end() - 2), b_batch(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(a_batch, b_batch, "matmul");

@@ -29,20 +29,6 @@ void resize_state(TensorList& state, size_t n) {
 // parameters, whose small updates would otherwise round away in the state itself.
 Tensor state_like(const Tensor& p) { return zeros(p.shape(), compute_dtype(p.dtype()), p.device()); }
 
-// What a CPU update kernel runs on: the parameter and gradient themselves, or for a bfloat16
-// parameter float32 copies, whose updated values store() rounds back into the parameter.
-struct ComputeParam {
-  Tensor param, grad;
-  ComputeParam(const Tensor& p, const Tensor& g) : param(compute_copy(p)), grad(compute_copy(g)), stored_(p) {}
-  DType dtype() const { return param.dtype(); }
-  void store() const {
-    if (!param.same(stored_)) write_into(stored_, param, "optimizer step");
-  }
-
- private:
-  Tensor stored_;
-};
-
 // CUDA parameters are collected per (device, dtype) and updated by one multi-tensor launch each;
 // CPU parameters are updated one by one as they come (no list is built on the CPU path).
 struct DeviceBatches {
@@ -84,9 +70,7 @@ void sgd_step(const TensorList& params, TensorList& momentum_bufs, double lr, do
     void* buf = momentum != 0 ? momentum_bufs[i].raw_data() : nullptr;
     if (p.device().is_cpu()) {
       cpu::SGDConfig cfg{lr, momentum, dampening, weight_decay, nesterov, first};
-      const ComputeParam c(p, g);
-      cpu::sgd_update(c.dtype(), p.numel(), c.param.raw_data(), c.grad.raw_data(), buf, cfg);
-      c.store();
+      cpu::sgd_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), buf, cfg);
     } else {
       cuda_params.add(p, g, {p.raw_data(), g.raw_data(), buf, nullptr, p.numel(), first ? 1 : 0});
     }
@@ -114,10 +98,8 @@ void adam_step(const TensorList& params, TensorList& exp_avg, TensorList& exp_av
     const int64_t step = ++steps[i];
     if (p.device().is_cpu()) {
       cpu::AdamConfig cfg{lr, beta1, beta2, eps, weight_decay, decoupled, step};
-      const ComputeParam c(p, g);
-      cpu::adam_update(c.dtype(), p.numel(), c.param.raw_data(), c.grad.raw_data(), exp_avg[i].raw_data(),
-                       exp_avg_sq[i].raw_data(), cfg);
-      c.store();
+      cpu::adam_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), exp_avg[i].raw_data(), exp_avg_sq[i].raw_data(),
+                       cfg);
     } else {
       cuda_params.add(p, g, {p.raw_data(), g.raw_data(), exp_avg[i].raw_data(), exp_avg_sq[i].raw_data(), p.numel(), step});
     }
@@ -144,9 +126,7 @@ void rmsprop_step(const TensorList& params, TensorList& square_avg, TensorList& 
     void* buf = momentum != 0 ? momentum_bufs[i].raw_data() : nullptr;
     if (p.device().is_cpu()) {
       cpu::RMSpropConfig cfg{lr, alpha, eps, weight_decay, momentum};
-      const ComputeParam c(p, g);
-      cpu::rmsprop_update(c.dtype(), p.numel(), c.param.raw_data(), c.grad.raw_data(), square_avg[i].raw_data(), buf, cfg);
-      c.store();
+      cpu::rmsprop_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), square_avg[i].raw_data(), buf, cfg);
     } else {
       cuda_params.add(p, g, {p.raw_data(), g.raw_data(), square_avg[i].raw_data(), buf, p.numel(), 0});
     }

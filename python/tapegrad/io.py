@@ -15,8 +15,9 @@ What tapegrad adds on top of the plain format:
   stored in the header and checked on load; a truncated or corrupted file raises ValueError
   naming the path, and nothing is returned.
 
-``safetensors`` is optional (NumPy is tapegrad's only runtime dependency): it is imported
-when ``save`` / ``load`` are called, with an ImportError that says how to install it.
+The format is read and written by ``_safetensors`` (no ``safetensors`` package needed; NumPy
+stays tapegrad's only runtime dependency). bfloat16 tensors are stored as safetensors ``BF16``,
+bit for bit, which PyTorch's ``safetensors.torch`` reads as ``torch.bfloat16``.
 """
 import hashlib
 import json
@@ -26,6 +27,7 @@ import tempfile
 
 import numpy as np
 
+from . import _safetensors
 from ._C import Tensor, from_numpy
 from ._C import dtype as _dtype
 
@@ -36,35 +38,41 @@ _PREFIX = "tapegrad."
 _STRUCTURE_KEY = _PREFIX + "structure"
 _USER_METADATA_KEY = _PREFIX + "user_metadata"
 _CHECKSUM_KEY = _PREFIX + "sha256"
-_SUPPORTED = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_))
+# What a tapegrad checkpoint holds: safetensors dtype name -> NumPy dtype of the stored array
+# (BF16 as its uint16 bit patterns).
+_HELD = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"), "BOOL": np.dtype(np.bool_),
+         "BF16": np.dtype("<u2")}
+_HELD_NAMES = "float32, float64, bfloat16, int64 and bool"
 
 
-def _safetensors_numpy():
-    """The ``safetensors.numpy`` module, or an ImportError telling how to get it."""
-    try:
-        import safetensors.numpy as st_numpy
-    except ImportError as e:
-        raise ImportError("tapegrad checkpoints use the safetensors format; install it with "
-                          "`pip install safetensors`") from e
-    return st_numpy
+def _bfloat16_bits(t):
+    """The uint16 bit patterns of a bfloat16 tensor: its float32 values are exact, and a
+    bfloat16 is the top half of its float32."""
+    return (t.detach().float().cpu().numpy().view(np.uint32) >> 16).astype(np.uint16)
+
+
+def _bfloat16_from_bits(bits):
+    """The bfloat16 tensor of uint16 bit patterns (float32 -> bfloat16 is exact for these)."""
+    words = np.array(bits, dtype=np.uint32, order="C")  # an array even for 0-d (NumPy ops give scalars)
+    words <<= 16
+    return from_numpy(words.view(np.float32)).to(_bfloat16)
 
 
 # --- nested state <-> (flat tensors, JSON structure) ---------------------------------------
 
 def _leaf_array(value, key):
-    """A tensor leaf as the contiguous CPU NumPy array to store."""
+    """A tensor leaf as (safetensors dtype name, contiguous little-endian CPU array) to store."""
     if isinstance(value, Tensor):
-        if value.dtype == _bfloat16:  # numpy() would widen it: refuse rather than change its dtype
-            raise TypeError(f"save: {key!r} is a bfloat16 tensor; tapegrad checkpoints hold float32, float64, "
-                            "int64 and bool (convert it with .float() first)")
+        if value.dtype == _bfloat16:
+            return "BF16", _bfloat16_bits(value)
         value = value.detach().cpu().numpy()
     array = np.ascontiguousarray(value) if value.ndim else np.array(value)
     if not array.dtype.isnative:  # e.g. big-endian input: safetensors stores little-endian
         array = array.astype(array.dtype.newbyteorder("="))
-    if array.dtype not in _SUPPORTED:
-        raise TypeError(f"save: {key!r} has dtype {array.dtype}; tapegrad checkpoints hold "
-                        "float32, float64, int64 and bool")
-    return array
+    name = _safetensors.dtype_name(array.dtype)
+    if name not in _HELD:
+        raise TypeError(f"save: {key!r} has dtype {array.dtype}; tapegrad checkpoints hold {_HELD_NAMES}")
+    return name, array
 
 
 def _flatten(value, path, tensors):
@@ -121,13 +129,16 @@ def _unflatten(node, tensors):
 
 # --- checksum ------------------------------------------------------------------------------
 
-def _checksum(arrays, metadata):
+def _checksum(tensors, metadata):
     """SHA-256 over every tensor's key, dtype, shape and bytes and over the metadata (minus the
-    checksum itself), in sorted order so it does not depend on dict or file order."""
+    checksum itself), in sorted order so it does not depend on dict or file order. (The dtype is
+    NumPy's name for the stored array, "bf16" for BF16: the checksums of files written before
+    BF16 existed stay valid.)"""
     digest = hashlib.sha256()
-    for key in sorted(arrays):
-        array = np.ascontiguousarray(arrays[key])
-        header = json.dumps([key, array.dtype.str, list(array.shape)])
+    for key in sorted(tensors):
+        name, array = tensors[key]
+        array = np.ascontiguousarray(array)
+        header = json.dumps([key, "bf16" if name == "BF16" else array.dtype.str, list(array.shape)])
         digest.update(header.encode() + b"\0")
         digest.update(array.tobytes())
     digest.update(json.dumps(sorted((k, v) for k, v in metadata.items() if k != _CHECKSUM_KEY)).encode())
@@ -182,7 +193,6 @@ def save(state_dict, path, metadata=None):
     ``metadata`` is an optional dict of str -> str stored in the header; read it back with
     ``load_metadata``.
     """
-    st_numpy = _safetensors_numpy()
     path = os.fspath(path)
     if metadata is not None and not (isinstance(metadata, dict) and
                                      all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
@@ -193,46 +203,38 @@ def save(state_dict, path, metadata=None):
     if metadata:
         header[_USER_METADATA_KEY] = json.dumps(metadata, sort_keys=True)
     header[_CHECKSUM_KEY] = _checksum(tensors, header)
-    _write_atomically(path, st_numpy.save(tensors, metadata=header))
+    _write_atomically(path, _safetensors.dumps(tensors, header))
 
 
 # --- reading -------------------------------------------------------------------------------
 
 def _read_verified(path):
-    """(arrays, header metadata) of the checkpoint at ``path``, after every check passed."""
-    st_numpy = _safetensors_numpy()
+    """(tensors, header metadata) of the checkpoint at ``path``, after every check passed;
+    tensors maps key -> (safetensors dtype name, array)."""
     path = os.fspath(path)
     with open(path, "rb") as f:
         data = f.read()
     try:
-        arrays = st_numpy.load(data)
-        header = _header_metadata(data)
-    except Exception as e:  # any parse failure means the bytes are not a valid file
-        raise ValueError(f"load: {path!r} is not a valid safetensors checkpoint (truncated or "
-                         f"corrupted?): {e}") from e
+        tensors, header = _safetensors.loads(data)
+    except ValueError as e:
+        raise ValueError(f"load: {path!r} is not a valid safetensors checkpoint (truncated or corrupted?): {e}") from e
     if any(k.startswith(_PREFIX) for k in header) or header.get("format") == _FORMAT:
         expected = header.get(_CHECKSUM_KEY)
         if expected is None or _STRUCTURE_KEY not in header:
             raise ValueError(f"load: {path!r} is a damaged tapegrad checkpoint: its checksum or "
                              "structure entry is missing")
-        if _checksum(arrays, header) != expected:
+        if _checksum(tensors, header) != expected:
             raise ValueError(f"load: {path!r} failed its SHA-256 check: the file is corrupted")
-    return arrays, header
+    return tensors, header
 
 
-def _header_metadata(data):
-    """The ``__metadata__`` entry of a safetensors byte string (its str -> str header map)."""
-    header_len = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + header_len])
-    return header.get("__metadata__") or {}
-
-
-def _to_tensor(array, key):
-    if array.dtype not in _SUPPORTED:
-        raise TypeError(f"load: {key!r} has dtype {array.dtype}, which tapegrad cannot hold "
-                        "(float32, float64, int64, bool)")
+def _to_tensor(name, array, key):
+    if name not in _HELD:
+        raise TypeError(f"load: {key!r} has safetensors dtype {name}, which tapegrad cannot hold ({_HELD_NAMES})")
+    if name == "BF16":
+        return _bfloat16_from_bits(array)
     # from_numpy keeps 0-d shapes; the copy gives the tensor memory of its own.
-    return from_numpy(np.array(array, copy=True, order="C"))
+    return from_numpy(np.array(array, dtype=array.dtype.newbyteorder("="), copy=True, order="C"))
 
 
 def load(path):
@@ -243,8 +245,8 @@ def load(path):
     by safetensors' own header validation. Raises ValueError naming ``path`` if the file is
     truncated, corrupted or fails its checksum.
     """
-    arrays, header = _read_verified(path)
-    tensors = {key: _to_tensor(array, key) for key, array in arrays.items()}
+    stored, header = _read_verified(path)
+    tensors = {key: _to_tensor(name, array, key) for key, (name, array) in stored.items()}
     if _STRUCTURE_KEY not in header:
         return tensors
     try:

@@ -10,21 +10,22 @@ namespace tg::cpu {
 namespace {
 
 // The update loops of [s, e), SIMD-cloned; every scalar is a by-value argument, so they vectorise.
-// The per-element math is in kernels/optim_math.h.
-template <class T>
-TG_SIMD_CLONES void sgd_range(int64_t s, int64_t e, T* p, const T* g, T* b, T lr, T mom, T damp, T wd, bool first,
+// The per-element math is in kernels/optim_math.h. P is the parameter's storage type, T = compute_t<P>
+// that of the state and the math.
+template <class P, class T>
+TG_SIMD_CLONES void sgd_range(int64_t s, int64_t e, P* p, const P* g, T* b, T lr, T mom, T damp, T wd, bool first,
                               bool nesterov) {
   for (int64_t i = s; i < e; ++i) optim_step::sgd(p[i], g[i], b ? b + i : nullptr, lr, mom, damp, wd, first, nesterov);
 }
 
-template <class T>
-TG_SIMD_CLONES void rmsprop_range(int64_t s, int64_t e, T* p, const T* g, T* sq, T* b, T lr, T alpha, T eps, T wd,
+template <class P, class T>
+TG_SIMD_CLONES void rmsprop_range(int64_t s, int64_t e, P* p, const P* g, T* sq, T* b, T lr, T alpha, T eps, T wd,
                                   T mom) {
   for (int64_t i = s; i < e; ++i) optim_step::rmsprop(p[i], g[i], sq[i], b ? b + i : nullptr, lr, alpha, eps, wd, mom);
 }
 
-template <class T, bool decoupled>
-TG_SIMD_CLONES void adam_range(int64_t s, int64_t e, T* __restrict p, const T* __restrict g, T* __restrict m,
+template <class P, class T, bool decoupled>
+TG_SIMD_CLONES void adam_range(int64_t s, int64_t e, P* __restrict p, const P* __restrict g, T* __restrict m,
                                T* __restrict v, T b1, T b2, T step_size, T inv_sqrt_bc2, T eps, T wd, T decay) {
   for (int64_t i = s; i < e; ++i)
     optim_step::adam(p[i], g[i], m[i], v[i], b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay, decoupled);
@@ -33,10 +34,11 @@ TG_SIMD_CLONES void adam_range(int64_t s, int64_t e, T* __restrict p, const T* _
 }  // namespace
 
 void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* momentum_buf, const SGDConfig& c) {
-  TG_DISPATCH_FLOAT(dtype, "SGD", [&](auto tag) {
-    using T = decltype(tag);
-    T* p = static_cast<T*>(param);
-    const T* g = static_cast<const T*>(grad);
+  TG_DISPATCH_FLOAT_STORAGE(dtype, "SGD", [&](auto tag) {
+    using P = decltype(tag);
+    using T = compute_t<P>;
+    P* p = static_cast<P*>(param);
+    const P* g = static_cast<const P*>(grad);
     T* b = static_cast<T*>(momentum_buf);
     const T lr = T(c.lr), mom = T(c.momentum), damp = T(1 - c.dampening), wd = T(c.weight_decay);
     const bool first = c.first_step, nesterov = c.nesterov;
@@ -47,10 +49,11 @@ void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* mom
 }
 
 void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* m_buf, void* v_buf, const AdamConfig& c) {
-  TG_DISPATCH_FLOAT(dtype, "Adam", [&](auto tag) {
-    using T = decltype(tag);
-    T* p = static_cast<T*>(param);
-    const T* g = static_cast<const T*>(grad);
+  TG_DISPATCH_FLOAT_STORAGE(dtype, "Adam", [&](auto tag) {
+    using P = decltype(tag);
+    using T = compute_t<P>;
+    P* p = static_cast<P*>(param);
+    const P* g = static_cast<const P*>(grad);
     T* m = static_cast<T*>(m_buf);
     T* v = static_cast<T*>(v_buf);
     const double bc1 = 1 - std::pow(c.beta1, static_cast<double>(c.step));
@@ -59,18 +62,19 @@ void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* m_
     const T eps = T(c.eps), wd = T(c.weight_decay), decay = T(1 - c.lr * c.weight_decay);
     const bool decoupled = c.decoupled;
     parallel_for(n, kParallelGrain, [=](int64_t s, int64_t e) {
-      if (decoupled) adam_range<T, true>(s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);
-      else adam_range<T, false>(s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);
+      if (decoupled) adam_range<P, T, true>(s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);
+      else adam_range<P, T, false>(s, e, p, g, m, v, b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay);
     });
   });
 }
 
 void rmsprop_update(DType dtype, int64_t n, void* param, const void* grad, void* sq_buf, void* mom_buf,
                     const RMSpropConfig& c) {
-  TG_DISPATCH_FLOAT(dtype, "RMSprop", [&](auto tag) {
-    using T = decltype(tag);
-    T* p = static_cast<T*>(param);
-    const T* g = static_cast<const T*>(grad);
+  TG_DISPATCH_FLOAT_STORAGE(dtype, "RMSprop", [&](auto tag) {
+    using P = decltype(tag);
+    using T = compute_t<P>;
+    P* p = static_cast<P*>(param);
+    const P* g = static_cast<const P*>(grad);
     T* sq = static_cast<T*>(sq_buf);
     T* b = static_cast<T*>(mom_buf);
     const T lr = T(c.lr), alpha = T(c.alpha), eps = T(c.eps), wd = T(c.weight_decay), mom = T(c.momentum);

@@ -22,8 +22,8 @@ __global__ void fill_kernel(T* out, int64_t n, T value) {
 }  // namespace
 
 void copy(int device, const Shape& shape, Operand out, Operand in) {
-  TG_DISPATCH_ALL(out.dtype, "copy", [&](auto out_tag) {
-    TG_DISPATCH_ALL(in.dtype, "copy", [&](auto in_tag) {
+  TG_DISPATCH_STORAGE(out.dtype, "copy", [&](auto out_tag) {
+    TG_DISPATCH_STORAGE(in.dtype, "copy", [&](auto in_tag) {
       using Out = decltype(out_tag);
       using In = decltype(in_tag);
       elementwise<Out, In>("copy", device, shape, CastFn<Out, In>{}, out, {in});
@@ -33,7 +33,7 @@ void copy(int device, const Shape& shape, Operand out, Operand in) {
 
 void fill(int device, void* out, int64_t n, DType dtype, double value) {
   if (n == 0) return;
-  TG_DISPATCH_ALL(dtype, "fill", [&](auto tag) {
+  TG_DISPATCH_STORAGE(dtype, "fill", [&](auto tag) {
     using T = decltype(tag);
     launch("fill", device, blocks_for(n), kThreads, fill_kernel<T>, static_cast<T*>(out), n, static_cast<T>(value));
   });

@@ -71,7 +71,7 @@ void binary(int device, BinaryOp op, const Shape& shape, Operand out, Operand a,
 }
 
 void where(int device, const Shape& shape, Operand out, Operand cond, Operand a, Operand b) {
-  TG_DISPATCH_ALL(a.dtype, "where", [&](auto tag) {
+  TG_DISPATCH_STORAGE(a.dtype, "where", [&](auto tag) {
     using T = decltype(tag);
     elementwise<T, bool, T, T>("where", device, shape, SelectFn<T>{}, out, {cond, a, b});
   });

@@ -71,7 +71,7 @@ void index_select(int device, DType dtype, int64_t outer, int64_t n_in, int64_t 
                   const int64_t* index, int64_t n_index, void* out) {
   const int64_t total = outer * n_index * inner;
   if (total == 0) return;
-  TG_DISPATCH_ALL(dtype, "index_select", [&](auto tag) {
+  TG_DISPATCH_STORAGE(dtype, "index_select", [&](auto tag) {
     using T = decltype(tag);
     launch("index_select", device, blocks_for(total), kThreads, index_select_kernel<T>, static_cast<const T*>(in), index,
            static_cast<T*>(out), n_in, n_index, inner, total);
@@ -93,7 +93,7 @@ void gather(int device, DType dtype, int64_t outer, int64_t n_in, int64_t n_inde
             const int64_t* index, void* out) {
   const int64_t total = outer * n_index * inner;
   if (total == 0) return;
-  TG_DISPATCH_ALL(dtype, "gather", [&](auto tag) {
+  TG_DISPATCH_STORAGE(dtype, "gather", [&](auto tag) {
     using T = decltype(tag);
     launch("gather", device, blocks_for(total), kThreads, gather_kernel<T>, static_cast<const T*>(in), index,
            static_cast<T*>(out), n_in, n_index, inner, total);
@@ -113,7 +113,7 @@ void scatter_add(int device, DType dtype, int64_t outer, int64_t n_out, int64_t 
 
 void put(int device, DType dtype, void* out, const int64_t* positions, const void* values, int64_t n) {
   if (n == 0) return;
-  TG_DISPATCH_ALL(dtype, "put", [&](auto tag) {
+  TG_DISPATCH_STORAGE(dtype, "put", [&](auto tag) {
     using T = decltype(tag);
     launch("put", device, blocks_for(n), kThreads, put_kernel<T>, static_cast<T*>(out), positions,
            static_cast<const T*>(values), n);

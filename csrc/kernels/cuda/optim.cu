@@ -1,7 +1,8 @@
 // Multi-tensor optimizer steps: one launch updates every parameter of a list. The host packs a
 // table of tensors (pointers, sizes, per-tensor scalars) and a table of chunks (tensor, start)
 // into one device buffer; block b takes chunks b, b + gridDim.x, ... and its threads walk the
-// chunk's elements. The math is that of kernels/cpu/optim.cpp, in T (float32 or float64).
+// chunk's elements. The math is that of kernels/cpu/optim.cpp: parameters and gradients of type P (float32, float64
+// or bfloat16), state and arithmetic in T = compute_t<P>.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -75,37 +76,37 @@ __global__ void multi_tensor_step(const TensorSlot* slots, const ChunkRef* chunk
 }
 
 // state0: momentum buffer; a: 1 on the tensor's first step
-template <class T>
+template <class P, class T = compute_t<P>>
 struct SgdStep {
   T lr, mom, damp, wd;
   bool nesterov, has_momentum;
   __device__ void operator()(const TensorSlot& s, int64_t i) const {
     T* b = static_cast<T*>(s.state0);
-    optim_step::sgd(static_cast<T*>(s.param)[i], static_cast<const T*>(s.grad)[i], has_momentum ? b + i : nullptr, lr,
+    optim_step::sgd(static_cast<P*>(s.param)[i], static_cast<const P*>(s.grad)[i], has_momentum ? b + i : nullptr, lr,
                     mom, damp, wd, s.a != 0, nesterov);
   }
 };
 
 // state0, state1: the moments m, v; a = lr / bc1 and b = 1 / sqrt(bc2) of the tensor's step
-template <class T>
+template <class P, class T = compute_t<P>>
 struct AdamStep {
   T b1, b2, eps, wd, decay;
   bool decoupled;
   __device__ void operator()(const TensorSlot& s, int64_t i) const {
-    optim_step::adam(static_cast<T*>(s.param)[i], static_cast<const T*>(s.grad)[i], static_cast<T*>(s.state0)[i],
+    optim_step::adam(static_cast<P*>(s.param)[i], static_cast<const P*>(s.grad)[i], static_cast<T*>(s.state0)[i],
                      static_cast<T*>(s.state1)[i], b1, b2, static_cast<T>(s.a), static_cast<T>(s.b), eps, wd, decay,
                      decoupled);
   }
 };
 
 // state0: the running square average; state1: momentum buffer
-template <class T>
+template <class P, class T = compute_t<P>>
 struct RmspropStep {
   T lr, alpha, eps, wd, mom;
   bool has_momentum;
   __device__ void operator()(const TensorSlot& s, int64_t i) const {
     T* b = static_cast<T*>(s.state1);
-    optim_step::rmsprop(static_cast<T*>(s.param)[i], static_cast<const T*>(s.grad)[i], static_cast<T*>(s.state0)[i],
+    optim_step::rmsprop(static_cast<P*>(s.param)[i], static_cast<const P*>(s.grad)[i], static_cast<T*>(s.state0)[i],
                         has_momentum ? b + i : nullptr, lr, alpha, eps, wd, mom);
   }
 };
@@ -118,10 +119,11 @@ void sgd_update(int device, DType dtype, const std::vector<OptimTensor>& tensors
   PackedTables tables;
   pack(device, tensors, scalars, tables);
   if (tables.n_chunks == 0) return;
-  TG_DISPATCH_FLOAT(dtype, "SGD", [&](auto tag) {
-    using T = decltype(tag);
-    const SgdStep<T> step{T(c.lr), T(c.momentum), T(1 - c.dampening), T(c.weight_decay), c.nesterov, c.momentum != 0};
-    launch("SGD step", device, chunk_blocks(tables.n_chunks), kThreads, multi_tensor_step<SgdStep<T>>, tables.slots,
+  TG_DISPATCH_FLOAT_STORAGE(dtype, "SGD", [&](auto tag) {
+    using P = decltype(tag);
+    using T = compute_t<P>;
+    const SgdStep<P> step{T(c.lr), T(c.momentum), T(1 - c.dampening), T(c.weight_decay), c.nesterov, c.momentum != 0};
+    launch("SGD step", device, chunk_blocks(tables.n_chunks), kThreads, multi_tensor_step<SgdStep<P>>, tables.slots,
            tables.chunks, tables.n_chunks, step);
   });
 }
@@ -136,12 +138,13 @@ void adam_update(int device, DType dtype, const std::vector<OptimTensor>& tensor
   PackedTables tables;
   pack(device, tensors, scalars, tables);
   if (tables.n_chunks == 0) return;
-  TG_DISPATCH_FLOAT(dtype, "Adam", [&](auto tag) {
-    using T = decltype(tag);
-    const AdamStep<T> step{T(c.beta1), T(c.beta2), T(c.eps), T(c.weight_decay), T(1 - c.lr * c.weight_decay),
+  TG_DISPATCH_FLOAT_STORAGE(dtype, "Adam", [&](auto tag) {
+    using P = decltype(tag);
+    using T = compute_t<P>;
+    const AdamStep<P> step{T(c.beta1), T(c.beta2), T(c.eps), T(c.weight_decay), T(1 - c.lr * c.weight_decay),
                            c.decoupled};
     launch(c.decoupled ? "AdamW step" : "Adam step", device, chunk_blocks(tables.n_chunks), kThreads,
-           multi_tensor_step<AdamStep<T>>, tables.slots, tables.chunks, tables.n_chunks, step);
+           multi_tensor_step<AdamStep<P>>, tables.slots, tables.chunks, tables.n_chunks, step);
   });
 }
 
@@ -150,10 +153,11 @@ void rmsprop_update(int device, DType dtype, const std::vector<OptimTensor>& ten
   PackedTables tables;
   pack(device, tensors, scalars, tables);
   if (tables.n_chunks == 0) return;
-  TG_DISPATCH_FLOAT(dtype, "RMSprop", [&](auto tag) {
-    using T = decltype(tag);
-    const RmspropStep<T> step{T(c.lr), T(c.alpha), T(c.eps), T(c.weight_decay), T(c.momentum), c.momentum != 0};
-    launch("RMSprop step", device, chunk_blocks(tables.n_chunks), kThreads, multi_tensor_step<RmspropStep<T>>,
+  TG_DISPATCH_FLOAT_STORAGE(dtype, "RMSprop", [&](auto tag) {
+    using P = decltype(tag);
+    using T = compute_t<P>;
+    const RmspropStep<P> step{T(c.lr), T(c.alpha), T(c.eps), T(c.weight_decay), T(c.momentum), c.momentum != 0};
+    launch("RMSprop step", device, chunk_blocks(tables.n_chunks), kThreads, multi_tensor_step<RmspropStep<P>>,
            tables.slots, tables.chunks, tables.n_chunks, step);
   });
 }
