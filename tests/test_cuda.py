@@ -303,6 +303,20 @@ def test_reductions_match_cpu(shape, dims, fn):
 
 
 @gpu
+@pytest.mark.parametrize("shape, dim", [((5000, 37), 0), ((20000, 3), 0), ((3, 2000, 40), 1), ((70000, 4, 2), 1),
+                                        ((2, 100, 33), 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_column_sums_split_over_rows_match_cpu(shape, dim, dtype):
+    # tall column sums take the split path (partial sums per row block, then one ordered pass);
+    # (70000, 4, 2) has more leading elements than a grid dimension holds
+    a = (np.random.default_rng(0).standard_normal(shape) * 100).astype(dtype)
+    c, g = tg.tensor(a), tg.tensor(a, device="cuda")
+    tol = dict(rtol=1e-6, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-9)
+    _close(g.sum(dim), c.sum(dim), **tol)
+    _close(g.sum(dim, keepdim=True), c.sum(dim, keepdim=True), **tol)
+
+
+@gpu
 def test_argmax_argmin_ties_and_nan_match_cpu():
     a = np.array([[1.0, 3.0, 3.0, 0.0], [np.nan, 2.0, np.nan, 5.0], [2.0, 2.0, 2.0, 2.0]], dtype=np.float32)
     c, g = tg.tensor(a), tg.tensor(a, device="cuda")

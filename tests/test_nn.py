@@ -448,6 +448,23 @@ def test_mha_need_weights_are_head_average():
     close(w_t, w_heads.mean(1))
 
 
+def test_mha_need_weights_in_training_are_the_dropped_out_weights_that_were_applied():
+    """As in PyTorch: with dropout in training mode the returned weights are after dropout, so
+    with one head each is 0 or the eval-mode weight / (1 - p), and they produced the output."""
+    tg.manual_seed(3)
+    mha = tg.nn.MultiHeadAttention(8, 1, dropout=0.5)
+    x = tg.tensor(rng(14).standard_normal((2, 5, 8)).astype(np.float32))
+    mha.eval()
+    _, w_eval = mha(x, need_weights=True)
+    mha.train()
+    out, w_train = mha(x, need_weights=True)
+    ratio = w_train.numpy() / w_eval.numpy()
+    assert np.all(np.isclose(ratio, 0.0) | np.isclose(ratio, 2.0, rtol=1e-5))
+    assert 0 < np.isclose(ratio, 0.0).mean() < 1
+    v = mha._project(x, 2)[:, 0]  # (B, S, E): one head
+    np.testing.assert_allclose(out.numpy(), mha.out_proj(w_train @ v).numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_mha_fully_padded_sequence_like_torch():
     """need_weights=False: PyTorch gives a zero attention output (so out_proj's bias) for a batch
     entry whose keys are all padding."""

@@ -37,6 +37,7 @@ mkdir -p "$(dirname "$out")"
   "$root/benchmarks/cuda/kernel_check.cu" \
   "$root/csrc/kernels/cuda/gemm.cu" \
   "$root/csrc/kernels/cuda/attention.cu" \
+  "$root/csrc/kernels/cuda/attention_tc.cu" \
   "$root/csrc/kernels/cuda/runtime.cu" \
   "$root/csrc/kernels/cuda/allocator.cu" \
   "${cublas_flags[@]}" -o "$out"

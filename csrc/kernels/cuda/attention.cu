@@ -20,68 +20,23 @@
 // half-warp, so row reductions are four xor-shuffles, and lanes with consecutive cg read
 // consecutive shared-memory words.
 // Dropout uses the CPU's Philox stream: element (n, i, j) draws counter offset + (n L + i) S + j.
-// All arithmetic is float32 (bfloat16 is converted on load): plain FMA on CUDA cores.
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
+// All arithmetic is float32 (bfloat16 is converted on load): plain FMA on CUDA cores. This is
+// the float32 path; bfloat16 runs on the tensor cores (attention_tc.cu) unless
+// TAPEGRAD_CUDA_ATTENTION=simt asks for these kernels (a reference to compare against).
+#include <cstdlib>
+#include <cstring>
 
-#include <cmath>
-#include <algorithm>
-#include <cstdint>
-#include <type_traits>
-
-#include "core/error.h"
 #include "kernels/cuda/attention.h"
-#include "kernels/cuda/device_utils.cuh"
-#include "kernels/philox.h"
+#include "kernels/cuda/attention_common.cuh"
 
 namespace tg::cuda {
 
 namespace {
 
+using namespace attention;
+
 using bf16 = __nv_bfloat16;
 constexpr int kThreads = 256;
-
-template <class T> struct Params {
-  int64_t N, L, S, E, Ev;
-  float scale;
-  const T* mask;
-  const int64_t* mask_offsets;
-  int64_t mask_row, mask_col;
-  bool causal;
-  double dropout_p;
-  float keep_scale;  // 1 / (1 - p), rounded to float as the CPU kernel does
-  uint64_t seed, offset;
-};
-
-template <class T> Params<T> params_of(const AttentionArgs& a) {
-  Params<T> p;
-  p.N = a.N, p.L = a.L, p.S = a.S, p.E = a.E, p.Ev = a.Ev;
-  p.scale = static_cast<float>(a.scale);
-  p.mask = static_cast<const T*>(a.mask);
-  p.mask_offsets = a.mask_offsets;
-  p.mask_row = a.mask_row, p.mask_col = a.mask_col;
-  p.causal = a.causal;
-  p.dropout_p = a.dropout_p;
-  p.keep_scale = static_cast<float>(1.0 / (1.0 - a.dropout_p));
-  p.seed = a.seed, p.offset = a.offset;
-  return p;
-}
-
-// scale * dot + mask, or -inf where the element is hidden (causal, or past the key range).
-template <class T>
-__device__ __forceinline__ float score_of(const Params<T>& p, int64_t n, int64_t i, int64_t j, float dot) {
-  if (j >= p.S || (p.causal && j > i)) return -INFINITY;
-  float s = dot * p.scale;
-  if (p.mask && i < p.L) s += to_float(p.mask[p.mask_offsets[n] + i * p.mask_row + j * p.mask_col]);
-  return s;
-}
-
-// Z_ij / (1 - p): keep_scale when the Philox uniform of (n, i, j) is >= p, else 0.
-template <class T>
-__device__ __forceinline__ float dropout_factor(const Params<T>& p, int64_t n, int64_t i, int64_t j) {
-  const float u = dropout_uniform(p.seed, p.offset, static_cast<uint64_t>((n * p.L + i) * p.S + j));
-  return static_cast<double>(u) >= p.dropout_p ? p.keep_scale : 0.f;
-}
 
 __device__ __forceinline__ float half_warp_max(float x) {
 #pragma unroll
@@ -399,30 +354,28 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(Params<T> 
 
 // ============================== dispatch ==============================
 
-// The padded head dim the kernels are compiled for: 32, 64 or 128.
-int padded_head_dim(const AttentionArgs& a) {
-  const int64_t e = std::max(a.E, a.Ev);
-  TG_CHECK(e <= 128, ValueError, "scaled_dot_product_attention on CUDA: head dims up to 128 (got E ", a.E, ", Ev ",
-           a.Ev, ")");
-  return e <= 32 ? 32 : e <= 64 ? 64 : 128;
-}
-
-template <class F> void with_head_dim(int d, F&& f) {
-  if (d == 32) f(std::integral_constant<int, 32>{});
-  else if (d == 64) f(std::integral_constant<int, 64>{});
-  else f(std::integral_constant<int, 128>{});
+// bfloat16 on the tensor cores, unless TAPEGRAD_CUDA_ATTENTION=simt (read once).
+bool bf16_on_tensor_cores() {
+  static const bool tc = [] {
+    const char* e = std::getenv("TAPEGRAD_CUDA_ATTENTION");
+    return !(e && std::strcmp(e, "simt") == 0);
+  }();
+  return tc;
 }
 
 template <class T>
-void forward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, T* out, float* lse, cudaStream_t s) {
+void forward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, T* out, float* lse, int device,
+                   cudaStream_t s) {
   const Params<T> p = params_of<T>(a);
-  with_head_dim(padded_head_dim(a), [&](auto dim) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    if (bf16_on_tensor_cores()) return forward_tc(p, q, k, v, out, lse, device, s);
+  }
+  with_head_dim(padded_head_dim(a.E, a.Ev), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     const int64_t blocks = a.N * ceil_div(a.L, FwdTiles<D>::kQ);
     TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many rows");
     auto kernel = attention_forward_kernel<T, D>;
-    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, FwdTiles<D>::kSmemBytes),
-          "attention forward: cudaFuncSetAttribute");
+    allow_dynamic_smem(kernel, FwdTiles<D>::kSmemBytes, device, "attention forward: cudaFuncSetAttribute");
     kernel<<<static_cast<unsigned>(blocks), kThreads, FwdTiles<D>::kSmemBytes, s>>>(p, q, k, v, out, lse);
   });
   check(cudaGetLastError(), "attention forward kernel launch");
@@ -444,17 +397,24 @@ void backward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, 
   if (rows > 0)
     attention_row_dot<T><<<static_cast<unsigned>(ceil_div(rows, kThreads / 32)), kThreads, 0, s>>>(rows, a.Ev, dout,
                                                                                                    out, drow);
-  with_head_dim(padded_head_dim(a), [&](auto dim) {
-    constexpr int D = decltype(dim)::value;
-    const int64_t blocks = a.N * ceil_div(a.S, BwdTiles<D>::kKV);
-    TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many keys");
-    if (blocks == 0) return;
-    auto kernel = attention_backward_kernel<T, D>;
-    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, BwdTiles<D>::kSmemBytes),
-          "attention backward: cudaFuncSetAttribute");
-    kernel<<<static_cast<unsigned>(blocks), kThreads, BwdTiles<D>::kSmemBytes, s>>>(p, q, k, v, dout, lse, drow,
-                                                                                     dq_acc, dk, dv);
-  });
+  auto on_cuda_cores = [&] {
+    with_head_dim(padded_head_dim(a.E, a.Ev), [&](auto dim) {
+      constexpr int D = decltype(dim)::value;
+      const int64_t blocks = a.N * ceil_div(a.S, BwdTiles<D>::kKV);
+      TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many keys");
+      if (blocks == 0) return;
+      auto kernel = attention_backward_kernel<T, D>;
+      allow_dynamic_smem(kernel, BwdTiles<D>::kSmemBytes, device, "attention backward: cudaFuncSetAttribute");
+      kernel<<<static_cast<unsigned>(blocks), kThreads, BwdTiles<D>::kSmemBytes, s>>>(p, q, k, v, dout, lse, drow,
+                                                                                       dq_acc, dk, dv);
+    });
+  };
+  if constexpr (std::is_same_v<T, bf16>) {
+    if (bf16_on_tensor_cores()) backward_tc(p, q, k, v, dout, lse, drow, dq_acc, dk, dv, device, s);
+    else on_cuda_cores();
+  } else {
+    on_cuda_cores();
+  }
   if constexpr (!float_dq) {
     if (dq_count > 0) float_to<T><<<static_cast<unsigned>(std::min<int64_t>(ceil_div(dq_count, kThreads), 4096)),
                                     kThreads, 0, s>>>(dq_count, dq_acc, dq);
@@ -468,7 +428,7 @@ void check_args(DType dtype, const AttentionArgs& a) {
   TG_CHECK(a.N >= 0 && a.L >= 0 && a.S >= 0 && a.E >= 1 && a.Ev >= 1, ValueError,
            "scaled_dot_product_attention: bad sizes");
   TG_CHECK(a.dropout_p >= 0 && a.dropout_p < 1, ValueError, "scaled_dot_product_attention: dropout_p must be in [0, 1)");
-  padded_head_dim(a);
+  padded_head_dim(a.E, a.Ev);
 }
 
 }  // namespace
@@ -481,10 +441,10 @@ void attention_forward(DType dtype, const AttentionArgs& a, const void* q, const
   const cudaStream_t s = scope.stream();
   if (dtype == DType::Float32)
     forward_typed<float>(a, static_cast<const float*>(q), static_cast<const float*>(k), static_cast<const float*>(v),
-                         static_cast<float*>(out), static_cast<float*>(lse), s);
+                         static_cast<float*>(out), static_cast<float*>(lse), device, s);
   else
     forward_typed<bf16>(a, static_cast<const bf16*>(q), static_cast<const bf16*>(k), static_cast<const bf16*>(v),
-                        static_cast<bf16*>(out), static_cast<float*>(lse), s);
+                        static_cast<bf16*>(out), static_cast<float*>(lse), device, s);
 }
 
 void attention_backward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v,

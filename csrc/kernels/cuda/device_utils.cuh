@@ -6,6 +6,9 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <mutex>
+#include <set>
+#include <utility>
 
 #include "kernels/cuda/runtime.h"
 
@@ -34,6 +37,20 @@ class DeviceScope {
 };
 
 inline cudaStream_t stream_of(int device) { return static_cast<cudaStream_t>(stream(device)); }
+
+// Lets `kernel` use `bytes` of dynamic shared memory (past the default 48 KB) on the current
+// device `device`. The attribute sticks to the (kernel, device) pair, so the driver is asked once
+// per pair, not on every launch.
+template <class Kernel>
+void allow_dynamic_smem(Kernel kernel, int bytes, int device, const char* what) {
+  static std::mutex mutex;
+  static std::set<std::pair<const void*, int>> done;
+  const std::pair<const void*, int> key{reinterpret_cast<const void*>(kernel), device};
+  std::lock_guard<std::mutex> lock(mutex);
+  if (done.count(key)) return;
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), what);
+  done.insert(key);
+}
 
 __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -102,6 +119,34 @@ __device__ __forceinline__ uint32_t to_tf32(float x) {
   uint32_t r;
   asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
   return r;
+}
+
+// ---- bfloat16 fragments from shared memory (ldmatrix), for a tile of `pitch` elements per row.
+// Each loads the fragments of one 16-wide k step at (o or n, k) in the layouts of mma_16x8; the
+// name says how the operand is stored. Rows 16 bytes apart modulo 128 (pitch = width + 8) keep
+// every ldmatrix free of bank conflicts.
+// The k-contiguous loads move 16-byte rows, 8 bfloat16 or 4 float (tf32: the caller converts).
+// A (16 x 16-byte k) stored [m][k]: matrices (o.., k), (o+8.., k), (o.., k+16 B), (o+8.., k+16 B) -> a0..a3.
+template <class T>
+__device__ __forceinline__ void a_frag_m_major(uint32_t (&a)[4], const T* s, int pitch, int o, int k, int lane) {
+  ldmatrix_x4(a, s + (o + lane % 16) * pitch + k + (lane / 16) * int(16 / sizeof(T)));
+}
+// A (16 x 16) stored [k][m] (the transpose in memory): ldmatrix.trans, matrix q at k + (q / 2) 8, o + (q % 2) 8.
+__device__ __forceinline__ void a_frag_k_major(uint32_t (&a)[4], const __nv_bfloat16* s, int pitch, int o, int k,
+                                               int lane) {
+  const int q = lane / 8, r = lane % 8;
+  ldmatrix_x4_trans(a, s + (k + r + (q / 2) * 8) * pitch + o + (q % 2) * 8);
+}
+// B of two n8 tiles (n.., n+8..) stored [n][k]: b[0], b[1] for n..n+7, b[2], b[3] for n+8..n+15.
+template <class T>
+__device__ __forceinline__ void b_frags_n_major(uint32_t (&b)[4], const T* s, int pitch, int n, int k, int lane) {
+  ldmatrix_x4(b, s + (n + lane % 8 + (lane / 16) * 8) * pitch + k + ((lane / 8) % 2) * int(16 / sizeof(T)));
+}
+// B of two n8 tiles stored [k][n]: ldmatrix.trans, matrix q at k + (q % 2) 8, n + (q / 2) 8.
+__device__ __forceinline__ void b_frags_k_major(uint32_t (&b)[4], const __nv_bfloat16* s, int pitch, int n, int k,
+                                                int lane) {
+  const int q = lane / 8, r = lane % 8;
+  ldmatrix_x4_trans(b, s + (k + r + (q % 2) * 8) * pitch + n + (q / 2) * 8);
 }
 
 // Two floats -> one word of two bfloat16 (lo in the low half, as a fragment wants element k).

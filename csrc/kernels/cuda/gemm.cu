@@ -305,15 +305,12 @@ __device__ __forceinline__ void load_a_frag(uint32_t (&a)[4], const T* s, int o,
   constexpr int kPerWord = 4 / sizeof(T);
   const int k = kw * kPerWord;
   if constexpr (KContig) {
-    // matrices: rows o..o+7 / o+8..o+15, words kw..kw+3 / kw+4..kw+7 -> a0 a1 a2 a3
-    ldmatrix_x4(a, s + (o + lane % 16) * Sm::kPitch + k + (lane / 16) * Sm::kChunk);
+    a_frag_m_major(a, s, Sm::kPitch, o, k, lane);
     if constexpr (std::is_same_v<T, float>)
 #pragma unroll
       for (int i = 0; i < 4; ++i) a[i] = to_tf32(__uint_as_float(a[i]));
   } else if constexpr (std::is_same_v<T, bf16>) {
-    // stored [k][m]: matrix q = lane / 8 covers m o + (q % 2) * 8, k + (q / 2) * 8
-    const int q = lane / 8, r = lane % 8;
-    ldmatrix_x4_trans(a, s + (k + r + (q / 2) * 8) * Sm::kPitch + o + (q % 2) * 8);
+    a_frag_k_major(a, s, Sm::kPitch, o, k, lane);
   } else {
     const int g = lane / 4, t = lane % 4;
     a[0] = to_tf32(s[(k + t) * Sm::kPitch + o + g]);
@@ -330,15 +327,12 @@ __device__ __forceinline__ void load_b_frags(uint32_t (&b)[4], const T* s, int n
   constexpr int kPerWord = 4 / sizeof(T);
   const int k = kw * kPerWord;
   if constexpr (KContig) {
-    // matrices: (n..n+7, words 0-3), (n..n+7, words 4-7), (n+8.., 0-3), (n+8.., 4-7)
-    ldmatrix_x4(b, s + (n + lane % 8 + (lane / 16) * 8) * Sm::kPitch + k + ((lane / 8) % 2) * Sm::kChunk);
+    b_frags_n_major(b, s, Sm::kPitch, n, k, lane);
     if constexpr (std::is_same_v<T, float>)
 #pragma unroll
       for (int i = 0; i < 4; ++i) b[i] = to_tf32(__uint_as_float(b[i]));
   } else if constexpr (std::is_same_v<T, bf16>) {
-    // stored [k][n]: matrix q covers k + (q % 2) * 8, n + (q / 2) * 8
-    const int q = lane / 8, r = lane % 8;
-    ldmatrix_x4_trans(b, s + (k + r + (q % 2) * 8) * Sm::kPitch + n + (q / 2) * 8);
+    b_frags_k_major(b, s, Sm::kPitch, n, k, lane);
   } else {
     const int g = lane / 4, t = lane % 4;
 #pragma unroll
@@ -465,8 +459,7 @@ template <class T, bool AK, bool BK>
 void launch_mma(const GemmArgs& g, const Operand<T>& a, const Operand<T>& b, const Output& c, cudaStream_t s) {
   constexpr int bytes = mma_smem_bytes<T, AK, BK>();
   auto kernel = mma_gemm<T, AK, BK>;
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
-        "gemm: cudaFuncSetAttribute");
+  allow_dynamic_smem(kernel, bytes, g.device, "gemm: cudaFuncSetAttribute");
   kernel<<<grid_for(g.batch, g.M, g.N, MmaTiles::kBlockM, MmaTiles::kBlockN), MmaTiles::kThreads, bytes, s>>>(
       g.batch, g.M, g.N, g.K, a, b, c, g.accumulate);
 }
@@ -532,8 +525,9 @@ void check_cublas(cublasStatus_t st, const char* what) {
   TG_CHECK(st == CUBLAS_STATUS_SUCCESS, RuntimeError, what, ": cuBLAS error ", static_cast<int>(st));
 }
 
-// One handle per device, bound to tapegrad's stream, with its own workspace so cuBLAS never
-// allocates behind the caching allocator. Calls are serialised per device: the workspace is shared.
+// One handle per device, bound to tapegrad's stream, with a workspace taken from the caching
+// allocator (so it shows in memory_allocated(), as PyTorch's does) and never from cuBLAS itself.
+// Calls are serialised per device: the workspace is shared.
 struct CublasDevice {
   std::mutex mu;
   cublasHandle_t handle = nullptr;
@@ -550,7 +544,7 @@ CublasDevice& cublas_device(int device) {
     CublasDevice& d = devices[device];
     check_cublas(cublasCreate(&d.handle), "cublasCreate");
     check_cublas(cublasSetStream(d.handle, stream_of(device)), "cublasSetStream");
-    check(cudaMalloc(&d.workspace, kWorkspaceBytes), "gemm: cuBLAS workspace");
+    d.workspace = allocate(kWorkspaceBytes, device);  // held for the process's life
     check_cublas(cublasSetWorkspace(d.handle, d.workspace, kWorkspaceBytes), "cublasSetWorkspace");
   });
   return devices[device];

@@ -30,7 +30,7 @@ inline unsigned blocks_for(int64_t n, int per_thread = 1) {
 
 // Launches kernel<<<blocks, threads, 0, stream>>>(args...) on `device` and checks it.
 template <class... KArgs, class... Args>
-void launch(const char* name, int device, unsigned blocks, unsigned threads, void (*kernel)(KArgs...), Args&&... args) {
+void launch(const char* name, int device, dim3 blocks, dim3 threads, void (*kernel)(KArgs...), Args&&... args) {
   DeviceScope scope(device);
   kernel<<<blocks, threads, 0, scope.stream()>>>(std::forward<Args>(args)...);
   check_launch(name);

@@ -2,8 +2,11 @@
 // kernels/cpu/reduce.cpp.
 //   inner == 1: one block per row of r contiguous elements; each thread folds a strided part of
 //               the row, then the block combines with warp shuffles.
-//   inner > 1:  one thread per output (o, i), walking r rows of stride `inner` (neighbouring
-//               threads read neighbouring addresses, so the loads coalesce).
+//   inner > 1:  sums: 32-column tiles, 8 row groups per tile (a warp reads 32 neighbouring
+//               columns of one row: coalesced), and when there are too few tiles to fill the GPU
+//               (sum(dim=0) of a tall matrix) the rows are split among CTAs too; the split sums
+//               land in a workspace that a second pass adds up in order (no atomics, so the
+//               result is deterministic). max/min: one thread per output (o, i), walking r rows.
 // Max/min carry (value, index) pairs: NaN beats every number, ties go to the lower index -- the
 // first extremum, as the CPU's sequential scan finds.
 #include "kernels/cuda/launch.cuh"
@@ -55,16 +58,53 @@ __global__ void sum_rows(const T* in, T* out, int64_t outer, int64_t r) {
   }
 }
 
-template <class T>
-__global__ void sum_columns(const T* in, T* out, int64_t outer, int64_t r, int64_t inner) {
-  const int64_t n = outer * inner;
-  for (int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; p < n; p += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t o = p / inner, i = p % inner;
-    const T* base = in + o * r * inner + i;
-    Acc<T> acc = 0;
-    for (int64_t j = 0; j < r; ++j) acc += base[j * inner];
-    out[p] = static_cast<T>(acc);
+constexpr int kColTile = 32, kRowGroups = 8;  // a (32 x 8)-thread CTA per 32-column tile
+
+// out[o, split, i] = sum of in[o, j, i] over the rows j of `split` (rows_per_split of them), in
+// the accumulation type; out has gridDim.z rows per o (1: the final result, cast to Out).
+template <class In, class Out>
+__global__ void sum_columns(const In* in, Out* out, int64_t outer, int64_t r, int64_t inner, int64_t rows_per_split) {
+  __shared__ Acc<In> partial[kRowGroups][kColTile + 1];
+  const int64_t i = int64_t(blockIdx.x) * kColTile + threadIdx.x, split = blockIdx.z;
+  const int64_t begin = split * rows_per_split, end = min(r, begin + rows_per_split);
+  for (int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
+    Acc<In> acc = 0;
+    if (i < inner)
+      for (int64_t j = begin + threadIdx.y; j < end; j += kRowGroups) acc += in[(o * r + j) * inner + i];
+    partial[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && i < inner) {
+#pragma unroll
+      for (int y = 1; y < kRowGroups; ++y) acc += partial[y][threadIdx.x];
+      out[(o * gridDim.z + split) * inner + i] = static_cast<Out>(acc);
+    }
+    __syncthreads();  // partial is rewritten for the next o
   }
+}
+
+// Sums over the middle axis of (outer, r, inner), inner > 1.
+template <class T>
+void sum_over_columns(int device, int64_t outer, int64_t r, int64_t inner, const T* in, T* out) {
+  constexpr int64_t kTargetBlocks = 512, kMinRowsPerSplit = 64, kMaxGridYZ = 65535;
+  const int64_t col_tiles = ceil_div(inner, kColTile), tiles = col_tiles * outer;
+  TG_CHECK(col_tiles < (int64_t(1) << 31), ValueError, "sum: too many columns (", inner, ") for the CUDA reduction");
+  const int64_t splits = std::max<int64_t>(
+      1, std::min<int64_t>({ceil_div(kTargetBlocks, tiles), ceil_div(r, kMinRowsPerSplit), kMaxGridYZ}));
+  const int64_t rows_per_split = ceil_div(r, splits);
+  const unsigned grid_y = static_cast<unsigned>(std::min(outer, kMaxGridYZ));
+  const dim3 threads(kColTile, kRowGroups);
+  if (splits == 1) {
+    launch("reduce (sum columns)", device, dim3(col_tiles, grid_y, 1), threads, sum_columns<T, T>, in, out, outer, r,
+           inner, rows_per_split);
+    return;
+  }
+  // pass 1: (outer, splits, inner) partial sums in Acc<T>; pass 2: their sum over the splits, in order
+  const ScratchBlock partial(outer * splits * inner * sizeof(Acc<T>), device);
+  Acc<T>* p = static_cast<Acc<T>*>(partial.get());
+  launch("reduce (sum columns, split)", device, dim3(col_tiles, grid_y, splits), threads, sum_columns<T, Acc<T>>, in, p,
+         outer, r, inner, rows_per_split);
+  launch("reduce (sum columns, combine)", device, dim3(col_tiles, grid_y, 1), threads, sum_columns<Acc<T>, T>, p, out,
+         outer, splits, inner, splits);
 }
 
 template <bool is_max, bool want_index, class T>
@@ -132,8 +172,7 @@ void reduce(int device, ReduceOp op, DType dtype, int64_t outer, int64_t r, int6
         } else if (inner == 1) {
           launch("reduce (sum rows)", device, row_blocks(outer), kThreads, sum_rows<T>, x, static_cast<T*>(out), outer, r);
         } else {
-          launch("reduce (sum columns)", device, blocks_for(outer * inner), kThreads, sum_columns<T>, x,
-                 static_cast<T*>(out), outer, r, inner);
+          sum_over_columns(device, outer, r, inner, x, static_cast<T*>(out));
         }
         break;
       case ReduceOp::Max: extreme<true, false>(device, outer, r, inner, x, out); break;

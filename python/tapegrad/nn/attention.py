@@ -48,9 +48,9 @@ class MultiHeadAttention(Module):
         q, k, v = self._project(query, 0), self._project(key, 1), self._project(value, 2)  # (B, H, T, Dh)
         mask = self._merge_masks(attn_mask, key_padding_mask, B, L, S, q.dtype)
         p = self.dropout if self.training else 0.0
-        if need_weights:
-            weights = F.attention_weights(q, k, mask)
-            out = F.dropout(weights, p, self.training) @ v
+        if need_weights:  # the weights returned are those applied: after dropout, as PyTorch's
+            weights = F.dropout(F.attention_weights(q, k, mask), p, self.training)
+            out = weights @ v
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         out = self.out_proj(out.transpose(1, 2).reshape(B, L, self.embed_dim))

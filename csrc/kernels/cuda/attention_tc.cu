@@ -1,0 +1,379 @@
+// Fused attention in bfloat16 on the tensor cores (mma.sync m16n8k16, float32 accumulators),
+// FlashAttention-2 style (Dao, 2023). The math, the masks, the dropout stream and the results
+// (out, and lse as N x L floats) are those of the float32 kernel in attention.cu, whose header
+// gives the formulas; only the products run on tensor cores, with P and dS rounded to bfloat16
+// on their way into the second product, as FlashAttention does.
+//
+// A CTA is 4 warps; a tile is 64 rows (queries or keys), 16 per warp; D is the head dim padded
+// to 32, 64 or 128 (zero columns add nothing to a product). Fragment layouts: device_utils.cuh.
+// An accumulator element e (0..3) of n8 tile nt sits at row g + 8 (e / 2), column 8 nt + 2 t + e % 2
+// (g = lane / 4, t = lane % 4), so a row's 64 scores live in the 4 lanes of a quad, and the
+// accumulators of tiles 2kk and 2kk + 1 are, packed to bfloat16, the A fragment of k-step kk:
+// S's registers feed P V without a trip through shared memory.
+//
+// Forward, one CTA per (64-query tile, problem n); Q's fragments are loaded once:
+//   per 64-key tile:  S = Q K^T              A = Q, B = K tile stored [key][e] (n-major)
+//                     online softmax of S    running max m and sum l per row, O rescaled by exp(m - m')
+//                     O += P~ V              A = P~ from S's registers, B = V stored [key][e] (k-major)
+//   V's copy overlaps S = Q K^T; the next K tile's copy overlaps P~ V.
+// Backward, one CTA per (64-key tile, n), looping over the query tiles:
+//   S^T = K Q^T, dP^T = V dO^T               16 keys x 64 queries per warp (A: K, V rows; B: Q, dO)
+//   P~^T, dS^T in registers                  P = exp(S - lse); dS = P (dP Z / (1 - p) - D)
+//   dV += P~^T dO,  dK += dS^T Q             A from the registers, B = dO, Q stored [query][e] (k-major)
+//   dQ += dS K                               dS^T through shared memory ([key][query]: A k-major),
+//                                            warp w takes queries 16w.., atomics into float32 dq_acc
+#include "kernels/cuda/attention_common.cuh"
+
+namespace tg::cuda::attention {
+
+namespace {
+
+using bf16 = __nv_bfloat16;
+constexpr int kWarps = 4, kTcThreads = 32 * kWarps, kTile = 64;
+
+template <int D> struct TcTiles {
+  static constexpr int kPitch = D + 8;               // bf16 per shared row: ldmatrix conflict-free
+  static constexpr int kTileElems = kTile * kPitch;
+  static constexpr int kKSteps = D / 16;             // k16 steps over the head dim
+  static constexpr int kDTiles = D / 8;              // n8 accumulator tiles over the head dim
+  static constexpr int kDsPitch = kTile + 8;         // dS^T [key][query]
+  static constexpr int kFwdSmemBytes = 3 * kTileElems * 2;  // Q, K, V
+  static constexpr int kBwdSmemBytes = 4 * kTileElems * 2 + kTile * kDsPitch * 2 + 2 * kTile * 4;  // K V Q dO, dS^T, lse D
+};
+
+// Rows [0, 64) x D of `src` (row stride ld; rows_valid rows and cols columns real) into
+// s[r * pitch + c], zeros elsewhere. vec (cols and ld multiples of 8, src 16-byte aligned):
+// 16-byte cp.async chunks, each all in or all out; otherwise element by element.
+template <int D>
+__device__ __forceinline__ void load_tile(bf16* s, const bf16* src, int64_t ld, int64_t rows_valid, int64_t cols,
+                                          bool vec, int tid) {
+  constexpr int kPitch = TcTiles<D>::kPitch;
+  if (vec) {
+    for (int c = tid; c < kTile * D / 8; c += kTcThreads) {
+      const int r = c / (D / 8), col = (c % (D / 8)) * 8;
+      const bool in = r < rows_valid && col < cols;
+      cp_async_16(s + r * kPitch + col, in ? src + r * ld + col : src, in);
+    }
+  } else {
+    for (int x = tid; x < kTile * D; x += kTcThreads) {
+      const int r = x / D, c = x % D;
+      s[r * kPitch + c] = r < rows_valid && c < cols ? src[r * ld + c] : __float2bfloat16(0.f);
+    }
+  }
+}
+
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// The accumulators of n8 tiles lo (columns 0-7) and hi (8-15) as the bf16 A fragment of one k16 step.
+__device__ __forceinline__ void acc_to_a(uint32_t (&a)[4], const float (&lo)[4], const float (&hi)[4]) {
+  a[0] = pack_bf16x2(lo[0], lo[1]);  // row g,     k 2t, 2t+1
+  a[1] = pack_bf16x2(lo[2], lo[3]);  // row g + 8
+  a[2] = pack_bf16x2(hi[0], hi[1]);  // row g,     k 8 + 2t, 9 + 2t
+  a[3] = pack_bf16x2(hi[2], hi[3]);  // row g + 8
+}
+
+// acc (16 x 64, n8 tiles) += A (16 x D, kKSteps fragments) * B^T, B's 64 rows stored [row][e] at `b`.
+template <int D>
+__device__ __forceinline__ void product_64(float (&acc)[8][4], const uint32_t (*a)[4], const bf16* b, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < TcTiles<D>::kKSteps; ++kk)
+#pragma unroll
+    for (int jj = 0; jj < 4; ++jj) {
+      uint32_t f[4];
+      b_frags_n_major(f, b, TcTiles<D>::kPitch, 16 * jj, 16 * kk, lane);
+      mma_16x8(acc[2 * jj], a[kk], f[0], f[1], bf16{});
+      mma_16x8(acc[2 * jj + 1], a[kk], f[2], f[3], bf16{});
+    }
+}
+
+// acc (16 x D) += A (16 x 16, k-step kk of 64 rows) * B, B's rows 16kk.. stored [row][e] at `b`.
+template <int D>
+__device__ __forceinline__ void product_d(float (&acc)[TcTiles<D>::kDTiles][4], const uint32_t (&a)[4], const bf16* b,
+                                          int kk, int lane) {
+#pragma unroll
+  for (int dd = 0; dd < D / 16; ++dd) {
+    uint32_t f[4];
+    b_frags_k_major(f, b, TcTiles<D>::kPitch, 16 * dd, 16 * kk, lane);
+    mma_16x8(acc[2 * dd], a, f[0], f[1], bf16{});
+    mma_16x8(acc[2 * dd + 1], a, f[2], f[3], bf16{});
+  }
+}
+
+// ============================== forward ==============================
+
+template <int D>
+__global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, const bf16* q, const bf16* k,
+                                                             const bf16* v, bf16* out, float* lse, bool vec) {
+  using Tl = TcTiles<D>;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* qs = reinterpret_cast<bf16*>(smem_raw);
+  bf16* ks = qs + Tl::kTileElems;
+  bf16* vs = ks + Tl::kTileElems;
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  const int64_t q_tiles = ceil_div(p.L, kTile);
+  const int64_t n = blockIdx.x / q_tiles;
+  const int64_t q0 = (q_tiles - 1 - blockIdx.x % q_tiles) * kTile;  // causal: the longest tiles first
+  const int64_t kv_end = p.causal ? min(p.S, q0 + kTile) : p.S;
+  const int64_t row[2] = {q0 + 16 * warp + g, q0 + 16 * warp + g + 8};
+
+  load_tile<D>(qs, q + (n * p.L + q0) * p.E, p.E, p.L - q0, p.E, vec, tid);
+  if (kv_end > 0) load_tile<D>(ks, k + n * p.S * p.E, p.E, p.S, p.E, vec, tid);
+  cp_async_commit();
+  cp_async_wait<0>();
+  __syncthreads();
+  uint32_t qf[Tl::kKSteps][4];
+#pragma unroll
+  for (int kk = 0; kk < Tl::kKSteps; ++kk) a_frag_m_major(qf[kk], qs, Tl::kPitch, 16 * warp, 16 * kk, lane);
+
+  float o[Tl::kDTiles][4] = {};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  for (int64_t j0 = 0; j0 < kv_end; j0 += kTile) {
+    load_tile<D>(vs, v + (n * p.S + j0) * p.Ev, p.Ev, p.S - j0, p.Ev, vec, tid);
+    cp_async_commit();
+
+    float s[8][4] = {};
+    product_64<D>(s, qf, ks, lane);
+
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {  // rows g and g + 8
+      float row_max = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          float& x = s[nt][2 * h + c];
+          x = score_of(p, n, row[h], j0 + 8 * nt + 2 * t + c, x);
+          row_max = fmaxf(row_max, x);
+        }
+      const float m_new = fmaxf(m[h], quad_max(row_max));
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;  // nothing visible yet: every p is 0
+      const float alpha = expf(m[h] - m_use);
+      float row_sum = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          float& x = s[nt][2 * h + c];
+          x = expf(x - m_use);
+          row_sum += x;
+        }
+      l[h] = l[h] * alpha + quad_sum(row_sum);  // the sum is of P before dropout, as on the CPU
+      m[h] = m_new;
+#pragma unroll
+      for (int dt = 0; dt < Tl::kDTiles; ++dt) o[dt][2 * h] *= alpha, o[dt][2 * h + 1] *= alpha;
+      if (p.dropout_p > 0 && row[h] < p.L) {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            const int64_t j = j0 + 8 * nt + 2 * t + c;
+            if (j < p.S) s[nt][2 * h + c] *= dropout_factor(p, n, row[h], j);
+          }
+      }
+    }
+    uint32_t pf[4][4];
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) acc_to_a(pf[kk], s[2 * kk], s[2 * kk + 1]);
+
+    cp_async_wait<0>();
+    __syncthreads();  // V has landed, and every warp is done reading K
+    if (j0 + kTile < kv_end)
+      load_tile<D>(ks, k + (n * p.S + j0 + kTile) * p.E, p.E, p.S - j0 - kTile, p.E, vec, tid);
+    cp_async_commit();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) product_d<D>(o, pf[kk], vs, kk, lane);
+    cp_async_wait<0>();
+    __syncthreads();  // the next K has landed, and every warp is done reading V
+  }
+
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t i = row[h];
+    if (i >= p.L) continue;
+    const bool empty = l[h] == 0.f;  // a row that attends nothing: O = 0, lse = -inf (as the CPU)
+    const float inv = empty ? 0.f : 1.f / l[h];
+    bf16* dst = out + (n * p.L + i) * p.Ev;
+#pragma unroll
+    for (int dt = 0; dt < Tl::kDTiles; ++dt)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int col = 8 * dt + 2 * t + c;
+        if (col < p.Ev) dst[col] = __float2bfloat16(o[dt][2 * h + c] * inv);
+      }
+    if (t == 0) lse[n * p.L + i] = empty ? -INFINITY : m[h] + logf(l[h]);
+  }
+}
+
+// ============================== backward ==============================
+
+template <int D>
+__global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, const bf16* q, const bf16* k,
+                                                              const bf16* v, const bf16* dout, const float* lse,
+                                                              const float* drow, float* dq_acc, bf16* dk, bf16* dv,
+                                                              bool vec) {
+  using Tl = TcTiles<D>;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* ks = reinterpret_cast<bf16*>(smem_raw);
+  bf16* vs = ks + Tl::kTileElems;
+  bf16* qs = vs + Tl::kTileElems;
+  bf16* dos = qs + Tl::kTileElems;
+  bf16* dst = dos + Tl::kTileElems;                                  // dS^T [key][query]
+  float* lse_s = reinterpret_cast<float*>(dst + kTile * Tl::kDsPitch);
+  float* d_s = lse_s + kTile;
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  const int64_t kv_tiles = ceil_div(p.S, kTile);
+  const int64_t n = blockIdx.x / kv_tiles, j0 = (blockIdx.x % kv_tiles) * kTile;
+  const int64_t key[2] = {j0 + 16 * warp + g, j0 + 16 * warp + g + 8};
+
+  load_tile<D>(ks, k + (n * p.S + j0) * p.E, p.E, p.S - j0, p.E, vec, tid);
+  load_tile<D>(vs, v + (n * p.S + j0) * p.Ev, p.Ev, p.S - j0, p.Ev, vec, tid);
+  cp_async_commit();
+
+  float dk_acc[Tl::kDTiles][4] = {}, dv_acc[Tl::kDTiles][4] = {};
+  const int64_t q_begin = p.causal ? (j0 / kTile) * kTile : 0;  // causal: rows i < j0 see none of these keys
+  for (int64_t q0 = q_begin; q0 < p.L; q0 += kTile) {
+    load_tile<D>(qs, q + (n * p.L + q0) * p.E, p.E, p.L - q0, p.E, vec, tid);
+    load_tile<D>(dos, dout + (n * p.L + q0) * p.Ev, p.Ev, p.L - q0, p.Ev, vec, tid);
+    cp_async_commit();
+    for (int r = tid; r < kTile; r += kTcThreads) {
+      const bool in = q0 + r < p.L;
+      lse_s[r] = in ? lse[n * p.L + q0 + r] : -INFINITY;  // rows past L: P = 0
+      d_s[r] = in ? drow[n * p.L + q0 + r] : 0.f;
+    }
+    cp_async_wait<0>();
+    __syncthreads();
+
+    // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys and the tile's 64 queries.
+    float st[8][4] = {}, dpt[8][4] = {};
+    {
+      uint32_t kf[Tl::kKSteps][4], vf[Tl::kKSteps][4];
+#pragma unroll
+      for (int kk = 0; kk < Tl::kKSteps; ++kk) {
+        a_frag_m_major(kf[kk], ks, Tl::kPitch, 16 * warp, 16 * kk, lane);
+        a_frag_m_major(vf[kk], vs, Tl::kPitch, 16 * warp, 16 * kk, lane);
+      }
+      product_64<D>(st, kf, qs, lane);
+      product_64<D>(dpt, vf, dos, lane);
+    }
+    // st <- P~^T, dpt <- dS^T; element (key[h], query q0 + il)
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int h = e / 2, il = 8 * nt + 2 * t + e % 2;
+        const int64_t i = q0 + il, j = key[h];
+        const float row_lse = lse_s[il];
+        float prob = 0.f, ds = 0.f;
+        if (row_lse != -INFINITY && j < p.S) {
+          prob = expf(score_of(p, n, i, j, st[nt][e]) - row_lse);
+          const float z = p.dropout_p > 0 ? dropout_factor(p, n, i, j) : 1.f;
+          ds = prob * (dpt[nt][e] * z - d_s[il]);
+          prob *= z;
+        }
+        st[nt][e] = prob;
+        dpt[nt][e] = ds;
+      }
+    // dV += P~^T dO and dK += dS^T Q (k = the tile's queries); dS^T to shared memory for dQ.
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      uint32_t pa[4], da[4];
+      acc_to_a(pa, st[2 * kk], st[2 * kk + 1]);
+      acc_to_a(da, dpt[2 * kk], dpt[2 * kk + 1]);
+      product_d<D>(dv_acc, pa, dos, kk, lane);
+      product_d<D>(dk_acc, da, qs, kk, lane);
+    }
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        *reinterpret_cast<uint32_t*>(&dst[(16 * warp + g + 8 * h) * Tl::kDsPitch + 8 * nt + 2 * t]) =
+            pack_bf16x2(dpt[nt][2 * h], dpt[nt][2 * h + 1]);
+    __syncthreads();
+
+    // dQ (queries 16w.. of the tile) += dS K: A = dS stored [key][query], B = K stored [key][e].
+    float dq[Tl::kDTiles][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      uint32_t a[4];
+      a_frag_k_major(a, dst, Tl::kDsPitch, 16 * warp, 16 * kk, lane);
+      product_d<D>(dq, a, ks, kk, lane);
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int64_t i = q0 + 16 * warp + g + 8 * h;
+      if (i >= p.L) continue;
+#pragma unroll
+      for (int dt = 0; dt < Tl::kDTiles; ++dt)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const int col = 8 * dt + 2 * t + c;
+          if (col < p.E) atomicAdd(&dq_acc[(n * p.L + i) * p.E + col], p.scale * dq[dt][2 * h + c]);
+        }
+    }
+    __syncthreads();  // the next query tile overwrites Q, dO, dS^T, lse and D
+  }
+
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t j = key[h];
+    if (j >= p.S) continue;
+#pragma unroll
+    for (int dt = 0; dt < Tl::kDTiles; ++dt)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int col = 8 * dt + 2 * t + c;
+        if (col < p.E) dk[(n * p.S + j) * p.E + col] = __float2bfloat16(p.scale * dk_acc[dt][2 * h + c]);
+        if (col < p.Ev) dv[(n * p.S + j) * p.Ev + col] = __float2bfloat16(dv_acc[dt][2 * h + c]);
+      }
+  }
+}
+
+// 16-byte copies need rows of whole chunks and aligned bases.
+bool vector_loads(const Params<bf16>& p, std::initializer_list<const void*> bases) {
+  bool ok = p.E % 8 == 0 && p.Ev % 8 == 0;
+  for (const void* b : bases) ok = ok && aligned_to(b, 16);
+  return ok;
+}
+
+}  // namespace
+
+void forward_tc(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int device,
+                cudaStream_t s) {
+  const bool vec = vector_loads(p, {q, k, v});
+  with_head_dim(padded_head_dim(p.E, p.Ev), [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+    const int64_t blocks = p.N * ceil_div(p.L, kTile);
+    TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many rows");
+    auto kernel = forward_kernel<D>;
+    allow_dynamic_smem(kernel, TcTiles<D>::kFwdSmemBytes, device, "attention forward (tensor cores): cudaFuncSetAttribute");
+    kernel<<<static_cast<unsigned>(blocks), kTcThreads, TcTiles<D>::kFwdSmemBytes, s>>>(p, q, k, v, out, lse, vec);
+  });
+  check(cudaGetLastError(), "attention forward (tensor cores) kernel launch");
+}
+
+void backward_tc(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, const bf16* dout, const float* lse,
+                 const float* drow, float* dq_acc, bf16* dk, bf16* dv, int device, cudaStream_t s) {
+  const bool vec = vector_loads(p, {q, k, v, dout});
+  with_head_dim(padded_head_dim(p.E, p.Ev), [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+    const int64_t blocks = p.N * ceil_div(p.S, kTile);
+    TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many keys");
+    if (blocks == 0) return;
+    auto kernel = backward_kernel<D>;
+    allow_dynamic_smem(kernel, TcTiles<D>::kBwdSmemBytes, device, "attention backward (tensor cores): cudaFuncSetAttribute");
+    kernel<<<static_cast<unsigned>(blocks), kTcThreads, TcTiles<D>::kBwdSmemBytes, s>>>(p, q, k, v, dout, lse, drow,
+                                                                                          dq_acc, dk, dv, vec);
+  });
+  check(cudaGetLastError(), "attention backward (tensor cores) kernel launch");
+}
+
+}  // namespace tg::cuda::attention
