@@ -319,6 +319,56 @@ def test_inplace_on_leaf_requiring_grad_raises():
     close(x.detach(), [2.0])
 
 
+# ---- in-place writes into views --------------------------------------------------------------------
+
+def writes_through_views(lib, a, w):
+    """b = 2a; b[1] *= w; column 0 of b (through a transposed view) += 5 w[0]; then use b and the
+    first view, whose memory the second write changed."""
+    b = a * 2
+    v = b[1]
+    v.mul_(w)
+    b.transpose(0, 1)[0].add_(w[0] * 5)
+    return (b ** 2).sum() + (v * 3).sum()
+
+
+def test_in_place_writes_into_views_reach_the_viewed_tensor_like_torch():
+    av, wv = np.arange(12.0).reshape(3, 4) / 7, np.array([1.0, -2.0, 3.0, 0.5])
+    grads = {}
+    for lib in (tg, torch):
+        a, w = lib.tensor(av, requires_grad=True), lib.tensor(wv, requires_grad=True)
+        writes_through_views(lib, a, w).backward()
+        grads[lib] = (a.grad.numpy(), w.grad.numpy())
+    for ours, theirs in zip(grads[tg], grads[torch]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_in_place_writes_into_views_pass_gradcheck():
+    a = tg.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
+    w = tg.tensor(np.random.default_rng(1).standard_normal(4), requires_grad=True)
+    assert tg.gradcheck(lambda a, w: writes_through_views(tg, a, w), (a, w))
+
+
+def test_view_of_a_tensor_without_grad_written_with_one_that_has_it():
+    buf = tg.zeros(3, 4, dtype=tg.float64)
+    w = t64([1.0, 2.0, 3.0, 4.0])
+    row = buf[1]
+    row.add_(w)
+    assert buf.requires_grad and not buf.is_leaf
+    c = np.arange(12.0).reshape(3, 4)
+    (buf * tg.tensor(c)).sum().backward()
+    close(w.grad, c[1])
+
+
+def test_in_place_write_into_a_view_of_a_leaf_requiring_grad_raises_and_writes_nothing():
+    x = t64([1.0, 2.0, 3.0])
+    with pytest.raises(RuntimeError, match="view of a leaf tensor that requires grad"):
+        x[:2].mul_(5)
+    close(x.detach(), [1.0, 2.0, 3.0])
+    with tg.no_grad():
+        x[:2].mul_(5)
+    close(x.detach(), [5.0, 10.0, 3.0])
+
+
 # ---- GradientTape --------------------------------------------------------------------------------
 
 def test_gradient_tape():

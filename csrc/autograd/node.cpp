@@ -98,8 +98,12 @@ bool should_record(const TensorList& inputs) {
   return false;
 }
 
+void (*refresh_view_history)(const Tensor& view) = nullptr;
+
 Edge gradient_edge(const Tensor& t) {
   TensorImpl* impl = t.get();
+  if (impl->grad_fn && impl->view_base && impl->view_version != impl->storage->version && refresh_view_history)
+    refresh_view_history(t);
   if (impl->grad_fn) return {impl->grad_fn, impl->output_nr};
   if (!impl->requires_grad) return {};
   std::shared_ptr<Node> acc = impl->grad_accumulator.lock();

@@ -83,7 +83,12 @@ bool should_record(const TensorList& inputs);
 void record(const char* name, const TensorList& inputs, const TensorList& outputs, const TensorList& saved,
             BackwardFn backward);
 
-// The edge a gradient for `t` should flow into: its grad_fn, or its leaf accumulator.
+// The edge a gradient for `t` should flow into: its grad_fn, or its leaf accumulator. A view
+// whose memory was written in place since its history was made (through another view of the
+// same tensor) first gets a fresh history from the viewed tensor's (refresh_view_history).
 Edge gradient_edge(const Tensor& t);
+
+// Set by ops/movement.cpp (autograd does not know the view ops): re-derives a stale view's history.
+extern void (*refresh_view_history)(const Tensor& view);
 
 }  // namespace tg

@@ -90,6 +90,11 @@ struct TensorImpl {
   uint32_t output_nr = 0;          // which output of grad_fn this tensor is
   std::weak_ptr<Node> grad_accumulator;
   Tensor grad;
+  // For a view made by a shape op (not detach): the tensor that owns the memory it views (the
+  // root, for a view of a view). An in-place write into the view rewrites that tensor's history
+  // too (rebase_view_history in ops/movement.cpp). Kept alive by the view, as PyTorch's _base.
+  std::shared_ptr<TensorImpl> view_base;
+  uint64_t view_version = 0;  // the storage version the view's history was made for
 };
 
 // ---- construction -------------------------------------------------------------------------

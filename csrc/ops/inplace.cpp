@@ -2,7 +2,8 @@
 // its version, so that a backward which saved x before the write raises instead of using the
 // new values. When the write must be recorded (x or the value requires grad), the result is first
 // computed out of place with its own backward node, then copied in, and x's history is rebased
-// onto that node -- x is from then on the output of the write.
+// onto that node -- x is from then on the output of the write. When x is a view, the tensor it
+// views is rebased as well (rebase_view_history), so gradients through either see the write.
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/dispatch.h"
@@ -16,6 +17,10 @@ void check_not_leaf(const Tensor& x, const char* op) {
   TG_CHECK(!(x.is_leaf() && x.requires_grad()), RuntimeError, op, ": a leaf tensor that requires grad (shape ",
            shape_str(x.shape()), ") cannot be modified in place while grad mode is on; wrap the update in "
            "tg.no_grad() or work on a clone");
+  const Tensor base(x.impl()->view_base);
+  TG_CHECK(!(base.defined() && base.is_leaf() && base.requires_grad()), RuntimeError, op, ": the tensor of shape ",
+           shape_str(x.shape()), " is a view of a leaf tensor that requires grad; such a view cannot be modified in "
+           "place while grad mode is on (wrap the update in tg.no_grad() or work on a clone)");
 }
 
 void check_castable(const Tensor& x, const Tensor& src, const char* op) {
@@ -28,6 +33,10 @@ void commit(const Tensor& x, const Tensor& result, const char* op) {
   write_into(x, result, op);
   x.bump_version();
   if (result.grad_fn() && GradMode::is_enabled()) {
+    if (x.impl()->view_base) {  // the write changed the viewed tensor too
+      rebase_view_history(x, result, op);
+      return;
+    }
     x.impl()->grad_fn = result.grad_fn();
     x.impl()->output_nr = result.impl()->output_nr;
   }

@@ -15,7 +15,10 @@ namespace {
 
 Tensor view_of(const Tensor& x, Shape shape, Shape strides, int64_t offset) {
   check_same_device("view", {&x});
-  return make_view(x, std::move(shape), std::move(strides), offset);
+  Tensor y = make_view(x, std::move(shape), std::move(strides), offset);
+  y.impl()->view_base = x.impl()->view_base ? x.impl()->view_base : x.impl();
+  y.impl()->view_version = y.storage().version;
+  return y;
 }
 
 // Strides that let `shape` view the same memory as (old_shape, old_strides), if any exist:
@@ -327,6 +330,87 @@ Tensor basic_index(const Tensor& x, const std::vector<IndexItem>& items) {
   }
   return y;
 }
+
+// ---- in-place writes into views -------------------------------------------------------------
+// v is a view of a contiguous base b, at geometry geo (shape, strides, offset counted in b's
+// elements). A recorded write v <- r (r the write's out-of-place result) changes b as well:
+//   b' = b with b'[geo] = r          db = dg_b' with the region zeroed;  dr = dg_b'[geo]
+//   v' = b'[geo]                     db' = zeros with dv' written at geo
+// b's history becomes the first node (PyTorch's CopySlices), v's the second; other views of b
+// made before the write keep their old history (PyTorch regenerates theirs).
+namespace {
+
+Tensor strided_region(const Tensor& x, const ViewGeometry& geo) { return make_view(x, geo.shape, geo.strides, geo.offset); }
+
+// y = x[geo] for a contiguous x; dx = zeros with dy written at geo
+Tensor strided_view(const Tensor& x, const ViewGeometry& geo);
+
+// z = zeros(shape) with z[geo] = g; dg = dz[geo]
+Tensor strided_scatter(const Tensor& g, const Shape& shape, const ViewGeometry& geo) {
+  Tensor z = zeros(shape, g.dtype(), g.device());
+  write_into(strided_region(z, geo), g, "view backward");
+  if (should_record({&g}))
+    record("StridedScatterBackward", {g}, {z}, {}, [geo](const BackwardContext&, const TensorList& gr) {
+      return TensorList{contiguous(strided_view(contiguous(gr[0]), geo))};
+    });
+  return z;
+}
+
+Tensor strided_view(const Tensor& x, const ViewGeometry& geo) {
+  Tensor y = strided_region(x, geo);
+  if (should_record({&x})) {
+    Shape shape = x.shape();
+    record("AsStridedBackward", {x}, {y}, {}, [geo, shape](const BackwardContext&, const TensorList& gr) {
+      return TensorList{strided_scatter(gr[0], shape, geo)};
+    });
+  }
+  return y;
+}
+
+}  // namespace
+
+void rebase_view_history(const Tensor& view, const Tensor& result, const char* op) {
+  const Tensor base(view.impl()->view_base);  // not a leaf that requires grad: inplace.cpp checked
+  TG_CHECK(base.is_contiguous(), NotImplementedError, op, ": in-place write into a view of a non-contiguous tensor of "
+           "shape ", shape_str(base.shape()), " with autograd history; write into a contiguous() copy instead");
+  const ViewGeometry geo{view.shape(), view.strides(), view.offset() - base.offset()};
+  Tensor old_base = alias_of(base);  // b as it was: its history up to now
+  old_base.impl()->grad_fn = base.grad_fn();
+  old_base.impl()->output_nr = base.impl()->output_nr;
+  old_base.impl()->requires_grad = base.impl()->requires_grad;
+  const Shape base_shape = base.shape();
+  record("CopySlices", {old_base, result}, {base}, {},
+         [geo, base_shape](const BackwardContext& c, const TensorList& g) {
+           Tensor db, dr;
+           if (c.needs_grad(0)) {  // the region was overwritten: no gradient flows to b's old values there
+             Tensor keep = ones(base_shape, g[0].dtype(), g[0].device());
+             write_into(strided_region(keep, geo), zeros({}, g[0].dtype(), g[0].device()), "view backward");
+             db = g[0] * keep;
+           }
+           if (c.needs_grad(1)) dr = contiguous(strided_view(contiguous(g[0]), geo));
+           return TensorList{db, dr};
+         });
+  record("AsStridedBackward", {base}, {view}, {}, [geo, base_shape](const BackwardContext&, const TensorList& g) {
+    return TensorList{strided_scatter(g[0], base_shape, geo)};
+  });
+  view.impl()->view_version = view.storage().version;
+}
+
+// A view made before a write through another view of its tensor: its history becomes
+// "view of the tensor as it is now" (the viewed tensor's history includes the write).
+namespace {
+void refresh(const Tensor& view) {
+  const Tensor base(view.impl()->view_base);
+  view.impl()->view_version = view.storage().version;
+  if (!base.is_contiguous() || !base.requires_grad()) return;  // keeps its old history (documented limit)
+  const ViewGeometry geo{view.shape(), view.strides(), view.offset() - base.offset()};
+  const Shape base_shape = base.shape();
+  record("AsStridedBackward", {base}, {view}, {}, [geo, base_shape](const BackwardContext&, const TensorList& g) {
+    return TensorList{strided_scatter(g[0], base_shape, geo)};
+  });
+}
+const bool refresh_registered = (refresh_view_history = &refresh, true);
+}  // namespace
 
 // z = zeros(base_shape); z[items] = g; dg = dz[items]
 Tensor view_scatter(const Tensor& g, const Shape& base_shape, const std::vector<IndexItem>& items) {

@@ -9,6 +9,8 @@
 //               result is deterministic). max/min: one thread per output (o, i), walking r rows.
 // Max/min carry (value, index) pairs: NaN beats every number, ties go to the lower index -- the
 // first extremum, as the CPU's sequential scan finds.
+#include <algorithm>
+
 #include "kernels/cuda/launch.cuh"
 
 namespace tg::cuda {
