@@ -63,6 +63,13 @@ template <class T> __device__ __forceinline__ T from_float(float x);
 template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
 template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 
+#ifdef TG_WARP_EMULATOR
+}  // namespace tg::cuda
+// The instructions below, emulated on the CPU lane by lane (tests/cuda_emulator/warp_emulator.h):
+// kernels built that way run, slowly, without a GPU, to check their index math.
+#include "warp_emulator.h"
+namespace tg::cuda {
+#else
 // ---- sm_80 asynchronous copies: global -> shared, 16 bytes, bypassing registers and L1 ----
 // src_bytes 0 writes zeros: the tile edges past the matrix are filled without a branch.
 __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
@@ -120,6 +127,8 @@ __device__ __forceinline__ uint32_t to_tf32(float x) {
   asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
   return r;
 }
+
+#endif  // TG_WARP_EMULATOR
 
 // ---- bfloat16 fragments from shared memory (ldmatrix), for a tile of `pitch` elements per row.
 // Each loads the fragments of one 16-wide k step at (o or n, k) in the layouts of mma_16x8; the
