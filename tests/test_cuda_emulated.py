@@ -1,10 +1,12 @@
-"""The bfloat16 tensor-core attention kernels (csrc/kernels/cuda/attention_tc.cu) run on the CPU
-through a lane-by-lane emulation of the sm_80 instructions they use (tests/cuda_emulator/:
-ldmatrix, mma.sync, cp.async and the warp shuffles, from their PTX ISA definitions), against
-tapegrad's CPU attention in float64 on the same bfloat16 inputs. No GPU is needed: this checks
-the kernels' tiling, fragment layouts, masking, online softmax and gradients wherever the tests
-run; benchmarks/gpu_session.sh checks them on the hardware."""
+"""tapegrad's CUDA GEMM and fused-attention code (csrc/kernels/cuda/gemm.cu, attention.cu,
+attention_tc.cu: the real entry points and their dispatch) run on the CPU, one host thread per
+CUDA thread, with the sm_80 instructions emulated lane by lane from their PTX ISA definitions
+(tests/cuda_emulator/: ldmatrix, mma.sync, cp.async, shuffles, __syncthreads). Results are
+compared with NumPy and with tapegrad's CPU attention in float64 on the same inputs. No GPU is
+needed: this checks the kernels' tiling, fragment layouts, masking, online softmax, gradients
+and edge handling wherever the tests run; benchmarks/gpu_session.sh checks the hardware."""
 import math
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,17 +23,25 @@ pytestmark = pytest.mark.skipif(GXX is None or not (ROOT / "csrc").is_dir(), rea
 
 
 @pytest.fixture(scope="module")
-def checker(tmp_path_factory):
-    exe = tmp_path_factory.mktemp("emulator") / "attention_tc_check"
+def emulated(tmp_path_factory):
+    exe = tmp_path_factory.mktemp("emulator") / "emulated_kernels"
+    kernels = [str(ROOT / "csrc" / "kernels" / "cuda" / f) for f in ("gemm.cu", "attention.cu", "attention_tc.cu")]
     cmd = [GXX, "-std=c++20", "-O2", "-pthread", "-DTG_WARP_EMULATOR", f"-I{EMULATOR / 'include'}", f"-I{EMULATOR}",
-           f"-I{ROOT / 'csrc'}", str(EMULATOR / "attention_tc_check.cpp"), "-o", str(exe)]
+           f"-I{ROOT / 'csrc'}", "-x", "c++", *kernels, "-x", "none", str(EMULATOR / "emulated_kernels.cpp"),
+           "-o", str(exe)]
     built = subprocess.run(cmd, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     return exe
 
 
+def run(exe, *args, env=None):
+    ran = subprocess.run([str(exe)] + [str(a) for a in args], capture_output=True, text=True, timeout=900,
+                         env={**os.environ, **(env or {})})
+    assert ran.returncode == 0, ran.stderr
+
+
 def bf16(a):
-    """float32 values rounded to bfloat16 (what the kernels read)."""
+    """Values rounded to bfloat16 (what the bfloat16 kernels read)."""
     return tg.tensor(np.asarray(a, np.float32)).to(tg.bfloat16).float().numpy()
 
 
@@ -53,7 +63,7 @@ def make_mask(kind, N, L, S, rng):
     return None, None, 0, 0
 
 
-CASES = [  # N, L, S, E, Ev, causal, mask, dropout_p, scalar_loads
+ATTENTION_CASES = [  # N, L, S, E, Ev, causal, mask, dropout_p, misalign
     (2, 37, 53, 32, 32, False, None, 0.0, False),
     (1, 64, 64, 64, 64, True, None, 0.0, False),
     (2, 100, 70, 80, 80, False, "full", 0.0, False),
@@ -66,12 +76,33 @@ CASES = [  # N, L, S, E, Ev, causal, mask, dropout_p, scalar_loads
     (3, 1, 1, 8, 8, False, None, 0.0, False),
     (1, 33, 0, 32, 32, False, None, 0.0, False),
 ]
+# (dtype, environment, tolerance): float32 on the CUDA cores; bfloat16 on the tensor cores, and
+# on the CUDA cores when TAPEGRAD_CUDA_ATTENTION=simt.
+ATTENTION_PATHS = {"f32": ("f32", {}, 2e-4), "bf16-tensor-cores": ("bf16", {}, 2.5e-2),
+                   "bf16-simt": ("bf16", {"TAPEGRAD_CUDA_ATTENTION": "simt"}, 2.5e-2)}
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "N{}-L{}-S{}-E{}-Ev{}{}-{}-p{}{}".format(
-    *c[:5], "-causal" if c[5] else "", c[6] or "nomask", c[7], "-scalar" if c[8] else ""))
-def test_tensor_core_attention_matches_float64(checker, tmp_path, case):
-    N, L, S, E, Ev, causal, mask_kind, p, scalar_loads = case
+def case_id(c):
+    return "N{}-L{}-S{}-E{}-Ev{}{}-{}-p{}{}".format(*c[:5], "-causal" if c[5] else "", c[6] or "nomask", c[7],
+                                                    "-misaligned" if c[8] else "")
+
+
+def assert_close_to_reference(got, ref, tol, name):
+    ref, got = np.asarray(ref, np.float64).ravel(), np.asarray(got, np.float64).ravel()
+    assert got.shape == ref.shape, name
+    finite = np.isfinite(ref)
+    assert np.array_equal(np.isfinite(got), finite), f"{name}: infinities differ"
+    assert np.array_equal(got[~finite], ref[~finite]), f"{name}: infinities differ"
+    if finite.any():
+        err = np.abs(got[finite] - ref[finite]).max() / max(np.abs(ref[finite]).max(), 1e-3)
+        assert err <= tol, f"{name}: max error {err:.3g} of the largest value (tolerance {tol})"
+
+
+@pytest.mark.parametrize("path", list(ATTENTION_PATHS))
+@pytest.mark.parametrize("case", ATTENTION_CASES, ids=case_id)
+def test_attention_kernels_match_float64(emulated, tmp_path, case, path):
+    N, L, S, E, Ev, causal, mask_kind, p, misalign = case
+    dtype, env, tol = ATTENTION_PATHS[path]
     rng = np.random.default_rng(N * 1000 + L + S)
     q, k = bf16(rng.standard_normal((N, L, E))), bf16(rng.standard_normal((N, S, E)))
     v, dout = bf16(rng.standard_normal((N, S, Ev))), bf16(rng.standard_normal((N, L, Ev)))
@@ -83,9 +114,8 @@ def test_tensor_core_attention_matches_float64(checker, tmp_path, case):
         mask.tofile(tmp_path / "mask.bin")
         offsets.astype(np.int64).tofile(tmp_path / "mask_offsets.bin")
     seed = 1234
-    args = [tmp_path, N, L, S, E, Ev, int(causal), mask_row, mask_col, p, seed, int(scalar_loads)]
-    ran = subprocess.run([str(checker)] + [str(x) for x in args], capture_output=True, text=True, timeout=600)
-    assert ran.returncode == 0, ran.stderr
+    run(emulated, "attention", tmp_path, dtype, N, L, S, E, Ev, int(causal), mask_row, mask_col, p, seed, int(misalign),
+        env=env)
     got = {name: np.fromfile(tmp_path / f"{name}.bin", np.float32) for name in ("out", "lse", "dq", "dk", "dv")}
 
     # The reference: tapegrad's fused CPU attention in float64 on the same values (and, after
@@ -107,18 +137,48 @@ def test_tensor_core_attention_matches_float64(checker, tmp_path, case):
         scores = np.where(hidden, -np.inf, scores)
     top = scores.max(axis=-1, initial=-np.inf)
     with np.errstate(invalid="ignore", divide="ignore"):
-        lse = np.where(np.isinf(top), -np.inf, top + np.log(np.exp(scores - np.where(np.isinf(top), 0, top)[..., None]).sum(-1)))
+        safe_top = np.where(np.isinf(top), 0, top)
+        lse = np.where(np.isinf(top), -np.inf, top + np.log(np.exp(scores - safe_top[..., None]).sum(-1)))
     want = {"out": out.detach().numpy(), "lse": lse, "dq": qt.grad.numpy() if L * S else np.zeros_like(q),
             "dk": kt.grad.numpy() if L * S else np.zeros_like(k), "dv": vt.grad.numpy() if L * S else np.zeros_like(v)}
     for name, ref in want.items():
-        ref = np.asarray(ref, np.float64).ravel()
-        mine = got[name].astype(np.float64)
-        assert mine.shape == ref.shape, name
-        finite = np.isfinite(ref)
-        assert np.array_equal(np.isfinite(mine), finite), f"{name}: infinities differ"
-        if name == "lse":
-            assert np.array_equal(mine[~finite], ref[~finite]), "lse of a row that sees nothing is -inf"
-        if finite.any():
-            scale = max(np.abs(ref[finite]).max(), 1e-3)
-            err = np.abs(mine[finite] - ref[finite]).max() / scale
-            assert err <= 2.5e-2, f"{name}: max error {err:.3g} of the largest value"
+        assert_close_to_reference(got[name], ref, tol, name)
+
+
+GEMM_CASES = [  # dtype, batch, M, N, K, a layout, b layout, accumulate, tf32, misalign
+    ("f32", 2, 130, 70, 33, "mk", "kn", False, False, False),   # SIMT, float4 loads along k / n
+    ("f32", 1, 64, 200, 48, "km", "nk", True, False, False),    # SIMT, float4 loads along m / k
+    ("f32", 2, 37, 45, 19, "mk", "kn", False, False, True),     # SIMT, scalar loads
+    ("f32", 1, 130, 136, 72, "mk", "kn", False, True, False),   # TF32 mma, ldmatrix of k-contiguous tiles
+    ("f32", 2, 64, 72, 40, "km", "nk", True, True, False),      # TF32 mma, scalar fragments of m-contiguous A
+    ("bf16", 1, 130, 136, 96, "mk", "kn", False, False, False), # bf16 mma: ldmatrix / ldmatrix.trans
+    ("bf16", 2, 72, 64, 64, "km", "nk", True, False, False),    # bf16 mma: the other two operand layouts
+    ("bf16", 1, 200, 24, 40, "mk", "nk", False, False, False),
+    ("bf16", 1, 33, 50, 70, "mk", "kn", False, False, False),   # K % 8 != 0: SIMT fallback
+    ("bf16", 2, 40, 30, 24, "km", "kn", True, False, True),     # misaligned: SIMT fallback
+]
+
+
+@pytest.mark.parametrize("case", GEMM_CASES, ids=lambda c: "{}-b{}-{}x{}x{}-{}-{}{}{}{}".format(
+    *c[:7], "-acc" if c[7] else "", "-tf32" if c[8] else "", "-misaligned" if c[9] else ""))
+def test_gemm_kernels_match_numpy(emulated, tmp_path, case):
+    dtype, batch, M, N, K, a_layout, b_layout, accumulate, tf32, misalign = case
+    rng = np.random.default_rng(M * N + K)
+    a, b = rng.standard_normal((batch, M, K)), rng.standard_normal((batch, K, N))
+    c0 = rng.standard_normal((batch, M, N)) if accumulate else np.zeros((batch, M, N))
+    if dtype == "bf16":
+        a, b, c0 = bf16(a), bf16(b), bf16(c0)
+    a, b, c0 = (x.astype(np.float32) for x in (a, b, c0))
+    (a if a_layout == "mk" else a.transpose(0, 2, 1)).tofile(tmp_path / "a.bin")
+    (b if b_layout == "kn" else b.transpose(0, 2, 1)).tofile(tmp_path / "b.bin")
+    c0.tofile(tmp_path / "c.bin")
+    run(emulated, "gemm", tmp_path, dtype, batch, M, N, K, a_layout, b_layout, int(accumulate), int(tf32), int(misalign))
+    got = np.fromfile(tmp_path / "c.bin", np.float32).reshape(batch, M, N).astype(np.float64)
+    exact = a.astype(np.float64) @ b.astype(np.float64) + c0
+    magnitude = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)) + np.abs(c0)
+    # float32 accumulation (K rounding steps); TF32 rounds the inputs to 11 significant bits;
+    # bfloat16 rounds the result once more
+    per_input = 2.0 ** -11 if tf32 else 0.0
+    rounding = 2.0 ** -8 * np.abs(exact) if dtype == "bf16" else 0.0
+    bound = (K + 2) * 2.0 ** -24 * magnitude + 2 * per_input * magnitude + rounding
+    assert np.all(np.abs(got - exact) <= bound + 1e-30), np.abs(got - exact).max()

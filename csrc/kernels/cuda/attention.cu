@@ -87,7 +87,7 @@ template <class T, int D>
 __global__ void __launch_bounds__(kThreads) attention_forward_kernel(Params<T> p, const T* q, const T* k, const T* v,
                                                                      T* out, float* lse) {
   using Tl = FwdTiles<D>;
-  extern __shared__ __align__(16) float smem[];
+  TG_DYNAMIC_SMEM(float, smem);
   float* qt = smem;                         // [D][kQPitch], q^T of the tile
   float* kv = qt + D * Tl::kQPitch;         // K^T [D][kKPitch], then V [kKV][D]
   float* pt = kv + Tl::kKVFloats;           // [kKV][kPPitch], P~^T of the tile
@@ -229,7 +229,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(Params<T> 
                                                                       const T* dout, const float* lse,
                                                                       const float* drow, float* dq_acc, T* dk, T* dv) {
   using Tl = BwdTiles<D>;
-  extern __shared__ __align__(16) float smem[];
+  TG_DYNAMIC_SMEM(float, smem);
   float* ks = smem;                          // [kKV][kPitch]
   float* vs = ks + Tl::kKV * Tl::kPitch;     // [kKV][kPitch]
   float* qs = vs + Tl::kKV * Tl::kPitch;     // [kQ][kPitch]
@@ -376,7 +376,7 @@ void forward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, T
     TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many rows");
     auto kernel = attention_forward_kernel<T, D>;
     allow_dynamic_smem(kernel, FwdTiles<D>::kSmemBytes, device, "attention forward: cudaFuncSetAttribute");
-    kernel<<<static_cast<unsigned>(blocks), kThreads, FwdTiles<D>::kSmemBytes, s>>>(p, q, k, v, out, lse);
+    launch_kernel(kernel, static_cast<unsigned>(blocks), kThreads, FwdTiles<D>::kSmemBytes, s, p, q, k, v, out, lse);
   });
   check(cudaGetLastError(), "attention forward kernel launch");
 }
@@ -395,8 +395,8 @@ void backward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, 
   float* dq_acc = float_dq ? reinterpret_cast<float*>(dq) : drow + rows;
   check(cudaMemsetAsync(dq_acc, 0, dq_count * sizeof(float), s), "attention backward: zero dq");
   if (rows > 0)
-    attention_row_dot<T><<<static_cast<unsigned>(ceil_div(rows, kThreads / 32)), kThreads, 0, s>>>(rows, a.Ev, dout,
-                                                                                                   out, drow);
+    launch_kernel(attention_row_dot<T>, static_cast<unsigned>(ceil_div(rows, kThreads / 32)), kThreads, 0, s, rows,
+                  a.Ev, dout, out, drow);
   auto on_cuda_cores = [&] {
     with_head_dim(padded_head_dim(a.E, a.Ev), [&](auto dim) {
       constexpr int D = decltype(dim)::value;
@@ -405,8 +405,8 @@ void backward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, 
       if (blocks == 0) return;
       auto kernel = attention_backward_kernel<T, D>;
       allow_dynamic_smem(kernel, BwdTiles<D>::kSmemBytes, device, "attention backward: cudaFuncSetAttribute");
-      kernel<<<static_cast<unsigned>(blocks), kThreads, BwdTiles<D>::kSmemBytes, s>>>(p, q, k, v, dout, lse, drow,
-                                                                                       dq_acc, dk, dv);
+      launch_kernel(kernel, static_cast<unsigned>(blocks), kThreads, BwdTiles<D>::kSmemBytes, s, p, q, k, v, dout, lse,
+                    drow, dq_acc, dk, dv);
     });
   };
   if constexpr (std::is_same_v<T, bf16>) {
@@ -416,8 +416,9 @@ void backward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, 
     on_cuda_cores();
   }
   if constexpr (!float_dq) {
-    if (dq_count > 0) float_to<T><<<static_cast<unsigned>(std::min<int64_t>(ceil_div(dq_count, kThreads), 4096)),
-                                    kThreads, 0, s>>>(dq_count, dq_acc, dq);
+    if (dq_count > 0)
+      launch_kernel(float_to<T>, static_cast<unsigned>(std::min<int64_t>(ceil_div(dq_count, kThreads), 4096)), kThreads,
+                    0, s, dq_count, dq_acc, dq);
   }
   check(cudaGetLastError(), "attention backward kernel launch");
 }

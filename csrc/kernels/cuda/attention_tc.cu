@@ -112,7 +112,7 @@ template <int D>
 __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, const bf16* q, const bf16* k,
                                                              const bf16* v, bf16* out, float* lse, bool vec) {
   using Tl = TcTiles<D>;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  TG_DYNAMIC_SMEM(unsigned char, smem_raw);
   bf16* qs = reinterpret_cast<bf16*>(smem_raw);
   bf16* ks = qs + Tl::kTileElems;
   bf16* vs = ks + Tl::kTileElems;
@@ -220,7 +220,7 @@ __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, co
                                                               const float* drow, float* dq_acc, bf16* dk, bf16* dv,
                                                               bool vec) {
   using Tl = TcTiles<D>;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  TG_DYNAMIC_SMEM(unsigned char, smem_raw);
   bf16* ks = reinterpret_cast<bf16*>(smem_raw);
   bf16* vs = ks + Tl::kTileElems;
   bf16* qs = vs + Tl::kTileElems;
@@ -346,7 +346,6 @@ bool vector_loads(const Params<bf16>& p, std::initializer_list<const void*> base
 
 }  // namespace
 
-#ifndef TG_WARP_EMULATOR  // the emulated build (tests/cuda_emulator) launches the kernels itself
 void forward_tc(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int device,
                 cudaStream_t s) {
   const bool vec = vector_loads(p, {q, k, v});
@@ -356,7 +355,8 @@ void forward_tc(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16*
     TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many rows");
     auto kernel = forward_kernel<D>;
     allow_dynamic_smem(kernel, TcTiles<D>::kFwdSmemBytes, device, "attention forward (tensor cores): cudaFuncSetAttribute");
-    kernel<<<static_cast<unsigned>(blocks), kTcThreads, TcTiles<D>::kFwdSmemBytes, s>>>(p, q, k, v, out, lse, vec);
+    launch_kernel(kernel, static_cast<unsigned>(blocks), kTcThreads, TcTiles<D>::kFwdSmemBytes, s, p, q, k, v, out, lse,
+                  vec);
   });
   check(cudaGetLastError(), "attention forward (tensor cores) kernel launch");
 }
@@ -371,11 +371,10 @@ void backward_tc(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16
     if (blocks == 0) return;
     auto kernel = backward_kernel<D>;
     allow_dynamic_smem(kernel, TcTiles<D>::kBwdSmemBytes, device, "attention backward (tensor cores): cudaFuncSetAttribute");
-    kernel<<<static_cast<unsigned>(blocks), kTcThreads, TcTiles<D>::kBwdSmemBytes, s>>>(p, q, k, v, dout, lse, drow,
-                                                                                          dq_acc, dk, dv, vec);
+    launch_kernel(kernel, static_cast<unsigned>(blocks), kTcThreads, TcTiles<D>::kBwdSmemBytes, s, p, q, k, v, dout, lse,
+                  drow, dq_acc, dk, dv, vec);
   });
   check(cudaGetLastError(), "attention backward (tensor cores) kernel launch");
 }
-#endif  // TG_WARP_EMULATOR
 
 }  // namespace tg::cuda::attention

@@ -54,6 +54,29 @@ void allow_dynamic_smem(Kernel kernel, int bytes, int device, const char* what) 
 
 __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// ---- starting kernels ------------------------------------------------------------------------
+// kernel<<<grid, block, smem_bytes, stream>>>(args...): the one place kernels are started, so
+// that the warp emulator (tests/cuda_emulator) can run them on the CPU instead.
+template <class... KArgs, class... Args>
+void launch_kernel(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem_bytes, cudaStream_t stream,
+                   Args&&... args) {
+#ifdef TG_WARP_EMULATOR
+  (void)stream;
+  ::emu::run_kernel(grid, block, smem_bytes, [&] { kernel(args...); });
+#else
+  kernel<<<grid, block, smem_bytes, stream>>>(std::forward<Args>(args)...);
+#endif
+}
+
+// A kernel's dynamic shared memory (the launch gives its size) as `T* name`.
+#ifdef TG_WARP_EMULATOR
+#define TG_DYNAMIC_SMEM(T, name) T* name = reinterpret_cast<T*>(::emu::dynamic_smem)
+#else
+#define TG_DYNAMIC_SMEM(T, name)                                   \
+  extern __shared__ __align__(16) unsigned char tg_dynamic_smem[]; \
+  T* name = reinterpret_cast<T*>(tg_dynamic_smem)
+#endif
+
 inline bool aligned_to(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 // Element <-> float32. BFloat16 storage is the top half of a float32; rounding to nearest even.

@@ -356,7 +356,7 @@ __global__ void __launch_bounds__(MmaTiles::kThreads, MmaTiles::kMinBlocks) mma_
   using SA = MmaSmem<T, AK>;
   using SB = MmaSmem<T, BK>;
   using Tl = MmaTiles;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  TG_DYNAMIC_SMEM(unsigned char, smem_raw);
   T* sa = reinterpret_cast<T*>(smem_raw);
   T* sb = sa + Tl::kStages * SA::kElems;
 
@@ -451,8 +451,8 @@ dim3 grid_for(int64_t batch, int64_t M, int64_t N, int block_m, int block_n) {
 
 template <class T, Load LA, Load LB>
 void launch_simt(const GemmArgs& g, const Operand<T>& a, const Operand<T>& b, const Output& c, cudaStream_t s) {
-  simt_gemm<T, LA, LB><<<grid_for(g.batch, g.M, g.N, kSimtBlock, kSimtBlock), kSimtThreads, 0, s>>>(
-      g.batch, g.M, g.N, g.K, a, b, c, g.accumulate);
+  launch_kernel(simt_gemm<T, LA, LB>, grid_for(g.batch, g.M, g.N, kSimtBlock, kSimtBlock), kSimtThreads, 0, s, g.batch,
+                g.M, g.N, g.K, a, b, c, g.accumulate);
 }
 
 template <class T, bool AK, bool BK>
@@ -460,8 +460,8 @@ void launch_mma(const GemmArgs& g, const Operand<T>& a, const Operand<T>& b, con
   constexpr int bytes = mma_smem_bytes<T, AK, BK>();
   auto kernel = mma_gemm<T, AK, BK>;
   allow_dynamic_smem(kernel, bytes, g.device, "gemm: cudaFuncSetAttribute");
-  kernel<<<grid_for(g.batch, g.M, g.N, MmaTiles::kBlockM, MmaTiles::kBlockN), MmaTiles::kThreads, bytes, s>>>(
-      g.batch, g.M, g.N, g.K, a, b, c, g.accumulate);
+  launch_kernel(kernel, grid_for(g.batch, g.M, g.N, MmaTiles::kBlockM, MmaTiles::kBlockN), MmaTiles::kThreads, bytes, s,
+                g.batch, g.M, g.N, g.K, a, b, c, g.accumulate);
 }
 
 // A as (m, k): outer a_row, inner a_col. B as (n, k): outer b_col, inner b_row.

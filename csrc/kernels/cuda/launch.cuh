@@ -28,11 +28,11 @@ inline unsigned blocks_for(int64_t n, int per_thread = 1) {
   return static_cast<unsigned>(b < 1 ? 1 : (b > (1 << 20) ? (1 << 20) : b));
 }
 
-// Launches kernel<<<blocks, threads, 0, stream>>>(args...) on `device` and checks it.
+// Launches kernel(args...) on `device`'s stream, blocks x threads, and checks it.
 template <class... KArgs, class... Args>
 void launch(const char* name, int device, dim3 blocks, dim3 threads, void (*kernel)(KArgs...), Args&&... args) {
   DeviceScope scope(device);
-  kernel<<<blocks, threads, 0, scope.stream()>>>(std::forward<Args>(args)...);
+  launch_kernel(kernel, blocks, threads, 0, scope.stream(), std::forward<Args>(args)...);
   check_launch(name);
 }
 

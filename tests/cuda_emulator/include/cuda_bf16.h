@@ -10,3 +10,5 @@ struct __nv_bfloat162 {
 inline __nv_bfloat16 __float2bfloat16(float f) { return tg::bfloat16(f); }
 inline float __bfloat162float(__nv_bfloat16 b) { return static_cast<float>(b); }
 inline __nv_bfloat162 __floats2bfloat162_rn(float lo, float hi) { return {tg::bfloat16(lo), tg::bfloat16(hi)}; }
+inline float __low2float(__nv_bfloat162 v) { return static_cast<float>(v.x); }
+inline float __high2float(__nv_bfloat162 v) { return static_cast<float>(v.y); }

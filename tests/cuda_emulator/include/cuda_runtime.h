@@ -9,19 +9,35 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
 
 #define __global__
 #define __device__
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-#define __shared__
+#define __shared__ static  // one CTA runs at a time: a static local is the CTA's shared copy
 #define __align__(n) __attribute__((aligned(n)))
 
 struct dim3 {
   unsigned x, y, z;
   constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
+struct alignas(8) float2 {
+  float x, y;
+};
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+inline float2 make_float2(float x, float y) { return {x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline float __uint_as_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 using cudaStream_t = void*;
 using cudaError_t = int;
 constexpr int cudaSuccess = 0;
@@ -29,6 +45,10 @@ enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize };
 inline int cudaGetDevice(int* d) { return *d = 0, cudaSuccess; }
 inline int cudaSetDevice(int) { return cudaSuccess; }
 inline int cudaGetLastError() { return cudaSuccess; }
+inline int cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t = nullptr) {
+  std::memset(p, value, bytes);
+  return cudaSuccess;
+}
 template <class K> int cudaFuncSetAttribute(K, cudaFuncAttribute, int) { return cudaSuccess; }
 
 namespace emu {
@@ -47,12 +67,40 @@ struct Block {
 };
 
 inline thread_local dim3 thread_idx, block_idx;
+inline thread_local int linear_tid = 0;  // x + y bx + z bx by: warps are runs of 32 of these
 inline thread_local Block* block = nullptr;
 inline dim3 grid_dim, block_dim;
 inline std::mutex atomic_mutex;
+alignas(16) inline unsigned char dynamic_smem[256 * 1024];
 
-inline int lane() { return static_cast<int>(thread_idx.x) % kWarpSize; }
-inline Warp& warp() { return block->warps[thread_idx.x / kWarpSize]; }
+inline int lane() { return linear_tid % kWarpSize; }
+inline Warp& warp() { return block->warps[linear_tid / kWarpSize]; }
+
+// Runs body() on every thread of every CTA of `grid`, one CTA after another (so a CTA's
+// `static` shared arrays and the dynamic buffer are its own while it runs).
+template <class Body>
+void run_kernel(dim3 grid, dim3 threads_per_block, size_t smem_bytes, Body body) {
+  if (smem_bytes > sizeof dynamic_smem) throw std::runtime_error("emulator: too much dynamic shared memory");
+  grid_dim = grid, block_dim = threads_per_block;
+  const unsigned bx = threads_per_block.x, by = threads_per_block.y;
+  const int threads = static_cast<int>(bx * by * threads_per_block.z);
+  if (threads > 1024) throw std::runtime_error("emulator: more than 1024 threads per block");
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        Block cta(threads);
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t)
+          pool.emplace_back([&, t] {
+            thread_idx = dim3(t % bx, (t / bx) % by, t / (bx * by));
+            linear_tid = t;
+            block_idx = dim3(x, y, z);
+            block = &cta;
+            body();
+          });
+        for (std::thread& th : pool) th.join();
+      }
+}
 
 }  // namespace emu
 
