@@ -1,7 +1,7 @@
 """tapegrad's CUDA GEMM and fused-attention code (csrc/kernels/cuda/gemm.cu, attention.cu,
 attention_tc.cu: the real entry points and their dispatch) run on the CPU, one host thread per
 CUDA thread, with the sm_80 instructions emulated lane by lane from their PTX ISA definitions
-(tests/cuda_emulator/: ldmatrix, mma.sync, cp.async, shuffles, __syncthreads). Results are
+(csrc/kernels/cuda/emulator/: ldmatrix, mma.sync, cp.async, shuffles, __syncthreads). Results are
 compared with NumPy and with tapegrad's CPU attention in float64 on the same inputs. No GPU is
 needed: this checks the kernels' tiling, fragment layouts, masking, online softmax, gradients
 and edge handling wherever the tests run; benchmarks/gpu_session.sh checks the hardware."""
@@ -17,7 +17,8 @@ import pytest
 import tapegrad as tg
 
 ROOT = Path(__file__).resolve().parents[1]
-EMULATOR = ROOT / "tests" / "cuda_emulator"
+EMULATOR = ROOT / "csrc" / "kernels" / "cuda" / "emulator"
+DRIVER = ROOT / "tests" / "cuda_emulator" / "emulated_kernels.cpp"
 GXX = shutil.which("g++")
 pytestmark = pytest.mark.skipif(GXX is None or not (ROOT / "csrc").is_dir(), reason="needs g++ and the source tree")
 
@@ -26,9 +27,8 @@ pytestmark = pytest.mark.skipif(GXX is None or not (ROOT / "csrc").is_dir(), rea
 def emulated(tmp_path_factory):
     exe = tmp_path_factory.mktemp("emulator") / "emulated_kernels"
     kernels = [str(ROOT / "csrc" / "kernels" / "cuda" / f) for f in ("gemm.cu", "attention.cu", "attention_tc.cu")]
-    cmd = [GXX, "-std=c++20", "-O2", "-pthread", "-DTG_WARP_EMULATOR", f"-I{EMULATOR / 'include'}", f"-I{EMULATOR}",
-           f"-I{ROOT / 'csrc'}", "-x", "c++", *kernels, "-x", "none", str(EMULATOR / "emulated_kernels.cpp"),
-           "-o", str(exe)]
+    cmd = [GXX, "-std=c++17", "-O2", "-pthread", "-DTG_WARP_EMULATOR", f"-I{EMULATOR}", f"-I{ROOT / 'csrc'}",
+           "-x", "c++", *kernels, "-x", "none", str(DRIVER), "-o", str(exe)]
     built = subprocess.run(cmd, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     return exe

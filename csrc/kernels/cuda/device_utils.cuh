@@ -56,7 +56,7 @@ __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a
 
 // ---- starting kernels ------------------------------------------------------------------------
 // kernel<<<grid, block, smem_bytes, stream>>>(args...): the one place kernels are started, so
-// that the warp emulator (tests/cuda_emulator) can run them on the CPU instead.
+// that the emulator (kernels/cuda/emulator) can run them on the CPU instead.
 template <class... KArgs, class... Args>
 void launch_kernel(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem_bytes, cudaStream_t stream,
                    Args&&... args) {
@@ -88,7 +88,7 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
 
 #ifdef TG_WARP_EMULATOR
 }  // namespace tg::cuda
-// The instructions below, emulated on the CPU lane by lane (tests/cuda_emulator/warp_emulator.h):
+// The instructions below, emulated on the CPU lane by lane (kernels/cuda/emulator/warp_emulator.h):
 // kernels built that way run, slowly, without a GPU, to check their index math.
 #include "warp_emulator.h"
 namespace tg::cuda {
