@@ -69,6 +69,45 @@ def test_forward_backward_match_torch(op):
     run()
 
 
+def _to_cuda(obj):
+    """params with their tensors (index arrays, masks) moved to the GPU."""
+    if isinstance(obj, tg.Tensor):
+        return obj.to("cuda")
+    if isinstance(obj, tuple):
+        return tuple(_to_cuda(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _to_cuda(v) for k, v in obj.items()}
+    return obj
+
+
+@pytest.mark.parametrize("op", DIFF, ids=[op.name for op in DIFF])
+def test_gradients_on_cuda_match_cpu(op):
+    """Every differentiable row, float64, forward + backward on the GPU against the CPU: the
+    backward formulas are tensor ops, so this runs the device kernels they use."""
+    if not tg.cuda.is_available():
+        pytest.skip("no CUDA GPU available")
+
+    @SETTINGS
+    @given(data=st.data())
+    def run(data):
+        arrays, params = draw_inputs(data, op, "float64", min_side=1)
+        p = convert(params, "tg")
+        grads = {}
+        for device in ("cpu", "cuda"):
+            xs = [x.to(device).detach().requires_grad_() for x in tg_inputs(arrays)]
+            outs = as_tuple(op.tg(*xs, **(p if device == "cpu" else _to_cuda(p))))
+            rng = np.random.default_rng(0)
+            loss = sum((o * tg.tensor(rng.uniform(-1, 1, tuple(o.shape)), device=device)).sum() for o in outs)
+            loss.backward()
+            grads[device] = [x.grad for x in xs]
+        for i, (g, c) in enumerate(zip(grads["cuda"], grads["cpu"])):
+            assert g.is_cuda and g.dtype == c.dtype and g.shape == c.shape, f"{op.name}: gradient {i}"
+            np.testing.assert_allclose(g.cpu().numpy(), c.numpy(), rtol=1e-9, atol=1e-11,
+                                       err_msg=f"{op.name}: gradient of input {i} on cuda")
+
+    run()
+
+
 @pytest.mark.parametrize("op", [o for o in DIFF if "float32" in o.dtypes][:12], ids=lambda o: o.name)
 def test_float32_gradients_stay_float32(op):
     @settings(deadline=None, max_examples=3, suppress_health_check=list(HealthCheck), derandomize=True)

@@ -321,6 +321,7 @@ __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, co
     }
     __syncthreads();  // the next query tile overwrites Q, dO, dS^T, lse and D
   }
+  cp_async_wait<0>();  // when no query tile sees these keys, the K / V copies are still in flight
 
 #pragma unroll
   for (int h = 0; h < 2; ++h) {

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <set>
 #include <utility>
@@ -183,8 +184,10 @@ __device__ __forceinline__ void b_frags_k_major(uint32_t (&b)[4], const __nv_bfl
 
 // Two floats -> one word of two bfloat16 (lo in the low half, as a fragment wants element k).
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  uint32_t word;
+  memcpy(&word, &v, sizeof word);  // not a pointer cast: no aliasing of the bfloat16 pair
+  return word;
 }
 
 }  // namespace tg::cuda

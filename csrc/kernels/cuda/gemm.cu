@@ -1,5 +1,5 @@
-// Device GEMM, C_b (+)= A_b @ B_b (see gemm.h for the stride convention). Three own kernels and
-// an optional cuBLAS backend:
+// Device GEMM, C_b (+)= A_b @ B_b (see gemm.h for the stride convention). Three own kernels for
+// float32 and bfloat16, a plain tiled one for float64 and int64, and an optional cuBLAS backend:
 //
 //   simt_gemm   float32 FMA (and the bfloat16 fallback). Block tile 128 x 128 x 16, 256 threads,
 //               each thread an 8 x 8 block of C in registers (two 4 x 4 quadrants 16 rows / 32
@@ -433,6 +433,50 @@ __global__ void __launch_bounds__(MmaTiles::kThreads, MmaTiles::kMinBlocks) mma_
   }
 }
 
+// ============================== float64 and int64 ==============================
+
+// The plain tiled product for the types without a fast path: 16 x 16 threads each own one C
+// element; 16 x 16 tiles of A and B pass through shared memory; exact-type accumulation.
+constexpr int kPlainTile = 16;
+
+template <class T>
+__global__ void plain_gemm(int64_t batch, int64_t M, int64_t N, int64_t K, Operand<T> a, Operand<T> b, Output c,
+                           bool accumulate) {
+  __shared__ T as[kPlainTile][kPlainTile + 1], bs[kPlainTile][kPlainTile + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t tiles_n = ceil_div(N, kPlainTile);
+  const int64_t i = (blockIdx.x / tiles_n) * kPlainTile + ty, j = (blockIdx.x % tiles_n) * kPlainTile + tx;
+  for (int64_t bi = blockIdx.z; bi < batch; bi += gridDim.z) {
+    const T* pa = a.p + bi * a.batch;
+    const T* pb = b.p + bi * b.batch;
+    T acc = 0;
+    for (int64_t k0 = 0; k0 < K; k0 += kPlainTile) {
+      const int64_t ka = k0 + tx, kb = k0 + ty;  // A (i, k0 + tx), B (k0 + ty, j)
+      as[ty][tx] = i < M && ka < K ? pa[i * a.outer + ka * a.inner] : T(0);
+      bs[ty][tx] = j < N && kb < K ? pb[j * b.outer + kb * b.inner] : T(0);
+      __syncthreads();
+#pragma unroll
+      for (int k = 0; k < kPlainTile; ++k) acc += as[ty][k] * bs[k][tx];
+      __syncthreads();
+    }
+    if (i < M && j < N) {
+      T* dst = static_cast<T*>(c.p) + bi * c.batch + i * c.ld + j;
+      *dst = accumulate ? *dst + acc : acc;
+    }
+  }
+}
+
+template <class T>
+void run_plain(const GemmArgs& g, cudaStream_t s) {
+  const Operand<T> a{static_cast<const T*>(g.A), g.a_batch, g.a_row, g.a_col};
+  const Operand<T> b{static_cast<const T*>(g.B), g.b_batch, g.b_col, g.b_row};
+  const Output c{g.C, g.c_batch, g.ldc};
+  const int64_t tiles = ceil_div(g.M, kPlainTile) * ceil_div(g.N, kPlainTile);
+  TG_CHECK(tiles < (int64_t(1) << 31), RuntimeError, "gemm: matrix too large for the grid (", g.M, " x ", g.N, ")");
+  launch_kernel(plain_gemm<T>, dim3(static_cast<unsigned>(tiles), 1, static_cast<unsigned>(std::min<int64_t>(g.batch, 65535))),
+                dim3(kPlainTile, kPlainTile), 0, s, g.batch, g.M, g.N, g.K, a, b, c, g.accumulate);
+}
+
 // ============================== dispatch ==============================
 
 // Can `op` be read in `chunk`-element vectors along its contiguous dimension, of extent `extent`?
@@ -509,11 +553,13 @@ void run_simt(const GemmArgs& g, cudaStream_t s) {
 
 void own_gemm(DType dtype, const GemmArgs& g, cudaStream_t s) {
   if (dtype == DType::Float32) {
-    if (allow_tf32() && g.K > 0 && try_mma<float>(g, s)) return;
-    run_simt<float>(g, s);
+    if (!(allow_tf32() && g.K > 0 && try_mma<float>(g, s))) run_simt<float>(g, s);
+  } else if (dtype == DType::BFloat16) {
+    if (!(g.K > 0 && try_mma<bf16>(g, s))) run_simt<bf16>(g, s);
+  } else if (dtype == DType::Float64) {
+    run_plain<double>(g, s);
   } else {
-    if (g.K > 0 && try_mma<bf16>(g, s)) return;
-    run_simt<bf16>(g, s);
+    run_plain<int64_t>(g, s);
   }
   check(cudaGetLastError(), "gemm kernel launch");
 }
@@ -624,13 +670,15 @@ bool allow_tf32() { return tf32_allowed.load(); }
 void set_allow_tf32(bool allow) { tf32_allowed.store(allow); }
 
 void gemm(DType dtype, const GemmArgs& g) {
-  TG_CHECK(dtype == DType::Float32 || dtype == DType::BFloat16, TypeError, "matmul on CUDA: not supported for dtype ",
-           dtype_name(dtype));
+  TG_CHECK(dtype == DType::Float32 || dtype == DType::BFloat16 || dtype == DType::Float64 || dtype == DType::Int64,
+           TypeError, "matmul on CUDA: not supported for dtype ", dtype_name(dtype));
   TG_CHECK(g.batch >= 0 && g.M >= 0 && g.N >= 0 && g.K >= 0, ValueError, "gemm: negative size");
   if (g.batch == 0 || g.M == 0 || g.N == 0) return;
   DeviceScope scope(g.device);
 #ifdef TAPEGRAD_WITH_CUBLAS
-  if (gemm_backend() == GemmBackend::Cublas && cublas_gemm(dtype, g)) return;
+  if (gemm_backend() == GemmBackend::Cublas && (dtype == DType::Float32 || dtype == DType::BFloat16) &&
+      cublas_gemm(dtype, g))
+    return;
 #endif
   own_gemm(dtype, g, scope.stream());
 }

@@ -6,7 +6,8 @@
 //   C_b(i, j) = C[b * c_batch + i * ldc + j]             M x N
 // Pointers are device pointers on `device`; the work is queued on that device's stream
 // (runtime.h) and the call returns without waiting. Float32 (TF32 tensor cores when
-// allow_tf32() is set) and BFloat16 (tensor-core mma, float32 accumulation, bfloat16 out).
+// allow_tf32() is set), BFloat16 (tensor-core mma, float32 accumulation, bfloat16 out), and
+// Float64 / Int64 (a plain tiled kernel, exact-type accumulation).
 #pragma once
 #include <cstdint>
 

@@ -6,7 +6,8 @@
 //               columns of one row: coalesced), and when there are too few tiles to fill the GPU
 //               (sum(dim=0) of a tall matrix) the rows are split among CTAs too; the split sums
 //               land in a workspace that a second pass adds up in order (no atomics, so the
-//               result is deterministic). max/min: one thread per output (o, i), walking r rows.
+//               result is deterministic). Many narrow columns (inner < 32, outer * inner large):
+//               one thread per output. max/min: one thread per output (o, i), walking r rows.
 // Max/min carry (value, index) pairs: NaN beats every number, ties go to the lower index -- the
 // first extremum, as the CPU's sequential scan finds.
 #include <algorithm>
@@ -84,10 +85,28 @@ __global__ void sum_columns(const In* in, Out* out, int64_t outer, int64_t r, in
   }
 }
 
+// One thread per output (o, i), walking the r rows: for many narrow columns (inner < 32), where
+// a 32-column tile would leave most of its threads idle.
+template <class T>
+__global__ void sum_columns_per_output(const T* in, T* out, int64_t outer, int64_t r, int64_t inner) {
+  const int64_t n = outer * inner;
+  for (int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; p < n; p += int64_t(gridDim.x) * blockDim.x) {
+    const T* base = in + (p / inner) * r * inner + p % inner;
+    Acc<T> acc = 0;
+    for (int64_t j = 0; j < r; ++j) acc += base[j * inner];
+    out[p] = static_cast<T>(acc);
+  }
+}
+
 // Sums over the middle axis of (outer, r, inner), inner > 1.
 template <class T>
 void sum_over_columns(int device, int64_t outer, int64_t r, int64_t inner, const T* in, T* out) {
   constexpr int64_t kTargetBlocks = 512, kMinRowsPerSplit = 64, kMaxGridYZ = 65535;
+  if (inner < kColTile && outer * inner >= kTargetBlocks * kThreads / 8) {
+    launch("reduce (sum columns)", device, blocks_for(outer * inner), kThreads, sum_columns_per_output<T>, in, out, outer,
+           r, inner);
+    return;
+  }
   const int64_t col_tiles = ceil_div(inner, kColTile), tiles = col_tiles * outer;
   TG_CHECK(col_tiles < (int64_t(1) << 31), ValueError, "sum: too many columns (", inner, ") for the CUDA reduction");
   const int64_t splits = std::max<int64_t>(

@@ -6,7 +6,7 @@
 //
 // The model: one device whose memory is host memory (capped, so out-of-memory is testable);
 // streams run their work at once, in order (so every wait is already satisfied); a kernel runs
-// CTA after CTA, each CTA as one host thread per CUDA thread. The device-only keywords vanish,
+// CTA after CTA, each CTA's threads as fibers on the calling thread. The device-only keywords vanish,
 // threadIdx / blockIdx are per-thread variables, `__shared__` variables are `static` (one CTA at a
 // time uses them), __syncthreads and the warp-level operations are barriers among the threads.
 // warp_emulator.h adds the sm_80 instructions (ldmatrix, mma.sync, cp.async).
@@ -19,9 +19,10 @@
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
-#include <thread>
 #include <utility>
 #include <vector>
+
+#include <ucontext.h>
 
 #define __global__
 #define __device__
@@ -118,31 +119,23 @@ inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_
 }
 
 // ---- running kernels ----------------------------------------------------------------------------
+// A CTA's threads are fibers (ucontext) on the calling thread: each runs until it finishes or
+// waits at a barrier, then the next runnable one resumes. Kernels without barriers run thread
+// after thread; a pass in which no fiber can move means the kernel deadlocked (a barrier some
+// threads never reach), which is reported as a launch error.
 namespace emu {
 
 constexpr int kWarpSize = 32;
 
-// A reusable barrier for `count` threads (C++17: no std::barrier).
-class Barrier {
- public:
-  explicit Barrier(int count) : count_(count) {}
-  void arrive_and_wait() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    const unsigned long generation = generation_;
-    if (++arrived_ == count_) {
-      arrived_ = 0;
-      ++generation_;
-      all_arrived_.notify_all();
-      return;
-    }
-    all_arrived_.wait(lock, [&] { return generation != generation_; });
-  }
+struct Fiber;
+inline Fiber* current = nullptr;
 
- private:
-  std::mutex mutex_;
-  std::condition_variable all_arrived_;
-  int count_, arrived_ = 0;
-  unsigned long generation_ = 0;
+// A barrier for `count` fibers: the last arrival opens the next generation.
+struct Barrier {
+  explicit Barrier(int n) : count(n) {}
+  int count, arrived = 0;
+  unsigned long generation = 0;
+  void arrive_and_wait();
 };
 
 // One CTA's shared state: its block barrier and, per warp, a barrier and exchange slots.
@@ -156,44 +149,96 @@ struct Block {
   Warp warps[32];
 };
 
-inline thread_local dim3 thread_idx, block_idx;
-inline thread_local int linear_tid = 0;  // x + y bx + z bx by: warps are runs of 32 of these
-inline thread_local Block* block = nullptr;
-inline dim3 grid_dim, block_dim;
+// The running fiber's coordinates (set by the scheduler at every switch) and the launch's.
+inline dim3 thread_idx, block_idx, grid_dim, block_dim;
+inline int linear_tid = 0;  // x + y bx + z bx by: warps are runs of 32 of these
+inline Block* block = nullptr;
 inline std::mutex atomic_mutex;
 alignas(16) inline unsigned char dynamic_smem[256 * 1024];
-inline std::mutex launch_mutex;  // one kernel at a time (the statics above are the device's)
+inline std::recursive_mutex launch_mutex;  // one kernel at a time (the statics above are the device's)
 
 inline int lane() { return linear_tid % kWarpSize; }
 inline Warp& warp() { return block->warps[linear_tid / kWarpSize]; }
 
-// Runs body() on every thread of every CTA of `grid`, one CTA after another. An exception in a
-// kernel thread (a host-side check inside device code) is reported as a launch error.
+struct Fiber {
+  ucontext_t context;
+  int tid = 0;
+  bool done = false;
+  const unsigned long* waiting_on = nullptr;  // a barrier's generation, or null when runnable
+  unsigned long waiting_for = 0;
+};
+
+inline ucontext_t scheduler_context;
+inline void (*fiber_body)(void*) = nullptr;
+inline void* fiber_arg = nullptr;
+
+inline void Barrier::arrive_and_wait() {
+  if (++arrived == count) {  // the last one in: everyone goes on
+    arrived = 0;
+    ++generation;
+    return;
+  }
+  current->waiting_on = &generation;
+  current->waiting_for = generation;
+  swapcontext(&current->context, &scheduler_context);
+}
+
+inline void fiber_entry() {
+  fiber_body(fiber_arg);
+  current->done = true;
+  swapcontext(&current->context, &scheduler_context);
+}
+
+// Runs body() on every thread of every CTA of `grid`, one CTA after another.
 template <class Body>
 void run_kernel(dim3 grid, dim3 threads_per_block, size_t smem_bytes, Body body) {
-  std::lock_guard<std::mutex> lock(launch_mutex);
+  constexpr size_t kStackBytes = 256 * 1024;
+  static std::vector<std::vector<char>> stacks;  // reused by every launch
+  std::lock_guard<std::recursive_mutex> lock(launch_mutex);
   const unsigned bx = threads_per_block.x, by = threads_per_block.y;
   const int threads = static_cast<int>(bx * by * threads_per_block.z);
   if (smem_bytes > sizeof dynamic_smem || threads > 1024 || threads < 1) {
     last_error = cudaErrorInvalidValue;
     return;
   }
+  while (stacks.size() < static_cast<size_t>(threads)) stacks.emplace_back(kStackBytes);
   grid_dim = grid, block_dim = threads_per_block;
+  fiber_body = [](void* b) { (*static_cast<Body*>(b))(); };
+  fiber_arg = &body;
+  std::vector<Fiber> fibers(threads);
   for (unsigned z = 0; z < grid.z; ++z)
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) {
         Block cta(threads);
-        std::vector<std::thread> pool;
-        pool.reserve(threads);
-        for (int t = 0; t < threads; ++t)
-          pool.emplace_back([&, t] {
-            thread_idx = dim3(t % bx, (t / bx) % by, t / (bx * by));
-            linear_tid = t;
-            block_idx = dim3(x, y, z);
-            block = &cta;
-            body();
-          });
-        for (std::thread& th : pool) th.join();
+        block = &cta;
+        block_idx = dim3(x, y, z);
+        for (int t = 0; t < threads; ++t) {
+          Fiber& f = fibers[t];
+          f = Fiber{};
+          f.tid = t;
+          getcontext(&f.context);
+          f.context.uc_stack.ss_sp = stacks[t].data();
+          f.context.uc_stack.ss_size = kStackBytes;
+          f.context.uc_link = nullptr;
+          makecontext(&f.context, fiber_entry, 0);
+        }
+        for (int finished = 0; finished < threads;) {
+          bool moved = false;
+          for (Fiber& f : fibers) {
+            if (f.done || (f.waiting_on && *f.waiting_on == f.waiting_for)) continue;
+            f.waiting_on = nullptr;
+            current = &f;
+            linear_tid = f.tid;
+            thread_idx = dim3(f.tid % bx, (f.tid / bx) % by, f.tid / (bx * by));
+            swapcontext(&scheduler_context, &f.context);
+            moved = true;
+            if (f.done) ++finished;
+          }
+          if (!moved) {  // every live fiber waits at a barrier that cannot open
+            last_error = cudaErrorInvalidValue;
+            return;
+          }
+        }
       }
 }
 

@@ -4,10 +4,13 @@
 // PTX, so that the tensor-core kernels' index math can be run and checked where no GPU is.
 // Every lane of a warp calls each function (as with the real .sync instructions); each call
 // publishes the lane's operands, waits for the warp, computes the lane's results, waits again.
+// (The lanes are fibers of one host thread: nothing here may be kept in static or thread_local
+// storage across a wait.)
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -34,11 +37,11 @@ inline uint16_t half_at(const void* p, int element) {
   return h;
 }
 // Publishes this lane's row address, then returns every lane's.
-inline const void* const* share_addresses(const void* row) {
+inline std::array<const void*, 32> share_addresses(const void* row) {
   ::emu::Warp& w = ::emu::warp();
   std::memcpy(&w.slot[::emu::lane()][0], &row, sizeof row);
   w.bar.arrive_and_wait();
-  static thread_local const void* rows[32];
+  std::array<const void*, 32> rows;
   for (int l = 0; l < 32; ++l) std::memcpy(&rows[l], &w.slot[l][0], sizeof(void*));
   w.bar.arrive_and_wait();
   return rows;
@@ -49,14 +52,14 @@ inline const void* const* share_addresses(const void* row) {
 // ldmatrix.x4: lanes 8i..8i+7 give the row addresses of 8x8 matrix i (16-bit elements); lane l
 // receives, in r[i], elements 2 (l % 4) and 2 (l % 4) + 1 of row l / 4 of matrix i.
 inline void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
-  const void* const* rows = emu_detail::share_addresses(smem);
+  const std::array<const void*, 32> rows = emu_detail::share_addresses(smem);
   const int l = ::emu::lane();
   for (int i = 0; i < 4; ++i) r[i] = emu_detail::word_at(static_cast<const char*>(rows[8 * i + l / 4]) + 4 * (l % 4));
 }
 // ldmatrix.x4.trans: each matrix is delivered transposed: lane l receives elements (row 2 (l % 4),
 // column l / 4) and (row 2 (l % 4) + 1, column l / 4) of matrix i, the first in the low half.
 inline void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem) {
-  const void* const* rows = emu_detail::share_addresses(smem);
+  const std::array<const void*, 32> rows = emu_detail::share_addresses(smem);
   const int l = ::emu::lane();
   for (int i = 0; i < 4; ++i) {
     const uint32_t lo = emu_detail::half_at(rows[8 * i + 2 * (l % 4)], l / 4);
