@@ -564,3 +564,24 @@ def test_bfloat16_checkpoint_of_cuda_tensors(tmp_path):
     back = tg.load(tmp_path / "b.safetensors")["w"]
     assert back.dtype == BF16 and not back.is_cuda
     np.testing.assert_array_equal(_bits(back), _bits(c))
+
+
+@gpu
+def test_layers_build_their_masks_and_states_on_the_inputs_device():
+    # MHA's merged masks, the causal mask of attention_weights and LSTM's zero states are made
+    # inside the layers: they must be made on the device of the inputs
+    tg.manual_seed(0)
+    mha, lstm = tg.nn.MultiHeadAttention(8, 2), tg.nn.LSTM(8, 4, num_layers=2)
+    x = tg.tensor(np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32))
+    kpm = tg.tensor(np.array([[False] * 5, [False, False, False, True, True]]))
+    causal = tg.tensor(np.triu(np.ones((5, 5), bool), 1))
+    F = tg.nn.functional
+    cpu = [mha(x, attn_mask=causal, key_padding_mask=kpm, need_weights=True), lstm(x)[0],
+           F.attention_weights(x, x, is_causal=True)]
+    mha.cuda(), lstm.cuda()
+    xg = x.cuda()
+    gpu = [mha(xg, attn_mask=causal.cuda(), key_padding_mask=kpm.cuda(), need_weights=True), lstm(xg)[0],
+           F.attention_weights(xg, xg, is_causal=True)]
+    flat = lambda outs: [t for o in outs for t in (o if isinstance(o, tuple) else (o,))]
+    for g, c in zip(flat(gpu), flat(cpu)):
+        _close(g, c.detach(), rtol=1e-4, atol=1e-5)

@@ -61,7 +61,8 @@ class MultiHeadAttention(Module):
         mask = None
         if attn_mask is not None:
             if attn_mask.dtype == _C.dtype.bool:
-                attn_mask = _C.zeros(*attn_mask.shape, dtype=dtype).masked_fill(attn_mask, float("-inf"))
+                attn_mask = _C.zeros(*attn_mask.shape, dtype=dtype, device=attn_mask.device).masked_fill(
+                    attn_mask, float("-inf"))
             if attn_mask.ndim == 3:
                 attn_mask = attn_mask.reshape(B, self.num_heads, L, S)
             mask = attn_mask.to(dtype=dtype)
@@ -70,7 +71,7 @@ class MultiHeadAttention(Module):
                 raise ValueError(f"MultiHeadAttention: key_padding_mask must have shape {(B, S)}, "
                                  f"got {tuple(key_padding_mask.shape)}")
             if key_padding_mask.dtype == _C.dtype.bool:
-                pad = _C.zeros(B, S, dtype=dtype).masked_fill(key_padding_mask, float("-inf"))
+                pad = _C.zeros(B, S, dtype=dtype, device=key_padding_mask.device).masked_fill(key_padding_mask, float("-inf"))
             else:
                 pad = key_padding_mask.to(dtype=dtype)
             pad = pad.reshape(B, 1, 1, S)

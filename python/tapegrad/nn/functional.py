@@ -99,7 +99,8 @@ def attention_weights(query, key, attn_mask=None, is_causal=False, scale=None):
     if is_causal:
         if attn_mask is not None:
             raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
-        attn_mask = _C.logical_not(_C.arange(S).unsqueeze(0) > _C.arange(L).unsqueeze(1))
+        i, j = _C.arange(L, device=query.device), _C.arange(S, device=query.device)
+        attn_mask = _C.logical_not(j.unsqueeze(0) > i.unsqueeze(1))
     if attn_mask is None:
         return _C.softmax(scores, -1)
     if attn_mask.dtype == _C.dtype.bool:

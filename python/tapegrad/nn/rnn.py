@@ -53,15 +53,15 @@ class LSTM(Module):
                 b = getattr(self, f"bias_ih_l{layer}") + getattr(self, f"bias_hh_l{layer}")
             # (B, T, 4H): every step's input projection in one product.
             x_proj = F.linear(layer_in, w_ih, b)
-            h = h0[layer] if h0 is not None else _C.zeros(B, H, dtype=x.dtype)
-            c = c0[layer] if c0 is not None else _C.zeros(B, H, dtype=x.dtype)
+            h = h0[layer] if h0 is not None else _C.zeros(B, H, dtype=x.dtype, device=x.device)
+            c = c0[layer] if c0 is not None else _C.zeros(B, H, dtype=x.dtype, device=x.device)
             w_hh_t = w_hh.mT
             outputs = []
             for t in range(T):
                 gates = x_proj[:, t] + h @ w_hh_t
                 h, c = _C._lstm_cell(gates, c)
                 outputs.append(h)
-            layer_out = _C.stack(outputs, 1) if outputs else _C.zeros(B, 0, H, dtype=x.dtype)
+            layer_out = _C.stack(outputs, 1) if outputs else _C.zeros(B, 0, H, dtype=x.dtype, device=x.device)
             h_n.append(h)
             c_n.append(c)
             if self.dropout > 0 and layer < self.num_layers - 1:
