@@ -9,6 +9,9 @@
 
 namespace tg {
 
+// "<class 'str'>": how an error message names the type of a Python value it cannot use.
+inline std::string python_type_name(pybind11::handle h) { return pybind11::str(pybind11::type::handle_of(h)); }
+
 // A Python number: its value and its category (0 bool, 1 int, 2 float).
 struct Scalar {
   double value = 0;

@@ -23,7 +23,7 @@ Shape shape_of(const py::args& args, const char* op) {
     return args[0].cast<Shape>();
   Shape s;
   for (auto a : args) {
-    TG_CHECK(PyIndex_Check(a.ptr()), TypeError, op, ": sizes must be ints, got ", std::string(py::str(a.get_type())));
+    TG_CHECK(PyIndex_Check(a.ptr()), TypeError, op, ": sizes must be ints, got ", python_type_name(a));
     s.push_back(a.cast<int64_t>());
   }
   return s;
@@ -68,12 +68,12 @@ Tensor finish(Tensor t, const Options& o) {
 std::pair<Tensor, Tensor> operands(const py::object& a, const py::object& b, const char* op) {
   if (py::isinstance<TensorImpl>(a)) {
     auto tb = other_operand(a.cast<Tensor>(), b);
-    TG_CHECK(tb.has_value(), TypeError, op, ": unsupported operand type ", std::string(py::str(b.get_type())));
+    TG_CHECK(tb.has_value(), TypeError, op, ": unsupported operand type ", python_type_name(b));
     return {a.cast<Tensor>(), *tb};
   }
   TG_CHECK(py::isinstance<TensorImpl>(b), TypeError, op, ": expected at least one tensor argument");
   auto ta = other_operand(b.cast<Tensor>(), a);
-  TG_CHECK(ta.has_value(), TypeError, op, ": unsupported operand type ", std::string(py::str(a.get_type())));
+  TG_CHECK(ta.has_value(), TypeError, op, ": unsupported operand type ", python_type_name(a));
   return {*ta, b.cast<Tensor>()};
 }
 

@@ -45,7 +45,7 @@ ParsedIndex parse_index(const Tensor& self, const py::handle& key) {
       continue;
     }
     tensors[i] = as_index_tensor(it);
-    TG_CHECK(tensors[i].has_value(), IndexError, "index: unsupported index type ", std::string(py::str(it.get_type())));
+    TG_CHECK(tensors[i].has_value(), IndexError, "index: unsupported index type ", python_type_name(it));
     Tensor& t = *tensors[i];
     if (t.dtype() == DType::Bool) consumed += t.dim();
     else if (t.dim() == 0 && t.dtype() == DType::Int64 && !py::isinstance<TensorImpl>(it)) ++consumed;

@@ -17,7 +17,7 @@ Shape shape_from_args(const py::args& args, const char* op) {
     return args[0].cast<Shape>();
   Shape s;
   for (auto a : args) {
-    TG_CHECK(PyIndex_Check(a.ptr()), TypeError, op, ": sizes must be ints, got ", std::string(py::str(a.get_type())));
+    TG_CHECK(PyIndex_Check(a.ptr()), TypeError, op, ": sizes must be ints, got ", python_type_name(a));
     s.push_back(a.cast<int64_t>());
   }
   return s;
@@ -72,7 +72,7 @@ void bind_inplace(py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls, cons
                   InplaceFn fn) {
   auto impl = [fn](const Tensor& a, const py::object& b) {
     auto t = other_operand(a, b);
-    TG_CHECK(t.has_value(), TypeError, "in-place operation: unsupported operand type ", std::string(py::str(b.get_type())));
+    TG_CHECK(t.has_value(), TypeError, "in-place operation: unsupported operand type ", python_type_name(b));
     MaybeNoGIL nogil(a.numel());
     fn(a, *t);
     return a;
@@ -314,7 +314,7 @@ void bind_tensor(py::module_& m) {
   cls.def("__getitem__", [](const Tensor& t, const py::object& key) { return getitem(t, key); })
       .def("__setitem__", [](const Tensor& t, const py::object& key, const py::object& value) {
         auto v = other_operand(t, value);
-        TG_CHECK(v.has_value(), TypeError, "setitem: cannot assign a value of type ", std::string(py::str(value.get_type())));
+        TG_CHECK(v.has_value(), TypeError, "setitem: cannot assign a value of type ", python_type_name(value));
         setitem(t, key, *v);
       });
 
