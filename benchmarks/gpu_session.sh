@@ -9,7 +9,7 @@
 #   test      the whole test suite on the GPU machine (CUDA rows run; nothing may skip for lack of a GPU)
 #   sanitize  the CUDA tests under compute-sanitizer memcheck (the issue's bar: 0 errors)
 #   bench     benchmarks/bench_cuda.py beside PyTorch CUDA, JSON into $OUT (or out/)
-#   examples  the examples' short modes with --device cuda
+#   examples  every example with --device cuda (the short modes of the long ones)
 #
 # Logs and JSON go to $OUT when set (the lent machine's output folder), else out/gpu.
 set -uo pipefail
@@ -50,7 +50,12 @@ for stage in "${stages[@]}"; do
     sanitize) run_stage sanitize compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
       python3 -m pytest -q -x -p no:cacheprovider tests/test_cuda.py ;;
     bench) run_stage bench python3 benchmarks/bench_cuda.py --json "$OUT_DIR/bench_cuda.json" ;;
-    examples) run_stage examples python3 examples/masked_lm.py --steps 300 --device cuda --out "$OUT_DIR" ;;
+    examples) run_stage examples bash -c "set -e
+        python3 examples/masked_lm.py --steps 300 --device cuda --out '$OUT_DIR'
+        python3 examples/sentiment_lstm.py --quick --device cuda --out '$OUT_DIR'
+        python3 examples/matmul_sgd.py --device cuda --out '$OUT_DIR'
+        python3 examples/linear_regression.py --device cuda --out '$OUT_DIR'
+        python3 examples/sigmoid_neuron.py --device cuda --out '$OUT_DIR'" ;;
     *) echo "unknown stage: $stage"; status=1 ;;
   esac
 done

@@ -1,7 +1,20 @@
-"""Small helpers shared by the examples: a progress bar and plot saving, both optional extras
-(pip install tapegrad[examples]); without them the examples still run and print."""
+"""Small helpers shared by the examples: the --device option, a progress bar and plot saving
+(tqdm and matplotlib are optional extras, pip install tapegrad[examples]; without them the
+examples still run and print)."""
 import os
 import sys
+
+
+def add_device_option(ap):
+    ap.add_argument("--device", default="cpu", help="where to run: cpu, cuda or cuda:N")
+
+
+def checked_device(device):
+    """`device`, or a clear exit when it names a GPU this machine or build does not have."""
+    import tapegrad as tg
+    if device != "cpu" and not tg.cuda.is_available():
+        raise SystemExit(f"--device {device}: no CUDA device here (tapegrad.cuda.is_available() is False)")
+    return device
 
 
 def progress(iterable, total=None, desc="", disable=False):

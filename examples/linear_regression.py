@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 import tapegrad as tg
-from common import progress, save_plot
+from common import add_device_option, checked_device, progress, save_plot
 
 
 def update_data(X, y, rng, num_updates=10, scale=0.1):
@@ -29,7 +29,9 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--out", default="out")
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    device = checked_device(args.device)
 
     rng = np.random.default_rng(42)  # the document seeds NumPy and the framework with 42
     tg.manual_seed(42)
@@ -37,7 +39,7 @@ def main(argv=None):
     X = rng.random((m, 1))
     y = 3 * X + 2 + rng.standard_normal((m, 1))
 
-    model = tg.nn.Sequential([tg.nn.Dense(1, 1)])
+    model = tg.nn.Sequential([tg.nn.Dense(1, 1)]).to(device)
     loss_fn = tg.nn.MeanSquaredError()
     optimizer = tg.optim.SGD(model.parameters(), learning_rate=args.lr)
 
@@ -51,7 +53,7 @@ def main(argv=None):
 
     history, drifts = [], []
     for epoch in progress(range(args.epochs), desc="epochs"):
-        loss = train_step(tg.tensor(X, dtype=tg.float32), tg.tensor(y, dtype=tg.float32))
+        loss = train_step(tg.tensor(X, dtype=tg.float32, device=device), tg.tensor(y, dtype=tg.float32, device=device))
         history.append(loss.item())
         if epoch % 100 == 0:
             X, y = update_data(X, y, rng)

@@ -30,7 +30,7 @@ import numpy as np
 import tapegrad as tg
 import tapegrad.nn as nn
 import tapegrad.nn.functional as F
-from common import progress, save_plot
+from common import add_device_option, checked_device, progress, save_plot
 
 PAD, UNK, MASK = 0, 1, 2
 SPECIALS = ["[PAD]", "[UNK]", "[MASK]"]
@@ -188,12 +188,11 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--arch", choices=["doc", "bert"], default="doc")
-    ap.add_argument("--device", default="cpu")
+    add_device_option(ap)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="out")
     args = ap.parse_args(argv)
-    if args.device != "cpu" and not tg.cuda.is_available():
-        raise SystemExit(f"--device {args.device}: no CUDA device here (tapegrad.cuda.is_available() is False)")
+    checked_device(args.device)
 
     tg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

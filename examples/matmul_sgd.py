@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 import tapegrad as tg
-from common import progress, save_plot
+from common import add_device_option, checked_device, progress, save_plot
 
 
 def main(argv=None):
@@ -21,14 +21,17 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--out", default="out")
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    device = checked_device(args.device)
 
     rng = np.random.default_rng(42)
     tg.manual_seed(42)
-    x = tg.tensor(rng.random((100, 10)), dtype=tg.float32)  # inputs
+    x_np = rng.random((100, 10))
+    x = tg.tensor(x_np, dtype=tg.float32, device=device)  # inputs
     w_true = rng.normal(size=(10, 1))
-    y = tg.tensor(x.numpy() @ w_true + 0.05 * rng.standard_normal((100, 1)), dtype=tg.float32)
-    w = tg.tensor(rng.random((10, 1)), dtype=tg.float32, requires_grad=True)  # initial weights
+    y = tg.tensor(x_np.astype(np.float32) @ w_true + 0.05 * rng.standard_normal((100, 1)), dtype=tg.float32, device=device)
+    w = tg.tensor(rng.random((10, 1)), dtype=tg.float32, device=device, requires_grad=True)  # initial weights
 
     loss_fn = tg.nn.MeanSquaredError()
     optimizer = tg.optim.SGD([w], learning_rate=args.lr)

@@ -38,7 +38,10 @@ import numpy as np
 import tapegrad as tg
 import tapegrad.nn as nn
 import tapegrad.nn.functional as F
-from common import progress
+from common import add_device_option, checked_device, progress
+
+# Where the models and batches live (--device): set once by main().
+DEVICE = "cpu"
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "sentiment")
@@ -105,7 +108,7 @@ def bucketed_batches(x, y, batch_size, rng, pool=16):
         batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
     for k in rng.permutation(len(batches)):
         rows = batches[k]
-        yield tg.tensor(trim(x[rows])), tg.tensor(y[rows, None].astype(np.float32))
+        yield tg.tensor(trim(x[rows]), device=DEVICE), tg.tensor(y[rows, None].astype(np.float32), device=DEVICE)
 
 
 # ---- model ------------------------------------------------------------------------------------
@@ -156,7 +159,7 @@ def predict(model, x, batch_size=256):
     with tg.no_grad():
         for i in range(0, len(x), batch_size):
             rows = order[i:i + batch_size]
-            out[rows] = model(tg.tensor(trim(x[rows]))).numpy()[:, 0]
+            out[rows] = model(tg.tensor(trim(x[rows]), device=DEVICE)).numpy()[:, 0]
     model.train()
     return out
 
@@ -193,7 +196,7 @@ def document_pipeline(args, split, rng):
           f"{len(x_train)} training and {len(x_test)} test sentences")
 
     tg.manual_seed(args.seed)
-    model = SentimentLSTM(vocab, args.embed_dim, args.hidden)
+    model = SentimentLSTM(vocab, args.embed_dim, args.hidden).to(DEVICE)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: Embedding({vocab}, {args.embed_dim}) -> LSTM({args.hidden}) -> Dense(1, sigmoid), "
           f"{n_params:,} parameters; Adam lr {args.lr}, batch {args.batch_size}")
@@ -227,7 +230,7 @@ def document_pipeline(args, split, rng):
     restored_tok = tg.data.Tokenizer(oov_token=cfg["oov_token"])
     restored_tok.word_index = json.loads(meta["word_index"])
     restored_tok.index_word = {i: w for w, i in restored_tok.word_index.items()}
-    restored = SentimentLSTM(cfg["vocab_size"], cfg["embed_dim"], cfg["hidden"])
+    restored = SentimentLSTM(cfg["vocab_size"], cfg["embed_dim"], cfg["hidden"]).to(DEVICE)
     restored.load_state_dict(tg.load(path))
     again = show_predictions(restored, restored_tok, cfg["maxlen"], prefix="loaded model: ")
     print(f"loaded model: same predictions (max |diff| {np.abs(again - probs).max():.1e})")
@@ -255,7 +258,7 @@ def continual(args, domains, splits, rng):
 
     # 1. learn domain A
     tg.manual_seed(args.seed + 1)
-    model = SentimentLSTM(vocab, args.embed_dim, args.hidden)
+    model = SentimentLSTM(vocab, args.embed_dim, args.hidden).to(DEVICE)
     opt = tg.optim.Adam(model.parameters(), lr=args.lr)
     epochs_a = [bucketed_batches(xa_tr, ya_tr, args.batch_size, rng) for _ in range(args.epochs)]
     train(model, opt, epochs_a, desc=f"{name_a}", clip=args.clip, quiet=args.quiet)
@@ -264,7 +267,7 @@ def continual(args, domains, splits, rng):
 
     # 2. online: domain B arrives a few sentences at a time, each batch seen once, in stream order
     stream = tg.data.batches(xb_tr, yb_tr.astype(np.float32)[:, None], batch_size=args.online_batch, seed=args.seed)
-    stream = [(tg.tensor(trim(xb.numpy())), yb) for xb, yb in stream]
+    stream = [(tg.tensor(trim(xb.numpy()), device=DEVICE), yb.to(DEVICE)) for xb, yb in stream]
     curve_x, curve_a, curve_b = [0], [rows[f"trained on {name_a}"][0]], [rows[f"trained on {name_a}"][1]]
     every = max(1, len(stream) // args.curve_points)
 
@@ -284,7 +287,7 @@ def continual(args, domains, splits, rng):
     results = {}
     for label, init in (("from scratch", None), (f"{name_a} embedding", embedding_a)):
         tg.manual_seed(args.seed + 2)  # same initial LSTM and Dense, same batches for both
-        m = SentimentLSTM(vocab, args.embed_dim, args.hidden)
+        m = SentimentLSTM(vocab, args.embed_dim, args.hidden).to(DEVICE)
         if init is not None:
             with tg.no_grad():
                 m.embedding.weight.copy_(tg.tensor(init))
@@ -395,7 +398,10 @@ def main(argv=None):
     ap.add_argument("--out", default="out")
     ap.add_argument("--quick", action="store_true", help="a short run for the tests")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    global DEVICE
+    DEVICE = checked_device(args.device)
     args.curve_points = 20
     if args.online_batch is None:
         args.online_batch = 16 if args.quick else 8

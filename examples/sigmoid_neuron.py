@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 import tapegrad as tg
-from common import progress, save_plot
+from common import add_device_option, checked_device, progress, save_plot
 
 
 def document_backward(x, y, y_pred):
@@ -36,15 +36,17 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1.0)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--out", default="out")
+    add_device_option(ap)
     args = ap.parse_args(argv)
+    device = checked_device(args.device)
 
     rng = np.random.default_rng(1)
     x = rng.random((args.samples, 2))
     y = (x[:, :1] + 2 * x[:, 1:] > 1.2).astype(np.float64)
-    X, Y = tg.tensor(x), tg.tensor(y)  # float64: the comparison is exact to rounding
+    X, Y = tg.tensor(x, device=device), tg.tensor(y, device=device)  # float64: the comparison is exact to rounding
 
-    W1 = tg.tensor(rng.standard_normal((2, 1)), requires_grad=True)
-    b1 = tg.zeros(1, 1, dtype=tg.float64, requires_grad=True)
+    W1 = tg.tensor(rng.standard_normal((2, 1)), device=device, requires_grad=True)
+    b1 = tg.zeros(1, 1, dtype=tg.float64, device=device, requires_grad=True)
 
     # ---- one forward, three gradients ----
     y_pred = tg.sigmoid(X @ W1 + b1)

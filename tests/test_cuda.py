@@ -585,3 +585,14 @@ def test_layers_build_their_masks_and_states_on_the_inputs_device():
     flat = lambda outs: [t for o in outs for t in (o if isinstance(o, tuple) else (o,))]
     for g, c in zip(flat(gpu), flat(cpu)):
         _close(g, c.detach(), rtol=1e-4, atol=1e-5)
+
+
+@gpu
+@pytest.mark.parametrize("example", [("matmul_sgd.py", "--steps", "20"), ("linear_regression.py", "--epochs", "20"),
+                                     ("sigmoid_neuron.py", "--epochs", "20"),
+                                     ("masked_lm.py", "--steps", "2", "--vocab", "256", "--dim", "16", "--heads", "2",
+                                      "--layers", "1", "--batch-size", "4", "--seq-len", "16")])
+def test_examples_run_with_device_cuda(example, tmp_path):
+    from test_examples import run_example  # runs examples/NAME as a user does, with this tapegrad
+    out = run_example(*example, "--device", "cuda", "--out", str(tmp_path), timeout=600)
+    assert "saved" in out
