@@ -73,3 +73,14 @@ def tg_inputs(arrays, layout="c", requires_grad=False):
 
 __all__ = ["convert", "DTYPE_NAMES", "NP_DTYPES", "dtype_name", "as_tuple", "draw_inputs", "reference_inputs",
            "tolerance", "assert_matches", "tg_inputs"]
+
+
+def to_cuda(obj):
+    """An op's params with their tensors (index arrays, masks) moved to the GPU."""
+    if isinstance(obj, tg.Tensor):
+        return obj.to("cuda")
+    if isinstance(obj, tuple):
+        return tuple(to_cuda(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: to_cuda(v) for k, v in obj.items()}
+    return obj

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
-from helpers import as_tuple, assert_matches, convert, draw_inputs, dtype_name, reference_inputs, tg_inputs
+from helpers import (as_tuple, assert_matches, convert, draw_inputs, dtype_name, reference_inputs, tg_inputs,
+                     to_cuda)
 from op_specs import OPS, cases
 
 SETTINGS = settings(deadline=None, max_examples=12, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -108,17 +109,6 @@ def test_promotion(make, expected):
 
 # ---- every row on CUDA, against the CPU result (skips without a GPU) ---------------------------------
 
-def _to_cuda(obj):
-    """params with their tensors (index arrays, masks) moved to the GPU."""
-    if isinstance(obj, tg.Tensor):
-        return obj.to("cuda")
-    if isinstance(obj, tuple):
-        return tuple(_to_cuda(o) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _to_cuda(v) for k, v in obj.items()}
-    return obj
-
-
 @pytest.mark.parametrize("case", ALL, ids=[_id(c) for c in ALL])
 def test_forward_on_cuda_matches_cpu(case):
     if not tg.cuda.is_available():
@@ -132,7 +122,7 @@ def test_forward_on_cuda_matches_cpu(case):
         layout = "c" if op.contiguous_only else data.draw(st.sampled_from(["c", "f"]), label="layout")
         cpu_params = convert(params, "tg")
         ref = as_tuple(op.tg(*tg_inputs(arrays, layout), **cpu_params))
-        out = as_tuple(op.tg(*[t.to("cuda") for t in tg_inputs(arrays, layout)], **_to_cuda(cpu_params)))
+        out = as_tuple(op.tg(*[t.to("cuda") for t in tg_inputs(arrays, layout)], **to_cuda(cpu_params)))
         assert len(out) == len(ref)
         for i, (o, r) in enumerate(zip(out, ref)):
             assert o.is_cuda, f"{op.name} output {i} is on {o.device}"

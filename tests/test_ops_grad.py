@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
-from helpers import as_tuple, convert, draw_inputs, tg_inputs
+from helpers import as_tuple, convert, draw_inputs, tg_inputs, to_cuda
 from op_specs import OPS
 
 SETTINGS = settings(deadline=None, max_examples=6, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -69,17 +69,6 @@ def test_forward_backward_match_torch(op):
     run()
 
 
-def _to_cuda(obj):
-    """params with their tensors (index arrays, masks) moved to the GPU."""
-    if isinstance(obj, tg.Tensor):
-        return obj.to("cuda")
-    if isinstance(obj, tuple):
-        return tuple(_to_cuda(o) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _to_cuda(v) for k, v in obj.items()}
-    return obj
-
-
 @pytest.mark.parametrize("op", DIFF, ids=[op.name for op in DIFF])
 def test_gradients_on_cuda_match_cpu(op):
     """Every differentiable row, float64, forward + backward on the GPU against the CPU: the
@@ -95,7 +84,7 @@ def test_gradients_on_cuda_match_cpu(op):
         grads = {}
         for device in ("cpu", "cuda"):
             xs = [x.to(device).detach().requires_grad_() for x in tg_inputs(arrays)]
-            outs = as_tuple(op.tg(*xs, **(p if device == "cpu" else _to_cuda(p))))
+            outs = as_tuple(op.tg(*xs, **(p if device == "cpu" else to_cuda(p))))
             rng = np.random.default_rng(0)
             loss = sum((o * tg.tensor(rng.uniform(-1, 1, tuple(o.shape)), device=device)).sum() for o in outs)
             loss.backward()
