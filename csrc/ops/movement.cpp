@@ -356,16 +356,34 @@ Tensor strided_scatter(const Tensor& g, const Shape& shape, const ViewGeometry& 
   return z;
 }
 
+// Records y as the view of x at geo: dx = zeros with dy written at geo.
+void record_as_view_of(const Tensor& x, const Tensor& y, const ViewGeometry& geo) {
+  const Shape shape = x.shape();
+  record("AsStridedBackward", {x}, {y}, {}, [geo, shape](const BackwardContext&, const TensorList& gr) {
+    return TensorList{strided_scatter(gr[0], shape, geo)};
+  });
+}
+
 Tensor strided_view(const Tensor& x, const ViewGeometry& geo) {
   Tensor y = strided_region(x, geo);
-  if (should_record({&x})) {
-    Shape shape = x.shape();
-    record("AsStridedBackward", {x}, {y}, {}, [geo, shape](const BackwardContext&, const TensorList& gr) {
-      return TensorList{strided_scatter(gr[0], shape, geo)};
-    });
-  }
+  if (should_record({&x})) record_as_view_of(x, y, geo);
   return y;
 }
+
+// Where `view` lies in its base, counted in the base's elements (the base is contiguous).
+ViewGeometry geometry_in_base(const Tensor& view, const Tensor& base) {
+  return {view.shape(), view.strides(), view.offset() - base.offset()};
+}
+
+// A view made before a write through another view of its tensor: its history becomes
+// "view of the tensor as it is now" (the viewed tensor's history includes the write).
+void refresh(const Tensor& view) {
+  const Tensor base(view.impl()->view_base);
+  view.impl()->view_version = view.storage().version;
+  if (!base.is_contiguous() || !base.requires_grad()) return;  // keeps its old history (documented limit)
+  record_as_view_of(base, view, geometry_in_base(view, base));
+}
+const bool refresh_registered = (refresh_view_history = &refresh, true);
 
 }  // namespace
 
@@ -373,7 +391,7 @@ void rebase_view_history(const Tensor& view, const Tensor& result, const char* o
   const Tensor base(view.impl()->view_base);  // not a leaf that requires grad: inplace.cpp checked
   TG_CHECK(base.is_contiguous(), NotImplementedError, op, ": in-place write into a view of a non-contiguous tensor of "
            "shape ", shape_str(base.shape()), " with autograd history; write into a contiguous() copy instead");
-  const ViewGeometry geo{view.shape(), view.strides(), view.offset() - base.offset()};
+  const ViewGeometry geo = geometry_in_base(view, base);
   Tensor old_base = alias_of(base);  // b as it was: its history up to now
   old_base.impl()->grad_fn = base.grad_fn();
   old_base.impl()->output_nr = base.impl()->output_nr;
@@ -390,27 +408,8 @@ void rebase_view_history(const Tensor& view, const Tensor& result, const char* o
            if (c.needs_grad(1)) dr = contiguous(strided_view(contiguous(g[0]), geo));
            return TensorList{db, dr};
          });
-  record("AsStridedBackward", {base}, {view}, {}, [geo, base_shape](const BackwardContext&, const TensorList& g) {
-    return TensorList{strided_scatter(g[0], base_shape, geo)};
-  });
-  view.impl()->view_version = view.storage().version;
+  refresh(view);  // v' = b'[geo]
 }
-
-// A view made before a write through another view of its tensor: its history becomes
-// "view of the tensor as it is now" (the viewed tensor's history includes the write).
-namespace {
-void refresh(const Tensor& view) {
-  const Tensor base(view.impl()->view_base);
-  view.impl()->view_version = view.storage().version;
-  if (!base.is_contiguous() || !base.requires_grad()) return;  // keeps its old history (documented limit)
-  const ViewGeometry geo{view.shape(), view.strides(), view.offset() - base.offset()};
-  const Shape base_shape = base.shape();
-  record("AsStridedBackward", {base}, {view}, {}, [geo, base_shape](const BackwardContext&, const TensorList& g) {
-    return TensorList{strided_scatter(g[0], base_shape, geo)};
-  });
-}
-const bool refresh_registered = (refresh_view_history = &refresh, true);
-}  // namespace
 
 // z = zeros(base_shape); z[items] = g; dg = dz[items]
 Tensor view_scatter(const Tensor& g, const Shape& base_shape, const std::vector<IndexItem>& items) {
