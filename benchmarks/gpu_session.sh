@@ -38,7 +38,7 @@ build() {
   arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)
   cmake -S . -B build/gpu -G Ninja -DTAPEGRAD_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" \
     -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/python/tapegrad" &&
-    ninja -C build/gpu &&
+    ninja -k 0 -C build/gpu &&
     python3 -c "import tapegrad as tg; assert tg.cuda.is_available(), 'no GPU seen'; print('tapegrad sees', tg.cuda.device_count(), 'GPU(s); matmul:', tg.cuda.matmul_backend(), '| cuBLAS built:', tg.cuda.cublas_built())"
 }
 
@@ -46,7 +46,7 @@ for stage in "${stages[@]}"; do
   case $stage in
     build) run_stage build build ;;
     check) run_stage kernel_check bash -c "bash benchmarks/cuda/build_kernel_check.sh && build/kernel_check --check" ;;
-    test) run_stage test python3 -m pytest -q -x -p no:cacheprovider tests ;;
+    test) run_stage test python3 -m pytest -q -p no:cacheprovider --maxfail=30 --timeout=300 -rfE tests ;;
     sanitize) run_stage sanitize compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
       python3 -m pytest -q -x -p no:cacheprovider tests/test_cuda.py ;;
     bench) run_stage bench python3 benchmarks/bench_cuda.py --json "$OUT_DIR/bench_cuda.json" ;;

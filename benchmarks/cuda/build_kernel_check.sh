@@ -2,12 +2,12 @@
 # Builds benchmarks/cuda/kernel_check (GEMM and attention kernels checked against a CPU reference,
 # then timed) with nvcc, without CMake or Python. cuBLAS is linked when found: CUBLAS_ROOT (a
 # directory with include/cublas_v2.h and lib/libcublas.so*), the toolkit's, or the pip package
-# nvidia-cublas. ARCH (default 90) picks the GPU; OUT the binary's path.
+# nvidia-cublas. ARCH (default 90) picks the GPU; BIN the binary's path.
 #   bash benchmarks/cuda/build_kernel_check.sh && build/kernel_check
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 arch="${ARCH:-90}"
-out="${OUT:-$root/build/kernel_check}"
+out="${BIN:-$root/build/kernel_check}"
 nvcc="${NVCC:-nvcc}"
 cuda_home="$(dirname "$(dirname "$(readlink -f "$(command -v "$nvcc")")")")"
 

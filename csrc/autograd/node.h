@@ -2,6 +2,7 @@
 // it knows where each input's gradient goes (next_edges), what it saved from the forward, and
 // how to turn the gradients of its outputs into gradients of its inputs (backward).
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>

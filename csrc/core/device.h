@@ -1,5 +1,6 @@
 // Where a tensor's storage lives. "cpu" always; "cuda[:i]" when built with CUDA.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "core/error.h"
