@@ -362,20 +362,28 @@ def test_index_ops_match_cpu():
     _close(gg, gc)
 
 
+# Row widths that reach every row kind of kernels/cuda/nn.cu in both dtypes: a warp per row (small
+# and large), a block of 256 (two sizes), of 512, and the streamed row; odd widths take the scalar
+# loads, multiples of 4 the vector loads.
 @gpu
+@pytest.mark.parametrize("rows, cols", [(5, 37), (4, 128), (3, 1000), (3, 1025), (2, 4096), (2, 8000), (2, 12000),
+                                        (2, 20001)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_nn_rows_and_gradients_match_cpu(dtype):
+def test_nn_rows_and_gradients_match_cpu(rows, cols, dtype):
     F = tg.nn.functional
-    xn = np.random.default_rng(0).standard_normal((5, 37)).astype(dtype)
+    rng = np.random.default_rng(cols)
+    xn = (rng.standard_normal((rows, cols)) * 3).astype(dtype)
+    tn = rng.integers(0, cols, rows)
+    tn[1] = -100  # an ignored row
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
     outs, grads = {}, {}
     for device in ("cpu", "cuda"):
         x = tg.tensor(xn, device=device, requires_grad=True)
-        target = tg.tensor([0, 36, 5, -100, 2], device=device)
-        loss = (F.softmax(x, -1) ** 2).sum() + F.log_softmax(x, 0).sum() * 0.1 + F.cross_entropy(x, target) \
-            + (F.layer_norm(x, (37,)) ** 3).sum() * 0.01
-        loss.backward()
-        outs[device], grads[device] = loss.item(), x.grad.cpu().numpy()
+        target = tg.tensor(tn, device=device)
+        parts = [(F.softmax(x, -1) ** 2).sum(), F.log_softmax(x, -1).mean(), F.log_softmax(x[:, :64], 0).sum() * 0.1,
+                 F.cross_entropy(x, target), (F.layer_norm(x, (cols,)) ** 3).mean()]
+        sum(parts[1:], parts[0]).backward()
+        outs[device], grads[device] = [p.item() for p in parts], x.grad.cpu().numpy()
     np.testing.assert_allclose(outs["cuda"], outs["cpu"], **tol)
     np.testing.assert_allclose(grads["cuda"], grads["cpu"], **tol)
 
@@ -402,11 +410,14 @@ def test_lstm_cell_matches_cpu():
 ])
 def test_optimizers_on_cuda_match_cpu(make):
     rng = np.random.default_rng(0)
-    shapes = [(3, 4), (70000,), (1,)]  # the big one spans two chunks of the multi-tensor kernel
+    # The big one spans two chunks of the multi-tensor kernel and ends in a partial vector; the
+    # last starts 8 bytes into its block, so it takes the unaligned (one element at a time) path.
+    shapes = [(3, 4), (70001,), (1,), (6,)]
     init = [rng.standard_normal(s) for s in shapes]
     final = {}
     for device in ("cpu", "cuda"):
-        ps = [tg.tensor(a, device=device, requires_grad=True) for a in init]
+        ps = [tg.tensor(a, device=device, requires_grad=True) for a in init[:-1]]
+        ps.append(tg.tensor(np.concatenate([[0.0], init[-1]]), device=device)[1:].requires_grad_())
         opt = make(ps)
         for step in range(3):
             opt.zero_grad()

@@ -11,13 +11,6 @@
 
 namespace tg::cuda {
 
-constexpr int kVec = 4;
-
-template <class T>
-struct alignas(sizeof(T) * kVec) Vec {
-  T v[kVec];
-};
-
 template <class Out, class... In>
 struct Operands {
   static constexpr int N = 1 + sizeof...(In);

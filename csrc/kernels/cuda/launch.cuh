@@ -36,6 +36,18 @@ void launch(const char* name, int device, dim3 blocks, dim3 threads, void (*kern
   check_launch(name);
 }
 
+// kVec elements moved by one vector load or store (16 bytes of float32): the memory-bound kernels
+// reach the copy bandwidth only with wide accesses.
+constexpr int kVec = 4;
+
+template <class T>
+struct alignas(sizeof(T) * kVec) Vec {
+  T v[kVec];
+};
+
+template <class T>
+bool vec_aligned(const T* p) { return reinterpret_cast<uintptr_t>(p) % alignof(Vec<T>) == 0; }
+
 // Sums accumulate float32 in float64, as the CPU's reduce does (a float32 running sum of a long
 // row loses digits; the kernels are memory-bound, so the wider adds cost nothing); other types in
 // themselves.

@@ -1,101 +1,201 @@
-// Row kernels of the neural-network functions, the twins of kernels/cpu/nn.cpp: one block per
-// row (rows walked with a grid stride), each thread folding a strided part of the row, the block
-// combining partial maxima and sums with warp shuffles (launch.cuh). Sums accumulate in Acc<T>.
+// Row kernels of the neural-network functions, the twins of kernels/cpu/nn.cpp. Each op is one
+// body written against a Row: the row's elements, a map-and-reduce over them (every thread of the
+// row gets the result) and a store. Two kinds of Row serve every body:
+//   RegisterRow  the row is loaded once, with vector loads, into the registers of a warp (rows up
+//                to 1,024 float32) or of a block (up to 32,768): one read and one write per element,
+//                which is what reaches the copy bandwidth;
+//   StreamedRow  longer rows stay in global memory, one block per row, each pass reading it again.
+// The host picks the smallest RegisterRow that holds the row (with_row_kind below).
+#include <algorithm>
+#include <initializer_list>
+
 #include "kernels/cuda/launch.cuh"
 
 namespace tg::cuda {
 
 namespace {
 
-#define TG_ROW_LOOP(r, rows) for (int64_t r = blockIdx.x; r < (rows); r += gridDim.x)
-#define TG_COL_LOOP(j, cols) for (int64_t j = threadIdx.x; j < (cols); j += blockDim.x)
+// kVecs vectors of kVec elements per thread, kRowThreads threads per row (32: a warp, so the
+// reductions are shuffles, and a block of 256 holds 8 rows; more: the whole block is the row).
+// Thread `lane` holds vectors lane, lane + kRowThreads, ...: consecutive threads read consecutive
+// 16 or 32 bytes (coalesced).
+template <class T, int kVecs, int kRowThreads>
+struct RegisterRow {
+  static constexpr int kThreadsPerRow = kRowThreads;
+  static constexpr int kBlockThreads = kRowThreads < kThreads ? kThreads : kRowThreads;
+  static constexpr int64_t kCapacity = int64_t(kVecs) * kVec * kRowThreads;
+  T v[kVecs * kVec];
+  int64_t cols;
+  int lane;
 
+  __device__ __forceinline__ int64_t col(int k) const { return (int64_t(k / kVec) * kRowThreads + lane) * kVec + k % kVec; }
+
+  // vectors: the row starts on a Vec boundary and cols % kVec == 0 (decided once on the host).
+  __device__ __forceinline__ void load(const T* x, int64_t cols_, int lane_, bool vectors) {
+    cols = cols_, lane = lane_;
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int64_t c0 = col(i * kVec);
+      if (vectors && c0 + kVec <= cols) {
+        const Vec<T> w = *reinterpret_cast<const Vec<T>*>(x + c0);
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) v[i * kVec + e] = w.v[e];
+      } else {
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) v[i * kVec + e] = c0 + e < cols ? x[c0 + e] : T(0);
+      }
+    }
+  }
+  __device__ __forceinline__ T at(int k) const { return v[k]; }
+
+  template <class F>
+  __device__ __forceinline__ void for_each(F f) const {
+#pragma unroll
+    for (int k = 0; k < kVecs * kVec; ++k)
+      if (col(k) < cols) f(k);
+  }
+
+  // y_j = f(position of j) for every element of the row.
+  template <class F>
+  __device__ __forceinline__ void store(T* y, bool vectors, F f) const {
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int64_t c0 = col(i * kVec);
+      if (vectors && c0 + kVec <= cols) {
+        Vec<T> w;
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) w.v[e] = f(i * kVec + e);
+        *reinterpret_cast<Vec<T>*>(y + c0) = w;
+      } else {
+#pragma unroll
+        for (int e = 0; e < kVec; ++e)
+          if (c0 + e < cols) y[c0 + e] = f(i * kVec + e);
+      }
+    }
+  }
+
+  template <class C>
+  __device__ __forceinline__ T across_threads(T v, C combine, T identity, T* scratch) const {
+    if constexpr (kRowThreads == 32) return warp_reduce(v, combine);
+    else return block_reduce(v, combine, identity, scratch);
+  }
+};
+
+// One block per row; every pass reads the row from global memory (L2 holds it between passes).
 template <class T>
-__device__ __forceinline__ T row_max(const T* x, int64_t cols, T* scratch) {
-  T m = neg_infinity<T>();
-  TG_COL_LOOP(j, cols) m = MaxOp{}(m, x[j]);
-  return block_reduce(m, MaxOp{}, neg_infinity<T>(), scratch);
+struct StreamedRow {
+  static constexpr int kThreadsPerRow = 0;  // the whole block
+  static constexpr int kBlockThreads = kThreads;
+  const T* x;
+  int64_t cols;
+  int lane;
+
+  __device__ __forceinline__ void load(const T* x_, int64_t cols_, int lane_, bool) { x = x_, cols = cols_, lane = lane_; }
+  __device__ __forceinline__ T at(int64_t j) const { return x[j]; }
+  template <class F>
+  __device__ __forceinline__ void for_each(F f) const {
+    for (int64_t j = lane; j < cols; j += blockDim.x) f(j);
+  }
+  template <class F>
+  __device__ __forceinline__ void store(T* y, bool, F f) const {
+    for_each([&](int64_t j) { y[j] = f(j); });
+  }
+  template <class C>
+  __device__ __forceinline__ T across_threads(T v, C combine, T identity, T* scratch) const {
+    return block_reduce(v, combine, identity, scratch);
+  }
+};
+
+// combine over the row of f(position), every thread of the row getting the result.
+template <class Row, class T, class F, class C>
+__device__ __forceinline__ T row_reduce(const Row& row, F f, C combine, T identity, T* scratch) {
+  T acc = identity;
+  row.for_each([&](auto k) { acc = combine(acc, static_cast<T>(f(k))); });
+  return row.across_threads(acc, combine, identity, scratch);
+}
+
+// body(row index, lane) for every row: Row::kThreadsPerRow threads per row (0: the block), so
+// blockDim.x / kThreadsPerRow rows per block; blocks stride over the rows.
+template <class Row, class Body>
+__device__ __forceinline__ void for_each_row(int64_t rows, Body body) {
+  const int per_row = Row::kThreadsPerRow ? Row::kThreadsPerRow : blockDim.x, per_block = blockDim.x / per_row;
+  const int lane = threadIdx.x % per_row;
+  for (int64_t r = int64_t(blockIdx.x) * per_block + threadIdx.x / per_row; r < rows; r += int64_t(gridDim.x) * per_block)
+    body(r, lane);
 }
 
 // softmax_j = exp(x_j - m) / sum_k exp(x_k - m);  log_softmax_j = x_j - (m + log sum)
-template <class T>
-__global__ void softmax_kernel(const T* in, T* out, int64_t rows, int64_t cols, bool log_output) {
+template <class T, class Row>
+__global__ void __launch_bounds__(Row::kBlockThreads) softmax_kernel(const T* in, T* out, int64_t rows, int64_t cols, bool log_output, bool vectors) {
   __shared__ T scratch[32];
-  TG_ROW_LOOP(r, rows) {
-    const T* x = in + r * cols;
-    T* y = out + r * cols;
-    const T m = row_max(x, cols, scratch);
-    T s = 0;
-    TG_COL_LOOP(j, cols) s += exp(x[j] - m);
-    s = block_reduce(s, SumOp{}, T(0), scratch);
+  for_each_row<Row>(rows, [&](int64_t r, int lane) {
+    Row x;
+    x.load(in + r * cols, cols, lane, vectors);
+    const T m = row_reduce(x, [&](auto k) { return x.at(k); }, MaxOp{}, neg_infinity<T>(), scratch);
+    const T s = row_reduce(x, [&](auto k) { return exp(x.at(k) - m); }, SumOp{}, T(0), scratch);
     if (log_output) {
       const T lse = m + log(s);
-      TG_COL_LOOP(j, cols) y[j] = x[j] - lse;
+      x.store(out + r * cols, vectors, [&](auto k) { return x.at(k) - lse; });
     } else {
       const T inv = T(1) / s;
-      TG_COL_LOOP(j, cols) y[j] = exp(x[j] - m) * inv;
+      x.store(out + r * cols, vectors, [&](auto k) { return exp(x.at(k) - m) * inv; });
     }
-  }
+  });
 }
 
 // Two passes over the row (mean, then the centred second moment), as the CPU does.
-template <class T>
-__global__ void layer_norm_kernel(const T* in, T* out, T* mean_out, T* rstd_out, int64_t rows, int64_t cols, double eps) {
+// y = (x - mu) rstd,  rstd = 1 / sqrt(mean((x - mu)^2) + eps)
+template <class T, class Row>
+__global__ void __launch_bounds__(Row::kBlockThreads) layer_norm_kernel(const T* in, T* out, T* mean_out, T* rstd_out, int64_t rows, int64_t cols, double eps,
+                                  bool vectors) {
   __shared__ T scratch[32];
-  TG_ROW_LOOP(r, rows) {
-    const T* x = in + r * cols;
-    T s = 0;
-    TG_COL_LOOP(j, cols) s += x[j];
-    const T mu = block_reduce(s, SumOp{}, T(0), scratch) / T(cols);
-    T ss = 0;
-    TG_COL_LOOP(j, cols) ss += (x[j] - mu) * (x[j] - mu);
-    ss = block_reduce(ss, SumOp{}, T(0), scratch);
+  for_each_row<Row>(rows, [&](int64_t r, int lane) {
+    Row x;
+    x.load(in + r * cols, cols, lane, vectors);
+    const T mu = row_reduce(x, [&](auto k) { return x.at(k); }, SumOp{}, T(0), scratch) / T(cols);
+    const T ss = row_reduce(x, [&](auto k) { return (x.at(k) - mu) * (x.at(k) - mu); }, SumOp{}, T(0), scratch);
     const T rstd = static_cast<T>(1.0 / sqrt(static_cast<double>(ss) / static_cast<double>(cols) + eps));
-    T* y = out + r * cols;
-    TG_COL_LOOP(j, cols) y[j] = (x[j] - mu) * rstd;
-    if (threadIdx.x == 0) {
+    x.store(out + r * cols, vectors, [&](auto k) { return (x.at(k) - mu) * rstd; });
+    if (lane == 0) {
       mean_out[r] = mu;
       rstd_out[r] = rstd;
     }
-  }
+  });
 }
 
 // dx = rstd (g - mean(g) - xhat mean(g xhat))
-template <class T>
-__global__ void layer_norm_backward_kernel(const T* g, const T* xhat, const T* rstd, T* dx, int64_t rows, int64_t cols) {
+template <class T, class Row>
+__global__ void __launch_bounds__(Row::kBlockThreads) layer_norm_backward_kernel(const T* g, const T* xhat, const T* rstd, T* dx, int64_t rows, int64_t cols,
+                                           bool vectors) {
   __shared__ T scratch[32];
-  TG_ROW_LOOP(r, rows) {
-    const T* gr = g + r * cols;
-    const T* xr = xhat + r * cols;
-    T sg = 0, sgx = 0;
-    TG_COL_LOOP(j, cols) {
-      sg += gr[j];
-      sgx += gr[j] * xr[j];
-    }
-    const T mg = block_reduce(sg, SumOp{}, T(0), scratch) / T(cols);
-    const T mgx = block_reduce(sgx, SumOp{}, T(0), scratch) / T(cols);
+  for_each_row<Row>(rows, [&](int64_t r, int lane) {
+    Row gr, xr;
+    gr.load(g + r * cols, cols, lane, vectors);
+    xr.load(xhat + r * cols, cols, lane, vectors);
+    const T mg = row_reduce(gr, [&](auto k) { return gr.at(k); }, SumOp{}, T(0), scratch) / T(cols);
+    const T mgx = row_reduce(gr, [&](auto k) { return gr.at(k) * xr.at(k); }, SumOp{}, T(0), scratch) / T(cols);
     const T rs = rstd[r];
-    T* d = dx + r * cols;
-    TG_COL_LOOP(j, cols) d[j] = rs * (gr[j] - mg - xr[j] * mgx);
-  }
+    gr.store(dx + r * cols, vectors, [&](auto k) { return rs * (gr.at(k) - mg - xr.at(k) * mgx); });
+  });
 }
 
 // lse_i = m + log sum_j exp(x_ij - m);  loss_i = lse_i - x_i,t_i  (0 for ignored rows, t_i < 0)
-template <class T>
-__global__ void cross_entropy_kernel(const T* logits, const int64_t* targets, T* loss, T* lse, int64_t rows, int64_t C) {
+template <class T, class Row>
+__global__ void __launch_bounds__(Row::kBlockThreads) cross_entropy_kernel(const T* logits, const int64_t* targets, T* loss, T* lse, int64_t rows, int64_t C,
+                                     bool vectors) {
   __shared__ T scratch[32];
-  TG_ROW_LOOP(r, rows) {
-    const T* x = logits + r * C;
-    const T m = row_max(x, C, scratch);
-    T s = 0;
-    TG_COL_LOOP(j, C) s += exp(x[j] - m);
-    s = block_reduce(s, SumOp{}, T(0), scratch);
-    if (threadIdx.x == 0) {
+  for_each_row<Row>(rows, [&](int64_t r, int lane) {
+    const T* x_r = logits + r * C;
+    Row x;
+    x.load(x_r, C, lane, vectors);
+    const T m = row_reduce(x, [&](auto k) { return x.at(k); }, MaxOp{}, neg_infinity<T>(), scratch);
+    const T s = row_reduce(x, [&](auto k) { return exp(x.at(k) - m); }, SumOp{}, T(0), scratch);
+    if (lane == 0) {
       const T l = m + log(s);
       lse[r] = l;
-      loss[r] = targets[r] < 0 ? T(0) : l - x[targets[r]];
+      loss[r] = targets[r] < 0 ? T(0) : l - x_r[targets[r]];
     }
-  }
+  });
 }
 
 // d_ij = scale_i (exp(x_ij - lse_i) - [j == t_i]); ignored rows get 0. One thread per element.
@@ -109,10 +209,34 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int64_t* ta
   }
 }
 
-#undef TG_ROW_LOOP
-#undef TG_COL_LOOP
+// launch_with(row) for the smallest RegisterRow that holds `cols` elements, else a StreamedRow.
+// A thread holds at most 128 bytes of a row (32 float32, 16 float64): two rows of that (layer_norm
+// backward) still fit in the 128 registers a 512-thread block allows, so nothing spills.
+template <class T, class LaunchWith>
+void with_row_kind(int64_t cols, LaunchWith launch_with) {
+  constexpr int kMost = 128 / (kVec * sizeof(T));  // vectors per thread: 8 float32, 4 float64
+  if (cols <= RegisterRow<T, kMost / 4, 32>::kCapacity) return launch_with(RegisterRow<T, kMost / 4, 32>{});
+  if (cols <= RegisterRow<T, kMost, 32>::kCapacity) return launch_with(RegisterRow<T, kMost, 32>{});
+  if (cols <= RegisterRow<T, kMost / 2, 256>::kCapacity) return launch_with(RegisterRow<T, kMost / 2, 256>{});
+  if (cols <= RegisterRow<T, kMost, 256>::kCapacity) return launch_with(RegisterRow<T, kMost, 256>{});
+  if (cols <= RegisterRow<T, kMost, 512>::kCapacity) return launch_with(RegisterRow<T, kMost, 512>{});
+  launch_with(StreamedRow<T>{});
+}
 
-unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(rows, 1), 1 << 20)); }
+// Blocks for `rows` rows of `Row` (the kernels stride over the rest).
+template <class Row>
+unsigned row_blocks(int64_t rows) {
+  const int64_t per_block = Row::kThreadsPerRow ? Row::kBlockThreads / Row::kThreadsPerRow : 1;
+  return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>((rows + per_block - 1) / per_block, 1), 1 << 20));
+}
+
+// Vector loads need every row to start on a Vec boundary.
+template <class T>
+bool rows_vectorizable(int64_t cols, std::initializer_list<const void*> ptrs) {
+  bool ok = cols % kVec == 0;
+  for (const void* p : ptrs) ok = ok && vec_aligned(static_cast<const T*>(p));
+  return ok;
+}
 
 }  // namespace
 
@@ -120,8 +244,12 @@ void softmax_rows(int device, DType dtype, int64_t rows, int64_t cols, const voi
   if (rows * cols == 0) return;
   TG_DISPATCH_FLOAT(dtype, "softmax", [&](auto tag) {
     using T = decltype(tag);
-    launch(log ? "log_softmax" : "softmax", device, row_blocks(rows), kThreads, softmax_kernel<T>,
-           static_cast<const T*>(in), static_cast<T*>(out), rows, cols, log);
+    const bool vectors = rows_vectorizable<T>(cols, {in, out});
+    with_row_kind<T>(cols, [&](auto row) {
+      using Row = decltype(row);
+      launch(log ? "log_softmax" : "softmax", device, row_blocks<Row>(rows), Row::kBlockThreads, softmax_kernel<T, Row>,
+             static_cast<const T*>(in), static_cast<T*>(out), rows, cols, log, vectors);
+    });
   });
 }
 
@@ -130,8 +258,13 @@ void layer_norm_rows(int device, DType dtype, int64_t rows, int64_t cols, const 
   if (rows == 0) return;
   TG_DISPATCH_FLOAT(dtype, "layer_norm", [&](auto tag) {
     using T = decltype(tag);
-    launch("layer_norm", device, row_blocks(rows), kThreads, layer_norm_kernel<T>, static_cast<const T*>(in),
-           static_cast<T*>(out), static_cast<T*>(mean), static_cast<T*>(rstd), rows, cols, eps);
+    const bool vectors = rows_vectorizable<T>(cols, {in, out});
+    with_row_kind<T>(cols, [&](auto row) {
+      using Row = decltype(row);
+      launch("layer_norm", device, row_blocks<Row>(rows), Row::kBlockThreads, layer_norm_kernel<T, Row>,
+             static_cast<const T*>(in), static_cast<T*>(out), static_cast<T*>(mean), static_cast<T*>(rstd), rows, cols,
+             eps, vectors);
+    });
   });
 }
 
@@ -140,9 +273,13 @@ void layer_norm_backward_rows(int device, DType dtype, int64_t rows, int64_t col
   if (rows * cols == 0) return;
   TG_DISPATCH_FLOAT(dtype, "layer_norm backward", [&](auto tag) {
     using T = decltype(tag);
-    launch("layer_norm backward", device, row_blocks(rows), kThreads, layer_norm_backward_kernel<T>,
-           static_cast<const T*>(g), static_cast<const T*>(xhat), static_cast<const T*>(rstd), static_cast<T*>(dx), rows,
-           cols);
+    const bool vectors = rows_vectorizable<T>(cols, {g, xhat, dx});
+    with_row_kind<T>(cols, [&](auto row) {
+      using Row = decltype(row);
+      launch("layer_norm backward", device, row_blocks<Row>(rows), Row::kBlockThreads, layer_norm_backward_kernel<T, Row>,
+             static_cast<const T*>(g), static_cast<const T*>(xhat), static_cast<const T*>(rstd), static_cast<T*>(dx),
+             rows, cols, vectors);
+    });
   });
 }
 
@@ -151,8 +288,12 @@ void cross_entropy_rows(int device, DType dtype, int64_t rows, int64_t C, const 
   if (rows == 0) return;
   TG_DISPATCH_FLOAT(dtype, "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
-    launch("cross_entropy", device, row_blocks(rows), kThreads, cross_entropy_kernel<T>, static_cast<const T*>(logits),
-           targets, static_cast<T*>(loss), static_cast<T*>(lse), rows, C);
+    const bool vectors = rows_vectorizable<T>(C, {logits});
+    with_row_kind<T>(C, [&](auto row) {
+      using Row = decltype(row);
+      launch("cross_entropy", device, row_blocks<Row>(rows), Row::kBlockThreads, cross_entropy_kernel<T, Row>,
+             static_cast<const T*>(logits), targets, static_cast<T*>(loss), static_cast<T*>(lse), rows, C, vectors);
+    });
   });
 }
 

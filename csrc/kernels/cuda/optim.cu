@@ -4,7 +4,9 @@
 // chunk's elements. The math is that of kernels/cpu/optim.cpp: parameters and gradients of type P (float32, float64
 // or bfloat16), state and arithmetic in T = compute_t<P>.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "kernels/cuda/launch.cuh"
@@ -22,7 +24,8 @@ struct TensorSlot {
   void* state0;
   void* state1;
   int64_t numel;
-  double a, b;  // per-tensor scalars: Adam (lr / bc1, 1 / sqrt(bc2)); SGD (first step ? 1 : 0)
+  double a, b;   // per-tensor scalars: Adam (lr / bc1, 1 / sqrt(bc2)); SGD (first step ? 1 : 0)
+  bool vectors;  // every buffer starts on a 32-byte boundary: Vec loads and stores
 };
 
 struct ChunkRef {
@@ -47,7 +50,10 @@ void pack(int device, const std::vector<OptimTensor>& tensors, const std::vector
     const OptimTensor& t = tensors[k];
     if (t.numel == 0) continue;
     for (int64_t s = 0; s < t.numel; s += kChunk) chunks.push_back({static_cast<int64_t>(slots.size()), s});
-    slots.push_back({t.param, t.grad, t.state0, t.state1, t.numel, scalars[k].first, scalars[k].second});
+    bool vectors = true;
+    for (const void* ptr : std::initializer_list<const void*>{t.param, t.grad, t.state0, t.state1})
+      vectors = vectors && reinterpret_cast<uintptr_t>(ptr) % (kVec * sizeof(double)) == 0;  // null passes
+    slots.push_back({t.param, t.grad, t.state0, t.state1, t.numel, scalars[k].first, scalars[k].second, vectors});
   }
   out.n_chunks = static_cast<int64_t>(chunks.size());
   if (chunks.empty()) return;
@@ -64,14 +70,35 @@ void pack(int device, const std::vector<OptimTensor>& tensors, const std::vector
 unsigned chunk_blocks(int64_t n_chunks) { return static_cast<unsigned>(std::min<int64_t>(n_chunks, 1 << 16)); }
 
 // One launch covers every tensor: block c of the grid walks chunk c (and every gridDim.x-th after
-// it), calling step(slot, i) on each element i of the chunk. The per-element math of each optimizer
-// is in kernels/optim_math.h; the step functors below only pick a slot's buffers.
-template <class Step>
+// it). Each element's parameter p and gradient g (type P) and optimizer states s0, s1 (type T, null
+// when the optimizer keeps none) are loaded, updated by step(slot, p, g, s0, s1) and stored back.
+// Aligned tensors move kVec elements per load and store (the update is memory-bound: 4 reads and
+// 3 writes per Adam element); the rest, and a chunk's tail, one element at a time. The math of
+// each optimizer is in kernels/optim_math.h; the step functors below only pass it the slot's scalars.
+template <class P, class T, class Step>
 __global__ void multi_tensor_step(const TensorSlot* slots, const ChunkRef* chunks, int64_t n_chunks, Step step) {
   for (int64_t c = blockIdx.x; c < n_chunks; c += gridDim.x) {
     const TensorSlot& s = slots[chunks[c].tensor];
-    const int64_t end = min(chunks[c].start + kChunk, s.numel);
-    for (int64_t i = chunks[c].start + threadIdx.x; i < end; i += blockDim.x) step(s, i);
+    P* param = static_cast<P*>(s.param);
+    const P* grad = static_cast<const P*>(s.grad);
+    T* s0 = static_cast<T*>(s.state0);
+    T* s1 = static_cast<T*>(s.state1);
+    const int64_t start = chunks[c].start, end = min(start + kChunk, s.numel);
+    const int64_t vec_end = s.vectors ? start + (end - start) / kVec * kVec : start;
+    for (int64_t i = start + int64_t(threadIdx.x) * kVec; i < vec_end; i += int64_t(blockDim.x) * kVec) {
+      Vec<P> p = *reinterpret_cast<const Vec<P>*>(param + i);
+      const Vec<P> g = *reinterpret_cast<const Vec<P>*>(grad + i);
+      Vec<T> a{}, b{};
+      if (s0) a = *reinterpret_cast<const Vec<T>*>(s0 + i);
+      if (s1) b = *reinterpret_cast<const Vec<T>*>(s1 + i);
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) step(s, p.v[e], g.v[e], s0 ? &a.v[e] : nullptr, s1 ? &b.v[e] : nullptr);
+      *reinterpret_cast<Vec<P>*>(param + i) = p;
+      if (s0) *reinterpret_cast<Vec<T>*>(s0 + i) = a;
+      if (s1) *reinterpret_cast<Vec<T>*>(s1 + i) = b;
+    }
+    for (int64_t i = vec_end + threadIdx.x; i < end; i += blockDim.x)
+      step(s, param[i], grad[i], s0 ? s0 + i : nullptr, s1 ? s1 + i : nullptr);
   }
 }
 
@@ -79,11 +106,9 @@ __global__ void multi_tensor_step(const TensorSlot* slots, const ChunkRef* chunk
 template <class P, class T = compute_t<P>>
 struct SgdStep {
   T lr, mom, damp, wd;
-  bool nesterov, has_momentum;
-  __device__ void operator()(const TensorSlot& s, int64_t i) const {
-    T* b = static_cast<T*>(s.state0);
-    optim_step::sgd(static_cast<P*>(s.param)[i], static_cast<const P*>(s.grad)[i], has_momentum ? b + i : nullptr, lr,
-                    mom, damp, wd, s.a != 0, nesterov);
+  bool nesterov;
+  __device__ void operator()(const TensorSlot& s, P& p, P g, T* momentum, T*) const {
+    optim_step::sgd(p, g, momentum, lr, mom, damp, wd, s.a != 0, nesterov);
   }
 };
 
@@ -92,10 +117,8 @@ template <class P, class T = compute_t<P>>
 struct AdamStep {
   T b1, b2, eps, wd, decay;
   bool decoupled;
-  __device__ void operator()(const TensorSlot& s, int64_t i) const {
-    optim_step::adam(static_cast<P*>(s.param)[i], static_cast<const P*>(s.grad)[i], static_cast<T*>(s.state0)[i],
-                     static_cast<T*>(s.state1)[i], b1, b2, static_cast<T>(s.a), static_cast<T>(s.b), eps, wd, decay,
-                     decoupled);
+  __device__ void operator()(const TensorSlot& s, P& p, P g, T* m, T* v) const {
+    optim_step::adam(p, g, *m, *v, b1, b2, static_cast<T>(s.a), static_cast<T>(s.b), eps, wd, decay, decoupled);
   }
 };
 
@@ -103,11 +126,8 @@ struct AdamStep {
 template <class P, class T = compute_t<P>>
 struct RmspropStep {
   T lr, alpha, eps, wd, mom;
-  bool has_momentum;
-  __device__ void operator()(const TensorSlot& s, int64_t i) const {
-    T* b = static_cast<T*>(s.state1);
-    optim_step::rmsprop(static_cast<P*>(s.param)[i], static_cast<const P*>(s.grad)[i], static_cast<T*>(s.state0)[i],
-                        has_momentum ? b + i : nullptr, lr, alpha, eps, wd, mom);
+  __device__ void operator()(const TensorSlot&, P& p, P g, T* square_avg, T* momentum) const {
+    optim_step::rmsprop(p, g, *square_avg, momentum, lr, alpha, eps, wd, mom);
   }
 };
 
@@ -122,8 +142,8 @@ void sgd_update(int device, DType dtype, const std::vector<OptimTensor>& tensors
   TG_DISPATCH_FLOAT_STORAGE(dtype, "SGD", [&](auto tag) {
     using P = decltype(tag);
     using T = compute_t<P>;
-    const SgdStep<P> step{T(c.lr), T(c.momentum), T(1 - c.dampening), T(c.weight_decay), c.nesterov, c.momentum != 0};
-    launch("SGD step", device, chunk_blocks(tables.n_chunks), kThreads, multi_tensor_step<SgdStep<P>>, tables.slots,
+    const SgdStep<P> step{T(c.lr), T(c.momentum), T(1 - c.dampening), T(c.weight_decay), c.nesterov};
+    launch("SGD step", device, chunk_blocks(tables.n_chunks), kThreads, multi_tensor_step<P, T, SgdStep<P>>, tables.slots,
            tables.chunks, tables.n_chunks, step);
   });
 }
@@ -144,7 +164,7 @@ void adam_update(int device, DType dtype, const std::vector<OptimTensor>& tensor
     const AdamStep<P> step{T(c.beta1), T(c.beta2), T(c.eps), T(c.weight_decay), T(1 - c.lr * c.weight_decay),
                            c.decoupled};
     launch(c.decoupled ? "AdamW step" : "Adam step", device, chunk_blocks(tables.n_chunks), kThreads,
-           multi_tensor_step<AdamStep<P>>, tables.slots, tables.chunks, tables.n_chunks, step);
+           multi_tensor_step<P, T, AdamStep<P>>, tables.slots, tables.chunks, tables.n_chunks, step);
   });
 }
 
@@ -156,8 +176,8 @@ void rmsprop_update(int device, DType dtype, const std::vector<OptimTensor>& ten
   TG_DISPATCH_FLOAT_STORAGE(dtype, "RMSprop", [&](auto tag) {
     using P = decltype(tag);
     using T = compute_t<P>;
-    const RmspropStep<P> step{T(c.lr), T(c.alpha), T(c.eps), T(c.weight_decay), T(c.momentum), c.momentum != 0};
-    launch("RMSprop step", device, chunk_blocks(tables.n_chunks), kThreads, multi_tensor_step<RmspropStep<P>>,
+    const RmspropStep<P> step{T(c.lr), T(c.alpha), T(c.eps), T(c.weight_decay), T(c.momentum)};
+    launch("RMSprop step", device, chunk_blocks(tables.n_chunks), kThreads, multi_tensor_step<P, T, RmspropStep<P>>,
            tables.slots, tables.chunks, tables.n_chunks, step);
   });
 }
