@@ -64,13 +64,19 @@ def torch_sync():
 
 
 class Table:
-    def __init__(self):
+    def __init__(self, only=()):
         self.rows = []
+        self.only = only  # substrings of the case names to run (all when empty); the limits always run
+
+    def wanted(self, case):
+        return not self.only or case.startswith("limit") or any(s in case for s in self.only)
 
     def add(self, case, tg_fn=None, torch_fn=None, work=None, unit=None, limit=None):
         """work: bytes or flops per call; unit: 'GB/s' or 'TFLOP/s'; limit: the rate that counts
         as 100% (the measured copy bandwidth or cuBLAS rate)."""
         row = {"case": case}
+        if not self.wanted(case):
+            return row
         for name, fn, sync in (("tapegrad", tg_fn, tg_sync), ("torch", torch_fn, torch_sync)):
             if fn is None:
                 continue
@@ -159,6 +165,8 @@ def kernels(table, lim, n):
 
 def attention(table, B, H, T, D, dtype_name):
     case = f"attention fwd+bwd B{B} H{H} T{T} D{D} {dtype_name}"
+    if not table.wanted(case):
+        return
     flops = 4 * B * H * T * T * D * 3.5  # forward 2 matmuls, backward 5 (FlashAttention's count)
     try:
         q, k, v = (tg.randn(B, H, T, D, device="cuda").to(getattr(tg, dtype_name)).requires_grad_() for _ in range(3))
@@ -211,6 +219,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", default=None)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test)")
+    ap.add_argument("--only", nargs="*", default=(), help="run the cases whose names contain one of these")
     args = ap.parse_args(argv)
     if not tg.cuda.is_available() or torch is None or not torch.cuda.is_available():
         raise SystemExit("bench_cuda.py needs a CUDA GPU, tapegrad built with CUDA, and PyTorch with CUDA")
@@ -218,7 +227,7 @@ def main(argv=None):
     print(f"device: {torch.cuda.get_device_name()} | matmul backend default: {tg.cuda.matmul_backend()} | "
           f"cuBLAS built: {tg.cuda.cublas_built()}")
     print(f"{'case':46s} {'tapegrad':>32s} {'torch':>32s} {'tg/torch':>7s} {'limit':>6s}")
-    table = Table()
+    table = Table(args.only)
     lim = limits(table, n)
     kernels(table, lim, n)
     training(table, lim, args.quick)
