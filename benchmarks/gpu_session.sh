@@ -11,10 +11,12 @@
 #   bench     benchmarks/bench_cuda.py beside PyTorch CUDA, JSON into $OUT (or out/)
 #   examples  every example with --device cuda (the short modes of the long ones)
 #
-# Logs and JSON go to $OUT when set (the lent machine's output folder), else out/gpu.
+# Logs and JSON go to $OUT when set (the lent machine's output folder), else out/gpu; the examples'
+# checkpoints and plots to $EXAMPLES_OUT (default: examples/ below that).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${OUT:-out/gpu}
+EXAMPLES_OUT=${EXAMPLES_OUT:-$OUT_DIR/examples}  # checkpoints and plots of the examples stage
 mkdir -p "$OUT_DIR"
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 stages=("${@:-all}")
@@ -51,11 +53,11 @@ for stage in "${stages[@]}"; do
       python3 -m pytest -q -x -p no:cacheprovider tests/test_cuda.py ;;
     bench) run_stage bench python3 benchmarks/bench_cuda.py --json "$OUT_DIR/bench_cuda.json" ;;
     examples) run_stage examples bash -c "set -e
-        python3 examples/masked_lm.py --steps 300 --device cuda --out '$OUT_DIR'
-        python3 examples/sentiment_lstm.py --quick --device cuda --out '$OUT_DIR'
-        python3 examples/matmul_sgd.py --device cuda --out '$OUT_DIR'
-        python3 examples/linear_regression.py --device cuda --out '$OUT_DIR'
-        python3 examples/sigmoid_neuron.py --device cuda --out '$OUT_DIR'" ;;
+        python3 examples/masked_lm.py --steps 300 --device cuda --out '$EXAMPLES_OUT'
+        python3 examples/sentiment_lstm.py --quick --device cuda --out '$EXAMPLES_OUT'
+        python3 examples/matmul_sgd.py --device cuda --out '$EXAMPLES_OUT'
+        python3 examples/linear_regression.py --device cuda --out '$EXAMPLES_OUT'
+        python3 examples/sigmoid_neuron.py --device cuda --out '$EXAMPLES_OUT'" ;;
     *) echo "unknown stage: $stage"; status=1 ;;
   esac
 done
