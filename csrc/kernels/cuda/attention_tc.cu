@@ -30,6 +30,10 @@ namespace {
 
 using bf16 = __nv_bfloat16;
 constexpr int kWarps = 4, kTcThreads = 32 * kWarps, kTile = 64;
+// Scores are kept in base 2 (s log2 e), so each exp is one ex2 (exp2f) and, on tiles that need
+// no masking, the scale folds into the same multiply: the softmax's non-mma instructions, not the
+// tensor cores, bound these kernels at D = 64.
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 
 template <int D> struct TcTiles {
   static constexpr int kPitch = D + 8;               // bf16 per shared row: ldmatrix conflict-free
@@ -134,7 +138,8 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, con
   for (int kk = 0; kk < Tl::kKSteps; ++kk) a_frag_m_major(qf[kk], qs, Tl::kPitch, 16 * warp, 16 * kk, lane);
 
   float o[Tl::kDTiles][4] = {};
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // running max (base 2) and sum per row
+  const float scale_log2 = p.scale * kLog2e;
   for (int64_t j0 = 0; j0 < kv_end; j0 += kTile) {
     load_tile<D>(vs, v + (n * p.S + j0) * p.Ev, p.Ev, p.S - j0, p.Ev, vec, tid);
     cp_async_commit();
@@ -142,27 +147,37 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, con
     float s[8][4] = {};
     product_64<D>(s, qf, ks, lane);
 
+    // Every score of an interior tile is visible: no mask, every key < S, and (causal) every key
+    // at or before the tile's first query. Only the edges pay for score_of's checks.
+    const bool interior = !p.mask && j0 + kTile <= p.S && (!p.causal || j0 + kTile - 1 <= q0);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {  // rows g and g + 8
       float row_max = -INFINITY;
+      if (interior) {
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
+        for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          float& x = s[nt][2 * h + c];
-          x = score_of(p, n, row[h], j0 + 8 * nt + 2 * t + c, x);
-          row_max = fmaxf(row_max, x);
-        }
+          for (int c = 0; c < 2; ++c) row_max = fmaxf(row_max, s[nt][2 * h + c] *= scale_log2);
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            float& x = s[nt][2 * h + c];
+            x = score_of(p, n, row[h], j0 + 8 * nt + 2 * t + c, x) * kLog2e;
+            row_max = fmaxf(row_max, x);
+          }
+      }
       const float m_new = fmaxf(m[h], quad_max(row_max));
       const float m_use = m_new == -INFINITY ? 0.f : m_new;  // nothing visible yet: every p is 0
-      const float alpha = expf(m[h] - m_use);
+      const float alpha = exp2f(m[h] - m_use);
       float row_sum = 0.f;
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
           float& x = s[nt][2 * h + c];
-          x = expf(x - m_use);
+          x = exp2f(x - m_use);
           row_sum += x;
         }
       l[h] = l[h] * alpha + quad_sum(row_sum);  // the sum is of P before dropout, as on the CPU
@@ -208,7 +223,7 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, con
         const int col = 8 * dt + 2 * t + c;
         if (col < p.Ev) dst[col] = __float2bfloat16(o[dt][2 * h + c] * inv);
       }
-    if (t == 0) lse[n * p.L + i] = empty ? -INFINITY : m[h] + logf(l[h]);
+    if (t == 0) lse[n * p.L + i] = empty ? -INFINITY : m[h] * kLn2 + logf(l[h]);
   }
 }
 
@@ -239,6 +254,7 @@ __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, co
   cp_async_commit();
 
   float dk_acc[Tl::kDTiles][4] = {}, dv_acc[Tl::kDTiles][4] = {};
+  const float scale_log2 = p.scale * kLog2e;
   const int64_t q_begin = p.causal ? (j0 / kTile) * kTile : 0;  // causal: rows i < j0 see none of these keys
   for (int64_t q0 = q_begin; q0 < p.L; q0 += kTile) {
     load_tile<D>(qs, q + (n * p.L + q0) * p.E, p.E, p.L - q0, p.E, vec, tid);
@@ -246,7 +262,7 @@ __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, co
     cp_async_commit();
     for (int r = tid; r < kTile; r += kTcThreads) {
       const bool in = q0 + r < p.L;
-      lse_s[r] = in ? lse[n * p.L + q0 + r] : -INFINITY;  // rows past L: P = 0
+      lse_s[r] = in ? lse[n * p.L + q0 + r] * kLog2e : -INFINITY;  // base 2; rows past L: P = 0
       d_s[r] = in ? drow[n * p.L + q0 + r] : 0.f;
     }
     cp_async_wait<0>();
@@ -264,23 +280,33 @@ __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, co
       product_64<D>(st, kf, qs, lane);
       product_64<D>(dpt, vf, dos, lane);
     }
-    // st <- P~^T, dpt <- dS^T; element (key[h], query q0 + il)
+    // st <- P~^T, dpt <- dS^T; element (key[h], query q0 + il). An interior tile (no mask, every
+    // key < S and query < L, causal: every key at or before the first query) skips the checks.
+    const bool interior = !p.mask && j0 + kTile <= p.S && q0 + kTile <= p.L && (!p.causal || j0 + kTile - 1 <= q0);
+    if (interior) {
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) st[nt][e] = exp2f(st[nt][e] * scale_log2 - lse_s[8 * nt + 2 * t + e % 2]);
+    } else {
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int il = 8 * nt + 2 * t + e % 2;
+          const int64_t j = key[e / 2];
+          const bool seen = lse_s[il] != -INFINITY && j < p.S;
+          st[nt][e] = seen ? exp2f(score_of(p, n, q0 + il, j, st[nt][e]) * kLog2e - lse_s[il]) : 0.f;
+        }
+    }
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int h = e / 2, il = 8 * nt + 2 * t + e % 2;
-        const int64_t i = q0 + il, j = key[h];
-        const float row_lse = lse_s[il];
-        float prob = 0.f, ds = 0.f;
-        if (row_lse != -INFINITY && j < p.S) {
-          prob = expf(score_of(p, n, i, j, st[nt][e]) - row_lse);
-          const float z = p.dropout_p > 0 ? dropout_factor(p, n, i, j) : 1.f;
-          ds = prob * (dpt[nt][e] * z - d_s[il]);
-          prob *= z;
-        }
-        st[nt][e] = prob;
-        dpt[nt][e] = ds;
+        const int il = 8 * nt + 2 * t + e % 2;
+        const float z = p.dropout_p > 0 ? dropout_factor(p, n, q0 + il, key[e / 2]) : 1.f;
+        dpt[nt][e] = st[nt][e] * (dpt[nt][e] * z - d_s[il]);  // 0 where P is 0
+        st[nt][e] *= z;
       }
     // dV += P~^T dO and dK += dS^T Q (k = the tile's queries); dS^T to shared memory for dQ.
 #pragma unroll
