@@ -75,6 +75,10 @@ ATTENTION_CASES = [  # N, L, S, E, Ev, causal, mask, dropout_p, misalign
     (2, 70, 66, 64, 64, False, "padding", 0.0, True),
     (3, 1, 1, 8, 8, False, None, 0.0, False),
     (1, 33, 0, 32, 32, False, None, 0.0, False),
+    # whole 64 x 64 tiles that need no masking (the kernels' fast path) beside edge tiles
+    (2, 128, 192, 64, 64, False, None, 0.0, False),
+    (1, 192, 192, 32, 32, True, None, 0.1, False),
+    (1, 130, 140, 128, 128, False, None, 0.0, False),
 ]
 # (dtype, environment, tolerance): float32 on the CUDA cores; bfloat16 on the tensor cores, and
 # on the CUDA cores when TAPEGRAD_CUDA_ATTENTION=simt.
@@ -159,9 +163,9 @@ GEMM_CASES = [  # dtype, batch, M, N, K, a layout, b layout, accumulate, tf32, m
 ]
 
 
-@pytest.mark.parametrize("case", GEMM_CASES, ids=lambda c: "{}-b{}-{}x{}x{}-{}-{}{}{}{}".format(
-    *c[:7], "-acc" if c[7] else "", "-tf32" if c[8] else "", "-misaligned" if c[9] else ""))
-def test_gemm_kernels_match_numpy(emulated, tmp_path, case):
+def check_gemm(exe, tmp_path, case, *config):
+    """Runs one GEMM_CASES-style case (through gemm_with_config when `config` is (kernel, index))
+    and checks it against float64 NumPy."""
     dtype, batch, M, N, K, a_layout, b_layout, accumulate, tf32, misalign = case
     rng = np.random.default_rng(M * N + K)
     a, b = rng.standard_normal((batch, M, K)), rng.standard_normal((batch, K, N))
@@ -172,7 +176,8 @@ def test_gemm_kernels_match_numpy(emulated, tmp_path, case):
     (a if a_layout == "mk" else a.transpose(0, 2, 1)).tofile(tmp_path / "a.bin")
     (b if b_layout == "kn" else b.transpose(0, 2, 1)).tofile(tmp_path / "b.bin")
     c0.tofile(tmp_path / "c.bin")
-    run(emulated, "gemm", tmp_path, dtype, batch, M, N, K, a_layout, b_layout, int(accumulate), int(tf32), int(misalign))
+    run(exe, "gemm", tmp_path, dtype, batch, M, N, K, a_layout, b_layout, int(accumulate), int(tf32), int(misalign),
+        *config)
     got = np.fromfile(tmp_path / "c.bin", np.float32).reshape(batch, M, N).astype(np.float64)
     exact = a.astype(np.float64) @ b.astype(np.float64) + c0
     magnitude = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)) + np.abs(c0)
@@ -182,3 +187,43 @@ def test_gemm_kernels_match_numpy(emulated, tmp_path, case):
     rounding = 2.0 ** -8 * np.abs(exact) if dtype == "bf16" else 0.0
     bound = (K + 2) * 2.0 ** -24 * magnitude + 2 * per_input * magnitude + rounding
     assert np.all(np.abs(got - exact) <= bound + 1e-30), np.abs(got - exact).max()
+
+
+def gemm_case_id(c):
+    return "{}-b{}-{}x{}x{}-{}-{}{}{}{}".format(*c[:7], "-acc" if c[7] else "", "-tf32" if c[8] else "",
+                                               "-misaligned" if c[9] else "")
+
+
+@pytest.mark.parametrize("case", GEMM_CASES, ids=gemm_case_id)
+def test_gemm_kernels_match_numpy(emulated, tmp_path, case):
+    check_gemm(emulated, tmp_path, case)
+
+
+# Every tile configuration of the own kernels (gemm_with_config, what kernel_check --bench times):
+# M and N past whole tiles of 128 and 256, K past whole stages and past more tiles than stages,
+# each operand in both layouts. The mma kernel takes float32 as tf32; its m- or n-contiguous
+# operands need M or N a multiple of 8 (bfloat16) or 4 (float32).
+CONFIG_CASES = {
+    "mma": [("bf16", 2, 259, 136, 264, "mk", "kn", True, False, False),
+            ("bf16", 1, 136, 259, 200, "km", "nk", False, False, False),
+            ("f32", 1, 131, 260, 164, "mk", "nk", False, True, False),
+            ("f32", 2, 68, 132, 100, "km", "kn", True, True, False)],     # tf32 scalar fragment loads
+    "simt": [("f32", 2, 131, 136, 76, "mk", "kn", True, False, False),    # float4 along k / n
+             ("f32", 1, 140, 72, 100, "km", "nk", False, False, False),   # float4 along m / k
+             ("f32", 1, 37, 45, 67, "mk", "kn", False, False, True),      # scalar loads
+             ("bf16", 1, 40, 30, 41, "km", "kn", True, False, False)],
+}
+
+
+@pytest.mark.parametrize("kernel,case", [(k, c) for k, cases in CONFIG_CASES.items() for c in cases],
+                         ids=lambda x: x if isinstance(x, str) else gemm_case_id(x))
+def test_gemm_tile_configurations_match_numpy(emulated, tmp_path, kernel, case):
+    listed = subprocess.run([str(emulated), "gemm-configs", kernel], capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    names = listed.stdout.splitlines()
+    assert names, names
+    for index, name in enumerate(names):
+        try:
+            check_gemm(emulated, tmp_path, case, kernel, index)
+        except AssertionError as e:
+            raise AssertionError(f"{kernel} configuration {index} ({name}): {e}") from None

@@ -5,6 +5,8 @@
 //   ./kernel_check            checks, then benchmarks
 //   ./kernel_check --check    checks only
 //   ./kernel_check --bench    benchmarks only
+//   ./kernel_check --configs  the GEMM benchmarks only: every tile configuration of the own kernels
+//                             (checked against the default one), next to cuBLAS
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -112,11 +114,13 @@ void report(bool ok, const std::string& name, double err, double tol) {
 // ============================== GEMM ==============================
 
 struct GemmMode {
-  const char* name;
+  std::string name;
   DType dtype;
   cu::GemmBackend backend;
   bool tf32;
-  double tol;  // on |C - ref| / (sum_k |a b| + |C0|)
+  double tol;         // on |C - ref| / (sum_k |a b| + |C0|)
+  int config = -1;    // >= 0: cu::gemm_with_config(dtype, kernel, config, ...) instead of cu::gemm
+  cu::OwnKernel kernel = cu::OwnKernel::Mma;
 };
 
 struct GemmCase {
@@ -146,7 +150,8 @@ void check_gemm(const GemmMode& mode, const GemmCase& c) {
   g.C = dc.at(c.shift), g.c_batch = c_mat, g.ldc = ldc;
   g.accumulate = c.accumulate;
   g.device = kDevice;
-  cu::gemm(mode.dtype, g);
+  if (mode.config >= 0) cu::gemm_with_config(mode.dtype, mode.kernel, mode.config, g);
+  else cu::gemm(mode.dtype, g);
   sync();
   const std::vector<float> got = dc.download(c0.size(), c.shift);
 
@@ -171,7 +176,7 @@ void check_gemm(const GemmMode& mode, const GemmCase& c) {
       for (int64_t j = c.N; j < ldc; ++j)
         if (got[bi * c_mat + i * ldc + j] != c0[bi * c_mat + i * ldc + j]) worst = 1e30;
   char name[200];
-  std::snprintf(name, sizeof name, "gemm %-10s b%lld %lldx%lldx%lld %c%c%s pad%lld shift%lld%s", mode.name,
+  std::snprintf(name, sizeof name, "gemm %-10s b%lld %lldx%lldx%lld %c%c%s pad%lld shift%lld%s", mode.name.c_str(),
                 (long long)c.batch, (long long)c.M, (long long)c.N, (long long)c.K, c.trans_a ? 'T' : 'N',
                 c.trans_b ? 'T' : 'N', c.accumulate ? " acc" : "", (long long)c.pad, (long long)c.shift,
                 c.broadcast_b ? " bcastB" : "");
@@ -208,6 +213,20 @@ void gemm_checks() {
             check_gemm(mode, {s.batch, s.M, s.N, s.K, ta, tb, true, 3, 1, false});          // misaligned
           }
         }
+  // Every tile configuration of the own kernels (what --bench times) on shapes no tile divides;
+  // the mma kernel's m- or n-contiguous operands need M or N a multiple of 8.
+  const Shape odd[] = {{1, 264, 136, 264}, {2, 136, 264, 200}};
+  const GemmMode kinds[] = {{"bf16", DType::BFloat16, cu::GemmBackend::Own, false, 1.2e-2, 0, cu::OwnKernel::Mma},
+                            {"tf32", DType::Float32, cu::GemmBackend::Own, true, 4e-3, 0, cu::OwnKernel::Mma},
+                            {"f32", DType::Float32, cu::GemmBackend::Own, false, 2e-6, 0, cu::OwnKernel::Simt}};
+  for (const GemmMode& kind : kinds)
+    for (int i = 0; i < int(cu::gemm_config_names(kind.kernel).size()); ++i) {
+      GemmMode mode = kind;
+      mode.config = i, mode.name = kind.name + "#" + std::to_string(i);
+      for (const Shape& s : odd)
+        for (int t = 0; t < 4; ++t)
+          check_gemm(mode, {s.batch, s.M, s.N, s.K, bool(t & 1), bool(t & 2), t % 2 == 1, 0, 0, false});
+    }
   cu::set_allow_tf32(false);
 }
 
@@ -397,7 +416,8 @@ double time_ms(const std::function<void()>& f, int iters) {
   return ms[ms.size() / 2];
 }
 
-void gemm_bench() {
+// TFLOP/s by mode name.
+std::vector<std::pair<std::string, double>> gemm_bench() {
   const int64_t n = 4096;
   std::printf("\nGEMM %lld^3 (TFLOP/s, median of 10)\n", (long long)n);
   std::vector<std::pair<std::string, double>> rates;
@@ -410,7 +430,7 @@ void gemm_bench() {
     cu::GemmArgs g{1, n, n, n, a.ptr, 0, n, 1, b.ptr, 0, n, 1, c.ptr, 0, n, false, kDevice};
     const double ms = time_ms([&] { cu::gemm(mode.dtype, g); }, 10);
     const double tflops = 2.0 * n * n * n / (ms * 1e-3) / 1e12;
-    std::printf("  %-12s %8.3f ms  %7.1f TFLOP/s\n", mode.name, ms, tflops);
+    std::printf("  %-12s %8.3f ms  %7.1f TFLOP/s\n", mode.name.c_str(), ms, tflops);
     rates.emplace_back(mode.name, tflops);
   }
   cu::set_allow_tf32(false);
@@ -423,6 +443,85 @@ void gemm_bench() {
     std::printf("  own / cuBLAS: f32 %.2f (target 0.8), tf32 %.2f, bf16 %.2f (target 0.6)\n",
                 rate("own-f32") / rate("cublas-f32"), rate("own-tf32") / rate("cublas-tf32"),
                 rate("own-bf16") / rate("cublas-bf16"));
+  return rates;
+}
+
+// Every tile configuration of the own kernels (cu::gemm_with_config) at n^3, each first checked
+// against gemm()'s default configuration on the same inputs. Every configuration adds the same
+// products in the same k order, so the results should agree exactly; a difference is a tiling bug.
+void gemm_config_bench(const std::vector<std::pair<std::string, double>>& rates) {
+  const int64_t n = 4096;
+  const double tol = 1e-3;  // on max |C - C_default| / max |C_default|
+  struct Family {
+    const char* name;
+    DType dtype;
+    cu::OwnKernel kernel;
+    bool tf32;
+    const char* cublas;
+  };
+  const Family families[] = {{"bf16", DType::BFloat16, cu::OwnKernel::Mma, false, "cublas-bf16"},
+                             {"tf32", DType::Float32, cu::OwnKernel::Mma, true, "cublas-tf32"},
+                             {"f32", DType::Float32, cu::OwnKernel::Simt, false, "cublas-f32"}};
+  std::printf("\nGEMM %lld^3 by tile configuration, * the one gemm() picks here (TFLOP/s, median of 10; "
+              "err: max |C - C_default| / max |C_default|)\n",
+              (long long)n);
+  for (const Family& f : families) {
+    double cublas = 0;
+    for (const auto& r : rates)
+      if (r.first == f.cublas) cublas = r.second;
+    Buffer a(f.dtype, n * n), b(f.dtype, n * n), c(f.dtype, n * n), ref(f.dtype, n * n);
+    std::vector<float> x = randn(n * n), y = randn(n * n);
+    a.upload(x), b.upload(y);
+    cu::set_gemm_backend(cu::GemmBackend::Own);
+    cu::set_allow_tf32(f.tf32);
+    cu::GemmArgs g{1, n, n, n, a.ptr, 0, n, 1, b.ptr, 0, n, 1, ref.ptr, 0, n, false, kDevice};
+    cu::gemm(f.dtype, g);
+    sync();
+    const std::vector<float> want = ref.download(n * n);
+    double scale = 0;
+    for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+    g.C = c.ptr;
+    const std::vector<std::string> names = cu::gemm_config_names(f.kernel);
+    int best = -1;
+    double best_rate = 0;
+    for (int i = 0; i < int(names.size()); ++i) {
+      const char* mark = i == cu::gemm_config_for(f.dtype, f.kernel, g) ? "*" : " ";
+      try {
+        cuda_ok(cudaMemsetAsync(c.ptr, 0xff, n * n * elem_size(f.dtype), tg_stream()), "memset");  // NaN
+        cu::gemm_with_config(f.dtype, f.kernel, i, g);
+        sync();
+        const std::vector<float> got = c.download(n * n);
+        double worst = 0;
+        for (int64_t e = 0; e < n * n; ++e) {
+          const double d = std::fabs(double(got[e]) - want[e]);
+          worst = std::max(worst, std::isnan(d) ? 1e30 : d);
+        }
+        const double err = worst / std::max(scale, 1e-30);
+        ++checks;
+        if (err > tol) {
+          ++failures;
+          std::printf("FAIL %-4s [%d]%s %-34s err %.3g (tol %.3g): differs from the default configuration\n", f.name, i,
+                      mark, names[i].c_str(), err, tol);
+          continue;
+        }
+        const double ms = time_ms([&] { cu::gemm_with_config(f.dtype, f.kernel, i, g); }, 10);
+        const double tflops = 2.0 * n * n * n / (ms * 1e-3) / 1e12;
+        std::printf("  %-4s [%d]%s %-34s err %.1e %8.3f ms %7.1f TFLOP/s", f.name, i, mark, names[i].c_str(), err, ms,
+                    tflops);
+        if (cublas > 0) std::printf("  %.2fx cuBLAS", tflops / cublas);
+        std::printf("\n");
+        if (tflops > best_rate) best = i, best_rate = tflops;
+      } catch (const std::exception& e) {  // e.g. more shared memory than this GPU has
+        std::printf("  %-4s [%d]%s %-34s not run: %s\n", f.name, i, mark, names[i].c_str(), e.what());
+      }
+    }
+    if (best >= 0) {
+      std::printf("  best %s: [%d] %s, %.1f TFLOP/s", f.name, best, names[best].c_str(), best_rate);
+      if (cublas > 0) std::printf(" = %.2fx cuBLAS", best_rate / cublas);
+      std::printf("\n");
+    }
+  }
+  cu::set_allow_tf32(false);
 }
 
 void attention_bench() {
@@ -455,7 +554,8 @@ void attention_bench() {
 
 int main(int argc, char** argv) {
   const bool check_only = argc > 1 && std::strcmp(argv[1], "--check") == 0;
-  const bool bench_only = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
+  const bool configs_only = argc > 1 && std::strcmp(argv[1], "--configs") == 0;
+  const bool bench_only = configs_only || (argc > 1 && std::strcmp(argv[1], "--bench") == 0);
   try {
     if (!cu::is_available()) {
       std::printf("no CUDA device\n");
@@ -471,8 +571,9 @@ int main(int argc, char** argv) {
       std::printf("\n%d passed, %d failed\n", checks - failures, failures);
     }
     if (!check_only) {
-      gemm_bench();
-      attention_bench();
+      gemm_config_bench(gemm_bench());
+      if (!configs_only) attention_bench();
+      if (failures) std::printf("\n%d of %d checks FAILED\n", failures, checks);
     }
   } catch (const std::exception& e) {
     std::printf("error: %s\n", e.what());

@@ -6,7 +6,11 @@
 //   emulated_kernels attention DIR f32|bf16 N L S E Ev causal mask_row mask_col dropout_p seed misalign
 //       reads q k v dout [mask mask_offsets(int64)], writes out lse dq dk dv
 //   emulated_kernels gemm DIR f32|bf16 batch M N K a_layout(mk|km) b_layout(kn|nk) accumulate tf32 misalign
-//       reads a b c (a as stored: (batch, M, K) or (batch, K, M); b: (batch, K, N) or (batch, N, K)), writes c
+//                    [mma|simt CONFIG]
+//       reads a b c (a as stored: (batch, M, K) or (batch, K, M); b: (batch, K, N) or (batch, N, K)), writes c;
+//       with a kernel and a configuration index, through gemm_with_config instead of gemm
+//   emulated_kernels gemm-configs mma|simt
+//       prints the kernel's tile configurations, one a line, by index
 // misalign = 1 offsets every input by one element, so no 16-byte vector path can be taken.
 #include <cmath>
 #include <cstdio>
@@ -123,7 +127,13 @@ int attention(char** argv) {
   return 0;
 }
 
-int gemm(char** argv) {
+tg::cuda::OwnKernel kernel_arg(const std::string& s) {
+  if (s == "mma") return tg::cuda::OwnKernel::Mma;
+  if (s == "simt") return tg::cuda::OwnKernel::Simt;
+  throw std::runtime_error("kernel must be mma or simt");
+}
+
+int gemm(char** argv, bool with_config) {
   const std::string dir = argv[0];
   const DType t = dtype_arg(argv[1]);
   const int64_t batch = std::atoll(argv[2]), M = std::atoll(argv[3]), N = std::atoll(argv[4]), K = std::atoll(argv[5]);
@@ -139,7 +149,8 @@ int gemm(char** argv) {
                        C.ptr(), M * N, N, accumulate, 0};
   tg::cuda::set_gemm_backend(tg::cuda::GemmBackend::Own);
   tg::cuda::set_allow_tf32(tf32);
-  tg::cuda::gemm(t, g);
+  if (with_config) tg::cuda::gemm_with_config(t, kernel_arg(argv[11]), std::atoi(argv[12]), g);
+  else tg::cuda::gemm(t, g);
   write_floats(dir + "/c.bin", C.get());
   return 0;
 }
@@ -150,7 +161,12 @@ int main(int argc, char** argv) {
   try {
     const std::string what = argc > 1 ? argv[1] : "";
     if (what == "attention" && argc == 15) return attention(argv + 2);
-    if (what == "gemm" && argc == 13) return gemm(argv + 2);
+    if (what == "gemm" && (argc == 13 || argc == 15)) return gemm(argv + 2, argc == 15);
+    if (what == "gemm-configs" && argc == 3) {
+      for (const std::string& name : tg::cuda::gemm_config_names(kernel_arg(argv[2])))
+        std::printf("%s\n", name.c_str());
+      return 0;
+    }
     std::fprintf(stderr, "usage: see the head of tests/cuda_emulator/emulated_kernels.cpp\n");
     return 2;
   } catch (const std::exception& e) {

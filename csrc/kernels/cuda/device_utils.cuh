@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <set>
 #include <utility>
@@ -51,6 +52,25 @@ void allow_dynamic_smem(Kernel kernel, int bytes, int device, const char* what) 
   if (done.count(key)) return;
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), what);
   done.insert(key);
+}
+
+// What a device offers one CTA and the grid: the opt-in shared memory (227 KB on sm_90, 163 KB on
+// sm_80, 99 KB on sm_86 / sm_89) and the multiprocessors. Asked once per device.
+struct DeviceLimits {
+  int smem_per_block = 0, multiprocessors = 0;
+};
+inline DeviceLimits device_limits(int device) {
+  static std::mutex mutex;
+  static std::map<int, DeviceLimits> known;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = known.find(device);
+  if (it != known.end()) return it->second;
+  DeviceLimits d;
+  check(cudaDeviceGetAttribute(&d.smem_per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+        "cudaDeviceGetAttribute (shared memory per block)");
+  check(cudaDeviceGetAttribute(&d.multiprocessors, cudaDevAttrMultiProcessorCount, device),
+        "cudaDeviceGetAttribute (multiprocessors)");
+  return known[device] = d;
 }
 
 __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

@@ -10,6 +10,8 @@
 // Float64 / Int64 (a plain tiled kernel, exact-type accumulation).
 #pragma once
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -41,5 +43,18 @@ void set_gemm_backend(GemmBackend backend);  // Cublas without cublas_built() ra
 // Off by default.
 bool allow_tf32();
 void set_allow_tf32(bool allow);
+
+// ---- for benchmarks and tests: the own kernels' tile configurations ----------------------------
+// gemm() picks a configuration of each own kernel by the device and the product
+// (gemm_config_for); these run any, to time them (benchmarks/cuda/kernel_check.cu) and to check
+// them (tests/test_cuda_emulated.py).
+enum class OwnKernel : uint8_t { Mma, Simt };  // tensor cores (bfloat16, float32 as tf32); float32 FMA
+std::vector<std::string> gemm_config_names(OwnKernel kernel);  // indexed by `config` below
+int gemm_config_for(DType dtype, OwnKernel kernel, const GemmArgs& args);
+// What gemm() does on the own backend, with `kernel` in tile configuration `config`. Mma runs
+// Float32 as tf32 whatever allow_tf32() says, and raises ValueError where it cannot read the
+// operands (neither stride 1, misaligned, K == 0) instead of falling back; Simt takes Float32 and
+// BFloat16.
+void gemm_with_config(DType dtype, OwnKernel kernel, int config, const GemmArgs& args);
 
 }  // namespace tg::cuda

@@ -76,6 +76,9 @@ void set_gemm_backend(GemmBackend backend) {
 }
 bool allow_tf32() { return false; }
 void set_allow_tf32(bool) {}
+std::vector<std::string> gemm_config_names(OwnKernel) { return {}; }
+int gemm_config_for(DType, OwnKernel, const GemmArgs&) { return 0; }
+void gemm_with_config(DType, OwnKernel, int, const GemmArgs&) { no_cuda("gemm_with_config"); }
 void attention_forward(DType, const AttentionArgs&, const void*, const void*, const void*, void*, void*, int) {
   no_cuda("scaled_dot_product_attention");
 }

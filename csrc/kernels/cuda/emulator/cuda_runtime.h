@@ -83,6 +83,12 @@ inline const char* cudaGetErrorString(cudaError_t e) {
   return e == cudaErrorMemoryAllocation ? "out of memory (emulated device)" : "emulated CUDA error";
 }
 template <class K> cudaError_t cudaFuncSetAttribute(K, cudaFuncAttribute, int) { return cudaSuccess; }
+// The emulated device reports an H100's limits, so the host code picks the tiles it would there.
+enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlockOptin, cudaDevAttrMultiProcessorCount };
+inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int) {
+  *value = attr == cudaDevAttrMaxSharedMemoryPerBlockOptin ? 227 * 1024 : 132;
+  return cudaSuccess;
+}
 
 // Blocks carry their size in a 64-byte header, so that cudaFree can count what it returns.
 inline cudaError_t cudaMalloc(void** p, size_t bytes) {
