@@ -80,9 +80,11 @@ ATTENTION_CASES = [  # N, L, S, E, Ev, causal, mask, dropout_p, misalign
     (1, 192, 192, 32, 32, True, None, 0.1, False),
     (1, 130, 140, 128, 128, False, None, 0.0, False),
 ]
-# (dtype, environment, tolerance): float32 on the CUDA cores; bfloat16 on the tensor cores, and
-# on the CUDA cores when TAPEGRAD_CUDA_ATTENTION=simt.
+# (dtype, environment, tolerance): float32 on the CUDA cores; bfloat16 on the tensor cores (the
+# backward with two query stages, and with one), and on the CUDA cores when
+# TAPEGRAD_CUDA_ATTENTION=simt.
 ATTENTION_PATHS = {"f32": ("f32", {}, 2e-4), "bf16-tensor-cores": ("bf16", {}, 2.5e-2),
+                   "bf16-tensor-cores-one-stage": ("bf16", {"TAPEGRAD_CUDA_ATTENTION_STAGES": "1"}, 2.5e-2),
                    "bf16-simt": ("bf16", {"TAPEGRAD_CUDA_ATTENTION": "simt"}, 2.5e-2)}
 
 

@@ -16,12 +16,16 @@
 //                     online softmax of S    running max m and sum l per row, O rescaled by exp(m - m')
 //                     O += P~ V              A = P~ from S's registers, B = V stored [key][e] (k-major)
 //   V's copy overlaps S = Q K^T; the next K tile's copy overlaps P~ V.
-// Backward, one CTA per (64-key tile, n), looping over the query tiles:
+// Backward, one CTA per (64-key tile, n), looping over the query tiles (with two stages where the
+// shared memory allows, the next tile's Q, dO, lse and D are copied during this tile's products):
 //   S^T = K Q^T, dP^T = V dO^T               16 keys x 64 queries per warp (A: K, V rows; B: Q, dO)
 //   P~^T, dS^T in registers                  P = exp(S - lse); dS = P (dP Z / (1 - p) - D)
 //   dV += P~^T dO,  dK += dS^T Q             A from the registers, B = dO, Q stored [query][e] (k-major)
 //   dQ += dS K                               dS^T through shared memory ([key][query]: A k-major),
 //                                            warp w takes queries 16w.., atomics into float32 dq_acc
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels/cuda/attention_common.cuh"
 
 namespace tg::cuda::attention {
@@ -42,7 +46,9 @@ template <int D> struct TcTiles {
   static constexpr int kDTiles = D / 8;              // n8 accumulator tiles over the head dim
   static constexpr int kDsPitch = kTile + 8;         // dS^T [key][query]
   static constexpr int kFwdSmemBytes = 3 * kTileElems * 2;  // Q, K, V
-  static constexpr int kBwdSmemBytes = 4 * kTileElems * 2 + kTile * kDsPitch * 2 + 2 * kTile * 4;  // K V Q dO, dS^T, lse D
+  // Backward: K, V and dS^T, then per query stage Q, dO, lse and D.
+  static constexpr int kBwdStageBytes = 2 * kTileElems * 2 + 2 * kTile * 4;
+  static constexpr int bwd_smem_bytes(int stages) { return 2 * kTileElems * 2 + kTile * kDsPitch * 2 + stages * kBwdStageBytes; }
 };
 
 // Rows [0, 64) x D of `src` (row stride ld; rows_valid rows and cols columns real) into
@@ -229,7 +235,7 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, con
 
 // ============================== backward ==============================
 
-template <int D>
+template <int D, int kStages>
 __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, const bf16* q, const bf16* k,
                                                               const bf16* v, const bf16* dout, const float* lse,
                                                               const float* drow, float* dq_acc, bf16* dk, bf16* dv,
@@ -238,16 +244,30 @@ __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, co
   TG_DYNAMIC_SMEM(unsigned char, smem_raw);
   bf16* ks = reinterpret_cast<bf16*>(smem_raw);
   bf16* vs = ks + Tl::kTileElems;
-  bf16* qs = vs + Tl::kTileElems;
-  bf16* dos = qs + Tl::kTileElems;
-  bf16* dst = dos + Tl::kTileElems;                                  // dS^T [key][query]
-  float* lse_s = reinterpret_cast<float*>(dst + kTile * Tl::kDsPitch);
-  float* d_s = lse_s + kTile;
+  bf16* dst = vs + Tl::kTileElems;  // dS^T [key][query]
+  unsigned char* stages = reinterpret_cast<unsigned char*>(dst + kTile * Tl::kDsPitch);
+  // Stage st: Q and dO of a query tile, its lse (base 2) and D.
+  auto qs_of = [&](int st) { return reinterpret_cast<bf16*>(stages + st * Tl::kBwdStageBytes); };
+  auto dos_of = [&](int st) { return qs_of(st) + Tl::kTileElems; };
+  auto lse_of = [&](int st) { return reinterpret_cast<float*>(dos_of(st) + Tl::kTileElems); };
+  auto d_of = [&](int st) { return lse_of(st) + kTile; };
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   const int64_t kv_tiles = ceil_div(p.S, kTile);
   const int64_t n = blockIdx.x / kv_tiles, j0 = (blockIdx.x % kv_tiles) * kTile;
   const int64_t key[2] = {j0 + 16 * warp + g, j0 + 16 * warp + g + 8};
+
+  // Starts the copy of query tile q0 into stage st (Q, dO asynchronously; lse and D directly).
+  auto load_query_tile = [&](int64_t q0, int st) {
+    load_tile<D>(qs_of(st), q + (n * p.L + q0) * p.E, p.E, p.L - q0, p.E, vec, tid);
+    load_tile<D>(dos_of(st), dout + (n * p.L + q0) * p.Ev, p.Ev, p.L - q0, p.Ev, vec, tid);
+    cp_async_commit();
+    for (int r = tid; r < kTile; r += kTcThreads) {
+      const bool in = q0 + r < p.L;
+      lse_of(st)[r] = in ? lse[n * p.L + q0 + r] * kLog2e : -INFINITY;  // base 2; rows past L: P = 0
+      d_of(st)[r] = in ? drow[n * p.L + q0 + r] : 0.f;
+    }
+  };
 
   load_tile<D>(ks, k + (n * p.S + j0) * p.E, p.E, p.S - j0, p.E, vec, tid);
   load_tile<D>(vs, v + (n * p.S + j0) * p.Ev, p.Ev, p.S - j0, p.Ev, vec, tid);
@@ -256,17 +276,16 @@ __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, co
   float dk_acc[Tl::kDTiles][4] = {}, dv_acc[Tl::kDTiles][4] = {};
   const float scale_log2 = p.scale * kLog2e;
   const int64_t q_begin = p.causal ? (j0 / kTile) * kTile : 0;  // causal: rows i < j0 see none of these keys
-  for (int64_t q0 = q_begin; q0 < p.L; q0 += kTile) {
-    load_tile<D>(qs, q + (n * p.L + q0) * p.E, p.E, p.L - q0, p.E, vec, tid);
-    load_tile<D>(dos, dout + (n * p.L + q0) * p.Ev, p.Ev, p.L - q0, p.Ev, vec, tid);
-    cp_async_commit();
-    for (int r = tid; r < kTile; r += kTcThreads) {
-      const bool in = q0 + r < p.L;
-      lse_s[r] = in ? lse[n * p.L + q0 + r] * kLog2e : -INFINITY;  // base 2; rows past L: P = 0
-      d_s[r] = in ? drow[n * p.L + q0 + r] : 0.f;
-    }
+  if (q_begin < p.L) load_query_tile(q_begin, 0);
+  int st = 0;
+  for (int64_t q0 = q_begin; q0 < p.L; q0 += kTile, st = (st + 1) % kStages) {
     cp_async_wait<0>();
-    __syncthreads();
+    __syncthreads();  // this tile has landed, and every warp is done with the previous one (its stage, dS^T)
+    if (kStages == 2 && q0 + kTile < p.L) load_query_tile(q0 + kTile, st ^ 1);
+    const bf16* qs = qs_of(st);
+    const bf16* dos = dos_of(st);
+    const float* lse_s = lse_of(st);
+    const float* d_s = d_of(st);
 
     // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys and the tile's 64 queries.
     float st[8][4] = {}, dpt[8][4] = {};
@@ -345,7 +364,10 @@ __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, co
           if (col < p.E) atomicAdd(&dq_acc[(n * p.L + i) * p.E + col], p.scale * dq[dt][2 * h + c]);
         }
     }
-    __syncthreads();  // the next query tile overwrites Q, dO, dS^T, lse and D
+    if (kStages == 1 && q0 + kTile < p.L) {
+      __syncthreads();  // every warp is done with this tile before the next one overwrites it
+      load_query_tile(q0 + kTile, 0);
+    }
   }
   cp_async_wait<0>();  // when no query tile sees these keys, the K / V copies are still in flight
 
@@ -396,10 +418,16 @@ void backward_tc(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16
     const int64_t blocks = p.N * ceil_div(p.S, kTile);
     TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many keys");
     if (blocks == 0) return;
-    auto kernel = backward_kernel<D>;
-    allow_dynamic_smem(kernel, TcTiles<D>::kBwdSmemBytes, device, "attention backward (tensor cores): cudaFuncSetAttribute");
-    launch_kernel(kernel, static_cast<unsigned>(blocks), kTcThreads, TcTiles<D>::kBwdSmemBytes, s, p, q, k, v, dout, lse,
-                  drow, dq_acc, dk, dv, vec);
+    // Two query stages where a CTA may have the shared memory (D = 128 needs 112 KB: not on sm_86 /
+    // sm_89), unless TAPEGRAD_CUDA_ATTENTION_STAGES=1 (to time one against the other).
+    const char* forced = std::getenv("TAPEGRAD_CUDA_ATTENTION_STAGES");
+    const bool two_stages = !(forced && std::strcmp(forced, "1") == 0) &&
+                            device_limits(device).smem_per_block >= TcTiles<D>::bwd_smem_bytes(2);
+    auto kernel = two_stages ? backward_kernel<D, 2> : backward_kernel<D, 1>;
+    const int bytes = TcTiles<D>::bwd_smem_bytes(two_stages ? 2 : 1);
+    allow_dynamic_smem(kernel, bytes, device, "attention backward (tensor cores): cudaFuncSetAttribute");
+    launch_kernel(kernel, static_cast<unsigned>(blocks), kTcThreads, bytes, s, p, q, k, v, dout, lse, drow, dq_acc, dk,
+                  dv, vec);
   });
   check(cudaGetLastError(), "attention backward (tensor cores) kernel launch");
 }
