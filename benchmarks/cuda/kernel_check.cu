@@ -6,7 +6,8 @@
 //   ./kernel_check --check    checks only
 //   ./kernel_check --bench    benchmarks only
 //   ./kernel_check --configs  the GEMM benchmarks only: every tile configuration of the own kernels
-//                             (checked against the default one), next to cuBLAS
+//                             (checked against the one gemm() picks), next to cuBLAS
+//   ./kernel_check --attention  the attention benchmarks only
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -555,7 +556,8 @@ void attention_bench() {
 int main(int argc, char** argv) {
   const bool check_only = argc > 1 && std::strcmp(argv[1], "--check") == 0;
   const bool configs_only = argc > 1 && std::strcmp(argv[1], "--configs") == 0;
-  const bool bench_only = configs_only || (argc > 1 && std::strcmp(argv[1], "--bench") == 0);
+  const bool attention_only = argc > 1 && std::strcmp(argv[1], "--attention") == 0;
+  const bool bench_only = configs_only || attention_only || (argc > 1 && std::strcmp(argv[1], "--bench") == 0);
   try {
     if (!cu::is_available()) {
       std::printf("no CUDA device\n");
@@ -571,7 +573,7 @@ int main(int argc, char** argv) {
       std::printf("\n%d passed, %d failed\n", checks - failures, failures);
     }
     if (!check_only) {
-      gemm_config_bench(gemm_bench());
+      if (!attention_only) gemm_config_bench(gemm_bench());
       if (!configs_only) attention_bench();
       if (failures) std::printf("\n%d of %d checks FAILED\n", failures, checks);
     }

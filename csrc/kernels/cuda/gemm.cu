@@ -572,7 +572,9 @@ template <class... Cs> struct ConfigList {
 //                                                        bf16   tf32
 using MmaConfigs = ConfigList<MmaConfig<128, 128, 64, 4, 2, 2, 2>,   //  80 KB, 64 x 64, 2 CTAs / SM   303    113
                               MmaConfig<128, 128, 128, 3, 2, 2, 2>,  // 108 KB, 64 x 64, 2 CTAs / SM   311    126
-                              MmaConfig<256, 128, 128, 3, 4, 2>>;    // 162 KB, 64 x 64, 8 warps       381    115
+                              MmaConfig<256, 128, 128, 3, 4, 2>,     // 162 KB, 64 x 64, 8 warps       381    115
+                              MmaConfig<256, 128, 128, 4, 4, 2>,     // 216 KB, candidates (not yet timed)
+                              MmaConfig<256, 128, 64, 6, 4, 2>>;     // 180 KB
 enum MmaConfigIndex { kMmaSmall, kMmaMid, kMmaLarge };
 using SimtConfigs = ConfigList<SimtConfig<32>>;  // 39.4 TFLOP/s at 4096^3 (k16: 35.5)
 constexpr int kMaxDynamicSmem = 227 * 1024;
