@@ -130,3 +130,14 @@ def test_forward_on_cuda_matches_cpu(case):
             assert_matches(o, r.numpy(), op, f"{op.name} output {i} on cuda")
 
     run()
+
+
+# float32 sums accumulate in float64 along every axis, so a long reduction rounds once: the result
+# is the float64 sum rounded to float32 (a float32 running sum down 5,000 rows was ~50 ulp off).
+@pytest.mark.parametrize("shape, dim", [((5000, 37), 0), ((37, 5000), 1), ((6, 3000, 70), 1), ((20000, 3), 0)])
+def test_float32_sums_round_once(shape, dim):
+    x = (np.random.default_rng(7).standard_normal(shape) * 100 + 3).astype(np.float32)
+    want = x.astype(np.float64).sum(axis=dim).astype(np.float32)
+    np.testing.assert_array_equal(tg.tensor(x).sum(dim).numpy(), want)
+    # the mean divides the rounded sum: one more rounding, at most an ulp
+    np.testing.assert_allclose(tg.tensor(x).mean(dim).numpy(), x.astype(np.float64).mean(axis=dim), rtol=2.4e-7)
