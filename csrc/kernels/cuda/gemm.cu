@@ -1,7 +1,7 @@
 // Device GEMM, C_b (+)= A_b @ B_b (see gemm.h for the stride convention). Three own kernels for
 // float32 and bfloat16, a plain tiled one for float64 and int64, and an optional cuBLAS backend:
 //
-//   simt_gemm   float32 FMA (and the bfloat16 fallback). Block tile 128 x 128 x K (16 by default),
+//   simt_gemm   float32 FMA (and the bfloat16 fallback). Block tile 128 x 128 x 32,
 //               256 threads, each thread an 8 x 8 block of C in registers (two 4 x 4 quadrants
 //               16 rows / 32 columns apart, so a warp's shared-memory reads are one contiguous 64
 //               or 128 byte line). Tiles are double buffered in shared memory, stored k-major
@@ -10,9 +10,10 @@
 //               Vector (float4) global loads when the contiguous dimension allows it, scalar
 //               bounds-checked loads for any other strides and for bfloat16.
 //   mma_gemm    tensor cores through mma.sync: bfloat16 (m16n8k16) and, behind allow_tf32(),
-//               float32 as tf32 (m16n8k8). By default a block tile of 128 x 128 x (64 bytes of k),
-//               8 warps of 64 x 32, a 4-stage cp.async pipeline so the loads of tiles k+1..k+3
-//               overlap the products of tile k, and fragments double buffered in registers so the
+//               float32 as tf32 (m16n8k8). Block tiles of 128 x 128 or 256 x 128 (MmaConfigs
+//               below: picked by the device's shared memory and the product's size), warps of
+//               64 x 64, a 3- or 4-stage cp.async pipeline so the loads of the next tiles overlap
+//               the products of this one, and fragments double buffered in registers so the
 //               ldmatrix of the next k step overlaps the mma of this one. Both element types share
 //               the kernel: counted in 32-bit words their fragments are the same
 //               (device_utils.cuh), so only the k depth per mma and the tf32 rounding differ.
@@ -105,7 +106,7 @@ __device__ __forceinline__ void store_pair<bf16>(bf16* c, float v0, float v1, bo
 // ============================== SIMT kernel ==============================
 
 // A tile configuration of simt_gemm: K of k per shared-memory stage (two stages of A and B,
-// 2 * 2 * K * 132 floats: 33 KB at K = 16). The block is 128 x 128, 256 threads of 8 x 8
+// 2 * 2 * K * 132 floats: 66 KB at K = 32). The block is 128 x 128, 256 threads of 8 x 8
 // outputs, in every configuration. (Two CTAs per SM, which would hide one CTA's barriers behind
 // the other's FMAs, cap the registers at 128 and spill a kilobyte a thread.)
 template <int K> struct SimtConfig {
