@@ -2,7 +2,7 @@
 // body written against a Row: the row's elements, a map-and-reduce over them (every thread of the
 // row gets the result) and a store. Two kinds of Row serve every body:
 //   RegisterRow  the row is loaded once, with vector loads, into the registers of a warp (rows up
-//                to 1,024 float32) or of a block (up to 32,768): one read and one write per element,
+//                to 1,024 float32) or of a block (up to 16,384): one read and one write per element,
 //                which is what reaches the copy bandwidth;
 //   StreamedRow  longer rows stay in global memory, one block per row, each pass reading it again.
 // The host picks the smallest RegisterRow that holds the row (with_row_kind below).
