@@ -30,9 +30,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <tuple>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 

@@ -45,9 +45,6 @@ struct alignas(sizeof(T) * kVec) Vec {
   T v[kVec];
 };
 
-template <class T>
-bool vec_aligned(const T* p) { return reinterpret_cast<uintptr_t>(p) % alignof(Vec<T>) == 0; }
-
 // Sums accumulate float32 in float64, as the CPU's reduce does (a float32 running sum of a long
 // row loses digits; the kernels are memory-bound, so the wider adds cost nothing); other types in
 // themselves.

@@ -234,7 +234,7 @@ unsigned row_blocks(int64_t rows) {
 template <class T>
 bool rows_vectorizable(int64_t cols, std::initializer_list<const void*> ptrs) {
   bool ok = cols % kVec == 0;
-  for (const void* p : ptrs) ok = ok && vec_aligned(static_cast<const T*>(p));
+  for (const void* p : ptrs) ok = ok && aligned_to(p, alignof(Vec<T>));
   return ok;
 }
 

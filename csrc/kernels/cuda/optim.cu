@@ -4,7 +4,6 @@
 // chunk's elements. The math is that of kernels/cpu/optim.cpp: parameters and gradients of type P (float32, float64
 // or bfloat16), state and arithmetic in T = compute_t<P>.
 #include <cmath>
-#include <cstdint>
 #include <cstring>
 #include <initializer_list>
 #include <vector>
@@ -52,7 +51,7 @@ void pack(int device, const std::vector<OptimTensor>& tensors, const std::vector
     for (int64_t s = 0; s < t.numel; s += kChunk) chunks.push_back({static_cast<int64_t>(slots.size()), s});
     bool vectors = true;
     for (const void* ptr : std::initializer_list<const void*>{t.param, t.grad, t.state0, t.state1})
-      vectors = vectors && reinterpret_cast<uintptr_t>(ptr) % (kVec * sizeof(double)) == 0;  // null passes
+      vectors = vectors && aligned_to(ptr, kVec * sizeof(double));  // null passes
     slots.push_back({t.param, t.grad, t.state0, t.state1, t.numel, scalars[k].first, scalars[k].second, vectors});
   }
   out.n_chunks = static_cast<int64_t>(chunks.size());
