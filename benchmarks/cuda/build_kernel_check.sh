@@ -33,7 +33,14 @@ find_cublas() {
 find_cublas
 
 mkdir -p "$(dirname "$out")"
-"$nvcc" -std=c++17 -O3 -lineinfo -arch="sm_$arch" -I"$root/csrc" \
+# The Hopper GEMM is sm_90a code (wgmma, TMA): compiled on its own, linked in for ARCH=90.
+sm90_flags=()
+if [ "$arch" = 90 ]; then
+  "$nvcc" -std=c++17 -O3 -lineinfo -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -I"$root/csrc" \
+    -c "$root/csrc/kernels/cuda/sm90/gemm_wgmma.cu" -o "$out.sm90.o"
+  sm90_flags=(-DTAPEGRAD_WITH_SM90=1 "$out.sm90.o")
+fi
+"$nvcc" -std=c++17 -O3 -lineinfo -arch="sm_$arch" -I"$root/csrc" "${sm90_flags[@]}" \
   "$root/benchmarks/cuda/kernel_check.cu" \
   "$root/csrc/kernels/cuda/gemm.cu" \
   "$root/csrc/kernels/cuda/attention.cu" \

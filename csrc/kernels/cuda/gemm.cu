@@ -43,6 +43,10 @@
 #include "core/error.h"
 #include "kernels/cuda/device_utils.cuh"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/gemm_tiles.cuh"
+#ifdef TAPEGRAD_WITH_SM90
+#include "kernels/cuda/sm90/gemm_wgmma.h"
+#endif
 
 namespace tg::cuda {
 
@@ -57,51 +61,7 @@ template <class T> struct Operand {
   int64_t batch, outer, inner;
 };
 
-struct Output {
-  void* p;
-  int64_t batch, ld;
-};
-
-// Grouped tile order: runs of 8 consecutive tile rows sweep the tile columns together, so the
-// A rows and B columns of the tiles in flight stay in L2.
-__device__ __forceinline__ void tile_coords(int64_t tiles_m, int64_t tiles_n, int64_t& tm, int64_t& tn) {
-  constexpr int64_t kGroup = 8;
-  const int64_t pid = blockIdx.x;
-  const int64_t group = pid / (kGroup * tiles_n), first_m = group * kGroup;
-  const int64_t group_rows = min(tiles_m - first_m, kGroup);
-  const int64_t in_group = pid % (kGroup * tiles_n);
-  tm = first_m + in_group % group_rows;
-  tn = in_group / group_rows;
-}
-
-// C(i, j) (+)= value, rows and columns already bounds-checked by the caller.
-template <class T>
-__device__ __forceinline__ void store_one(T* c, float value, bool accumulate) {
-  if (accumulate) value += to_float(*c);
-  *c = from_float<T>(value);
-}
-// Two neighbours (j, j + 1) of one row, one 8- or 4-byte store when the caller checked alignment.
-template <class T>
-__device__ __forceinline__ void store_pair(T* c, float v0, float v1, bool accumulate);
-template <>
-__device__ __forceinline__ void store_pair<float>(float* c, float v0, float v1, bool accumulate) {
-  float2 v = make_float2(v0, v1);
-  if (accumulate) {
-    const float2 old = *reinterpret_cast<const float2*>(c);
-    v.x += old.x;
-    v.y += old.y;
-  }
-  *reinterpret_cast<float2*>(c) = v;
-}
-template <>
-__device__ __forceinline__ void store_pair<bf16>(bf16* c, float v0, float v1, bool accumulate) {
-  if (accumulate) {
-    const __nv_bfloat162 old = *reinterpret_cast<const __nv_bfloat162*>(c);
-    v0 += __low2float(old);
-    v1 += __high2float(old);
-  }
-  *reinterpret_cast<__nv_bfloat162*>(c) = __floats2bfloat162_rn(v0, v1);
-}
+using Output = GemmOutput;
 
 // ============================== SIMT kernel ==============================
 
@@ -201,7 +161,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int row_base = (warp / 2) * 32 + (lane / 8) * 4, col_base = (warp % 2) * 64 + (lane % 8) * 4;
   int64_t tm, tn;
-  tile_coords(ceil_div(M, kBlock), ceil_div(N, kBlock), tm, tn);
+  tile_coords(blockIdx.x, ceil_div(M, kBlock), ceil_div(N, kBlock), tm, tn);
   const int64_t m0 = tm * kBlock, n0 = tn * kBlock;
   const int64_t k_tiles = ceil_div(K, kK);
 
@@ -403,7 +363,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int warp_m = (warp / Cfg::kWarpsN) * Cfg::kWarpM, warp_n = (warp % Cfg::kWarpsN) * Cfg::kWarpN;
   int64_t tm, tn;
-  tile_coords(ceil_div(M, Cfg::kBlockM), ceil_div(N, Cfg::kBlockN), tm, tn);
+  tile_coords(blockIdx.x, ceil_div(M, Cfg::kBlockM), ceil_div(N, Cfg::kBlockN), tm, tn);
   const int64_t m0 = tm * Cfg::kBlockM, n0 = tn * Cfg::kBlockN;
   const int64_t a_ld = AK ? a.outer : a.inner, b_ld = BK ? b.outer : b.inner;
   const int64_t k_tiles = ceil_div(K, SA::kK);
@@ -481,14 +441,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
 #pragma unroll
         for (int j = 0; j < kFragsN; ++j) {
           const int64_t col = n0 + warp_n + 8 * j + 2 * t;
-          const float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];
-          T* dst = c_base + row * c.ld + col;
-          if (pair_store && col + 1 < N) {
-            store_pair<T>(dst, v0, v1, accumulate);
-          } else {
-            if (col < N) store_one(dst, v0, accumulate);
-            if (col + 1 < N) store_one(dst + 1, v1, accumulate);
-          }
+          store_two(c_base + row * c.ld + col, col, N, acc[i][j][2 * h], acc[i][j][2 * h + 1], pair_store, accumulate);
         }
       }
   }
@@ -557,7 +510,6 @@ dim3 grid_for(int64_t batch, int64_t M, int64_t N, int block_m, int block_n) {
 // ---- tile configurations ----
 // The ones benchmarks/cuda/kernel_check.cu --bench times (by index); gemm() runs the defaults.
 template <class... Cs> struct ConfigList {
-  static constexpr int kCount = sizeof...(Cs);
   using Tuple = std::tuple<Cs...>;
   static std::vector<std::string> names() { return {Cs::name()...}; }
   // f(C{}) for the configuration C at `index`.
@@ -577,7 +529,7 @@ using MmaConfigs = ConfigList<MmaConfig<128, 128, 64, 4, 2, 2, 2>,   //  80 KB, 
                               MmaConfig<128, 128, 128, 3, 2, 2, 2>,  // 108 KB, 64 x 64, 2 CTAs / SM   309    126
                               MmaConfig<256, 128, 128, 3, 4, 2>>;    // 162 KB, 64 x 64, 8 warps       381    115
 enum MmaConfigIndex { kMmaSmall, kMmaMid, kMmaLarge };
-using SimtConfigs = ConfigList<SimtConfig<32>>;  // 39.4 TFLOP/s at 4096^3 (k16: 35.5)
+using SimtConfigs = ConfigList<SimtConfig<32>, SimtConfig<64>>;  // 39.4 TFLOP/s at 4096^3 (k16: 35.5)
 constexpr int kMaxDynamicSmem = 227 * 1024;
 
 template <int I, class T> constexpr int mma_config_smem() {
@@ -662,11 +614,30 @@ void run_simt(const GemmArgs& g, cudaStream_t s, int config) {
   });
 }
 
+// The Hopper kernel (sm90/gemm_wgmma.cu) in `config`, or its choice when config < 0; false where
+// it does not apply (see wgmma_gemm) or was not built.
+bool try_wgmma(const GemmArgs& g, cudaStream_t s, int config) {
+#ifdef TAPEGRAD_WITH_SM90
+  return sm90::wgmma_gemm(g, config < 0 ? sm90::wgmma_config_for(g) : config, s);
+#else
+  (void)g, (void)s, (void)config;
+  return false;
+#endif
+}
+
+std::vector<std::string> wgmma_config_names() {
+#ifdef TAPEGRAD_WITH_SM90
+  return sm90::wgmma_config_names();
+#else
+  return {};
+#endif
+}
+
 void own_gemm(DType dtype, const GemmArgs& g, cudaStream_t s) {
   if (dtype == DType::Float32) {
     if (!(allow_tf32() && g.K > 0 && try_mma<float>(g, s, mma_config_for<float>(g)))) run_simt<float>(g, s, 0);
   } else if (dtype == DType::BFloat16) {
-    if (!(g.K > 0 && try_mma<bf16>(g, s, mma_config_for<bf16>(g)))) run_simt<bf16>(g, s, 0);
+    if (!(g.K > 0 && (try_wgmma(g, s, -1) || try_mma<bf16>(g, s, mma_config_for<bf16>(g))))) run_simt<bf16>(g, s, 0);
   } else if (dtype == DType::Float64) {
     run_plain<double>(g, s);
   } else {
@@ -800,22 +771,36 @@ void gemm(DType dtype, const GemmArgs& g) {
 }
 
 std::vector<std::string> gemm_config_names(OwnKernel kernel) {
-  return kernel == OwnKernel::Mma ? MmaConfigs::names() : SimtConfigs::names();
+  switch (kernel) {
+    case OwnKernel::Mma: return MmaConfigs::names();
+    case OwnKernel::Simt: return SimtConfigs::names();
+    case OwnKernel::Wgmma: return wgmma_config_names();
+  }
+  return {};
 }
 
 int gemm_config_for(DType dtype, OwnKernel kernel, const GemmArgs& g) {
   if (kernel == OwnKernel::Simt) return 0;
+#ifdef TAPEGRAD_WITH_SM90
+  if (kernel == OwnKernel::Wgmma) return sm90::wgmma_config_for(g);
+#endif
   return dtype == DType::BFloat16 ? mma_config_for<bf16>(g) : mma_config_for<float>(g);
 }
 
 void gemm_with_config(DType dtype, OwnKernel kernel, int config, const GemmArgs& g) {
-  const int count = kernel == OwnKernel::Mma ? MmaConfigs::kCount : SimtConfigs::kCount;
+  const int count = static_cast<int>(gemm_config_names(kernel).size());
   TG_CHECK(dtype == DType::Float32 || dtype == DType::BFloat16, TypeError,
            "gemm_with_config: float32 or bfloat16, not ", dtype_name(dtype));
+  TG_CHECK(kernel != OwnKernel::Wgmma || dtype == DType::BFloat16, TypeError,
+           "gemm_with_config: the wgmma kernel takes bfloat16, not ", dtype_name(dtype));
   TG_CHECK(config >= 0 && config < count, IndexError, "gemm_with_config: no configuration ", config, " of ", count);
   if (!has_work(g)) return;
   DeviceScope scope(g.device);
-  if (kernel == OwnKernel::Simt) {
+  if (kernel == OwnKernel::Wgmma) {
+    TG_CHECK(try_wgmma(g, scope.stream(), config), ValueError,
+             "gemm_with_config: the wgmma kernel needs an sm_90 device, K > 0 and operands the TMA can read (a "
+             "stride-1 dimension, 16-byte aligned, other strides multiples of 8)");
+  } else if (kernel == OwnKernel::Simt) {
     if (dtype == DType::Float32) run_simt<float>(g, scope.stream(), config);
     else run_simt<bf16>(g, scope.stream(), config);
   } else {

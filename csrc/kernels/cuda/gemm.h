@@ -48,13 +48,17 @@ void set_allow_tf32(bool allow);
 // gemm() picks a configuration of each own kernel by the device and the product
 // (gemm_config_for); these run any, to time them (benchmarks/cuda/kernel_check.cu) and to check
 // them (tests/test_cuda_emulated.py).
-enum class OwnKernel : uint8_t { Mma, Simt };  // tensor cores (bfloat16, float32 as tf32); float32 FMA
+enum class OwnKernel : uint8_t {
+  Mma,    // tensor cores through mma.sync: bfloat16, and float32 as tf32 (sm_80 and up)
+  Simt,   // float32 FMA
+  Wgmma,  // bfloat16 through wgmma and the TMA (sm_90 only; no configurations in builds without it)
+};
 std::vector<std::string> gemm_config_names(OwnKernel kernel);  // indexed by `config` below
 int gemm_config_for(DType dtype, OwnKernel kernel, const GemmArgs& args);
 // What gemm() does on the own backend, with `kernel` in tile configuration `config`. Mma runs
 // Float32 as tf32 whatever allow_tf32() says, and raises ValueError where it cannot read the
-// operands (neither stride 1, misaligned, K == 0) instead of falling back; Simt takes Float32 and
-// BFloat16.
+// operands (neither stride 1, misaligned, K == 0) instead of falling back, as Wgmma does there and
+// on devices other than sm_90 (it takes BFloat16 only); Simt takes Float32 and BFloat16.
 void gemm_with_config(DType dtype, OwnKernel kernel, int config, const GemmArgs& args);
 
 }  // namespace tg::cuda

@@ -1,0 +1,409 @@
+// Hopper GEMM in bfloat16: warpgroup MMA (wgmma) fed by the tensor memory accelerator (TMA).
+// Built for sm_90a only (wgmma and setmaxnreg exist nowhere else); gemm.cu calls it on devices of
+// compute capability 9.0.
+//
+//   C_b[m0 : m0 + 128, n0 : n0 + BlockN] (+)= A_b[m0 : m0 + 128, :] @ B_b[:, n0 : n0 + BlockN]
+//   float32 accumulation in registers, bfloat16 out.
+//
+// A CTA is three warpgroups (384 threads) and stays resident, taking tiles in turn (a persistent
+// grid of one CTA per multiprocessor), so the loads of its next tile overlap the stores of this one.
+//   producer  warpgroup 0: one thread issues the TMA copies of the next k tiles (64 deep) of A and
+//             B into a ring of Stages shared-memory stages. Each stage has two mbarriers: `full`
+//             (the copy engine has written all its bytes) and `empty` (both consumers have
+//             finished reading it).
+//   consumers warpgroups 1 and 2, 64 rows of C each: per stage four wgmma.m64nNk16 (k = 16
+//             each) read both operands from shared memory through matrix descriptors; the
+//             accumulators (N / 2 floats a thread) stay in registers for the whole k loop.
+//             A stage is released once the wgmma group after it has been issued and it has
+//             completed, so the tensor cores always have the next group queued.
+// The producer gives up registers (setmaxnreg.dec to 40), the consumers take them (inc to 232).
+//
+// Shared-memory layout. Every TMA box is 64 elements (128 bytes) wide in its contiguous
+// dimension and written with the 128-byte swizzle: 16-byte chunk c of row r lands at chunk
+// c ^ (r % 8) of its 1024-byte group of 8 rows (no bank conflicts for the tensor cores), which
+// the descriptor's swizzle mode undoes. In the descriptor's terms (16-byte units, PTX ISA "matrix
+// descriptor"):
+//   k-major operand (A as (m, k) with k contiguous; B as (n, k)): one box of 64 k x R rows.
+//       Rows are 128 bytes; 8-row groups SBO = 1024 bytes apart; a k16 step moves the start 32
+//       bytes along the row (the hardware applies the swizzle to the final address).
+//   mn-major operand (A with m contiguous; B with n contiguous, the plain row-major B): R / 64
+//       boxes of 64 k rows x 64 m/n. Within a box, 8 k rows of 128 bytes make a group, groups
+//       SBO = 1024 bytes apart; the next 64 m/n columns are the next box, LBO = 8192 bytes on;
+//       a k16 step moves the start 16 rows = 2048 bytes. The wgmma's transpose bit says which.
+// Bounds need no code: the TMA fills the parts of a box past the tensor's edge with zeros (they
+// add nothing to the sums), and the epilogue stores only the rows and columns inside C.
+#include "kernels/cuda/sm90/gemm_wgmma.h"
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_bf16.h>
+
+#include <map>
+#include <mutex>
+
+#include "core/error.h"
+#include "kernels/cuda/device_utils.cuh"
+#include "kernels/cuda/gemm_tiles.cuh"
+
+namespace tg::cuda::sm90 {
+
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+template <int BlockN, int Stages> struct WgmmaConfig {
+  static constexpr int kBlockM = 128, kBlockN = BlockN, kBlockK = 64, kStages = Stages;
+  static constexpr int kConsumers = 2, kThreads = 128 * (kConsumers + 1);
+  static constexpr int kABytes = kBlockM * kBlockK * 2, kBBytes = kBlockN * kBlockK * 2;
+  static constexpr int kStageBytes = kABytes + kBBytes;
+  // Stages, the 2 x Stages mbarriers, and room to align the stages to 1024 bytes (the swizzle's
+  // period; dynamic shared memory is only 16-byte aligned).
+  static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + 1024;
+  static constexpr int kAccum = kBlockN / 2;  // floats per consumer thread: 64 x BlockN / 128
+  static_assert(kBlockN % 64 == 0 && kBlockN <= 256, "whole 64-column boxes, one wgmma wide");
+  static std::string name() {
+    return "128x" + std::to_string(kBlockN) + " k64 s" + std::to_string(kStages) + " (wgmma, 2 consumers)";
+  }
+};
+
+// The survivors of a sweep on an H100 at 4096^3 (see the note at wgmma_config_for).
+using WgmmaConfigs = std::tuple<WgmmaConfig<256, 4>, WgmmaConfig<128, 6>>;
+constexpr int kConfigCount = std::tuple_size_v<WgmmaConfigs>;
+
+// ---- PTX wrappers (sm_90a) ----
+
+__device__ __forceinline__ uint32_t smem_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void mbarrier_init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_address(bar)), "r"(count));
+}
+// Arrives and announces `bytes` of copies still to land before the phase completes.
+__device__ __forceinline__ void mbarrier_expect_bytes(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_address(bar)), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_address(bar)) : "memory");
+}
+// Waits until the phase of parity `parity` has completed. A fresh barrier is in phase 0, so
+// waiting on parity 1 returns at once: the producer's first pass over the ring does not wait.
+__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_address(bar)), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+// Box (c0, c1, c2) of `map` into shared memory at dst; its bytes complete a transaction on `bar`.
+__device__ __forceinline__ void tma_load(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1, int c2) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n" ::
+          "r"(smem_address(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_address(bar)), "r"(c0), "r"(c1), "r"(c2)
+      : "memory");
+}
+
+// Matrix descriptor of a swizzled (128-byte) operand tile at p, offsets in bytes.
+__device__ __forceinline__ uint64_t matrix_descriptor(const void* p, uint32_t lbo, uint32_t sbo) {
+  return uint64_t((smem_address(p) & 0x3FFFF) >> 4) | uint64_t((lbo >> 4) & 0x3FFF) << 16 |
+         uint64_t((sbo >> 4) & 0x3FFF) << 32 | uint64_t(1) << 62;
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int Pending> __device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
+}
+// Keeps the compiler from moving accumulator reads or writes across a wgmma fence or wait (the
+// asynchronous wgmma writes registers the compiler cannot see it write).
+template <int N> __device__ __forceinline__ void fence_accumulators(float (&d)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+template <int N> struct Wgmma;  // d (64 x N, float32) += A (64 x 16) @ B (16 x N), bfloat16 operands
+
+#define TG_ACC8(i) \
+  "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+
+template <> struct Wgmma<256> {
+  template <int TransA, int TransB> __device__ __forceinline__ static void run(float (&d)[128], uint64_t a, uint64_t b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+        "}, %128, %129, p, 1, 1, %131, %132;\n}\n"
+        : TG_ACC8(0), TG_ACC8(8), TG_ACC8(16), TG_ACC8(24), TG_ACC8(32), TG_ACC8(40), TG_ACC8(48), TG_ACC8(56),
+          TG_ACC8(64), TG_ACC8(72), TG_ACC8(80), TG_ACC8(88), TG_ACC8(96), TG_ACC8(104), TG_ACC8(112), TG_ACC8(120)
+        : "l"(a), "l"(b), "r"(1), "n"(TransA), "n"(TransB));
+  }
+};
+
+template <> struct Wgmma<128> {
+  template <int TransA, int TransB> __device__ __forceinline__ static void run(float (&d)[64], uint64_t a, uint64_t b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+        "}, %64, %65, p, 1, 1, %67, %68;\n}\n"
+        : TG_ACC8(0), TG_ACC8(8), TG_ACC8(16), TG_ACC8(24), TG_ACC8(32), TG_ACC8(40), TG_ACC8(48), TG_ACC8(56)
+        : "l"(a), "l"(b), "r"(1), "n"(TransA), "n"(TransB));
+  }
+};
+#undef TG_ACC8
+
+// ---- the kernel ----
+
+struct Problem {
+  int M, N, K;
+  int tiles_m, tiles_n, batch;
+  bool a_batched, b_batched;  // else the one matrix serves every batch item (stride 0)
+  GemmOutput c;
+  bool accumulate;
+};
+
+// AK / BK: A (resp. B) is k-contiguous; otherwise m- (resp. n-) contiguous.
+template <class Cfg, bool AK, bool BK>
+__global__ void __launch_bounds__(Cfg::kThreads, 1)
+    wgmma_gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b,
+                      const Problem p) {
+  constexpr int kStages = Cfg::kStages, kBlockK = Cfg::kBlockK;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = smem_raw + ((1024 - smem_address(smem_raw) % 1024) % 1024);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * Cfg::kStageBytes);
+  uint64_t* empty = full + kStages;
+  auto stage_a = [&](int s) { return smem + s * Cfg::kStageBytes; };
+  auto stage_b = [&](int s) { return smem + s * Cfg::kStageBytes + Cfg::kABytes; };
+
+  const int warpgroup = threadIdx.x / 128, lane = threadIdx.x % 32;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbarrier_init(&full[s], 1);                        // the producer's arrive (plus the bytes)
+      mbarrier_init(&empty[s], Cfg::kConsumers * 4);     // one arrive per consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");  // visible to the copy engine
+  }
+  __syncthreads();
+
+  const int64_t tiles = int64_t(p.tiles_m) * p.tiles_n, work = tiles * p.batch;
+  const int k_tiles = (p.K + kBlockK - 1) / kBlockK;
+
+  if (warpgroup == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    if (threadIdx.x != 0) return;
+    int it = 0;  // k tiles issued so far, over all work items: stage it % S, pass it / S
+    for (int64_t w = blockIdx.x; w < work; w += gridDim.x) {
+      const int bi = static_cast<int>(w / tiles);
+      int64_t tm, tn;
+      tile_coords(w % tiles, p.tiles_m, p.tiles_n, tm, tn);
+      const int m0 = static_cast<int>(tm) * Cfg::kBlockM, n0 = static_cast<int>(tn) * Cfg::kBlockN;
+      const int za = p.a_batched ? bi : 0, zb = p.b_batched ? bi : 0;
+      for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+        const int s = it % kStages, k0 = kt * kBlockK;
+        mbarrier_wait(&empty[s], ((it / kStages) & 1) ^ 1);
+        mbarrier_expect_bytes(&full[s], Cfg::kStageBytes);
+        if constexpr (AK) {
+          tma_load(stage_a(s), &map_a, &full[s], k0, m0, za);
+        } else {
+#pragma unroll
+          for (int h = 0; h < Cfg::kBlockM / 64; ++h) tma_load(stage_a(s) + h * 8192, &map_a, &full[s], m0 + 64 * h, k0, za);
+        }
+        if constexpr (BK) {
+          tma_load(stage_b(s), &map_b, &full[s], k0, n0, zb);
+        } else {
+#pragma unroll
+          for (int h = 0; h < Cfg::kBlockN / 64; ++h) tma_load(stage_b(s) + h * 8192, &map_b, &full[s], n0 + 64 * h, k0, zb);
+        }
+      }
+    }
+    return;
+  }
+
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  const int consumer = warpgroup - 1, warp_in_group = (threadIdx.x / 32) % 4;
+  int it = 0;
+  for (int64_t w = blockIdx.x; w < work; w += gridDim.x) {
+    const int bi = static_cast<int>(w / tiles);
+    int64_t tm, tn;
+    tile_coords(w % tiles, p.tiles_m, p.tiles_n, tm, tn);
+    float acc[Cfg::kAccum];
+#pragma unroll
+    for (int i = 0; i < Cfg::kAccum; ++i) acc[i] = 0.f;
+
+    for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+      const int s = it % kStages;
+      mbarrier_wait(&full[s], (it / kStages) & 1);
+      fence_accumulators(acc);
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < kBlockK / 16; ++kk) {
+        // This consumer's 64 rows of A: rows 64c.. of the k-major box, or the c-th mn-major box.
+        const uint64_t da = AK ? matrix_descriptor(stage_a(s) + consumer * 64 * 128 + kk * 32, 16, 1024)
+                               : matrix_descriptor(stage_a(s) + consumer * 8192 + kk * 2048, 8192, 1024);
+        const uint64_t db = BK ? matrix_descriptor(stage_b(s) + kk * 32, 16, 1024)
+                               : matrix_descriptor(stage_b(s) + kk * 2048, 8192, 1024);
+        Wgmma<Cfg::kBlockN>::template run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
+      }
+      wgmma_commit();
+      // The group before this one has finished reading its stage: hand that stage back.
+      wgmma_wait<1>();
+      fence_accumulators(acc);
+      if (kt > 0 && lane == 0) mbarrier_arrive(&empty[(it + kStages - 1) % kStages]);
+    }
+    wgmma_wait<0>();
+    fence_accumulators(acc);
+    if (k_tiles > 0 && lane == 0) mbarrier_arrive(&empty[(it + kStages - 1) % kStages]);
+
+    // Accumulator layout of wgmma m64nN: warp w of the group holds rows 16w.. 16w + 15, as
+    // N / 8 mma tiles of 16 x 8 (acc[4j .. 4j + 3] the tile at columns 8j..).
+    bf16* c_base = static_cast<bf16*>(p.c.p) + bi * p.c.batch;
+    const bool pair_store = p.c.ld % 2 == 0 && reinterpret_cast<uintptr_t>(c_base) % 4 == 0;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int64_t row = tm * Cfg::kBlockM + consumer * 64 + warp_in_group * 16 + lane / 4 + 8 * h;
+      if (row >= p.M) continue;
+#pragma unroll
+      for (int j = 0; j < Cfg::kBlockN / 8; ++j) {
+        const int64_t col = tn * Cfg::kBlockN + 8 * j + 2 * (lane % 4);
+        store_two(c_base + row * p.c.ld + col, col, p.N, acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1], pair_store,
+                  p.accumulate);
+      }
+    }
+  }
+}
+
+// ---- host side ----
+
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    check(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found),
+          "cudaGetDriverEntryPointByVersion (cuTensorMapEncodeTiled)");
+    TG_CHECK(found == cudaDriverEntryPointSuccess && fn, RuntimeError,
+             "gemm (wgmma): the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  return encode;
+}
+
+// One operand as a 3-d tensor for the copy engine: dims (contiguous, other, batch), byte strides
+// of the last two, boxes of 64 x `box_rows` x 1.
+CUtensorMap tensor_map(const void* p, int64_t contiguous, int64_t rows, int64_t ld, int64_t batch, int64_t batch_stride,
+                       int box_rows) {
+  CUtensorMap map;
+  const cuuint64_t dims[3] = {cuuint64_t(contiguous), cuuint64_t(rows), cuuint64_t(batch)};
+  // An unbatched (or broadcast) operand is one matrix; its batch stride only has to be valid.
+  const int64_t bstride = batch > 1 ? batch_stride : ld * rows;
+  const cuuint64_t strides[2] = {cuuint64_t(ld) * 2, cuuint64_t(std::max<int64_t>(bstride, ld)) * 2};
+  const cuuint32_t box[3] = {64, cuuint32_t(box_rows), 1};
+  const cuuint32_t unit[3] = {1, 1, 1};
+  const CUresult r = tensor_map_encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(p), dims,
+                                          strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                          CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  TG_CHECK(r == CUDA_SUCCESS, RuntimeError, "gemm (wgmma): cuTensorMapEncodeTiled failed (error ", int(r),
+           ") for a ", rows, " x ", contiguous, " operand with leading dimension ", ld);
+  return map;
+}
+
+bool is_sm90(int device) {
+  static std::mutex mutex;
+  static std::map<int, bool> known;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = known.find(device);
+  if (it != known.end()) return it->second;
+  int major = 0, minor = 0;
+  check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
+  check(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "cudaDeviceGetAttribute");
+  return known[device] = major == 9 && minor == 0;
+}
+
+// An operand the copy engine can read: a stride-1 dimension (k_major says which), the pointer
+// 16-byte aligned, the other strides multiples of 8 elements (16 bytes).
+bool tma_readable(const void* p, int64_t inner, int64_t outer, int64_t batch_stride, bool& k_major) {
+  k_major = inner == 1;
+  if (!k_major && outer != 1) return false;
+  const int64_t ld = k_major ? outer : inner;
+  return aligned_to(p, 16) && ld % 8 == 0 && ld > 0 && batch_stride % 8 == 0;
+}
+
+template <class Cfg, bool AK, bool BK>
+void launch(const GemmArgs& g, cudaStream_t stream) {
+  const bool a_batched = g.batch > 1 && g.a_batch != 0, b_batched = g.batch > 1 && g.b_batch != 0;
+  const CUtensorMap map_a = AK ? tensor_map(g.A, g.K, g.M, g.a_row, a_batched ? g.batch : 1, g.a_batch, Cfg::kBlockM)
+                               : tensor_map(g.A, g.M, g.K, g.a_col, a_batched ? g.batch : 1, g.a_batch, 64);
+  const CUtensorMap map_b = BK ? tensor_map(g.B, g.K, g.N, g.b_col, b_batched ? g.batch : 1, g.b_batch, Cfg::kBlockN)
+                               : tensor_map(g.B, g.N, g.K, g.b_row, b_batched ? g.batch : 1, g.b_batch, 64);
+  Problem p;
+  p.M = static_cast<int>(g.M), p.N = static_cast<int>(g.N), p.K = static_cast<int>(g.K);
+  p.tiles_m = static_cast<int>(ceil_div(g.M, Cfg::kBlockM)), p.tiles_n = static_cast<int>(ceil_div(g.N, Cfg::kBlockN));
+  p.batch = static_cast<int>(g.batch), p.a_batched = a_batched, p.b_batched = b_batched;
+  p.c = GemmOutput{g.C, g.c_batch, g.ldc};
+  p.accumulate = g.accumulate;
+  const int64_t work = int64_t(p.tiles_m) * p.tiles_n * p.batch;
+  const int grid = static_cast<int>(std::min<int64_t>(work, device_limits(g.device).multiprocessors));
+  auto kernel = wgmma_gemm_kernel<Cfg, AK, BK>;
+  allow_dynamic_smem(kernel, Cfg::kSmemBytes, g.device, "gemm (wgmma): cudaFuncSetAttribute");
+  launch_kernel(kernel, dim3(grid), dim3(Cfg::kThreads), Cfg::kSmemBytes, stream, map_a, map_b, p);
+}
+
+template <int I = 0, class F> void visit_config(int index, F&& f) {
+  if constexpr (I < kConfigCount) {
+    if (index == I) return f(std::tuple_element_t<I, WgmmaConfigs>{});
+    visit_config<I + 1>(index, f);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> wgmma_config_names() {
+  std::vector<std::string> names;
+  for (int i = 0; i < kConfigCount; ++i) visit_config(i, [&](auto cfg) { names.push_back(decltype(cfg)::name()); });
+  return names;
+}
+
+// 128 x 256 tiles while they still give every multiprocessor one; 128 x 128 for smaller products.
+int wgmma_config_for(const GemmArgs& g) {
+  const int64_t wide_tiles = g.batch * ceil_div(g.M, 128) * ceil_div(g.N, 256);
+  return wide_tiles >= device_limits(g.device).multiprocessors ? 0 : 1;
+}
+
+bool wgmma_gemm(const GemmArgs& g, int config, cudaStream_t stream) {
+  constexpr int64_t kIntMax = 2147483647;
+  if (g.K <= 0 || g.M > kIntMax || g.N > kIntMax || g.K > kIntMax || g.batch > kIntMax) return false;
+  // A as (m, k): inner a_col, outer a_row. B as (n, k): inner b_row, outer b_col.
+  bool ak = false, bk = false;
+  const int64_t a_batch = g.batch > 1 ? g.a_batch : 0, b_batch = g.batch > 1 ? g.b_batch : 0;
+  if (!tma_readable(g.A, g.a_col, g.a_row, a_batch, ak) || !tma_readable(g.B, g.b_row, g.b_col, b_batch, bk))
+    return false;
+  if (!is_sm90(g.device)) return false;
+  visit_config(config, [&](auto cfg) {
+    using C = decltype(cfg);
+    if (ak && bk) launch<C, true, true>(g, stream);
+    else if (ak) launch<C, true, false>(g, stream);
+    else if (bk) launch<C, false, true>(g, stream);
+    else launch<C, false, false>(g, stream);
+  });
+  return true;
+}
+
+}  // namespace tg::cuda::sm90
