@@ -46,26 +46,30 @@ template <int D> struct TcTiles {
   static constexpr int kDTiles = D / 8;              // n8 accumulator tiles over the head dim
   static constexpr int kDsPitch = kTile + 8;         // dS^T [key][query]
   static constexpr int kFwdSmemBytes = 3 * kTileElems * 2;  // Q, K, V
-  // Backward: K, V and dS^T, then per query stage Q, dO, lse and D.
+  // Backward with key tiles of 16 x KeyWarps rows: K, V and dS^T, then per query stage Q, dO,
+  // lse and D.
   static constexpr int kBwdStageBytes = 2 * kTileElems * 2 + 2 * kTile * 4;
-  static constexpr int bwd_smem_bytes(int stages) { return 2 * kTileElems * 2 + kTile * kDsPitch * 2 + stages * kBwdStageBytes; }
+  static constexpr int bwd_smem_bytes(int key_warps, int stages) {
+    return 16 * key_warps * (2 * kPitch + kDsPitch) * 2 + stages * kBwdStageBytes;
+  }
 };
 
-// Rows [0, 64) x D of `src` (row stride ld; rows_valid rows and cols columns real) into
-// s[r * pitch + c], zeros elsewhere. vec (cols and ld multiples of 8, src 16-byte aligned):
-// 16-byte cp.async chunks, each all in or all out; otherwise element by element.
-template <int D>
+// Rows [0, Rows) x D of `src` (row stride ld; rows_valid rows and cols columns real) into
+// s[r * pitch + c], zeros elsewhere, by `Threads` threads. vec (cols and ld multiples of 8, src
+// 16-byte aligned): 16-byte cp.async chunks, each all in or all out; otherwise element by element.
+template <int D, int Threads = kTcThreads, int Rows = kTile>
 __device__ __forceinline__ void load_tile(bf16* s, const bf16* src, int64_t ld, int64_t rows_valid, int64_t cols,
                                           bool vec, int tid) {
   constexpr int kPitch = TcTiles<D>::kPitch;
   if (vec) {
-    for (int c = tid; c < kTile * D / 8; c += kTcThreads) {
+#pragma unroll 4
+    for (int c = tid; c < Rows * D / 8; c += Threads) {
       const int r = c / (D / 8), col = (c % (D / 8)) * 8;
       const bool in = r < rows_valid && col < cols;
       cp_async_16(s + r * kPitch + col, in ? src + r * ld + col : src, in);
     }
   } else {
-    for (int x = tid; x < kTile * D; x += kTcThreads) {
+    for (int x = tid; x < Rows * D; x += Threads) {
       const int r = x / D, c = x % D;
       s[r * kPitch + c] = r < rows_valid && c < cols ? src[r * ld + c] : __float2bfloat16(0.f);
     }
@@ -89,28 +93,32 @@ __device__ __forceinline__ void acc_to_a(uint32_t (&a)[4], const float (&lo)[4],
   a[3] = pack_bf16x2(hi[2], hi[3]);  // row g + 8
 }
 
-// acc (16 x 64, n8 tiles) += A (16 x D, kKSteps fragments) * B^T, B's 64 rows stored [row][e] at `b`.
-template <int D>
-__device__ __forceinline__ void product_64(float (&acc)[8][4], const uint32_t (*a)[4], const bf16* b, int lane) {
+// acc (16 x 64, n8 tiles) += A (16 x D) * B^T, B's 64 rows stored [row][e] at `b`; a_frag(kk, f)
+// gives A's fragment of k-step kk (held in registers, or read from shared memory just in time).
+template <int D, class AFrag>
+__device__ __forceinline__ void product_64(float (&acc)[8][4], AFrag&& a_frag, const bf16* b, int lane) {
 #pragma unroll
-  for (int kk = 0; kk < TcTiles<D>::kKSteps; ++kk)
+  for (int kk = 0; kk < TcTiles<D>::kKSteps; ++kk) {
+    uint32_t a[4];
+    a_frag(kk, a);
 #pragma unroll
     for (int jj = 0; jj < 4; ++jj) {
       uint32_t f[4];
       b_frags_n_major(f, b, TcTiles<D>::kPitch, 16 * jj, 16 * kk, lane);
-      mma_16x8(acc[2 * jj], a[kk], f[0], f[1], bf16{});
-      mma_16x8(acc[2 * jj + 1], a[kk], f[2], f[3], bf16{});
+      mma_16x8(acc[2 * jj], a, f[0], f[1], bf16{});
+      mma_16x8(acc[2 * jj + 1], a, f[2], f[3], bf16{});
     }
+  }
 }
 
-// acc (16 x D) += A (16 x 16, k-step kk of 64 rows) * B, B's rows 16kk.. stored [row][e] at `b`.
-template <int D>
-__device__ __forceinline__ void product_d(float (&acc)[TcTiles<D>::kDTiles][4], const uint32_t (&a)[4], const bf16* b,
-                                          int kk, int lane) {
+// acc (16 x Cols) += A (16 x 16, k-step kk) * B[16kk.., col0 .. col0 + Cols), B stored [row][e] at `b`.
+template <int D, int Cols = D>
+__device__ __forceinline__ void product_d(float (&acc)[Cols / 8][4], const uint32_t (&a)[4], const bf16* b, int kk,
+                                          int lane, int col0 = 0) {
 #pragma unroll
-  for (int dd = 0; dd < D / 16; ++dd) {
+  for (int dd = 0; dd < Cols / 16; ++dd) {
     uint32_t f[4];
-    b_frags_k_major(f, b, TcTiles<D>::kPitch, 16 * dd, 16 * kk, lane);
+    b_frags_k_major(f, b, TcTiles<D>::kPitch, col0 + 16 * dd, 16 * kk, lane);
     mma_16x8(acc[2 * dd], a, f[0], f[1], bf16{});
     mma_16x8(acc[2 * dd + 1], a, f[2], f[3], bf16{});
   }
@@ -151,7 +159,8 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, con
     cp_async_commit();
 
     float s[8][4] = {};
-    product_64<D>(s, qf, ks, lane);
+    product_64<D>(s, [&](int kk, uint32_t(&f)[4]) { f[0] = qf[kk][0], f[1] = qf[kk][1], f[2] = qf[kk][2], f[3] = qf[kk][3]; },
+                  ks, lane);
 
     // Every score of an interior tile is visible: no mask, every key < S, and (causal) every key
     // at or before the tile's first query. Only the edges pay for score_of's checks.
@@ -235,17 +244,23 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, con
 
 // ============================== backward ==============================
 
-template <int D, int kStages>
-__global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, const bf16* q, const bf16* k,
-                                                              const bf16* v, const bf16* dout, const float* lse,
-                                                              const float* drow, float* dq_acc, bf16* dk, bf16* dv,
-                                                              bool vec) {
+// KeyWarps warps, 16 keys each: a CTA owns 16 KeyWarps keys, and every query tile it loads serves
+// them all. dQ of a query tile (64 x D) is split among the warps as 4 row groups of 16 queries by
+// KeyWarps / 4 column groups.
+template <int D, int kStages, int KeyWarps>
+__global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<bf16> p, const bf16* q, const bf16* k,
+                                                                 const bf16* v, const bf16* dout, const float* lse,
+                                                                 const float* drow, float* dq_acc, bf16* dk, bf16* dv,
+                                                                 bool vec) {
   using Tl = TcTiles<D>;
+  constexpr int kThreads = 32 * KeyWarps, kKeys = 16 * KeyWarps;
+  constexpr int kDqCols = D / (KeyWarps / 4);
+  static_assert(KeyWarps % 4 == 0 && kDqCols % 16 == 0, "whole 16-column dQ slices");
   TG_DYNAMIC_SMEM(unsigned char, smem_raw);
   bf16* ks = reinterpret_cast<bf16*>(smem_raw);
-  bf16* vs = ks + Tl::kTileElems;
-  bf16* dst = vs + Tl::kTileElems;  // dS^T [key][query]
-  unsigned char* stages = reinterpret_cast<unsigned char*>(dst + kTile * Tl::kDsPitch);
+  bf16* vs = ks + kKeys * Tl::kPitch;
+  bf16* dst = vs + kKeys * Tl::kPitch;  // dS^T [key][query]
+  unsigned char* stages = reinterpret_cast<unsigned char*>(dst + kKeys * Tl::kDsPitch);
   // Stage st: Q and dO of a query tile, its lse (base 2) and D.
   auto qs_of = [&](int st) { return reinterpret_cast<bf16*>(stages + st * Tl::kBwdStageBytes); };
   auto dos_of = [&](int st) { return qs_of(st) + Tl::kTileElems; };
@@ -253,29 +268,30 @@ __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, co
   auto d_of = [&](int st) { return lse_of(st) + kTile; };
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-  const int64_t kv_tiles = ceil_div(p.S, kTile);
-  const int64_t n = blockIdx.x / kv_tiles, j0 = (blockIdx.x % kv_tiles) * kTile;
-  const int64_t key[2] = {j0 + 16 * warp + g, j0 + 16 * warp + g + 8};
+  const int64_t kv_tiles = ceil_div(p.S, kKeys);
+  const int64_t n = blockIdx.x / kv_tiles, j0 = (blockIdx.x % kv_tiles) * kKeys;
+  const int64_t warp_j0 = j0 + 16 * warp;  // this warp's keys
+  const int64_t key[2] = {warp_j0 + g, warp_j0 + g + 8};
 
   // Starts the copy of query tile q0 into stage st (Q, dO asynchronously; lse and D directly).
   auto load_query_tile = [&](int64_t q0, int st) {
-    load_tile<D>(qs_of(st), q + (n * p.L + q0) * p.E, p.E, p.L - q0, p.E, vec, tid);
-    load_tile<D>(dos_of(st), dout + (n * p.L + q0) * p.Ev, p.Ev, p.L - q0, p.Ev, vec, tid);
+    load_tile<D, kThreads>(qs_of(st), q + (n * p.L + q0) * p.E, p.E, p.L - q0, p.E, vec, tid);
+    load_tile<D, kThreads>(dos_of(st), dout + (n * p.L + q0) * p.Ev, p.Ev, p.L - q0, p.Ev, vec, tid);
     cp_async_commit();
-    for (int r = tid; r < kTile; r += kTcThreads) {
+    for (int r = tid; r < kTile; r += kThreads) {
       const bool in = q0 + r < p.L;
       lse_of(st)[r] = in ? lse[n * p.L + q0 + r] * kLog2e : -INFINITY;  // base 2; rows past L: P = 0
       d_of(st)[r] = in ? drow[n * p.L + q0 + r] : 0.f;
     }
   };
 
-  load_tile<D>(ks, k + (n * p.S + j0) * p.E, p.E, p.S - j0, p.E, vec, tid);
-  load_tile<D>(vs, v + (n * p.S + j0) * p.Ev, p.Ev, p.S - j0, p.Ev, vec, tid);
+  load_tile<D, kThreads, kKeys>(ks, k + (n * p.S + j0) * p.E, p.E, p.S - j0, p.E, vec, tid);
+  load_tile<D, kThreads, kKeys>(vs, v + (n * p.S + j0) * p.Ev, p.Ev, p.S - j0, p.Ev, vec, tid);
   cp_async_commit();
 
   float dk_acc[Tl::kDTiles][4] = {}, dv_acc[Tl::kDTiles][4] = {};
   const float scale_log2 = p.scale * kLog2e;
-  const int64_t q_begin = p.causal ? (j0 / kTile) * kTile : 0;  // causal: rows i < j0 see none of these keys
+  const int64_t q_begin = p.causal ? j0 : 0;  // causal: rows i < j0 see none of these keys (j0 % 64 == 0)
   if (q_begin < p.L) load_query_tile(q_begin, 0);
   int st = 0;
   for (int64_t q0 = q_begin; q0 < p.L; q0 += kTile, st = (st + 1) % kStages) {
@@ -287,21 +303,18 @@ __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, co
     const float* lse_s = lse_of(st);
     const float* d_s = d_of(st);
 
-    // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys and the tile's 64 queries.
+    // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys and the tile's 64 queries. The K and V
+    // fragments are read per k step, not held across the loop (64 registers at D = 128).
     float st[8][4] = {}, dpt[8][4] = {};
-    {
-      uint32_t kf[Tl::kKSteps][4], vf[Tl::kKSteps][4];
-#pragma unroll
-      for (int kk = 0; kk < Tl::kKSteps; ++kk) {
-        a_frag_m_major(kf[kk], ks, Tl::kPitch, 16 * warp, 16 * kk, lane);
-        a_frag_m_major(vf[kk], vs, Tl::kPitch, 16 * warp, 16 * kk, lane);
-      }
-      product_64<D>(st, kf, qs, lane);
-      product_64<D>(dpt, vf, dos, lane);
-    }
-    // st <- P~^T, dpt <- dS^T; element (key[h], query q0 + il). An interior tile (no mask, every
-    // key < S and query < L, causal: every key at or before the first query) skips the checks.
-    const bool interior = !p.mask && j0 + kTile <= p.S && q0 + kTile <= p.L && (!p.causal || j0 + kTile - 1 <= q0);
+    product_64<D>(st, [&](int kk, uint32_t(&f)[4]) { a_frag_m_major(f, ks, Tl::kPitch, 16 * warp, 16 * kk, lane); },
+                  qs, lane);
+    product_64<D>(dpt, [&](int kk, uint32_t(&f)[4]) { a_frag_m_major(f, vs, Tl::kPitch, 16 * warp, 16 * kk, lane); },
+                  dos, lane);
+    // st <- P~^T, dpt <- dS^T; element (key[h], query q0 + il). An interior block of this warp (no
+    // mask, its keys < S and queries < L, causal: its keys at or before the first query) skips
+    // the checks.
+    const bool interior =
+        !p.mask && warp_j0 + 16 <= p.S && q0 + kTile <= p.L && (!p.causal || warp_j0 + 15 <= q0);
     if (interior) {
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt)
@@ -344,23 +357,25 @@ __global__ void __launch_bounds__(kTcThreads) backward_kernel(Params<bf16> p, co
             pack_bf16x2(dpt[nt][2 * h], dpt[nt][2 * h + 1]);
     __syncthreads();
 
-    // dQ (queries 16w.. of the tile) += dS K: A = dS stored [key][query], B = K stored [key][e].
-    float dq[Tl::kDTiles][4] = {};
+    // dQ (queries dq_row.. of the tile, columns dq_col..) += dS K over the CTA's keys:
+    // A = dS stored [key][query], B = K stored [key][e].
+    const int dq_row = 16 * (warp % 4), dq_col = (warp / 4) * kDqCols;
+    float dq[kDqCols / 8][4] = {};
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
+    for (int kk = 0; kk < kKeys / 16; ++kk) {
       uint32_t a[4];
-      a_frag_k_major(a, dst, Tl::kDsPitch, 16 * warp, 16 * kk, lane);
-      product_d<D>(dq, a, ks, kk, lane);
+      a_frag_k_major(a, dst, Tl::kDsPitch, dq_row, 16 * kk, lane);
+      product_d<D, kDqCols>(dq, a, ks, kk, lane, dq_col);
     }
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int64_t i = q0 + 16 * warp + g + 8 * h;
+      const int64_t i = q0 + dq_row + g + 8 * h;
       if (i >= p.L) continue;
 #pragma unroll
-      for (int dt = 0; dt < Tl::kDTiles; ++dt)
+      for (int dt = 0; dt < kDqCols / 8; ++dt)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
-          const int col = 8 * dt + 2 * t + c;
+          const int col = dq_col + 8 * dt + 2 * t + c;
           if (col < p.E) atomicAdd(&dq_acc[(n * p.L + i) * p.E + col], p.scale * dq[dt][2 * h + c]);
         }
     }
@@ -415,19 +430,25 @@ void backward_tc(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16
   const bool vec = vector_loads(p, {q, k, v, dout});
   with_head_dim(padded_head_dim(p.E, p.Ev), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
-    const int64_t blocks = p.N * ceil_div(p.S, kTile);
+    // Key tiles of 128 (8 warps) and two query stages where a CTA may have the shared memory
+    // (D = 128 needs 155 KB: sm_80 and sm_90), else 64 keys (4 warps) and as many stages as fit;
+    // TAPEGRAD_CUDA_ATTENTION_KEY_TILE=64 and TAPEGRAD_CUDA_ATTENTION_STAGES=1 force the smaller
+    // choices (to time and test them).
+    const int smem = device_limits(device).smem_per_block;
+    const char* key_tile = std::getenv("TAPEGRAD_CUDA_ATTENTION_KEY_TILE");
+    const char* stages = std::getenv("TAPEGRAD_CUDA_ATTENTION_STAGES");
+    const bool wide = !(key_tile && std::strcmp(key_tile, "64") == 0) && smem >= TcTiles<D>::bwd_smem_bytes(8, 1);
+    const int key_warps = wide ? 8 : 4;
+    const bool two_stages = !(stages && std::strcmp(stages, "1") == 0) && smem >= TcTiles<D>::bwd_smem_bytes(key_warps, 2);
+    auto kernel = wide ? (two_stages ? backward_kernel<D, 2, 8> : backward_kernel<D, 1, 8>)
+                       : (two_stages ? backward_kernel<D, 2, 4> : backward_kernel<D, 1, 4>);
+    const int bytes = TcTiles<D>::bwd_smem_bytes(key_warps, two_stages ? 2 : 1);
+    const int64_t blocks = p.N * ceil_div(p.S, 16 * key_warps);
     TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many keys");
     if (blocks == 0) return;
-    // Two query stages where a CTA may have the shared memory (D = 128 needs 112 KB: not on sm_86 /
-    // sm_89), unless TAPEGRAD_CUDA_ATTENTION_STAGES=1 (to time one against the other).
-    const char* forced = std::getenv("TAPEGRAD_CUDA_ATTENTION_STAGES");
-    const bool two_stages = !(forced && std::strcmp(forced, "1") == 0) &&
-                            device_limits(device).smem_per_block >= TcTiles<D>::bwd_smem_bytes(2);
-    auto kernel = two_stages ? backward_kernel<D, 2> : backward_kernel<D, 1>;
-    const int bytes = TcTiles<D>::bwd_smem_bytes(two_stages ? 2 : 1);
     allow_dynamic_smem(kernel, bytes, device, "attention backward (tensor cores): cudaFuncSetAttribute");
-    launch_kernel(kernel, static_cast<unsigned>(blocks), kTcThreads, bytes, s, p, q, k, v, dout, lse, drow, dq_acc, dk,
-                  dv, vec);
+    launch_kernel(kernel, static_cast<unsigned>(blocks), 32 * key_warps, bytes, s, p, q, k, v, dout, lse, drow, dq_acc,
+                  dk, dv, vec);
   });
   check(cudaGetLastError(), "attention backward (tensor cores) kernel launch");
 }
