@@ -525,6 +525,33 @@ def test_bfloat16_matmul_on_tensor_cores_accumulates_in_float32(backend, shape):
 
 
 @gpu
+@pytest.mark.parametrize("transpose_a, transpose_b", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("shape", [(264, 136, 200), (2, 136, 264, 72), (1, 520, 64, 264)])
+def test_bfloat16_own_matmul_reads_every_layout(shape, transpose_a, transpose_b):
+    """Sizes whose strides the Hopper kernel's copy engine can read (multiples of 8) in each layout:
+    k- or m/n-contiguous operands (transposed views), a batch with B broadcast, partial edge tiles.
+    On an sm_90 GPU the own backend runs them on wgmma; elsewhere on mma.sync."""
+    *batch, M, K, N = shape
+    a_shape, b_shape = (*batch, K, M) if transpose_a else (*batch, M, K), (N, K) if transpose_b else (K, N)
+    (ac, ag), (bc, bg) = _bf16_pair(a_shape, seed=2), _bf16_pair(b_shape, seed=3)
+    if transpose_a:
+        ac, ag = ac.transpose(-1, -2), ag.transpose(-1, -2)
+    if transpose_b:
+        bc, bg = bc.T, bg.T
+    previous = tg.cuda.matmul_backend()
+    tg.cuda.set_matmul_backend("own")
+    try:
+        got = (ag @ bg).float().cpu().numpy()
+    finally:
+        tg.cuda.set_matmul_backend(previous)
+    a64, b64 = ac.double().numpy(), bc.double().numpy()
+    exact = a64 @ b64
+    bound = BF16_ULP * np.abs(exact) + K * 2.0 ** -23 * (np.abs(a64) @ np.abs(b64))
+    assert got.shape == exact.shape
+    assert np.all(np.abs(got - exact) <= bound + 1e-30)
+
+
+@gpu
 @pytest.mark.parametrize("L, S, E, causal", [(64, 64, 64, False), (100, 77, 64, True), (33, 130, 128, False),
                                              (16, 16, 32, True)])
 def test_bfloat16_attention_matches_float64(L, S, E, causal):
