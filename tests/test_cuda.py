@@ -526,7 +526,7 @@ def test_bfloat16_matmul_on_tensor_cores_accumulates_in_float32(backend, shape):
 
 @gpu
 @pytest.mark.parametrize("transpose_a, transpose_b", [(False, False), (True, False), (False, True), (True, True)])
-@pytest.mark.parametrize("shape", [(264, 136, 200), (2, 136, 264, 72), (1, 520, 64, 264)])
+@pytest.mark.parametrize("shape", [(136, 72, 200), (2, 136, 72, 264), (1, 264, 64, 136)])
 def test_bfloat16_own_matmul_reads_every_layout(shape, transpose_a, transpose_b):
     """Sizes whose strides the Hopper kernel's copy engine can read (multiples of 8) in each layout:
     k- or m/n-contiguous operands (transposed views), a batch with B broadcast, partial edge tiles.
