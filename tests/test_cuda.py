@@ -571,6 +571,40 @@ def test_bfloat16_attention_matches_float64(L, S, E, causal):
 
 
 @gpu
+@pytest.mark.parametrize("L, S, E, causal", [(64, 64, 64, False), (100, 77, 64, True), (33, 130, 128, False)])
+def test_float32_attention_under_allow_tf32_runs_on_tensor_cores(L, S, E, causal):
+    """allow_tf32 moves float32 attention onto the tensor cores: within tf32's rounding (10 bits)
+    of float64, and measurably not the float32 CUDA-core result (which is within 1e-5)."""
+    F = tg.nn.functional
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.standard_normal((2, 3, n, E)).astype(np.float32) for n in (L, S, S))
+    g = rng.standard_normal((2, 3, L, E)).astype(np.float32)
+    ref = [tg.tensor(a.astype(np.float64), requires_grad=True) for a in (q, k, v)]
+    want = F.scaled_dot_product_attention(*ref, is_causal=causal)
+    (want * tg.tensor(g.astype(np.float64))).sum().backward()
+    expected = [want.detach().numpy()] + [t.grad.numpy() for t in ref]
+
+    def run():
+        xs = [tg.tensor(a, device="cuda", requires_grad=True) for a in (q, k, v)]
+        out = F.scaled_dot_product_attention(*xs, is_causal=causal)
+        (out * tg.tensor(g, device="cuda")).sum().backward()
+        return [out.detach().cpu().numpy()] + [x.grad.cpu().numpy() for x in xs]
+
+    previous = tg.cuda.allow_tf32()
+    try:
+        tg.cuda.allow_tf32(True)
+        tf32 = run()
+        tg.cuda.allow_tf32(False)
+        exact = run()
+    finally:
+        tg.cuda.allow_tf32(previous)
+    worst_tf32 = max(np.abs(a - e).max() / np.abs(e).max() for a, e in zip(tf32, expected))
+    worst_exact = max(np.abs(a - e).max() / np.abs(e).max() for a, e in zip(exact, expected))
+    assert worst_exact < 1e-5
+    assert 1e-5 < worst_tf32 < 3e-3
+
+
+@gpu
 @pytest.mark.parametrize("make", [
     lambda ps: tg.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
     lambda ps: tg.optim.Adam(ps, lr=0.01),

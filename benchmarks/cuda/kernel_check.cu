@@ -319,7 +319,9 @@ double max_error(const std::vector<float>& got, const std::vector<double>& ref) 
   return worst / std::max(scale, 0.1);
 }
 
-void check_attention(DType dtype, const AttnCase& c) {
+// tf32: float32 with allow_tf32 (the tensor-core kernels, tf32 products).
+void check_attention(DType dtype, const AttnCase& c, bool tf32 = false) {
+  cu::set_allow_tf32(tf32);
   tg::AttentionArgs a{};
   a.N = c.N, a.L = c.L, a.S = c.S, a.E = c.E, a.Ev = c.Ev;
   a.scale = 1.0 / std::sqrt(double(c.E));
@@ -367,10 +369,10 @@ void check_attention(DType dtype, const AttnCase& c) {
   // The backward reads O as the device computed it; the reference uses its own O, which differs
   // only by rounding (D = rowsum(dO * O)).
   const AttnRef ref = attention_reference(c, a, q, k, v, mask, offsets, dout);
-  const double tol = dtype == DType::Float32 ? 2e-4 : 2.5e-2;
+  const double tol = dtype == DType::BFloat16 ? 2.5e-2 : tf32 ? 3e-3 : 2e-4;
   char name[200];
   std::snprintf(name, sizeof name, "attention %s N%lld L%lld S%lld E%lld Ev%lld%s mask%d p%.2f",
-                dtype == DType::Float32 ? "f32 " : "bf16", (long long)c.N, (long long)c.L, (long long)c.S,
+                dtype == DType::BFloat16 ? "bf16" : tf32 ? "tf32" : "f32 ", (long long)c.N, (long long)c.L, (long long)c.S,
                 (long long)c.E, (long long)c.Ev, c.causal ? " causal" : "", c.mask, c.dropout);
   const struct { const char* what; std::vector<float> got; const std::vector<double>& ref; } parts[] = {
       {"out", dout_.download(ref.out.size()), ref.out}, {"lse", dlse.download(ref.lse.size()), ref.lse},
@@ -381,6 +383,7 @@ void check_attention(DType dtype, const AttnCase& c) {
     report(err <= tol, std::string(name) + " " + part.what, err, tol);
   }
   cudaFree(doffsets);
+  cu::set_allow_tf32(false);
 }
 
 void attention_checks() {
@@ -390,8 +393,11 @@ void attention_checks() {
       {2, 45, 77, 33, 17, false, 3, 0.1},   {1, 90, 40, 64, 64, true, 0, 0.0},    {1, 40, 90, 128, 96, true, 2, 0.3},
       {4, 1, 1, 8, 8, false, 0, 0.0},       {2, 130, 200, 128, 128, false, 3, 0.0}, {1, 33, 0, 32, 32, false, 0, 0.0},
   };
-  for (DType t : {DType::Float32, DType::BFloat16})
-    for (const AttnCase& c : cases) check_attention(t, c);
+  for (const AttnCase& c : cases) {
+    check_attention(DType::Float32, c);
+    check_attention(DType::Float32, c, true);
+    check_attention(DType::BFloat16, c);
+  }
 }
 
 // ============================== benchmarks ==============================
@@ -532,9 +538,13 @@ void gemm_config_bench(const std::vector<std::pair<std::string, double>>& rates)
 
 void attention_bench() {
   std::printf("\nAttention, batch 8 x 16 heads (TFLOP/s: forward 4 N T^2 D, backward 10 N T^2 D, non-causal)\n");
-  for (DType t : {DType::BFloat16, DType::Float32})
+  const struct { const char* name; DType t; bool tf32; } kinds[] = {
+      {"bf16", DType::BFloat16, false}, {"tf32", DType::Float32, true}, {"f32 ", DType::Float32, false}};
+  for (const auto& kind : kinds)
     for (int64_t T : {1024, 4096})
       for (int64_t D : {64, 128}) {
+        const DType t = kind.t;
+        cu::set_allow_tf32(kind.tf32);
         const int64_t N = 128;
         tg::AttentionArgs a{N, T, T, D, D, 1.0 / std::sqrt(double(D)), nullptr, nullptr, 0, 0, false, 0.0, 0, 0};
         Buffer q(t, N * T * D), k(t, N * T * D), v(t, N * T * D), o(t, N * T * D), lse(DType::Float32, N * T);
@@ -551,9 +561,10 @@ void attention_bench() {
             iters);
         const double f = double(N) * T * T * D;
         std::printf("  %s T %5lld D %3lld  fwd %8.2f ms %6.1f TFLOP/s  bwd %8.2f ms %6.1f TFLOP/s  fwd+bwd %6.1f TFLOP/s\n",
-                    t == DType::Float32 ? "f32 " : "bf16", (long long)T, (long long)D, fwd, 4 * f / fwd / 1e9, bwd,
+                    kind.name, (long long)T, (long long)D, fwd, 4 * f / fwd / 1e9, bwd,
                     10 * f / bwd / 1e9, 14 * f / (fwd + bwd) / 1e9);
       }
+  cu::set_allow_tf32(false);
 }
 
 }  // namespace

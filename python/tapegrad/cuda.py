@@ -83,9 +83,9 @@ def cublas_built():
 
 
 def allow_tf32(allow=None):
-    """Float32 matmuls on TF32 tensor cores (10-bit mantissa products, float32 sums), like
-    torch.backends.cuda.matmul.allow_tf32; off by default. With an argument, sets it; returns
-    the setting."""
+    """Float32 matmuls and fused attention on TF32 tensor cores (10-bit mantissa products,
+    float32 sums), like torch.backends.cuda.matmul.allow_tf32; off by default. With an argument,
+    sets it; returns the setting."""
     if allow is not None:
         _cuda.set_allow_tf32(bool(allow))
     return _cuda.allow_tf32()

@@ -3,7 +3,8 @@
 // CUDA thread, through the warp emulator; driven by tests/test_cuda_emulated.py, which compares
 // the results with NumPy and tapegrad's CPU kernels. Arrays travel as float32 files in DIR.
 //
-//   emulated_kernels attention DIR f32|bf16 N L S E Ev causal mask_row mask_col dropout_p seed misalign
+//   emulated_kernels attention DIR f32|tf32|bf16 N L S E Ev causal mask_row mask_col dropout_p seed misalign
+//       (tf32: float32 with allow_tf32, on the tensor-core kernels)
 //       reads q k v dout [mask mask_offsets(int64)], writes out lse dq dk dv
 //   emulated_kernels gemm DIR f32|bf16 batch M N K a_layout(mk|km) b_layout(kn|nk) accumulate tf32 misalign
 //                    [mma|simt CONFIG]
@@ -87,7 +88,9 @@ DType dtype_arg(const std::string& s) {
 
 int attention(char** argv) {
   const std::string dir = argv[0];
-  const DType t = dtype_arg(argv[1]);
+  const bool tf32 = std::string(argv[1]) == "tf32";
+  const DType t = tf32 ? DType::Float32 : dtype_arg(argv[1]);
+  tg::cuda::set_allow_tf32(tf32);
   tg::AttentionArgs a{};
   a.N = std::atoll(argv[2]), a.L = std::atoll(argv[3]), a.S = std::atoll(argv[4]);
   a.E = std::atoll(argv[5]), a.Ev = std::atoll(argv[6]);

@@ -21,13 +21,15 @@
 // consecutive shared-memory words.
 // Dropout uses the CPU's Philox stream: element (n, i, j) draws counter offset + (n L + i) S + j.
 // All arithmetic is float32 (bfloat16 is converted on load): plain FMA on CUDA cores. This is
-// the float32 path; bfloat16 runs on the tensor cores (attention_tc.cu) unless
-// TAPEGRAD_CUDA_ATTENTION=simt asks for these kernels (a reference to compare against).
+// the float32 path; bfloat16, and float32 under allow_tf32(), run on the tensor cores
+// (attention_tc.cu) unless TAPEGRAD_CUDA_ATTENTION=simt asks for these kernels (a reference to
+// compare against).
 #include <cstdlib>
 #include <cstring>
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_common.cuh"
+#include "kernels/cuda/gemm.h"
 
 namespace tg::cuda {
 
@@ -354,22 +356,23 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(Params<T> 
 
 // ============================== dispatch ==============================
 
-// bfloat16 on the tensor cores, unless TAPEGRAD_CUDA_ATTENTION=simt (read once).
-bool bf16_on_tensor_cores() {
-  static const bool tc = [] {
+// On the tensor cores: bfloat16, and float32 as tf32 when allow_tf32() is set and its tiles fit the
+// device; neither when TAPEGRAD_CUDA_ATTENTION=simt (read once).
+template <class T> bool on_tensor_cores(const Params<T>& p, int device) {
+  static const bool simt = [] {
     const char* e = std::getenv("TAPEGRAD_CUDA_ATTENTION");
-    return !(e && std::strcmp(e, "simt") == 0);
+    return e && std::strcmp(e, "simt") == 0;
   }();
-  return tc;
+  if (simt) return false;
+  if constexpr (std::is_same_v<T, bf16>) return true;
+  else return allow_tf32() && tc_fits(p, device);
 }
 
 template <class T>
 void forward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, T* out, float* lse, int device,
                    cudaStream_t s) {
   const Params<T> p = params_of<T>(a);
-  if constexpr (std::is_same_v<T, bf16>) {
-    if (bf16_on_tensor_cores()) return forward_tc(p, q, k, v, out, lse, device, s);
-  }
+  if (on_tensor_cores(p, device)) return forward_tc(p, q, k, v, out, lse, device, s);
   with_head_dim(padded_head_dim(a.E, a.Ev), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     const int64_t blocks = a.N * ceil_div(a.L, FwdTiles<D>::kQ);
@@ -409,12 +412,8 @@ void backward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, 
                     drow, dq_acc, dk, dv);
     });
   };
-  if constexpr (std::is_same_v<T, bf16>) {
-    if (bf16_on_tensor_cores()) backward_tc(p, q, k, v, dout, lse, drow, dq_acc, dk, dv, device, s);
-    else on_cuda_cores();
-  } else {
-    on_cuda_cores();
-  }
+  if (on_tensor_cores(p, device)) backward_tc(p, q, k, v, dout, lse, drow, dq_acc, dk, dv, device, s);
+  else on_cuda_cores();
   if constexpr (!float_dq) {
     if (dq_count > 0)
       launch_kernel(float_to<T>, static_cast<unsigned>(std::min<int64_t>(ceil_div(dq_count, kThreads), 4096)), kThreads,

@@ -1,5 +1,5 @@
-// What the two device attention implementations share (attention.cu: float32 on CUDA cores;
-// attention_tc.cu: bfloat16 on tensor cores): the kernel parameters, the score of one (i, j)
+// What the two device attention implementations share (attention.cu: on the CUDA cores;
+// attention_tc.cu: on the tensor cores): the kernel parameters, the score of one (i, j)
 // with its mask, the dropout factor, and the head-dim dispatch.
 #pragma once
 #include <cuda_bf16.h>
@@ -73,13 +73,16 @@ template <class F> void with_head_dim(int d, F&& f) {
   else f(std::integral_constant<int, 128>{});
 }
 
-// ---- attention_tc.cu: bfloat16 on the tensor cores (launchers; the caller checked the arguments) ----
-// Forward writes out and lse (N L floats). Backward reads drow (D_i, N L floats), adds dQ into the
-// float32 dq_acc (N L E, zeroed by the caller) and writes dk, dv.
-void forward_tc(const Params<__nv_bfloat16>& p, const __nv_bfloat16* q, const __nv_bfloat16* k,
-                const __nv_bfloat16* v, __nv_bfloat16* out, float* lse, int device, cudaStream_t s);
-void backward_tc(const Params<__nv_bfloat16>& p, const __nv_bfloat16* q, const __nv_bfloat16* k,
-                 const __nv_bfloat16* v, const __nv_bfloat16* dout, const float* lse, const float* drow,
-                 float* dq_acc, __nv_bfloat16* dk, __nv_bfloat16* dv, int device, cudaStream_t s);
+// ---- attention_tc.cu: on the tensor cores, bfloat16 and (behind allow_tf32) float32 as tf32 ----
+// Launchers; the caller checked the arguments. Forward writes out and lse (N L floats). Backward
+// reads drow (D_i, N L floats), adds dQ into the float32 dq_acc (N L E, zeroed by the caller) and
+// writes dk, dv. tc_fits: the device gives a CTA the shared memory of T's tiles at this head dim
+// (float32's are twice bfloat16's: D = 128 needs sm_80 or sm_90).
+template <class T> bool tc_fits(const Params<T>& p, int device);
+template <class T>
+void forward_tc(const Params<T>& p, const T* q, const T* k, const T* v, T* out, float* lse, int device, cudaStream_t s);
+template <class T>
+void backward_tc(const Params<T>& p, const T* q, const T* k, const T* v, const T* dout, const float* lse,
+                 const float* drow, float* dq_acc, T* dk, T* dv, int device, cudaStream_t s);
 
 }  // namespace tg::cuda::attention

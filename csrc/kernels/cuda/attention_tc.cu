@@ -44,39 +44,110 @@ constexpr int kWarps = 4, kTcThreads = 32 * kWarps, kTile = 64;
 // tensor cores, bound these kernels at D = 64.
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 
-template <int D> struct TcTiles {
-  static constexpr int kPitch = D + 8;               // bf16 per shared row: ldmatrix conflict-free
+// What the element type changes. bfloat16: mma m16n8k16, two elements a register, the fragment
+// loaders of device_utils.cuh. float32 as tf32 (behind allow_tf32): m16n8k8, one element a
+// register, rounded to tf32 on the way in. A tf32 k step of 8 holds k = t and t + 4 in a thread's
+// A registers where an accumulator tile holds columns 2t and 2t + 1; so the products whose A comes
+// from accumulators (P V, P^T dO, dS^T Q), and with them every product of operands stored k-major
+// (scalar loads, dS K too), run through each k step in the order 0, 2, 4, 6, 1, 3, 5, 7: position
+// t is k = 2t, position t + 4 is k = 2t + 1. A sum does not care in which order its terms come.
+template <class T> struct TcOps;
+
+template <> struct TcOps<bf16> {
+  static constexpr int kK = 16;   // k per mma
+  static constexpr int kPad = 8;  // elements of padding per shared row: rows an odd multiple of 16 bytes
+  // A: rows o..o+15, k..k+kK of a tile stored [row][k] (a_rows) or [k][row] (a_cols).
+  __device__ static void a_rows(uint32_t (&a)[4], const bf16* s, int pitch, int o, int k, int lane) {
+    a_frag_m_major(a, s, pitch, o, k, lane);
+  }
+  __device__ static void a_cols(uint32_t (&a)[4], const bf16* s, int pitch, int o, int k, int lane) {
+    a_frag_k_major(a, s, pitch, o, k, lane);
+  }
+  // B of two n8 tiles (columns n..n+15), k..k+kK of a tile stored [n][k] (b_rows) or [k][n] (b_cols).
+  __device__ static void b_rows(uint32_t (&b)[4], const bf16* s, int pitch, int n, int k, int lane) {
+    b_frags_n_major(b, s, pitch, n, k, lane);
+  }
+  __device__ static void b_cols(uint32_t (&b)[4], const bf16* s, int pitch, int n, int k, int lane) {
+    b_frags_k_major(b, s, pitch, n, k, lane);
+  }
+  // The accumulator tiles c[0], c[1] (columns 0-7, 8-15 of a k step) as an A fragment.
+  __device__ static void acc_to_a(uint32_t (&a)[4], const float (*c)[4]) {
+    a[0] = pack_bf16x2(c[0][0], c[0][1]);  // row g,     k 2t, 2t+1
+    a[1] = pack_bf16x2(c[0][2], c[0][3]);  // row g + 8
+    a[2] = pack_bf16x2(c[1][0], c[1][1]);  // row g,     k 8 + 2t, 9 + 2t
+    a[3] = pack_bf16x2(c[1][2], c[1][3]);  // row g + 8
+  }
+  __device__ static void mma(float (&acc)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    mma_16x8(acc, a, b0, b1, bf16{});
+  }
+  __device__ static void store2(bf16* dst, float x, float y) { *reinterpret_cast<uint32_t*>(dst) = pack_bf16x2(x, y); }
+};
+
+template <> struct TcOps<float> {
+  static constexpr int kK = 8, kPad = 4;
+  __device__ static void round(uint32_t (&r)[4]) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) r[i] = to_tf32(__uint_as_float(r[i]));
+  }
+  __device__ static void a_rows(uint32_t (&a)[4], const float* s, int pitch, int o, int k, int lane) {
+    a_frag_m_major(a, s, pitch, o, k, lane);
+    round(a);
+  }
+  __device__ static void a_cols(uint32_t (&a)[4], const float* s, int pitch, int o, int k, int lane) {
+    const float* r = s + (k + 2 * (lane % 4)) * pitch + o + lane / 4;  // position t: k 2t; t + 4: 2t + 1
+    a[0] = to_tf32(r[0]), a[1] = to_tf32(r[8]), a[2] = to_tf32(r[pitch]), a[3] = to_tf32(r[pitch + 8]);
+  }
+  __device__ static void b_rows(uint32_t (&b)[4], const float* s, int pitch, int n, int k, int lane) {
+    b_frags_n_major(b, s, pitch, n, k, lane);
+    round(b);
+  }
+  __device__ static void b_cols(uint32_t (&b)[4], const float* s, int pitch, int n, int k, int lane) {
+    const float* r = s + (k + 2 * (lane % 4)) * pitch + n + lane / 4;
+    b[0] = to_tf32(r[0]), b[1] = to_tf32(r[pitch]), b[2] = to_tf32(r[8]), b[3] = to_tf32(r[pitch + 8]);
+  }
+  // One accumulator tile c[0] (a k step of 8 columns): column 2t at position t, 2t + 1 at t + 4.
+  __device__ static void acc_to_a(uint32_t (&a)[4], const float (*c)[4]) {
+    a[0] = to_tf32(c[0][0]), a[1] = to_tf32(c[0][2]), a[2] = to_tf32(c[0][1]), a[3] = to_tf32(c[0][3]);
+  }
+  __device__ static void mma(float (&acc)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    mma_16x8(acc, a, b0, b1, float{});
+  }
+  __device__ static void store2(float* dst, float x, float y) { *reinterpret_cast<float2*>(dst) = make_float2(x, y); }
+};
+
+template <class T, int D> struct TcTiles {
+  static constexpr int kPitch = D + TcOps<T>::kPad;  // elements per shared row: ldmatrix and scalar loads conflict-free
   static constexpr int kTileElems = kTile * kPitch;
-  static constexpr int kKSteps = D / 16;             // k16 steps over the head dim
+  static constexpr int kKSteps = D / TcOps<T>::kK;   // k steps over the head dim
   static constexpr int kDTiles = D / 8;              // n8 accumulator tiles over the head dim
-  static constexpr int kDsPitch = kTile + 8;         // dS^T [key][query]
-  static constexpr int kFwdSmemBytes = 3 * kTileElems * 2;  // Q, K, V
+  static constexpr int kDsPitch = kTile + TcOps<T>::kPad;  // dS^T [key][query]
+  static constexpr int kFwdSmemBytes = 3 * kTileElems * int(sizeof(T));  // Q, K, V
   // Backward with key tiles of 16 x KeyWarps rows: K, V and dS^T, then per query stage Q, dO,
   // lse and D.
-  static constexpr int kBwdStageBytes = 2 * kTileElems * 2 + 2 * kTile * 4;
+  static constexpr int kBwdStageBytes = 2 * kTileElems * int(sizeof(T)) + 2 * kTile * 4;
   static constexpr int bwd_smem_bytes(int key_warps, int stages) {
-    return 16 * key_warps * (2 * kPitch + kDsPitch) * 2 + stages * kBwdStageBytes;
+    return 16 * key_warps * (2 * kPitch + kDsPitch) * int(sizeof(T)) + stages * kBwdStageBytes;
   }
 };
 
 // Rows [0, Rows) x D of `src` (row stride ld; rows_valid rows and cols columns real) into
-// s[r * pitch + c], zeros elsewhere, by `Threads` threads. vec (cols and ld multiples of 8, src
-// 16-byte aligned): 16-byte cp.async chunks, each all in or all out; otherwise element by element.
-template <int D, int Threads = kTcThreads, int Rows = kTile>
-__device__ __forceinline__ void load_tile(bf16* s, const bf16* src, int64_t ld, int64_t rows_valid, int64_t cols,
-                                          bool vec, int tid) {
-  constexpr int kPitch = TcTiles<D>::kPitch;
+// s[r * pitch + c], zeros elsewhere, by `Threads` threads. vec (cols and ld whole 16-byte chunks,
+// src 16-byte aligned): 16-byte cp.async chunks, each all in or all out; else element by element.
+template <class T, int D, int Threads = kTcThreads, int Rows = kTile>
+__device__ __forceinline__ void load_tile(T* s, const T* src, int64_t ld, int64_t rows_valid, int64_t cols, bool vec,
+                                          int tid) {
+  constexpr int kPitch = TcTiles<T, D>::kPitch, kChunk = 16 / int(sizeof(T));
   if (vec) {
 #pragma unroll 4
-    for (int c = tid; c < Rows * D / 8; c += Threads) {
-      const int r = c / (D / 8), col = (c % (D / 8)) * 8;
+    for (int c = tid; c < Rows * D / kChunk; c += Threads) {
+      const int r = c / (D / kChunk), col = (c % (D / kChunk)) * kChunk;
       const bool in = r < rows_valid && col < cols;
       cp_async_16(s + r * kPitch + col, in ? src + r * ld + col : src, in);
     }
   } else {
     for (int x = tid; x < Rows * D; x += Threads) {
       const int r = x / D, c = x % D;
-      s[r * kPitch + c] = r < rows_valid && c < cols ? src[r * ld + c] : __float2bfloat16(0.f);
+      s[r * kPitch + c] = r < rows_valid && c < cols ? src[r * ld + c] : from_float<T>(0.f);
     }
   }
 }
@@ -90,55 +161,51 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
-// The accumulators of n8 tiles lo (columns 0-7) and hi (8-15) as the bf16 A fragment of one k16 step.
-__device__ __forceinline__ void acc_to_a(uint32_t (&a)[4], const float (&lo)[4], const float (&hi)[4]) {
-  a[0] = pack_bf16x2(lo[0], lo[1]);  // row g,     k 2t, 2t+1
-  a[1] = pack_bf16x2(lo[2], lo[3]);  // row g + 8
-  a[2] = pack_bf16x2(hi[0], hi[1]);  // row g,     k 8 + 2t, 9 + 2t
-  a[3] = pack_bf16x2(hi[2], hi[3]);  // row g + 8
-}
-
 // acc (16 x 64, n8 tiles) += A (16 x D) * B^T, B's 64 rows stored [row][e] at `b`; a_frag(kk, f)
 // gives A's fragment of k-step kk (held in registers, or read from shared memory just in time).
-template <int D, class AFrag>
-__device__ __forceinline__ void product_64(float (&acc)[8][4], AFrag&& a_frag, const bf16* b, int lane) {
+template <class T, int D, class AFrag>
+__device__ __forceinline__ void product_64(float (&acc)[8][4], AFrag&& a_frag, const T* b, int lane) {
+  using Ops = TcOps<T>;
 #pragma unroll
-  for (int kk = 0; kk < TcTiles<D>::kKSteps; ++kk) {
+  for (int kk = 0; kk < TcTiles<T, D>::kKSteps; ++kk) {
     uint32_t a[4];
     a_frag(kk, a);
 #pragma unroll
     for (int jj = 0; jj < 4; ++jj) {
       uint32_t f[4];
-      b_frags_n_major(f, b, TcTiles<D>::kPitch, 16 * jj, 16 * kk, lane);
-      mma_16x8(acc[2 * jj], a, f[0], f[1], bf16{});
-      mma_16x8(acc[2 * jj + 1], a, f[2], f[3], bf16{});
+      Ops::b_rows(f, b, TcTiles<T, D>::kPitch, 16 * jj, Ops::kK * kk, lane);
+      Ops::mma(acc[2 * jj], a, f[0], f[1]);
+      Ops::mma(acc[2 * jj + 1], a, f[2], f[3]);
     }
   }
 }
 
-// acc (16 x Cols) += A (16 x 16, k-step kk) * B[16kk.., col0 .. col0 + Cols), B stored [row][e] at `b`.
-template <int D, int Cols = D>
-__device__ __forceinline__ void product_d(float (&acc)[Cols / 8][4], const uint32_t (&a)[4], const bf16* b, int kk,
+// acc (16 x Cols) += A (16 x kK, k-step kk) * B[kK kk.., col0 .. col0 + Cols), B stored [row][e] at `b`.
+template <class T, int D, int Cols = D>
+__device__ __forceinline__ void product_d(float (&acc)[Cols / 8][4], const uint32_t (&a)[4], const T* b, int kk,
                                           int lane, int col0 = 0) {
+  using Ops = TcOps<T>;
 #pragma unroll
   for (int dd = 0; dd < Cols / 16; ++dd) {
     uint32_t f[4];
-    b_frags_k_major(f, b, TcTiles<D>::kPitch, col0 + 16 * dd, 16 * kk, lane);
-    mma_16x8(acc[2 * dd], a, f[0], f[1], bf16{});
-    mma_16x8(acc[2 * dd + 1], a, f[2], f[3], bf16{});
+    Ops::b_cols(f, b, TcTiles<T, D>::kPitch, col0 + 16 * dd, Ops::kK * kk, lane);
+    Ops::mma(acc[2 * dd], a, f[0], f[1]);
+    Ops::mma(acc[2 * dd + 1], a, f[2], f[3]);
   }
 }
 
 // ============================== forward ==============================
 
-template <int D>
-__global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, const bf16* q, const bf16* k,
-                                                             const bf16* v, bf16* out, float* lse, bool vec) {
-  using Tl = TcTiles<D>;
+template <class T, int D>
+__global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<T> p, const T* q, const T* k, const T* v, T* out,
+                                                             float* lse, bool vec) {
+  using Tl = TcTiles<T, D>;
+  using Ops = TcOps<T>;
+  constexpr int kSteps = kTile / Ops::kK;  // k steps of P V (over the tile's 64 keys)
   TG_DYNAMIC_SMEM(unsigned char, smem_raw);
-  bf16* qs = reinterpret_cast<bf16*>(smem_raw);
-  bf16* ks = qs + Tl::kTileElems;
-  bf16* vs = ks + Tl::kTileElems;
+  T* qs = reinterpret_cast<T*>(smem_raw);
+  T* ks = qs + Tl::kTileElems;
+  T* vs = ks + Tl::kTileElems;
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   const int64_t q_tiles = ceil_div(p.L, kTile);
@@ -147,25 +214,26 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, con
   const int64_t kv_end = p.causal ? min(p.S, q0 + kTile) : p.S;
   const int64_t row[2] = {q0 + 16 * warp + g, q0 + 16 * warp + g + 8};
 
-  load_tile<D>(qs, q + (n * p.L + q0) * p.E, p.E, p.L - q0, p.E, vec, tid);
-  if (kv_end > 0) load_tile<D>(ks, k + n * p.S * p.E, p.E, p.S, p.E, vec, tid);
+  load_tile<T, D>(qs, q + (n * p.L + q0) * p.E, p.E, p.L - q0, p.E, vec, tid);
+  if (kv_end > 0) load_tile<T, D>(ks, k + n * p.S * p.E, p.E, p.S, p.E, vec, tid);
   cp_async_commit();
   cp_async_wait<0>();
   __syncthreads();
   uint32_t qf[Tl::kKSteps][4];
 #pragma unroll
-  for (int kk = 0; kk < Tl::kKSteps; ++kk) a_frag_m_major(qf[kk], qs, Tl::kPitch, 16 * warp, 16 * kk, lane);
+  for (int kk = 0; kk < Tl::kKSteps; ++kk) Ops::a_rows(qf[kk], qs, Tl::kPitch, 16 * warp, Ops::kK * kk, lane);
 
   float o[Tl::kDTiles][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // running max (base 2) and sum per row
   const float scale_log2 = p.scale * kLog2e;
   for (int64_t j0 = 0; j0 < kv_end; j0 += kTile) {
-    load_tile<D>(vs, v + (n * p.S + j0) * p.Ev, p.Ev, p.S - j0, p.Ev, vec, tid);
+    load_tile<T, D>(vs, v + (n * p.S + j0) * p.Ev, p.Ev, p.S - j0, p.Ev, vec, tid);
     cp_async_commit();
 
     float s[8][4] = {};
-    product_64<D>(s, [&](int kk, uint32_t(&f)[4]) { f[0] = qf[kk][0], f[1] = qf[kk][1], f[2] = qf[kk][2], f[3] = qf[kk][3]; },
-                  ks, lane);
+    product_64<T, D>(
+        s, [&](int kk, uint32_t(&f)[4]) { f[0] = qf[kk][0], f[1] = qf[kk][1], f[2] = qf[kk][2], f[3] = qf[kk][3]; },
+        ks, lane);
 
     // Every score of an interior tile is visible: no mask, every key < S, and (causal) every key
     // at or before the tile's first query. Only the edges pay for score_of's checks.
@@ -214,17 +282,17 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, con
           }
       }
     }
-    uint32_t pf[4][4];
+    uint32_t pf[kSteps][4];
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) acc_to_a(pf[kk], s[2 * kk], s[2 * kk + 1]);
+    for (int kk = 0; kk < kSteps; ++kk) Ops::acc_to_a(pf[kk], &s[kk * Ops::kK / 8]);
 
     cp_async_wait<0>();
     __syncthreads();  // V has landed, and every warp is done reading K
     if (j0 + kTile < kv_end)
-      load_tile<D>(ks, k + (n * p.S + j0 + kTile) * p.E, p.E, p.S - j0 - kTile, p.E, vec, tid);
+      load_tile<T, D>(ks, k + (n * p.S + j0 + kTile) * p.E, p.E, p.S - j0 - kTile, p.E, vec, tid);
     cp_async_commit();
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) product_d<D>(o, pf[kk], vs, kk, lane);
+    for (int kk = 0; kk < kSteps; ++kk) product_d<T, D>(o, pf[kk], vs, kk, lane);
     cp_async_wait<0>();
     __syncthreads();  // the next K has landed, and every warp is done reading V
   }
@@ -235,13 +303,13 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, con
     if (i >= p.L) continue;
     const bool empty = l[h] == 0.f;  // a row that attends nothing: O = 0, lse = -inf (as the CPU)
     const float inv = empty ? 0.f : 1.f / l[h];
-    bf16* dst = out + (n * p.L + i) * p.Ev;
+    T* dst = out + (n * p.L + i) * p.Ev;
 #pragma unroll
     for (int dt = 0; dt < Tl::kDTiles; ++dt)
 #pragma unroll
       for (int c = 0; c < 2; ++c) {
         const int col = 8 * dt + 2 * t + c;
-        if (col < p.Ev) dst[col] = __float2bfloat16(o[dt][2 * h + c] * inv);
+        if (col < p.Ev) dst[col] = from_float<T>(o[dt][2 * h + c] * inv);
       }
     if (t == 0) lse[n * p.L + i] = empty ? -INFINITY : m[h] * kLn2 + logf(l[h]);
   }
@@ -252,22 +320,23 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<bf16> p, con
 // KeyWarps warps, 16 keys each: a CTA owns 16 KeyWarps keys, and every query tile it loads serves
 // them all. dQ of a query tile (64 x D) is split among the warps as 4 row groups of 16 queries by
 // KeyWarps / 4 column groups.
-template <int D, int kStages, int KeyWarps>
-__global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<bf16> p, const bf16* q, const bf16* k,
-                                                                 const bf16* v, const bf16* dout, const float* lse,
-                                                                 const float* drow, float* dq_acc, bf16* dk, bf16* dv,
-                                                                 bool vec) {
-  using Tl = TcTiles<D>;
+template <class T, int D, int kStages, int KeyWarps>
+__global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<T> p, const T* q, const T* k, const T* v,
+                                                                 const T* dout, const float* lse, const float* drow,
+                                                                 float* dq_acc, T* dk, T* dv, bool vec) {
+  using Tl = TcTiles<T, D>;
+  using Ops = TcOps<T>;
+  constexpr int kSteps = kTile / Ops::kK;  // k steps of P^T dO and dS^T Q (over the tile's 64 queries)
   constexpr int kThreads = 32 * KeyWarps, kKeys = 16 * KeyWarps;
   constexpr int kDqCols = D / (KeyWarps / 4);
   static_assert(KeyWarps % 4 == 0 && kDqCols % 16 == 0, "whole 16-column dQ slices");
   TG_DYNAMIC_SMEM(unsigned char, smem_raw);
-  bf16* ks = reinterpret_cast<bf16*>(smem_raw);
-  bf16* vs = ks + kKeys * Tl::kPitch;
-  bf16* dst = vs + kKeys * Tl::kPitch;  // dS^T [key][query]
+  T* ks = reinterpret_cast<T*>(smem_raw);
+  T* vs = ks + kKeys * Tl::kPitch;
+  T* dst = vs + kKeys * Tl::kPitch;  // dS^T [key][query]
   unsigned char* stages = reinterpret_cast<unsigned char*>(dst + kKeys * Tl::kDsPitch);
   // Stage st: Q and dO of a query tile, its lse (base 2) and D.
-  auto qs_of = [&](int st) { return reinterpret_cast<bf16*>(stages + st * Tl::kBwdStageBytes); };
+  auto qs_of = [&](int st) { return reinterpret_cast<T*>(stages + st * Tl::kBwdStageBytes); };
   auto dos_of = [&](int st) { return qs_of(st) + Tl::kTileElems; };
   auto lse_of = [&](int st) { return reinterpret_cast<float*>(dos_of(st) + Tl::kTileElems); };
   auto d_of = [&](int st) { return lse_of(st) + kTile; };
@@ -280,8 +349,8 @@ __global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<bf16> p,
 
   // Starts the copy of query tile q0 into stage st (Q, dO asynchronously; lse and D directly).
   auto load_query_tile = [&](int64_t q0, int st) {
-    load_tile<D, kThreads>(qs_of(st), q + (n * p.L + q0) * p.E, p.E, p.L - q0, p.E, vec, tid);
-    load_tile<D, kThreads>(dos_of(st), dout + (n * p.L + q0) * p.Ev, p.Ev, p.L - q0, p.Ev, vec, tid);
+    load_tile<T, D, kThreads>(qs_of(st), q + (n * p.L + q0) * p.E, p.E, p.L - q0, p.E, vec, tid);
+    load_tile<T, D, kThreads>(dos_of(st), dout + (n * p.L + q0) * p.Ev, p.Ev, p.L - q0, p.Ev, vec, tid);
     cp_async_commit();
     for (int r = tid; r < kTile; r += kThreads) {
       const bool in = q0 + r < p.L;
@@ -290,8 +359,8 @@ __global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<bf16> p,
     }
   };
 
-  load_tile<D, kThreads, kKeys>(ks, k + (n * p.S + j0) * p.E, p.E, p.S - j0, p.E, vec, tid);
-  load_tile<D, kThreads, kKeys>(vs, v + (n * p.S + j0) * p.Ev, p.Ev, p.S - j0, p.Ev, vec, tid);
+  load_tile<T, D, kThreads, kKeys>(ks, k + (n * p.S + j0) * p.E, p.E, p.S - j0, p.E, vec, tid);
+  load_tile<T, D, kThreads, kKeys>(vs, v + (n * p.S + j0) * p.Ev, p.Ev, p.S - j0, p.Ev, vec, tid);
   cp_async_commit();
 
   float dk_acc[Tl::kDTiles][4] = {}, dv_acc[Tl::kDTiles][4] = {};
@@ -303,18 +372,18 @@ __global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<bf16> p,
     cp_async_wait<0>();
     __syncthreads();  // this tile has landed, and every warp is done with the previous one (its stage, dS^T)
     if (kStages == 2 && q0 + kTile < p.L) load_query_tile(q0 + kTile, st ^ 1);
-    const bf16* qs = qs_of(st);
-    const bf16* dos = dos_of(st);
+    const T* qs = qs_of(st);
+    const T* dos = dos_of(st);
     const float* lse_s = lse_of(st);
     const float* d_s = d_of(st);
 
     // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys and the tile's 64 queries. The K and V
     // fragments are read per k step, not held across the loop (64 registers at D = 128).
     float st[8][4] = {}, dpt[8][4] = {};
-    product_64<D>(st, [&](int kk, uint32_t(&f)[4]) { a_frag_m_major(f, ks, Tl::kPitch, 16 * warp, 16 * kk, lane); },
-                  qs, lane);
-    product_64<D>(dpt, [&](int kk, uint32_t(&f)[4]) { a_frag_m_major(f, vs, Tl::kPitch, 16 * warp, 16 * kk, lane); },
-                  dos, lane);
+    product_64<T, D>(
+        st, [&](int kk, uint32_t(&f)[4]) { Ops::a_rows(f, ks, Tl::kPitch, 16 * warp, Ops::kK * kk, lane); }, qs, lane);
+    product_64<T, D>(
+        dpt, [&](int kk, uint32_t(&f)[4]) { Ops::a_rows(f, vs, Tl::kPitch, 16 * warp, Ops::kK * kk, lane); }, dos, lane);
     // st <- P~^T, dpt <- dS^T; element (key[h], query q0 + il). An interior block of this warp (no
     // mask, its keys < S and queries < L, causal: its keys at or before the first query) skips
     // the checks.
@@ -347,19 +416,18 @@ __global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<bf16> p,
       }
     // dV += P~^T dO and dK += dS^T Q (k = the tile's queries); dS^T to shared memory for dQ.
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
+    for (int kk = 0; kk < kSteps; ++kk) {
       uint32_t pa[4], da[4];
-      acc_to_a(pa, st[2 * kk], st[2 * kk + 1]);
-      acc_to_a(da, dpt[2 * kk], dpt[2 * kk + 1]);
-      product_d<D>(dv_acc, pa, dos, kk, lane);
-      product_d<D>(dk_acc, da, qs, kk, lane);
+      Ops::acc_to_a(pa, &st[kk * Ops::kK / 8]);
+      Ops::acc_to_a(da, &dpt[kk * Ops::kK / 8]);
+      product_d<T, D>(dv_acc, pa, dos, kk, lane);
+      product_d<T, D>(dk_acc, da, qs, kk, lane);
     }
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
       for (int h = 0; h < 2; ++h)
-        *reinterpret_cast<uint32_t*>(&dst[(16 * warp + g + 8 * h) * Tl::kDsPitch + 8 * nt + 2 * t]) =
-            pack_bf16x2(dpt[nt][2 * h], dpt[nt][2 * h + 1]);
+        Ops::store2(&dst[(16 * warp + g + 8 * h) * Tl::kDsPitch + 8 * nt + 2 * t], dpt[nt][2 * h], dpt[nt][2 * h + 1]);
     __syncthreads();
 
     // dQ (queries dq_row.. of the tile, columns dq_col..) += dS K over the CTA's keys:
@@ -367,10 +435,10 @@ __global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<bf16> p,
     const int dq_row = 16 * (warp % 4), dq_col = (warp / 4) * kDqCols;
     float dq[kDqCols / 8][4] = {};
 #pragma unroll
-    for (int kk = 0; kk < kKeys / 16; ++kk) {
+    for (int kk = 0; kk < kKeys / Ops::kK; ++kk) {
       uint32_t a[4];
-      a_frag_k_major(a, dst, Tl::kDsPitch, dq_row, 16 * kk, lane);
-      product_d<D, kDqCols>(dq, a, ks, kk, lane, dq_col);
+      Ops::a_cols(a, dst, Tl::kDsPitch, dq_row, Ops::kK * kk, lane);
+      product_d<T, D, kDqCols>(dq, a, ks, kk, lane, dq_col);
     }
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -400,62 +468,93 @@ __global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<bf16> p,
 #pragma unroll
       for (int c = 0; c < 2; ++c) {
         const int col = 8 * dt + 2 * t + c;
-        if (col < p.E) dk[(n * p.S + j) * p.E + col] = __float2bfloat16(p.scale * dk_acc[dt][2 * h + c]);
-        if (col < p.Ev) dv[(n * p.S + j) * p.Ev + col] = __float2bfloat16(dv_acc[dt][2 * h + c]);
+        if (col < p.E) dk[(n * p.S + j) * p.E + col] = from_float<T>(p.scale * dk_acc[dt][2 * h + c]);
+        if (col < p.Ev) dv[(n * p.S + j) * p.Ev + col] = from_float<T>(dv_acc[dt][2 * h + c]);
       }
   }
 }
 
 // 16-byte copies need rows of whole chunks and aligned bases.
-bool vector_loads(const Params<bf16>& p, std::initializer_list<const void*> bases) {
-  bool ok = p.E % 8 == 0 && p.Ev % 8 == 0;
+template <class T> bool vector_loads(const Params<T>& p, std::initializer_list<const void*> bases) {
+  constexpr int chunk = 16 / int(sizeof(T));
+  bool ok = p.E % chunk == 0 && p.Ev % chunk == 0;
   for (const void* b : bases) ok = ok && aligned_to(b, 16);
   return ok;
 }
 
+// Key tiles of 128 (8 warps) where a CTA may have the shared memory (bfloat16 on sm_80 and
+// sm_90; float32 up to D = 64), else 64 (4 warps); two query stages where they fit too.
+// TAPEGRAD_CUDA_ATTENTION_KEY_TILE=64 and TAPEGRAD_CUDA_ATTENTION_STAGES=1 force the smaller choices
+// (to time and test them).
+struct BwdShape {
+  int key_warps, stages;
+};
+template <class T, int D> BwdShape backward_shape(int device) {
+  const int smem = device_limits(device).smem_per_block;
+  const char* key_tile = std::getenv("TAPEGRAD_CUDA_ATTENTION_KEY_TILE");
+  const char* stages = std::getenv("TAPEGRAD_CUDA_ATTENTION_STAGES");
+  const bool wide = !(key_tile && std::strcmp(key_tile, "64") == 0) && smem >= TcTiles<T, D>::bwd_smem_bytes(8, 1);
+  const int key_warps = wide ? 8 : 4;
+  const bool two = !(stages && std::strcmp(stages, "1") == 0) && smem >= TcTiles<T, D>::bwd_smem_bytes(key_warps, 2);
+  return {key_warps, two ? 2 : 1};
+}
+
 }  // namespace
 
-void forward_tc(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse, int device,
+template <class T>
+bool tc_fits(const Params<T>& p, int device) {
+  const int smem = device_limits(device).smem_per_block;
+  bool fits = false;
+  with_head_dim(padded_head_dim(p.E, p.Ev), [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+    fits = smem >= TcTiles<T, D>::kFwdSmemBytes && smem >= TcTiles<T, D>::bwd_smem_bytes(4, 1);
+  });
+  return fits;
+}
+
+template <class T>
+void forward_tc(const Params<T>& p, const T* q, const T* k, const T* v, T* out, float* lse, int device,
                 cudaStream_t s) {
   const bool vec = vector_loads(p, {q, k, v});
   with_head_dim(padded_head_dim(p.E, p.Ev), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     const int64_t blocks = p.N * ceil_div(p.L, kTile);
     TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many rows");
-    auto kernel = forward_kernel<D>;
-    allow_dynamic_smem(kernel, TcTiles<D>::kFwdSmemBytes, device, "attention forward (tensor cores): cudaFuncSetAttribute");
-    launch_kernel(kernel, static_cast<unsigned>(blocks), kTcThreads, TcTiles<D>::kFwdSmemBytes, s, p, q, k, v, out, lse,
-                  vec);
+    constexpr int bytes = TcTiles<T, D>::kFwdSmemBytes;
+    auto kernel = forward_kernel<T, D>;
+    allow_dynamic_smem(kernel, bytes, device, "attention forward (tensor cores): cudaFuncSetAttribute");
+    launch_kernel(kernel, static_cast<unsigned>(blocks), kTcThreads, bytes, s, p, q, k, v, out, lse, vec);
   });
   check(cudaGetLastError(), "attention forward (tensor cores) kernel launch");
 }
 
-void backward_tc(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, const bf16* dout, const float* lse,
-                 const float* drow, float* dq_acc, bf16* dk, bf16* dv, int device, cudaStream_t s) {
+template <class T>
+void backward_tc(const Params<T>& p, const T* q, const T* k, const T* v, const T* dout, const float* lse,
+                 const float* drow, float* dq_acc, T* dk, T* dv, int device, cudaStream_t s) {
   const bool vec = vector_loads(p, {q, k, v, dout});
   with_head_dim(padded_head_dim(p.E, p.Ev), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
-    // Key tiles of 128 (8 warps) and two query stages where a CTA may have the shared memory
-    // (D = 128 needs 155 KB: sm_80 and sm_90), else 64 keys (4 warps) and as many stages as fit;
-    // TAPEGRAD_CUDA_ATTENTION_KEY_TILE=64 and TAPEGRAD_CUDA_ATTENTION_STAGES=1 force the smaller
-    // choices (to time and test them).
-    const int smem = device_limits(device).smem_per_block;
-    const char* key_tile = std::getenv("TAPEGRAD_CUDA_ATTENTION_KEY_TILE");
-    const char* stages = std::getenv("TAPEGRAD_CUDA_ATTENTION_STAGES");
-    const bool wide = !(key_tile && std::strcmp(key_tile, "64") == 0) && smem >= TcTiles<D>::bwd_smem_bytes(8, 1);
-    const int key_warps = wide ? 8 : 4;
-    const bool two_stages = !(stages && std::strcmp(stages, "1") == 0) && smem >= TcTiles<D>::bwd_smem_bytes(key_warps, 2);
-    auto kernel = wide ? (two_stages ? backward_kernel<D, 2, 8> : backward_kernel<D, 1, 8>)
-                       : (two_stages ? backward_kernel<D, 2, 4> : backward_kernel<D, 1, 4>);
-    const int bytes = TcTiles<D>::bwd_smem_bytes(key_warps, two_stages ? 2 : 1);
-    const int64_t blocks = p.N * ceil_div(p.S, 16 * key_warps);
+    const BwdShape shape = backward_shape<T, D>(device);
+    auto kernel = shape.key_warps == 8 ? (shape.stages == 2 ? backward_kernel<T, D, 2, 8> : backward_kernel<T, D, 1, 8>)
+                                       : (shape.stages == 2 ? backward_kernel<T, D, 2, 4> : backward_kernel<T, D, 1, 4>);
+    const int bytes = TcTiles<T, D>::bwd_smem_bytes(shape.key_warps, shape.stages);
+    const int64_t blocks = p.N * ceil_div(p.S, 16 * shape.key_warps);
     TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many keys");
     if (blocks == 0) return;
     allow_dynamic_smem(kernel, bytes, device, "attention backward (tensor cores): cudaFuncSetAttribute");
-    launch_kernel(kernel, static_cast<unsigned>(blocks), 32 * key_warps, bytes, s, p, q, k, v, dout, lse, drow, dq_acc,
-                  dk, dv, vec);
+    launch_kernel(kernel, static_cast<unsigned>(blocks), 32 * shape.key_warps, bytes, s, p, q, k, v, dout, lse, drow,
+                  dq_acc, dk, dv, vec);
   });
   check(cudaGetLastError(), "attention backward (tensor cores) kernel launch");
 }
+
+#define TG_ATTENTION_TC(T)                                                                                           \
+  template bool tc_fits<T>(const Params<T>&, int);                                                                   \
+  template void forward_tc<T>(const Params<T>&, const T*, const T*, const T*, T*, float*, int, cudaStream_t);       \
+  template void backward_tc<T>(const Params<T>&, const T*, const T*, const T*, const T*, const float*, const float*, \
+                               float*, T*, T*, int, cudaStream_t);
+TG_ATTENTION_TC(__nv_bfloat16)
+TG_ATTENTION_TC(float)
+#undef TG_ATTENTION_TC
 
 }  // namespace tg::cuda::attention
