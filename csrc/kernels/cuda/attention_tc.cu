@@ -1,14 +1,16 @@
-// Fused attention in bfloat16 on the tensor cores (mma.sync m16n8k16, float32 accumulators),
-// FlashAttention-2 style (Dao, 2023). The math, the masks, the dropout stream and the results
-// (out, and lse as N x L floats) are those of the float32 kernel in attention.cu, whose header
-// gives the formulas; only the products run on tensor cores, with P and dS rounded to bfloat16
-// on their way into the second product, as FlashAttention does.
+// Fused attention on the tensor cores, float32 accumulators, FlashAttention-2 style (Dao, 2023):
+// bfloat16 (mma.sync m16n8k16) and, under allow_tf32, float32 as tf32 (m16n8k8; TcOps below says
+// what the element type changes). The math, the masks, the dropout stream and the results (out,
+// and lse as N x L floats) are those of the float32 kernel in attention.cu, whose header gives the
+// formulas; only the products run on tensor cores, with P and dS rounded to the element type (or
+// tf32) on their way into the second product, as FlashAttention does.
 //
-// A CTA is 4 warps; a tile is 64 rows (queries or keys), 16 per warp; D is the head dim padded
-// to 32, 64 or 128 (zero columns add nothing to a product). Fragment layouts: device_utils.cuh.
-// An accumulator element e (0..3) of n8 tile nt sits at row g + 8 (e / 2), column 8 nt + 2 t + e % 2
-// (g = lane / 4, t = lane % 4), so a row's 64 scores live in the 4 lanes of a quad, and the
-// accumulators of tiles 2kk and 2kk + 1 are, packed to bfloat16, the A fragment of k-step kk:
+// A forward CTA is 4 warps; a tile is 64 rows (queries or keys), 16 per warp; D is the head dim
+// padded to 32, 64 or 128 (zero columns add nothing to a product). Fragment layouts:
+// device_utils.cuh. An accumulator element e (0..3) of n8 tile nt sits at row g + 8 (e / 2),
+// column 8 nt + 2 t + e % 2 (g = lane / 4, t = lane % 4), so a row's 64 scores live in the 4 lanes
+// of a quad, and the accumulators of one k step's n8 tiles are, converted, the A fragment of that
+// k step (TcOps::acc_to_a):
 // S's registers feed P V without a trip through shared memory.
 //
 // Forward, one CTA per (64-query tile, problem n); Q's fragments are loaded once:
