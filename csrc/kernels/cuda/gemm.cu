@@ -781,9 +781,13 @@ std::vector<std::string> gemm_config_names(OwnKernel kernel) {
 
 int gemm_config_for(DType dtype, OwnKernel kernel, const GemmArgs& g) {
   if (kernel == OwnKernel::Simt) return 0;
+  if (kernel == OwnKernel::Wgmma) {
 #ifdef TAPEGRAD_WITH_SM90
-  if (kernel == OwnKernel::Wgmma) return sm90::wgmma_config_for(g);
+    return sm90::wgmma_config_for(g);
+#else
+    return 0;  // a build without the Hopper kernel lists no configurations of it
 #endif
+  }
   return dtype == DType::BFloat16 ? mma_config_for<bf16>(g) : mma_config_for<float>(g);
 }
 
