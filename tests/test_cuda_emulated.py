@@ -1,10 +1,12 @@
 """tapegrad's CUDA GEMM and fused-attention code (csrc/kernels/cuda/gemm.cu, attention.cu,
-attention_tc.cu: the real entry points and their dispatch) run on the CPU, one host thread per
-CUDA thread, with the sm_80 instructions emulated lane by lane from their PTX ISA definitions
-(csrc/kernels/cuda/emulator/: ldmatrix, mma.sync, cp.async, shuffles, __syncthreads). Results are
+attention_tc.cu and the Hopper GEMM sm90/gemm_wgmma.cu: the real entry points and their dispatch)
+run on the CPU, one host thread per CUDA thread, with the sm_80 and sm_90a instructions emulated
+from their PTX ISA definitions (csrc/kernels/cuda/emulator/: ldmatrix, mma.sync, cp.async,
+shuffles, __syncthreads; mbarriers, TMA copies with the 128-byte swizzle, wgmma). Results are
 compared with NumPy and with tapegrad's CPU attention in float64 on the same inputs. No GPU is
-needed: this checks the kernels' tiling, fragment layouts, masking, online softmax, gradients
-and edge handling wherever the tests run; benchmarks/gpu_session.sh checks the hardware."""
+needed: this checks the kernels' tiling, fragment and shared-memory layouts, pipelines, masking,
+online softmax, gradients and edge handling wherever the tests run; benchmarks/gpu_session.sh
+checks the hardware."""
 import math
 import os
 import shutil
@@ -26,8 +28,10 @@ pytestmark = pytest.mark.skipif(GXX is None or not (ROOT / "csrc").is_dir(), rea
 @pytest.fixture(scope="module")
 def emulated(tmp_path_factory):
     exe = tmp_path_factory.mktemp("emulator") / "emulated_kernels"
-    kernels = [str(ROOT / "csrc" / "kernels" / "cuda" / f) for f in ("gemm.cu", "attention.cu", "attention_tc.cu")]
-    cmd = [GXX, "-std=c++17", "-O2", "-pthread", "-DTG_WARP_EMULATOR", f"-I{EMULATOR}", f"-I{ROOT / 'csrc'}",
+    kernels = [str(ROOT / "csrc" / "kernels" / "cuda" / f)
+               for f in ("gemm.cu", "attention.cu", "attention_tc.cu", "sm90/gemm_wgmma.cu")]
+    cmd = [GXX, "-std=c++17", "-O2", "-pthread", "-Wno-psabi", "-DTG_WARP_EMULATOR", "-DTAPEGRAD_WITH_SM90=1",
+           f"-I{EMULATOR}", f"-I{ROOT / 'csrc'}",
            "-x", "c++", *kernels, "-x", "none", str(DRIVER), "-o", str(exe)]
     built = subprocess.run(cmd, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
@@ -167,9 +171,9 @@ GEMM_CASES = [  # dtype, batch, M, N, K, a layout, b layout, accumulate, tf32, m
 ]
 
 
-def check_gemm(exe, tmp_path, case, *config):
+def check_gemm(exe, tmp_path, case, *config, sm="90"):
     """Runs one GEMM_CASES-style case (through gemm_with_config when `config` is (kernel, index))
-    and checks it against float64 NumPy."""
+    on an emulated device of compute capability `sm` and checks it against float64 NumPy."""
     dtype, batch, M, N, K, a_layout, b_layout, accumulate, tf32, misalign = case
     rng = np.random.default_rng(M * N + K)
     a, b = rng.standard_normal((batch, M, K)), rng.standard_normal((batch, K, N))
@@ -181,7 +185,7 @@ def check_gemm(exe, tmp_path, case, *config):
     (b if b_layout == "kn" else b.transpose(0, 2, 1)).tofile(tmp_path / "b.bin")
     c0.tofile(tmp_path / "c.bin")
     run(exe, "gemm", tmp_path, dtype, batch, M, N, K, a_layout, b_layout, int(accumulate), int(tf32), int(misalign),
-        *config)
+        *config, env={"TAPEGRAD_EMULATED_SM": sm})
     got = np.fromfile(tmp_path / "c.bin", np.float32).reshape(batch, M, N).astype(np.float64)
     exact = a.astype(np.float64) @ b.astype(np.float64) + c0
     magnitude = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)) + np.abs(c0)
@@ -198,15 +202,20 @@ def gemm_case_id(c):
                                                "-misaligned" if c[9] else "")
 
 
+# gemm() as an sm_80 device dispatches it (the mma.sync and SIMT kernels), and as an sm_90 one
+# (bfloat16 on wgmma wherever the TMA can read the operands).
+@pytest.mark.parametrize("sm", ["80", "90"])
 @pytest.mark.parametrize("case", GEMM_CASES, ids=gemm_case_id)
-def test_gemm_kernels_match_numpy(emulated, tmp_path, case):
-    check_gemm(emulated, tmp_path, case)
+def test_gemm_kernels_match_numpy(emulated, tmp_path, case, sm):
+    check_gemm(emulated, tmp_path, case, sm=sm)
 
 
 # Every tile configuration of the own kernels (gemm_with_config, what kernel_check --bench times):
 # M and N past whole tiles of 128 and 256, K past whole stages and past more tiles than stages,
 # each operand in both layouts. The mma kernel takes float32 as tf32; its m- or n-contiguous
-# operands need M or N a multiple of 8 (bfloat16) or 4 (float32).
+# operands need M or N a multiple of 8 (bfloat16) or 4 (float32). wgmma: K past both rings (4 and
+# 6 stages of 64), N past 256, and more tiles than the persistent grid has CTAs (132), so a CTA
+# runs several tiles and its ring's phases carry over from one to the next.
 CONFIG_CASES = {
     "mma": [("bf16", 2, 259, 136, 264, "mk", "kn", True, False, False),
             ("bf16", 1, 136, 259, 200, "km", "nk", False, False, False),
@@ -216,6 +225,11 @@ CONFIG_CASES = {
              ("f32", 1, 140, 72, 100, "km", "nk", False, False, False),   # float4 along m / k
              ("f32", 1, 37, 45, 67, "mk", "kn", False, False, True),      # scalar loads
              ("bf16", 1, 40, 30, 41, "km", "kn", True, False, False)],
+    "wgmma": [("bf16", 2, 259, 136, 456, "mk", "kn", True, False, False),   # A k-major, B n-major
+              ("bf16", 1, 136, 300, 200, "km", "nk", False, False, False),  # A m-major, B k-major
+              ("bf16", 2, 72, 64, 64, "km", "kn", True, False, False),      # both m / n-major
+              ("bf16", 1, 130, 264, 520, "mk", "nk", False, False, False),  # both k-major
+              ("bf16", 140, 16, 24, 72, "mk", "kn", True, False, False)],   # 140 tiles on 132 CTAs
 }
 
 

@@ -133,7 +133,8 @@ int attention(char** argv) {
 tg::cuda::OwnKernel kernel_arg(const std::string& s) {
   if (s == "mma") return tg::cuda::OwnKernel::Mma;
   if (s == "simt") return tg::cuda::OwnKernel::Simt;
-  throw std::runtime_error("kernel must be mma or simt");
+  if (s == "wgmma") return tg::cuda::OwnKernel::Wgmma;
+  throw std::runtime_error("kernel must be mma, simt or wgmma");
 }
 
 int gemm(char** argv, bool with_config) {

@@ -9,12 +9,15 @@
 // CTA after CTA, each CTA's threads as fibers on the calling thread. The device-only keywords vanish,
 // threadIdx / blockIdx are per-thread variables, `__shared__` variables are `static` (one CTA at a
 // time uses them), __syncthreads and the warp-level operations are barriers among the threads.
-// warp_emulator.h adds the sm_80 instructions (ldmatrix, mma.sync, cp.async).
+// warp_emulator.h adds the sm_80 instructions (ldmatrix, mma.sync, cp.async), hopper_emulator.h
+// the sm_90a ones (mbarriers, TMA copies, wgmma); cuda.h the driver's tensor maps.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -31,6 +34,7 @@
 #define __launch_bounds__(...)
 #define __shared__ static  // one CTA runs at a time: a static local is that CTA's shared copy
 #define __align__(n) __attribute__((aligned(n)))
+#define __grid_constant__
 
 struct dim3 {
   unsigned x, y, z;
@@ -52,7 +56,7 @@ inline float __uint_as_float(uint32_t u) {
 
 // ---- the runtime API ---------------------------------------------------------------------------
 enum cudaError_t : int { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorMemoryAllocation = 2,
-                         cudaErrorInvalidDevice = 101 };
+                         cudaErrorInvalidDevice = 101, cudaErrorSymbolNotFound = 500 };
 enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize };
 using cudaStream_t = struct emulated_stream*;
@@ -83,10 +87,21 @@ inline const char* cudaGetErrorString(cudaError_t e) {
   return e == cudaErrorMemoryAllocation ? "out of memory (emulated device)" : "emulated CUDA error";
 }
 template <class K> cudaError_t cudaFuncSetAttribute(K, cudaFuncAttribute, int) { return cudaSuccess; }
-// The emulated device reports an H100's limits, so the host code picks the tiles it would there.
-enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlockOptin, cudaDevAttrMultiProcessorCount };
+// The emulated device reports an H100's limits, so the host code picks the tiles it would there:
+// compute capability 9.0 (the Hopper kernels run, on hopper_emulator.h), 227 KB of shared memory
+// per CTA, 132 multiprocessors. TAPEGRAD_EMULATED_SM=80 makes it an sm_80 device instead (the
+// same limits), to run the paths a pre-Hopper GPU takes.
+enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlockOptin, cudaDevAttrMultiProcessorCount,
+                      cudaDevAttrComputeCapabilityMajor, cudaDevAttrComputeCapabilityMinor };
 inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int) {
-  *value = attr == cudaDevAttrMaxSharedMemoryPerBlockOptin ? 227 * 1024 : 132;
+  const char* sm = std::getenv("TAPEGRAD_EMULATED_SM");
+  const int arch = sm && *sm ? std::atoi(sm) : 90;
+  switch (attr) {
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = 227 * 1024; break;
+    case cudaDevAttrMultiProcessorCount: *value = 132; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = arch / 10; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = arch % 10; break;
+  }
   return cudaSuccess;
 }
 
@@ -127,14 +142,18 @@ inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_
 // ---- running kernels ----------------------------------------------------------------------------
 // A CTA's threads are fibers (ucontext) on the calling thread: each runs until it finishes or
 // waits at a barrier, then the next runnable one resumes. Kernels without barriers run thread
-// after thread; a pass in which no fiber can move means the kernel deadlocked (a barrier some
-// threads never reach), which is reported as a launch error.
+// after thread. A fiber polling for something (an mbarrier's phase) yields; every event that can
+// release a waiter (a barrier arrival, an mbarrier arrival or copy, a fiber's end) counts as
+// progress. A pass in which no fiber can move, or every fiber that ran only yielded and nothing
+// progressed, means the kernel deadlocked (a barrier some threads never reach, a phase that never
+// completes), which is reported as a launch error.
 namespace emu {
 
 constexpr int kWarpSize = 32;
 
 struct Fiber;
 inline Fiber* current = nullptr;
+inline unsigned long progress = 0;
 
 // A barrier for `count` fibers: the last arrival opens the next generation.
 struct Barrier {
@@ -160,7 +179,9 @@ inline dim3 thread_idx, block_idx, grid_dim, block_dim;
 inline int linear_tid = 0;  // x + y bx + z bx by: warps are runs of 32 of these
 inline Block* block = nullptr;
 inline std::mutex atomic_mutex;
-alignas(16) inline unsigned char dynamic_smem[256 * 1024];
+// 1024-byte aligned: the offsets __cvta_generic_to_shared gives keep the alignment the 128-byte
+// swizzle is computed from.
+alignas(1024) inline unsigned char dynamic_smem[256 * 1024];
 inline std::recursive_mutex launch_mutex;  // one kernel at a time (the statics above are the device's)
 
 inline int lane() { return linear_tid % kWarpSize; }
@@ -169,7 +190,7 @@ inline Warp& warp() { return block->warps[linear_tid / kWarpSize]; }
 struct Fiber {
   ucontext_t context;
   int tid = 0;
-  bool done = false;
+  bool done = false, yielded = false;
   const unsigned long* waiting_on = nullptr;  // a barrier's generation, or null when runnable
   unsigned long waiting_for = 0;
 };
@@ -179,6 +200,7 @@ inline void (*fiber_body)(void*) = nullptr;
 inline void* fiber_arg = nullptr;
 
 inline void Barrier::arrive_and_wait() {
+  ++progress;
   if (++arrived == count) {  // the last one in: everyone goes on
     arrived = 0;
     ++generation;
@@ -189,8 +211,15 @@ inline void Barrier::arrive_and_wait() {
   swapcontext(&current->context, &scheduler_context);
 }
 
+// Lets the other fibers run; this one goes on at the next pass.
+inline void yield() {
+  current->yielded = true;
+  swapcontext(&current->context, &scheduler_context);
+}
+
 inline void fiber_entry() {
   fiber_body(fiber_arg);
+  ++progress;
   current->done = true;
   swapcontext(&current->context, &scheduler_context);
 }
@@ -230,16 +259,19 @@ void run_kernel(dim3 grid, dim3 threads_per_block, size_t smem_bytes, Body body)
         }
         for (int finished = 0; finished < threads;) {
           bool moved = false;
+          const unsigned long before = progress;
           for (Fiber& f : fibers) {
             if (f.done || (f.waiting_on && *f.waiting_on == f.waiting_for)) continue;
             f.waiting_on = nullptr;
+            f.yielded = false;
             current = &f;
             linear_tid = f.tid;
             thread_idx = dim3(f.tid % bx, (f.tid / bx) % by, f.tid / (bx * by));
             swapcontext(&scheduler_context, &f.context);
-            moved = true;
+            moved = moved || !f.yielded;
             if (f.done) ++finished;
           }
+          moved = moved || progress != before;
           if (!moved) {  // every live fiber waits at a barrier that cannot open
             last_error = cudaErrorInvalidValue;
             return;
@@ -256,6 +288,16 @@ void run_kernel(dim3 grid, dim3 threads_per_block, size_t smem_bytes, Body body)
 #define blockDim (::emu::block_dim)
 
 inline void __syncthreads() { emu::block->bar.arrive_and_wait(); }
+
+// Shared addresses are offsets into the dynamic shared memory (all the Hopper kernels use).
+inline size_t __cvta_generic_to_shared(const void* p) {
+  const auto offset = static_cast<const unsigned char*>(p) - emu::dynamic_smem;
+  if (offset < 0 || offset >= static_cast<std::ptrdiff_t>(sizeof emu::dynamic_smem)) {
+    std::fprintf(stderr, "emulator: __cvta_generic_to_shared of an address outside dynamic shared memory\n");
+    std::abort();
+  }
+  return static_cast<size_t>(offset);
+}
 
 template <class T>
 T __shfl_xor_sync(unsigned, T v, int lane_mask) {

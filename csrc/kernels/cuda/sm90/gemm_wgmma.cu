@@ -1,6 +1,7 @@
 // Hopper GEMM in bfloat16: warpgroup MMA (wgmma) fed by the tensor memory accelerator (TMA).
 // Built for sm_90a only (wgmma and setmaxnreg exist nowhere else); gemm.cu calls it on devices of
-// compute capability 9.0.
+// compute capability 9.0. The instructions are hopper_instructions.cuh's wrappers, which the
+// emulator also provides: tests/test_cuda_emulated.py runs this kernel without a GPU.
 //
 //   C_b[m0 : m0 + 128, n0 : n0 + BlockN] (+)= A_b[m0 : m0 + 128, :] @ B_b[:, n0 : n0 + BlockN]
 //   float32 accumulation in registers, bfloat16 out.
@@ -44,6 +45,7 @@
 #include "core/error.h"
 #include "kernels/cuda/device_utils.cuh"
 #include "kernels/cuda/gemm_tiles.cuh"
+#include "kernels/cuda/sm90/hopper_instructions.cuh"
 
 namespace tg::cuda::sm90 {
 
@@ -70,106 +72,6 @@ template <int BlockN, int Stages> struct WgmmaConfig {
 using WgmmaConfigs = std::tuple<WgmmaConfig<256, 4>, WgmmaConfig<128, 6>>;
 constexpr int kConfigCount = std::tuple_size_v<WgmmaConfigs>;
 
-// ---- PTX wrappers (sm_90a) ----
-
-__device__ __forceinline__ uint32_t smem_address(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void mbarrier_init(uint64_t* bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_address(bar)), "r"(count));
-}
-// Arrives and announces `bytes` of copies still to land before the phase completes.
-__device__ __forceinline__ void mbarrier_expect_bytes(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_address(bar)), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_address(bar)) : "memory");
-}
-// Waits until the phase of parity `parity` has completed. A fresh barrier is in phase 0, so
-// waiting on parity 1 returns at once: the producer's first pass over the ring does not wait.
-__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-        "selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(smem_address(bar)), "r"(parity)
-        : "memory");
-  } while (!done);
-}
-
-// Box (c0, c1, c2) of `map` into shared memory at dst; its bytes complete a transaction on `bar`.
-__device__ __forceinline__ void tma_load(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1, int c2) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n" ::
-          "r"(smem_address(dst)),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_address(bar)), "r"(c0), "r"(c1), "r"(c2)
-      : "memory");
-}
-
-// Matrix descriptor of a swizzled (128-byte) operand tile at p, offsets in bytes.
-__device__ __forceinline__ uint64_t matrix_descriptor(const void* p, uint32_t lbo, uint32_t sbo) {
-  return uint64_t((smem_address(p) & 0x3FFFF) >> 4) | uint64_t((lbo >> 4) & 0x3FFF) << 16 |
-         uint64_t((sbo >> 4) & 0x3FFF) << 32 | uint64_t(1) << 62;
-}
-
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int Pending> __device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
-}
-// Keeps the compiler from moving accumulator reads or writes across a wgmma fence or wait (the
-// asynchronous wgmma writes registers the compiler cannot see it write).
-template <int N> __device__ __forceinline__ void fence_accumulators(float (&d)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
-
-template <int N> struct Wgmma;  // d (64 x N, float32) += A (64 x 16) @ B (16 x N), bfloat16 operands
-
-#define TG_ACC8(i) \
-  "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
-
-template <> struct Wgmma<256> {
-  template <int TransA, int TransB> __device__ __forceinline__ static void run(float (&d)[128], uint64_t a, uint64_t b) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
-        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
-        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
-        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
-        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
-        "}, %128, %129, p, 1, 1, %131, %132;\n}\n"
-        : TG_ACC8(0), TG_ACC8(8), TG_ACC8(16), TG_ACC8(24), TG_ACC8(32), TG_ACC8(40), TG_ACC8(48), TG_ACC8(56),
-          TG_ACC8(64), TG_ACC8(72), TG_ACC8(80), TG_ACC8(88), TG_ACC8(96), TG_ACC8(104), TG_ACC8(112), TG_ACC8(120)
-        : "l"(a), "l"(b), "r"(1), "n"(TransA), "n"(TransB));
-  }
-};
-
-template <> struct Wgmma<128> {
-  template <int TransA, int TransB> __device__ __forceinline__ static void run(float (&d)[64], uint64_t a, uint64_t b) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-        "}, %64, %65, p, 1, 1, %67, %68;\n}\n"
-        : TG_ACC8(0), TG_ACC8(8), TG_ACC8(16), TG_ACC8(24), TG_ACC8(32), TG_ACC8(40), TG_ACC8(48), TG_ACC8(56)
-        : "l"(a), "l"(b), "r"(1), "n"(TransA), "n"(TransB));
-  }
-};
-#undef TG_ACC8
-
 // ---- the kernel ----
 
 struct Problem {
@@ -186,7 +88,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     wgmma_gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b,
                       const Problem p) {
   constexpr int kStages = Cfg::kStages, kBlockK = Cfg::kBlockK;
-  extern __shared__ uint8_t smem_raw[];
+  TG_DYNAMIC_SMEM(uint8_t, smem_raw);
   uint8_t* smem = smem_raw + ((1024 - smem_address(smem_raw) % 1024) % 1024);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * Cfg::kStageBytes);
   uint64_t* empty = full + kStages;
@@ -199,7 +101,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       mbarrier_init(&full[s], 1);                        // the producer's arrive (plus the bytes)
       mbarrier_init(&empty[s], Cfg::kConsumers * 4);     // one arrive per consumer warp
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");  // visible to the copy engine
+    fence_mbarrier_init();
   }
   __syncthreads();
 
@@ -207,7 +109,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   const int k_tiles = (p.K + kBlockK - 1) / kBlockK;
 
   if (warpgroup == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    setmaxnreg_dec<40>();
     if (threadIdx.x != 0) return;
     int it = 0;  // k tiles issued so far, over all work items: stage it % S, pass it / S
     for (int64_t w = blockIdx.x; w < work; w += gridDim.x) {
@@ -237,7 +139,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     return;
   }
 
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  setmaxnreg_inc<232>();
   const int consumer = warpgroup - 1, warp_in_group = (threadIdx.x / 32) % 4;
   int it = 0;
   for (int64_t w = blockIdx.x; w < work; w += gridDim.x) {
