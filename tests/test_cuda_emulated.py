@@ -28,8 +28,9 @@ pytestmark = pytest.mark.skipif(GXX is None or not (ROOT / "csrc").is_dir(), rea
 @pytest.fixture(scope="module")
 def emulated(tmp_path_factory):
     exe = tmp_path_factory.mktemp("emulator") / "emulated_kernels"
-    kernels = [str(ROOT / "csrc" / "kernels" / "cuda" / f)
-               for f in ("gemm.cu", "attention.cu", "attention_tc.cu", "sm90/gemm_wgmma.cu")]
+    cuda = ROOT / "csrc" / "kernels" / "cuda"
+    kernels = [str(cuda / f) for f in ("gemm.cu", "attention.cu", "attention_tc.cu")]
+    kernels += sorted(str(f) for f in (cuda / "sm90").glob("*.cu"))
     cmd = [GXX, "-std=c++17", "-O2", "-pthread", "-Wno-psabi", "-DTG_WARP_EMULATOR", "-DTAPEGRAD_WITH_SM90=1",
            f"-I{EMULATOR}", f"-I{ROOT / 'csrc'}",
            "-x", "c++", *kernels, "-x", "none", str(DRIVER), "-o", str(exe)]
@@ -83,14 +84,21 @@ ATTENTION_CASES = [  # N, L, S, E, Ev, causal, mask, dropout_p, misalign
     (2, 128, 192, 64, 64, False, None, 0.0, False),
     (1, 192, 192, 32, 32, True, None, 0.1, False),
     (1, 130, 140, 128, 128, False, None, 0.0, False),
+    # more query tiles than the Hopper backward's stages (3 at D = 64, 2 at D = 128), several key blocks
+    (1, 300, 260, 64, 64, True, None, 0.1, False),
+    (2, 200, 150, 128, 112, False, "padding", 0.0, False),
 ]
 # (dtype, environment, tolerance): float32 on the CUDA cores, and as tf32 on the tensor cores
-# (allow_tf32); bfloat16 on the tensor cores (the backward with 128-key tiles and two query stages,
-# with one stage, and with 64-key tiles), and on the CUDA cores when TAPEGRAD_CUDA_ATTENTION=simt.
+# (allow_tf32); bfloat16 on an sm_90 device (the wgmma backward where the head dim is 64 or more and
+# the TMA can read the operands, else the mma.sync one), on an sm_80 device (mma.sync: the backward
+# with 128-key tiles and two query stages, with one stage, and with 64-key tiles), and on the CUDA
+# cores when TAPEGRAD_CUDA_ATTENTION=simt.
+SM80 = {"TAPEGRAD_EMULATED_SM": "80"}
 ATTENTION_PATHS = {"f32": ("f32", {}, 2e-4), "tf32-tensor-cores": ("tf32", {}, 3e-3),
-                   "bf16-tensor-cores": ("bf16", {}, 2.5e-2),
-                   "bf16-tensor-cores-one-stage": ("bf16", {"TAPEGRAD_CUDA_ATTENTION_STAGES": "1"}, 2.5e-2),
-                   "bf16-tensor-cores-64-keys": ("bf16", {"TAPEGRAD_CUDA_ATTENTION_KEY_TILE": "64"}, 2.5e-2),
+                   "bf16-hopper": ("bf16", {}, 2.5e-2),
+                   "bf16-tensor-cores": ("bf16", SM80, 2.5e-2),
+                   "bf16-tensor-cores-one-stage": ("bf16", {**SM80, "TAPEGRAD_CUDA_ATTENTION_STAGES": "1"}, 2.5e-2),
+                   "bf16-tensor-cores-64-keys": ("bf16", {**SM80, "TAPEGRAD_CUDA_ATTENTION_KEY_TILE": "64"}, 2.5e-2),
                    "bf16-simt": ("bf16", {"TAPEGRAD_CUDA_ATTENTION": "simt"}, 2.5e-2)}
 
 

@@ -33,12 +33,19 @@ find_cublas() {
 find_cublas
 
 mkdir -p "$(dirname "$out")"
-# The Hopper GEMM is sm_90a code (wgmma, TMA): compiled on its own, linked in for ARCH=90.
+# The Hopper kernels are sm_90a code (wgmma, TMA): compiled on their own, linked in for ARCH=90.
 sm90_flags=()
 if [ "$arch" = 90 ]; then
-  "$nvcc" -std=c++17 -O3 -lineinfo -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -I"$root/csrc" \
-    -c "$root/csrc/kernels/cuda/sm90/gemm_wgmma.cu" -o "$out.sm90.o"
-  sm90_flags=(-DTAPEGRAD_WITH_SM90=1 "$out.sm90.o")
+  sm90_flags=(-DTAPEGRAD_WITH_SM90=1)
+  pids=()
+  for src in "$root"/csrc/kernels/cuda/sm90/*.cu; do
+    obj="$out.sm90.$(basename "$src" .cu).o"
+    "$nvcc" -std=c++17 -O3 -lineinfo -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -I"$root/csrc" \
+      -c "$src" -o "$obj" &
+    pids+=($!)
+    sm90_flags+=("$obj")
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done  # set -e: a failed compile stops the script
 fi
 "$nvcc" -std=c++17 -O3 -lineinfo -arch="sm_$arch" -I"$root/csrc" "${sm90_flags[@]}" \
   "$root/benchmarks/cuda/kernel_check.cu" \

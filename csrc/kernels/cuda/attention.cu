@@ -22,14 +22,17 @@
 // Dropout uses the CPU's Philox stream: element (n, i, j) draws counter offset + (n L + i) S + j.
 // All arithmetic is float32 (bfloat16 is converted on load): plain FMA on CUDA cores. This is
 // the float32 path; bfloat16, and float32 under allow_tf32(), run on the tensor cores
-// (attention_tc.cu) unless TAPEGRAD_CUDA_ATTENTION=simt asks for these kernels (a reference to
-// compare against).
+// (attention_tc.cu; the bfloat16 backward on Hopper: sm90/attention_wgmma.cu) unless
+// TAPEGRAD_CUDA_ATTENTION=simt asks for these kernels (a reference to compare against).
 #include <cstdlib>
 #include <cstring>
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/gemm.h"
+#ifdef TAPEGRAD_WITH_SM90
+#include "kernels/cuda/sm90/attention_wgmma.h"
+#endif
 
 namespace tg::cuda {
 
@@ -356,14 +359,24 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(Params<T> 
 
 // ============================== dispatch ==============================
 
-// On the tensor cores: bfloat16, and float32 as tf32 when allow_tf32() is set and its tiles fit the
-// device; neither when TAPEGRAD_CUDA_ATTENTION=simt (read once).
-template <class T> bool on_tensor_cores(const Params<T>& p, int device) {
-  static const bool simt = [] {
+// TAPEGRAD_CUDA_ATTENTION (read once) narrows the choice of kernels, to time and test them against
+// each other: "simt" the CUDA-core kernels of this file, "mma" at most the mma.sync kernels of
+// attention_tc.cu (no Hopper backward); unset, the fastest that applies.
+enum class Forced { None, Simt, Mma };
+Forced forced_kernels() {
+  static const Forced forced = [] {
     const char* e = std::getenv("TAPEGRAD_CUDA_ATTENTION");
-    return e && std::strcmp(e, "simt") == 0;
+    if (e && std::strcmp(e, "simt") == 0) return Forced::Simt;
+    if (e && std::strcmp(e, "mma") == 0) return Forced::Mma;
+    return Forced::None;
   }();
-  if (simt) return false;
+  return forced;
+}
+
+// On the tensor cores: bfloat16, and float32 as tf32 when allow_tf32() is set and its tiles fit the
+// device; neither when TAPEGRAD_CUDA_ATTENTION=simt.
+template <class T> bool on_tensor_cores(const Params<T>& p, int device) {
+  if (forced_kernels() == Forced::Simt) return false;
   if constexpr (std::is_same_v<T, bf16>) return true;
   else return allow_tf32() && tc_fits(p, device);
 }
@@ -412,8 +425,19 @@ void backward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, 
                     drow, dq_acc, dk, dv);
     });
   };
-  if (on_tensor_cores(p, device)) backward_tc(p, q, k, v, dout, lse, drow, dq_acc, dk, dv, device, s);
-  else on_cuda_cores();
+  // bfloat16 on Hopper: the wgmma backward where it applies (sm90/attention_wgmma.cu).
+  auto on_hopper = [&] {
+#ifdef TAPEGRAD_WITH_SM90
+    if constexpr (std::is_same_v<T, bf16>)
+      return forced_kernels() == Forced::None &&
+             sm90::attention_backward_wgmma(p, q, k, v, dout, lse, drow, dq_acc, dk, dv, device, s);
+#endif
+    return false;
+  };
+  if (!on_hopper()) {
+    if (on_tensor_cores(p, device)) backward_tc(p, q, k, v, dout, lse, drow, dq_acc, dk, dv, device, s);
+    else on_cuda_cores();
+  }
   if constexpr (!float_dq) {
     if (dq_count > 0)
       launch_kernel(float_to<T>, static_cast<unsigned>(std::min<int64_t>(ceil_div(dq_count, kThreads), 4096)), kThreads,

@@ -59,6 +59,51 @@ __device__ __forceinline__ float dropout_factor(const Params<T>& p, int64_t n, i
   return static_cast<double>(u) >= p.dropout_p ? p.keep_scale : 0.f;
 }
 
+// Scores in base 2 (s log2 e), so each exp is one ex2 (exp2f), and on tiles that need no masking
+// the scale folds into the same multiply.
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+
+// The tensor-core backwards' middle step, for one warp's 16 keys and a tile of 64 queries held
+// as accumulators in the mma.sync layout (n8 tile nt, element e: key key[e / 2], query
+// q0 + 8 nt + 2t + e % 2; t = lane % 4):
+//   st   in: S^T = K Q^T (unscaled)     out: P~^T = P Z / (1 - p)
+//   dpt  in: dP~^T = V dO^T             out: dS^T = P (dP~ Z / (1 - p) - D)
+// with P = exp(scale S + mask - lse), 0 where hidden. lse_s holds the tile's 64 lse in base 2
+// (-inf past L), d_s its D_i = dO_i . O_i. An interior block (no mask, every key < S and query
+// < L, causal: every key at or before the first query) skips the per-element checks.
+template <class T>
+__device__ __forceinline__ void probabilities_and_score_grads(const Params<T>& p, int64_t n, int64_t q0,
+                                                              const int64_t (&key)[2], bool interior,
+                                                              const float* lse_s, const float* d_s, int t,
+                                                              float (&st)[8][4], float (&dpt)[8][4]) {
+  if (interior) {
+    const float scale_log2 = p.scale * kLog2e;
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) st[nt][e] = exp2f(st[nt][e] * scale_log2 - lse_s[8 * nt + 2 * t + e % 2]);
+  } else {
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int il = 8 * nt + 2 * t + e % 2;
+        const int64_t j = key[e / 2];
+        const bool seen = lse_s[il] != -INFINITY && j < p.S;
+        st[nt][e] = seen ? exp2f(score_of(p, n, q0 + il, j, st[nt][e]) * kLog2e - lse_s[il]) : 0.f;
+      }
+  }
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int il = 8 * nt + 2 * t + e % 2;
+      const float z = p.dropout_p > 0 ? dropout_factor(p, n, q0 + il, key[e / 2]) : 1.f;
+      dpt[nt][e] = st[nt][e] * (dpt[nt][e] * z - d_s[il]);  // 0 where P is 0
+      st[nt][e] *= z;
+    }
+}
+
 // The padded head dim the kernels are compiled for: 32, 64 or 128.
 inline int padded_head_dim(int64_t E, int64_t Ev) {
   const int64_t e = std::max(E, Ev);

@@ -41,10 +41,8 @@ namespace {
 
 using bf16 = __nv_bfloat16;
 constexpr int kWarps = 4, kTcThreads = 32 * kWarps, kTile = 64;
-// Scores are kept in base 2 (s log2 e), so each exp is one ex2 (exp2f) and, on tiles that need
-// no masking, the scale folds into the same multiply: the softmax's non-mma instructions, not the
-// tensor cores, bound these kernels at D = 64.
-constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+// Scores are kept in base 2 (kLog2e, attention_common.cuh): the softmax's non-mma instructions,
+// not the tensor cores, bound these kernels at D = 64.
 
 // What the element type changes. bfloat16: mma m16n8k16, two elements a register, the fragment
 // loaders of device_utils.cuh. float32 as tf32 (behind allow_tf32): m16n8k8, one element a
@@ -366,7 +364,6 @@ __global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<T> p, co
   cp_async_commit();
 
   float dk_acc[Tl::kDTiles][4] = {}, dv_acc[Tl::kDTiles][4] = {};
-  const float scale_log2 = p.scale * kLog2e;
   const int64_t q_begin = p.causal ? j0 : 0;  // causal: rows i < j0 see none of these keys (j0 % 64 == 0)
   if (q_begin < p.L) load_query_tile(q_begin, 0);
   int st = 0;
@@ -386,36 +383,10 @@ __global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<T> p, co
         st, [&](int kk, uint32_t(&f)[4]) { Ops::a_rows(f, ks, Tl::kPitch, 16 * warp, Ops::kK * kk, lane); }, qs, lane);
     product_64<T, D>(
         dpt, [&](int kk, uint32_t(&f)[4]) { Ops::a_rows(f, vs, Tl::kPitch, 16 * warp, Ops::kK * kk, lane); }, dos, lane);
-    // st <- P~^T, dpt <- dS^T; element (key[h], query q0 + il). An interior block of this warp (no
-    // mask, its keys < S and queries < L, causal: its keys at or before the first query) skips
-    // the checks.
+    // st <- P~^T, dpt <- dS^T. An interior block of this warp skips the checks.
     const bool interior =
         !p.mask && warp_j0 + 16 <= p.S && q0 + kTile <= p.L && (!p.causal || warp_j0 + 15 <= q0);
-    if (interior) {
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) st[nt][e] = exp2f(st[nt][e] * scale_log2 - lse_s[8 * nt + 2 * t + e % 2]);
-    } else {
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int il = 8 * nt + 2 * t + e % 2;
-          const int64_t j = key[e / 2];
-          const bool seen = lse_s[il] != -INFINITY && j < p.S;
-          st[nt][e] = seen ? exp2f(score_of(p, n, q0 + il, j, st[nt][e]) * kLog2e - lse_s[il]) : 0.f;
-        }
-    }
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int il = 8 * nt + 2 * t + e % 2;
-        const float z = p.dropout_p > 0 ? dropout_factor(p, n, q0 + il, key[e / 2]) : 1.f;
-        dpt[nt][e] = st[nt][e] * (dpt[nt][e] * z - d_s[il]);  // 0 where P is 0
-        st[nt][e] *= z;
-      }
+    probabilities_and_score_grads(p, n, q0, key, interior, lse_s, d_s, t, st, dpt);
     // dV += P~^T dO and dK += dS^T Q (k = the tile's queries); dS^T to shared memory for dQ.
 #pragma unroll
     for (int kk = 0; kk < kSteps; ++kk) {

@@ -157,9 +157,10 @@ inline unsigned long progress = 0;
 
 // A barrier for `count` fibers: the last arrival opens the next generation.
 struct Barrier {
-  explicit Barrier(int n) : count(n) {}
+  explicit Barrier(int n = 0) : count(n) {}
   int count, arrived = 0;
   unsigned long generation = 0;
+  void arrive();  // counts this fiber in and goes on
   void arrive_and_wait();
 };
 
@@ -172,6 +173,7 @@ struct Block {
   explicit Block(int threads) : bar(threads) {}
   Barrier bar;
   Warp warps[32];
+  Barrier named[16];  // bar.sync / bar.arrive with an id: the thread count comes with each use
 };
 
 // The running fiber's coordinates (set by the scheduler at every switch) and the launch's.
@@ -198,6 +200,11 @@ struct Fiber {
 inline ucontext_t scheduler_context;
 inline void (*fiber_body)(void*) = nullptr;
 inline void* fiber_arg = nullptr;
+
+inline void Barrier::arrive() {
+  ++progress;
+  if (++arrived == count) arrived = 0, ++generation;
+}
 
 inline void Barrier::arrive_and_wait() {
   ++progress;

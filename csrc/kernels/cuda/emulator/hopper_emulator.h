@@ -8,8 +8,8 @@
 // What is and is not modelled. Copies and products happen when issued (a GPU runs them later,
 // so a kernel that reads a stage before waiting for it can pass here and fail there: races are
 // the GPU tests' to find). Waiting on an mbarrier yields the fiber until the phase completes.
-// Only what tapegrad's kernels use is emulated: bfloat16 wgmma of shared-memory operands in the
-// 128-byte swizzle, 3-d TMA loads; anything else stops the process with a message, as an illegal
+// Only what tapegrad's kernels use is emulated: bfloat16 wgmma (A in shared memory or registers,
+// B in shared memory, in the 128-byte swizzle), 3-d TMA loads, named barriers; anything else stops the process with a message, as an illegal
 // instruction stops a GPU.
 #pragma once
 #include <cuda.h>
@@ -89,14 +89,13 @@ struct Operand {
   }
 };
 
-// d (64 x N) += A (64 x 16) B (16 x N) for this thread's accumulators: warp w of the warpgroup,
-// lane (g, t) holds d[4j + 2h + c] = element (16w + g + 8h, 8j + 2t + c).
-inline void wgmma_ss(float* d, int N, uint64_t a_desc, bool a_mn_major, uint64_t b_desc, bool b_mn_major) {
-  const Operand A(a_desc, a_mn_major), B(b_desc, b_mn_major);
-  const int thread = ::emu::linear_tid % 128, warp = thread / 32, g = (thread % 32) / 4, t = thread % 4;
-  float a[2][16];
-  for (int h = 0; h < 2; ++h)
-    for (int k = 0; k < 16; ++k) a[h][k] = A.at(16 * warp + g + 8 * h, k);
+// d (64 x N) (+)= A (64 x 16) B (16 x N) for this thread's accumulators, given its rows of A
+// (a[h][k]: row 16w + g + 8h of the warpgroup's 64): warp w, lane (g, t) holds d[4j + 2h + c] =
+// element (16w + g + 8h, 8j + 2t + c).
+inline void wgmma_rows(float* d, int N, const float (&a)[2][16], const Operand& B, bool accumulate) {
+  const int t = ::emu::lane() % 4;
+  if (!accumulate)
+    for (int i = 0; i < N / 2; ++i) d[i] = 0.f;
   for (int j = 0; j < N / 8; ++j)
     for (int c = 0; c < 2; ++c) {
       float b[16];
@@ -107,6 +106,35 @@ inline void wgmma_ss(float* d, int N, uint64_t a_desc, bool a_mn_major, uint64_t
         d[4 * j + 2 * h + c] = acc;
       }
     }
+}
+
+// Both operands in shared memory.
+inline void wgmma_ss(float* d, int N, uint64_t a_desc, bool a_mn_major, uint64_t b_desc, bool b_mn_major,
+                     bool accumulate) {
+  const Operand A(a_desc, a_mn_major), B(b_desc, b_mn_major);
+  const int warp = (::emu::linear_tid % 128) / 32, g = ::emu::lane() / 4;
+  float a[2][16];
+  for (int h = 0; h < 2; ++h)
+    for (int k = 0; k < 16; ++k) a[h][k] = A.at(16 * warp + g + 8 * h, k);
+  wgmma_rows(d, N, a, B, accumulate);
+}
+
+// A from registers, each warp's 16 rows in the m16n8k16 A layout: element (row r, k) of the warp's
+// rows is half k % 2 of register (r / 8) + 2 (k / 8) of lane 4 (r % 8) + (k % 8) / 2.
+inline void wgmma_rs(float* d, int N, const uint32_t (&frag)[4], uint64_t b_desc, bool b_mn_major, bool accumulate) {
+  ::emu::Warp& w = ::emu::warp();
+  const int l = ::emu::lane(), g = l / 4;
+  for (int i = 0; i < 4; ++i) w.slot[l][i] = frag[i];
+  w.bar.arrive_and_wait();
+  float a[2][16];
+  for (int h = 0; h < 2; ++h)
+    for (int k = 0; k < 16; ++k) {
+      const int row = g + 8 * h;
+      const uint32_t word = static_cast<uint32_t>(w.slot[4 * (row % 8) + (k % 8) / 2][row / 8 + 2 * (k / 8)]);
+      a[h][k] = static_cast<float>(tg::bfloat16::from_bits(static_cast<uint16_t>(k % 2 ? word >> 16 : word & 0xFFFFu)));
+    }
+  w.bar.arrive_and_wait();
+  wgmma_rows(d, N, a, Operand(b_desc, b_mn_major), accumulate);
 }
 
 }  // namespace emu_hopper
@@ -169,11 +197,27 @@ inline void wgmma_fence() {}
 inline void wgmma_commit() {}
 template <int Pending> inline void wgmma_wait() {}
 template <int N> inline void fence_accumulators(float (&)[N]) {}
+template <int N> inline void fence_operands(uint32_t (&)[N]) {}
+inline void fence_async_shared() {}
+
+inline void named_barrier_sync(int id, int threads) {
+  ::emu::Barrier& b = ::emu::block->named[id];
+  b.count = threads;
+  b.arrive_and_wait();
+}
+inline void named_barrier_arrive(int id, int threads) {
+  ::emu::Barrier& b = ::emu::block->named[id];
+  b.count = threads;
+  b.arrive();
+}
 
 template <int N> struct Wgmma {
   static_assert(N % 8 == 0 && N >= 8 && N <= 256, "wgmma m64nNk16: N a multiple of 8 up to 256");
-  template <int TransA, int TransB> static void run(float (&d)[N / 2], uint64_t a, uint64_t b) {
-    emu_hopper::wgmma_ss(d, N, a, TransA != 0, b, TransB != 0);
+  template <int TransA, int TransB> static void ss(float (&d)[N / 2], uint64_t a, uint64_t b, bool accumulate = true) {
+    emu_hopper::wgmma_ss(d, N, a, TransA != 0, b, TransB != 0, accumulate);
+  }
+  template <int TransB> static void rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t b, bool accumulate = true) {
+    emu_hopper::wgmma_rs(d, N, a, b, TransB != 0, accumulate);
   }
 };
 

@@ -36,16 +36,15 @@
 #include "kernels/cuda/sm90/gemm_wgmma.h"
 
 #include <cuda.h>
-#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 
-#include <map>
-#include <mutex>
+#include <algorithm>
 
 #include "core/error.h"
 #include "kernels/cuda/device_utils.cuh"
 #include "kernels/cuda/gemm_tiles.cuh"
 #include "kernels/cuda/sm90/hopper_instructions.cuh"
+#include "kernels/cuda/sm90/tensor_maps.h"
 
 namespace tg::cuda::sm90 {
 
@@ -162,7 +161,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
                                : matrix_descriptor(stage_a(s) + consumer * 8192 + kk * 2048, 8192, 1024);
         const uint64_t db = BK ? matrix_descriptor(stage_b(s) + kk * 32, 16, 1024)
                                : matrix_descriptor(stage_b(s) + kk * 2048, 8192, 1024);
-        Wgmma<Cfg::kBlockN>::template run<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
+        Wgmma<Cfg::kBlockN>::template ss<AK ? 0 : 1, BK ? 0 : 1>(acc, da, db);
       }
       wgmma_commit();
       // The group before this one has finished reading its stage: hand that stage back.
@@ -194,51 +193,6 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
 
 // ---- host side ----
 
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
-  static PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    check(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found),
-          "cudaGetDriverEntryPointByVersion (cuTensorMapEncodeTiled)");
-    TG_CHECK(found == cudaDriverEntryPointSuccess && fn, RuntimeError,
-             "gemm (wgmma): the driver has no cuTensorMapEncodeTiled");
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
-  }();
-  return encode;
-}
-
-// One operand as a 3-d tensor for the copy engine: dims (contiguous, other, batch), byte strides
-// of the last two, boxes of 64 x `box_rows` x 1.
-CUtensorMap tensor_map(const void* p, int64_t contiguous, int64_t rows, int64_t ld, int64_t batch, int64_t batch_stride,
-                       int box_rows) {
-  CUtensorMap map;
-  const cuuint64_t dims[3] = {cuuint64_t(contiguous), cuuint64_t(rows), cuuint64_t(batch)};
-  // An unbatched (or broadcast) operand is one matrix; its batch stride only has to be valid.
-  const int64_t bstride = batch > 1 ? batch_stride : ld * rows;
-  const cuuint64_t strides[2] = {cuuint64_t(ld) * 2, cuuint64_t(std::max<int64_t>(bstride, ld)) * 2};
-  const cuuint32_t box[3] = {64, cuuint32_t(box_rows), 1};
-  const cuuint32_t unit[3] = {1, 1, 1};
-  const CUresult r = tensor_map_encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(p), dims,
-                                          strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                                          CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                                          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  TG_CHECK(r == CUDA_SUCCESS, RuntimeError, "gemm (wgmma): cuTensorMapEncodeTiled failed (error ", int(r),
-           ") for a ", rows, " x ", contiguous, " operand with leading dimension ", ld);
-  return map;
-}
-
-bool is_sm90(int device) {
-  static std::mutex mutex;
-  static std::map<int, bool> known;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto it = known.find(device);
-  if (it != known.end()) return it->second;
-  int major = 0, minor = 0;
-  check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
-  check(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "cudaDeviceGetAttribute");
-  return known[device] = major == 9 && minor == 0;
-}
-
 // An operand the copy engine can read: a stride-1 dimension (k_major says which), the pointer
 // 16-byte aligned, the other strides multiples of 8 elements (16 bytes).
 bool tma_readable(const void* p, int64_t inner, int64_t outer, int64_t batch_stride, bool& k_major) {
@@ -251,10 +205,12 @@ bool tma_readable(const void* p, int64_t inner, int64_t outer, int64_t batch_str
 template <class Cfg, bool AK, bool BK>
 void launch(const GemmArgs& g, cudaStream_t stream) {
   const bool a_batched = g.batch > 1 && g.a_batch != 0, b_batched = g.batch > 1 && g.b_batch != 0;
-  const CUtensorMap map_a = AK ? tensor_map(g.A, g.K, g.M, g.a_row, a_batched ? g.batch : 1, g.a_batch, Cfg::kBlockM)
-                               : tensor_map(g.A, g.M, g.K, g.a_col, a_batched ? g.batch : 1, g.a_batch, 64);
-  const CUtensorMap map_b = BK ? tensor_map(g.B, g.K, g.N, g.b_col, b_batched ? g.batch : 1, g.b_batch, Cfg::kBlockN)
-                               : tensor_map(g.B, g.N, g.K, g.b_row, b_batched ? g.batch : 1, g.b_batch, 64);
+  constexpr const char* kWho = "gemm (wgmma)";
+  const int64_t a_items = a_batched ? g.batch : 1, b_items = b_batched ? g.batch : 1;
+  const CUtensorMap map_a = AK ? bf16_tensor_map(g.A, g.K, g.M, g.a_row, a_items, g.a_batch, Cfg::kBlockM, kWho)
+                               : bf16_tensor_map(g.A, g.M, g.K, g.a_col, a_items, g.a_batch, 64, kWho);
+  const CUtensorMap map_b = BK ? bf16_tensor_map(g.B, g.K, g.N, g.b_col, b_items, g.b_batch, Cfg::kBlockN, kWho)
+                               : bf16_tensor_map(g.B, g.N, g.K, g.b_row, b_items, g.b_batch, 64, kWho);
   Problem p;
   p.M = static_cast<int>(g.M), p.N = static_cast<int>(g.N), p.K = static_cast<int>(g.K);
   p.tiles_m = static_cast<int>(ceil_div(g.M, Cfg::kBlockM)), p.tiles_n = static_cast<int>(ceil_div(g.N, Cfg::kBlockN));

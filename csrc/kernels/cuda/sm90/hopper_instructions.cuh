@@ -104,50 +104,85 @@ template <int N> __device__ __forceinline__ void fence_accumulators(float (&d)[N
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-// d (64 x N, float32) += A (64 x 16) @ B (16 x N), bfloat16, both operands in shared memory
-// (descriptors a, b); TransA / TransB = 1: the operand is m- (n-) major. Accumulator layout: warp
-// w of the warpgroup holds rows 16w..16w + 15 as N / 8 tiles of 16 x 8, d[4j..4j + 3] the tile at
-// columns 8j.. in the mma.sync layout (rows g, g, g + 8, g + 8; columns 2t, 2t + 1).
+// Keeps the compiler from reusing a wgmma's register A operand before the wgmma has read it
+// (after wgmma_wait, as fence_accumulators).
+template <int N> __device__ __forceinline__ void fence_operands(uint32_t (&a)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+r"(a[i])::"memory");
+}
+
+// Shared-memory writes of ordinary stores made visible to the async proxy (wgmma and TMA read
+// shared memory through it): between a thread's st.shared and a wgmma that reads the data.
+__device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// Named barrier `id` (1..15; 0 is __syncthreads) among `threads` threads: sync waits for them
+// all, arrive counts this thread in and goes on.
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// wgmma.mma_async m64nNk16, bfloat16 in, float32 accumulators d (64 x N over the warpgroup):
+//   ss: d (+)= A (64 x 16) B (16 x N), both in shared memory (descriptors a, b); TransA / TransB
+//       = 1: that operand is m- (n-) major.
+//   rs: A from registers: warp w of the warpgroup gives rows 16w..16w + 15 of A in the mma.sync
+//       m16n8k16 A layout (a[0] row g, k 2t, 2t + 1; a[1] row g + 8; a[2], a[3] the same at k + 8).
+// accumulate = false: d = A B (the old d is ignored). Accumulator layout: warp w holds rows
+// 16w..16w + 15 as N / 8 tiles of 16 x 8, d[4j..4j + 3] the tile at columns 8j.. in the mma.sync
+// layout (rows g, g, g + 8, g + 8; columns 2t, 2t + 1), so a tile pair converts to an rs A
+// fragment register for register.
 template <int N> struct Wgmma;
 
 #define TG_ACC8(i) \
   "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
-
-template <> struct Wgmma<256> {
-  template <int TransA, int TransB> __device__ __forceinline__ static void run(float (&d)[128], uint64_t a, uint64_t b) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
-        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
-        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
-        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
-        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
-        "}, %128, %129, p, 1, 1, %131, %132;\n}\n"
-        : TG_ACC8(0), TG_ACC8(8), TG_ACC8(16), TG_ACC8(24), TG_ACC8(32), TG_ACC8(40), TG_ACC8(48), TG_ACC8(56),
-          TG_ACC8(64), TG_ACC8(72), TG_ACC8(80), TG_ACC8(88), TG_ACC8(96), TG_ACC8(104), TG_ACC8(112), TG_ACC8(120)
-        : "l"(a), "l"(b), "r"(1), "n"(TransA), "n"(TransB));
-  }
-};
-
-template <> struct Wgmma<128> {
-  template <int TransA, int TransB> __device__ __forceinline__ static void run(float (&d)[64], uint64_t a, uint64_t b) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-        "}, %64, %65, p, 1, 1, %67, %68;\n}\n"
-        : TG_ACC8(0), TG_ACC8(8), TG_ACC8(16), TG_ACC8(24), TG_ACC8(32), TG_ACC8(40), TG_ACC8(48), TG_ACC8(56)
-        : "l"(a), "l"(b), "r"(1), "n"(TransA), "n"(TransB));
-  }
-};
+#define TG_ACC32(i) TG_ACC8(i), TG_ACC8(i + 8), TG_ACC8(i + 16), TG_ACC8(i + 24)
+#define TG_REGS_0_31                                                                                      \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
+  "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define TG_REGS_32_63                                                                                           \
+  ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, " \
+  "%53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define TG_REGS_64_127                                                                                           \
+  ", %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, "  \
+  "%85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, "    \
+  "%105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, " \
+  "%123, %124, %125, %126, %127"
+// One shape: N, its accumulator list, the operand numbers after it (R = N / 2 accumulators: ss
+// takes a, b, accumulate, TransA, TransB as %R..%R+4; rs takes a[0..3], b, accumulate, TransB as
+// %R..%R+6), then the accumulators' constraints.
+#define TG_WGMMA_SHAPE(N, REGS, SS_OPS, SS_PRED, RS_OPS, RS_PRED, ...)                                        \
+  template <> struct Wgmma<N> {                                                                                  \
+    template <int TransA, int TransB>                                                                            \
+    __device__ __forceinline__ static void ss(float (&d)[N / 2], uint64_t a, uint64_t b, bool accumulate = true) { \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SS_PRED ", 0;\n"                                          \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.bf16.bf16 {" REGS "}, " SS_OPS ";\n}\n"      \
+                   : __VA_ARGS__                                                                                 \
+                   : "l"(a), "l"(b), "r"(int(accumulate)), "n"(TransA), "n"(TransB));                           \
+    }                                                                                                            \
+    template <int TransB>                                                                                        \
+    __device__ __forceinline__ static void rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t b,             \
+                                              bool accumulate = true) {                                          \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " RS_PRED ", 0;\n"                                          \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.bf16.bf16 {" REGS "}, " RS_OPS ";\n}\n"      \
+                   : __VA_ARGS__                                                                                 \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(int(accumulate)), "n"(TransB));    \
+    }                                                                                                            \
+  };
+TG_WGMMA_SHAPE(64, TG_REGS_0_31, "%32, %33, p, 1, 1, %35, %36", "%34", "{%32, %33, %34, %35}, %36, p, 1, 1, %38", "%37",
+               TG_ACC32(0))
+TG_WGMMA_SHAPE(128, TG_REGS_0_31 TG_REGS_32_63, "%64, %65, p, 1, 1, %67, %68", "%66",
+               "{%64, %65, %66, %67}, %68, p, 1, 1, %70", "%69", TG_ACC32(0), TG_ACC32(32))
+TG_WGMMA_SHAPE(256, TG_REGS_0_31 TG_REGS_32_63 TG_REGS_64_127, "%128, %129, p, 1, 1, %131, %132", "%130",
+               "{%128, %129, %130, %131}, %132, p, 1, 1, %134", "%133", TG_ACC32(0), TG_ACC32(32), TG_ACC32(64),
+               TG_ACC32(96))
 #undef TG_ACC8
+#undef TG_ACC32
+#undef TG_REGS_0_31
+#undef TG_REGS_32_63
+#undef TG_REGS_64_127
+#undef TG_WGMMA_SHAPE
 
 }  // namespace tg::cuda::sm90
 
