@@ -381,10 +381,35 @@ template <class T> bool on_tensor_cores(const Params<T>& p, int device) {
   else return allow_tf32() && tc_fits(p, device);
 }
 
+// bfloat16 on Hopper: the wgmma kernels (sm90/attention_wgmma.cu), which say whether they ran;
+// not when TAPEGRAD_CUDA_ATTENTION names other kernels. Other types, and builds without them: no.
+template <class T>
+bool hopper_forward(const Params<T>&, const T*, const T*, const T*, T*, float*, int, cudaStream_t) {
+  return false;
+}
+template <class T>
+bool hopper_backward(const Params<T>&, const T*, const T*, const T*, const T*, const float*, const float*, float*, T*,
+                     T*, int, cudaStream_t) {
+  return false;
+}
+#ifdef TAPEGRAD_WITH_SM90
+bool hopper_forward(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse,
+                    int device, cudaStream_t s) {
+  return forced_kernels() == Forced::None && sm90::attention_forward_wgmma(p, q, k, v, out, lse, device, s);
+}
+bool hopper_backward(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, const bf16* dout,
+                     const float* lse, const float* drow, float* dq_acc, bf16* dk, bf16* dv, int device,
+                     cudaStream_t s) {
+  return forced_kernels() == Forced::None &&
+         sm90::attention_backward_wgmma(p, q, k, v, dout, lse, drow, dq_acc, dk, dv, device, s);
+}
+#endif
+
 template <class T>
 void forward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, T* out, float* lse, int device,
                    cudaStream_t s) {
   const Params<T> p = params_of<T>(a);
+  if (hopper_forward(p, q, k, v, out, lse, device, s)) return;
   if (on_tensor_cores(p, device)) return forward_tc(p, q, k, v, out, lse, device, s);
   with_head_dim(padded_head_dim(a.E, a.Ev), [&](auto dim) {
     constexpr int D = decltype(dim)::value;
@@ -425,16 +450,7 @@ void backward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, 
                     drow, dq_acc, dk, dv);
     });
   };
-  // bfloat16 on Hopper: the wgmma backward where it applies (sm90/attention_wgmma.cu).
-  auto on_hopper = [&] {
-#ifdef TAPEGRAD_WITH_SM90
-    if constexpr (std::is_same_v<T, bf16>)
-      return forced_kernels() == Forced::None &&
-             sm90::attention_backward_wgmma(p, q, k, v, dout, lse, drow, dq_acc, dk, dv, device, s);
-#endif
-    return false;
-  };
-  if (!on_hopper()) {
+  if (!hopper_backward(p, q, k, v, dout, lse, drow, dq_acc, dk, dv, device, s)) {
     if (on_tensor_cores(p, device)) backward_tc(p, q, k, v, dout, lse, drow, dq_acc, dk, dv, device, s);
     else on_cuda_cores();
   }

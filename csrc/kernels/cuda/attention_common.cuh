@@ -63,6 +63,74 @@ __device__ __forceinline__ float dropout_factor(const Params<T>& p, int64_t n, i
 // the scale folds into the same multiply.
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// The tensor-core forwards' online-softmax step, for one warp's rows row[0] (g) and row[1]
+// (g + 8) over a tile of 8 NT keys from j0, held as accumulators in the mma.sync layout (n8 tile
+// nt, element e: row row[e / 2], key j0 + 8 nt + 2t + e % 2; the 4 lanes of a quad share a row):
+//   s  in: Q K^T (unscaled)   out: P~ = exp(scale S + mask - m') Z / (1 - p), base-2 exponents
+//   m, l: the rows' running max (base 2) and sum of P (before dropout, as on the CPU), updated
+//   o: the rows' output accumulators, rescaled by exp(m - m')
+// An interior tile (no mask, every key < S, causal: every key at or before the first row) skips
+// score_of's checks and folds the scale into the base-2 conversion.
+template <class T, int NT, int DT>
+__device__ __forceinline__ void online_softmax_step(const Params<T>& p, int64_t n, const int64_t (&row)[2],
+                                                    int64_t j0, bool interior, int t, float (&s)[NT][4],
+                                                    float (&m)[2], float (&l)[2], float (&o)[DT][4]) {
+  const float scale_log2 = p.scale * kLog2e;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {  // rows g and g + 8
+    float row_max = -INFINITY;
+    if (interior) {
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) row_max = fmaxf(row_max, s[nt][2 * h + c] *= scale_log2);
+    } else {
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          float& x = s[nt][2 * h + c];
+          x = score_of(p, n, row[h], j0 + 8 * nt + 2 * t + c, x) * kLog2e;
+          row_max = fmaxf(row_max, x);
+        }
+    }
+    const float m_new = fmaxf(m[h], quad_max(row_max));
+    const float m_use = m_new == -INFINITY ? 0.f : m_new;  // nothing visible yet: every p is 0
+    const float alpha = exp2f(m[h] - m_use);
+    float row_sum = 0.f;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        float& x = s[nt][2 * h + c];
+        x = exp2f(x - m_use);
+        row_sum += x;
+      }
+    l[h] = l[h] * alpha + quad_sum(row_sum);
+    m[h] = m_new;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) o[dt][2 * h] *= alpha, o[dt][2 * h + 1] *= alpha;
+    if (p.dropout_p > 0 && row[h] < p.L) {
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const int64_t j = j0 + 8 * nt + 2 * t + c;
+          if (j < p.S) s[nt][2 * h + c] *= dropout_factor(p, n, row[h], j);
+        }
+    }
+  }
+}
+
 // The tensor-core backwards' middle step, for one warp's 16 keys and a tile of 64 queries held
 // as accumulators in the mma.sync layout (n8 tile nt, element e: key key[e / 2], query
 // q0 + 8 nt + 2t + e % 2; t = lane % 4):
@@ -102,6 +170,72 @@ __device__ __forceinline__ void probabilities_and_score_grads(const Params<T>& p
       dpt[nt][e] = st[nt][e] * (dpt[nt][e] * z - d_s[il]);  // 0 where P is 0
       st[nt][e] *= z;
     }
+}
+
+// ---- the tensor-core kernels' stores, from accumulators in the mma.sync layout (n8 tile dt,
+// element e: row [e / 2], column 8 dt + 2t + e % 2) ----
+
+// Forward: out rows row[h] = O / l (a row that attends nothing: O = 0, lse = -inf, as the CPU),
+// and lse = m ln 2 + ln l (m in base 2), rows past L skipped.
+template <class T, int DT>
+__device__ __forceinline__ void store_output_rows(const Params<T>& p, int64_t n, const int64_t (&row)[2], int t,
+                                                  const float (&o)[DT][4], const float (&m)[2], const float (&l)[2],
+                                                  T* out, float* lse) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t i = row[h];
+    if (i >= p.L) continue;
+    const bool empty = l[h] == 0.f;
+    const float inv = empty ? 0.f : 1.f / l[h];
+    T* dst = out + (n * p.L + i) * p.Ev;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int col = 8 * dt + 2 * t + c;
+        if (col < p.Ev) dst[col] = from_float<T>(o[dt][2 * h + c] * inv);
+      }
+    if (t == 0) lse[n * p.L + i] = empty ? -INFINITY : m[h] * kLn2 + logf(l[h]);
+  }
+}
+
+// Backward: dq_acc rows row[h], columns col0.. += scale dq (float atomics; other key blocks add
+// theirs), rows past L and columns past E skipped.
+template <class T, int DT>
+__device__ __forceinline__ void add_query_rows(const Params<T>& p, int64_t n, const int64_t (&row)[2], int col0, int t,
+                                               const float (&dq)[DT][4], float* dq_acc) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t i = row[h];
+    if (i >= p.L) continue;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int col = col0 + 8 * dt + 2 * t + c;
+        if (col < p.E) atomicAdd(&dq_acc[(n * p.L + i) * p.E + col], p.scale * dq[dt][2 * h + c]);
+      }
+  }
+}
+
+// Backward: dk = scale dK and dv = dV for keys key[h], keys past S and columns past E / Ev skipped.
+template <class T, int DT>
+__device__ __forceinline__ void store_key_rows(const Params<T>& p, int64_t n, const int64_t (&key)[2], int t,
+                                               const float (&dk_acc)[DT][4], const float (&dv_acc)[DT][4], T* dk,
+                                               T* dv) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t j = key[h];
+    if (j >= p.S) continue;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int col = 8 * dt + 2 * t + c;
+        if (col < p.E) dk[(n * p.S + j) * p.E + col] = from_float<T>(p.scale * dk_acc[dt][2 * h + c]);
+        if (col < p.Ev) dv[(n * p.S + j) * p.Ev + col] = from_float<T>(dv_acc[dt][2 * h + c]);
+      }
+  }
 }
 
 // The padded head dim the kernels are compiled for: 32, 64 or 128.

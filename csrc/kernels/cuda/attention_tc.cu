@@ -152,15 +152,6 @@ __device__ __forceinline__ void load_tile(T* s, const T* src, int64_t ld, int64_
   }
 }
 
-__device__ __forceinline__ float quad_max(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-__device__ __forceinline__ float quad_sum(float x) {
-  x += __shfl_xor_sync(0xffffffffu, x, 1);
-  return x + __shfl_xor_sync(0xffffffffu, x, 2);
-}
-
 // acc (16 x 64, n8 tiles) += A (16 x D) * B^T, B's 64 rows stored [row][e] at `b`; a_frag(kk, f)
 // gives A's fragment of k-step kk (held in registers, or read from shared memory just in time).
 template <class T, int D, class AFrag>
@@ -225,7 +216,6 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<T> p, const 
 
   float o[Tl::kDTiles][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // running max (base 2) and sum per row
-  const float scale_log2 = p.scale * kLog2e;
   for (int64_t j0 = 0; j0 < kv_end; j0 += kTile) {
     load_tile<T, D>(vs, v + (n * p.S + j0) * p.Ev, p.Ev, p.S - j0, p.Ev, vec, tid);
     cp_async_commit();
@@ -238,50 +228,7 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<T> p, const 
     // Every score of an interior tile is visible: no mask, every key < S, and (causal) every key
     // at or before the tile's first query. Only the edges pay for score_of's checks.
     const bool interior = !p.mask && j0 + kTile <= p.S && (!p.causal || j0 + kTile - 1 <= q0);
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {  // rows g and g + 8
-      float row_max = -INFINITY;
-      if (interior) {
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-          for (int c = 0; c < 2; ++c) row_max = fmaxf(row_max, s[nt][2 * h + c] *= scale_log2);
-      } else {
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-          for (int c = 0; c < 2; ++c) {
-            float& x = s[nt][2 * h + c];
-            x = score_of(p, n, row[h], j0 + 8 * nt + 2 * t + c, x) * kLog2e;
-            row_max = fmaxf(row_max, x);
-          }
-      }
-      const float m_new = fmaxf(m[h], quad_max(row_max));
-      const float m_use = m_new == -INFINITY ? 0.f : m_new;  // nothing visible yet: every p is 0
-      const float alpha = exp2f(m[h] - m_use);
-      float row_sum = 0.f;
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          float& x = s[nt][2 * h + c];
-          x = exp2f(x - m_use);
-          row_sum += x;
-        }
-      l[h] = l[h] * alpha + quad_sum(row_sum);  // the sum is of P before dropout, as on the CPU
-      m[h] = m_new;
-#pragma unroll
-      for (int dt = 0; dt < Tl::kDTiles; ++dt) o[dt][2 * h] *= alpha, o[dt][2 * h + 1] *= alpha;
-      if (p.dropout_p > 0 && row[h] < p.L) {
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-          for (int c = 0; c < 2; ++c) {
-            const int64_t j = j0 + 8 * nt + 2 * t + c;
-            if (j < p.S) s[nt][2 * h + c] *= dropout_factor(p, n, row[h], j);
-          }
-      }
-    }
+    online_softmax_step(p, n, row, j0, interior, t, s, m, l, o);
     uint32_t pf[kSteps][4];
 #pragma unroll
     for (int kk = 0; kk < kSteps; ++kk) Ops::acc_to_a(pf[kk], &s[kk * Ops::kK / 8]);
@@ -297,22 +244,7 @@ __global__ void __launch_bounds__(kTcThreads) forward_kernel(Params<T> p, const 
     __syncthreads();  // the next K has landed, and every warp is done reading V
   }
 
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int64_t i = row[h];
-    if (i >= p.L) continue;
-    const bool empty = l[h] == 0.f;  // a row that attends nothing: O = 0, lse = -inf (as the CPU)
-    const float inv = empty ? 0.f : 1.f / l[h];
-    T* dst = out + (n * p.L + i) * p.Ev;
-#pragma unroll
-    for (int dt = 0; dt < Tl::kDTiles; ++dt)
-#pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        const int col = 8 * dt + 2 * t + c;
-        if (col < p.Ev) dst[col] = from_float<T>(o[dt][2 * h + c] * inv);
-      }
-    if (t == 0) lse[n * p.L + i] = empty ? -INFINITY : m[h] * kLn2 + logf(l[h]);
-  }
+  store_output_rows(p, n, row, t, o, m, l, out, lse);
 }
 
 // ============================== backward ==============================
@@ -413,18 +345,8 @@ __global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<T> p, co
       Ops::a_cols(a, dst, Tl::kDsPitch, dq_row, Ops::kK * kk, lane);
       product_d<T, D, kDqCols>(dq, a, ks, kk, lane, dq_col);
     }
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int64_t i = q0 + dq_row + g + 8 * h;
-      if (i >= p.L) continue;
-#pragma unroll
-      for (int dt = 0; dt < kDqCols / 8; ++dt)
-#pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          const int col = dq_col + 8 * dt + 2 * t + c;
-          if (col < p.E) atomicAdd(&dq_acc[(n * p.L + i) * p.E + col], p.scale * dq[dt][2 * h + c]);
-        }
-    }
+    const int64_t dq_rows[2] = {q0 + dq_row + g, q0 + dq_row + g + 8};
+    add_query_rows(p, n, dq_rows, dq_col, t, dq, dq_acc);
     if (kStages == 1 && q0 + kTile < p.L) {
       __syncthreads();  // every warp is done with this tile before the next one overwrites it
       load_query_tile(q0 + kTile, 0);
@@ -432,19 +354,7 @@ __global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<T> p, co
   }
   cp_async_wait<0>();  // when no query tile sees these keys, the K / V copies are still in flight
 
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int64_t j = key[h];
-    if (j >= p.S) continue;
-#pragma unroll
-    for (int dt = 0; dt < Tl::kDTiles; ++dt)
-#pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        const int col = 8 * dt + 2 * t + c;
-        if (col < p.E) dk[(n * p.S + j) * p.E + col] = from_float<T>(p.scale * dk_acc[dt][2 * h + c]);
-        if (col < p.Ev) dv[(n * p.S + j) * p.Ev + col] = from_float<T>(dv_acc[dt][2 * h + c]);
-      }
-  }
+  store_key_rows(p, n, key, t, dk_acc, dv_acc, dk, dv);
 }
 
 // 16-byte copies need rows of whole chunks and aligned bases.

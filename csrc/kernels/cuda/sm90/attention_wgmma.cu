@@ -1,9 +1,21 @@
-// Fused attention backward on Hopper, bfloat16: warpgroup MMA (wgmma) fed by the TMA. The math,
-// masks, dropout stream and results are those of attention.cu's header (dV = P~^T dO,
-// dS = P (dP~ - D), dK = scale dS^T Q, dQ = scale dS K); what changes from attention_tc.cu's
-// backward is who moves the data and how big the products are.
+// Fused attention on Hopper, bfloat16: warpgroup MMA (wgmma) fed by the TMA. The math, masks,
+// dropout stream and results are those of attention.cu's header (forward: online softmax, O and
+// lse; backward: dV = P~^T dO, dS = P (dP~ - D), dK = scale dS^T Q, dQ = scale dS K); what
+// changes from attention_tc.cu is who moves the data and how big the products are. Both kernels
+// are three warpgroups (384 threads): warpgroup 0 produces (one thread issues the TMA copies; the
+// others give their registers to the consumers), warpgroups 1 and 2 consume, 64 rows each.
 //
-// One CTA per (128-key block, problem n), three warpgroups (384 threads):
+// Forward: one CTA per (128-query block, problem n). Q arrives once; K and V tiles of 128 keys
+// stream through a ring of Stages, each with its own mbarrier (k_full, v_full), so the scores
+// start before V lands, and `empty` when the 8 consumer warps are done with the stage. Per tile
+// and consumer warpgroup (64 queries):
+//     S = Q K^T                          wgmma m64n128k16 x D / 16; Q and K k-major in shared memory
+//     online softmax                     attention_common.cuh's online_softmax_step on the
+//                                        accumulators (the mma.sync layout per warp)
+//     O += P~ V                          wgmma m64nDk16 x 8, A = P~ from registers (the
+//                                        accumulators converted to bfloat16 in place), V n-major
+//
+// Backward: one CTA per (128-key block, problem n).
 //   producer  warp 0 of warpgroup 0. K and V of the block arrive once (TMA, mbarrier kv_full);
 //             then per query tile of 64, into a ring of Stages: Q and dO by TMA, lse (base 2) and
 //             D by the warp's lanes. Stage s is `full` when all 32 lanes arrived and the copy
@@ -24,16 +36,18 @@
 //   dK, dV stay in registers (D / 2 floats each a thread) until the block's last query tile.
 // Shared-memory layouts are the TMA's 128-byte swizzle (hopper_instructions.cuh,
 // matrix_descriptor): a 64-column box of R rows is R rows of 128 bytes in 8-row groups of 1024.
+// The backward's (the forward's Q, K and V boxes are read as its K, V and dO):
 //   K, V: D / 64 boxes of 128 keys (16 KB apart). Read k-major (rows = keys, k = head dim):
 //         start + box + 8192 per warpgroup + 32 per k16 step; read n-major for dQ (k = keys,
 //         n = head dim): start + 2048 per k16 step, LBO 16 KB to the next 64 columns.
 //   Q, dO: D / 64 boxes of 64 queries (8 KB apart), read the same two ways.
 //   dS^T: key r, query q at (r / 8) 1024 + (r % 8) 128 + 2q, swizzled: the m-major layout of a
 //         64-query A (k = keys, 2048 per k16 step).
-// Why this is faster than attention_tc.cu's backward (FlashAttention-3, Shah et al. 2024, goes
-// further): the operands of every product are read by the tensor cores straight from shared
-// memory (no ldmatrix, no fragment registers), the products are 4 to 8 times larger per
-// instruction, and the copies need no threads.
+// Why these should beat attention_tc.cu: the tensor cores read every shared operand straight
+// from shared memory (no ldmatrix, no fragment registers), one instruction does 4 to 8 times the
+// work of an mma.sync, and the copies take no threads. FlashAttention-3 (Shah et al., 2024) goes
+// further: it overlaps one warpgroup's softmax with the other's products, and a tile's products
+// with the next tile's, which these kernels leave to the two warpgroups' natural interleaving.
 #include "kernels/cuda/sm90/attention_wgmma.h"
 
 #include <cuda.h>
@@ -51,7 +65,133 @@ namespace tg::cuda::sm90 {
 namespace {
 
 using bf16 = __nv_bfloat16;
-using attention::Params;
+using namespace attention;
+
+// Accumulators kept as n8 tiles (float[DT][4], attention_common.cuh's layout) are, flat, the
+// wgmma's d registers in order.
+template <int DT> __device__ __forceinline__ float (&flat(float (&acc)[DT][4]))[4 * DT] {
+  return reinterpret_cast<float(&)[4 * DT]>(acc);
+}
+// Tiles 2kk and 2kk + 1 of a wgmma accumulator (16 columns) as the rs A operand of k step kk.
+template <int DT> __device__ __forceinline__ void a_operand(uint32_t (&a)[4], const float (&acc)[DT][4], int kk) {
+  a[0] = pack_bf16x2(acc[2 * kk][0], acc[2 * kk][1]), a[1] = pack_bf16x2(acc[2 * kk][2], acc[2 * kk][3]);
+  a[2] = pack_bf16x2(acc[2 * kk + 1][0], acc[2 * kk + 1][1]), a[3] = pack_bf16x2(acc[2 * kk + 1][2], acc[2 * kk + 1][3]);
+}
+
+// ============================== forward ==============================
+
+template <int D> struct FwdLayout {
+  static constexpr int kQueries = 128, kKeys = 128, kBoxes = D / 64;
+  static constexpr int kStages = D == 64 ? 3 : 2;
+  static constexpr int kQBoxBytes = kQueries * 128;      // 128 queries x 64 columns
+  static constexpr int kKvBoxBytes = kKeys * 128;        // 128 keys x 64 columns
+  static constexpr int kKvBytes = kBoxes * kKvBoxBytes;  // a K (or V) tile
+  static constexpr int kConsumerWarps = 8, kThreads = 384;
+  // Q, Stages x (K, V), the mbarriers (q_full; k_full, v_full and empty per stage), alignment room.
+  static constexpr int kSmemBytes = kBoxes * kQBoxBytes + kStages * 2 * kKvBytes + 8 * (3 * kStages + 1) + 1024;
+};
+
+template <int D>
+__global__ void __launch_bounds__(384, 1)
+    attention_forward_kernel(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_k,
+                             const __grid_constant__ CUtensorMap map_v, const Params<bf16> p, bf16* out, float* lse) {
+  using Lay = FwdLayout<D>;
+  constexpr int kStages = Lay::kStages, kKeys = Lay::kKeys;
+  TG_DYNAMIC_SMEM(uint8_t, smem_raw);
+  uint8_t* const qs = smem_raw + ((1024 - smem_address(smem_raw) % 1024) % 1024);
+  uint8_t* const kv = qs + Lay::kBoxes * Lay::kQBoxBytes;
+  uint64_t* const q_full = reinterpret_cast<uint64_t*>(kv + kStages * 2 * Lay::kKvBytes);
+  uint64_t* const k_full = q_full + 1;
+  uint64_t* const v_full = k_full + kStages;
+  uint64_t* const empty = v_full + kStages;
+  auto k_of = [&](int s) { return kv + s * 2 * Lay::kKvBytes; };
+  auto v_of = [&](int s) { return k_of(s) + Lay::kKvBytes; };
+
+  const int64_t q_blocks = ceil_div(p.L, Lay::kQueries);
+  const int64_t n = blockIdx.x / q_blocks;
+  const int64_t q0 = (q_blocks - 1 - blockIdx.x % q_blocks) * Lay::kQueries;  // causal: the longest first
+  const int64_t kv_end = p.causal ? min(p.S, q0 + Lay::kQueries) : p.S;
+  const int kv_tiles = static_cast<int>(ceil_div(kv_end, kKeys));
+  const int warpgroup = threadIdx.x / 128, lane = threadIdx.x % 32;
+
+  if (threadIdx.x == 0) {
+    mbarrier_init(q_full, 1);
+    for (int s = 0; s < kStages; ++s) {
+      mbarrier_init(&k_full[s], 1);
+      mbarrier_init(&v_full[s], 1);
+      mbarrier_init(&empty[s], Lay::kConsumerWarps);
+    }
+    fence_mbarrier_init();
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    setmaxnreg_dec<24>();
+    if (threadIdx.x != 0) return;
+    mbarrier_expect_bytes(q_full, Lay::kBoxes * Lay::kQBoxBytes);
+    for (int b = 0; b < Lay::kBoxes; ++b)
+      tma_load(qs + b * Lay::kQBoxBytes, &map_q, q_full, 64 * b, static_cast<int>(q0), static_cast<int>(n));
+    for (int it = 0; it < kv_tiles; ++it) {
+      const int s = it % kStages, j0 = it * kKeys;
+      mbarrier_wait(&empty[s], ((it / kStages) & 1) ^ 1);
+      mbarrier_expect_bytes(&k_full[s], Lay::kKvBytes);  // K and V apart: S = Q K^T starts before V lands
+      for (int b = 0; b < Lay::kBoxes; ++b)
+        tma_load(k_of(s) + b * Lay::kKvBoxBytes, &map_k, &k_full[s], 64 * b, j0, static_cast<int>(n));
+      mbarrier_expect_bytes(&v_full[s], Lay::kKvBytes);
+      for (int b = 0; b < Lay::kBoxes; ++b)
+        tma_load(v_of(s) + b * Lay::kKvBoxBytes, &map_v, &v_full[s], 64 * b, j0, static_cast<int>(n));
+    }
+    return;
+  }
+
+  setmaxnreg_inc<240>();
+  const int wg = warpgroup - 1, warp = (threadIdx.x / 32) % 4, g = lane / 4, t = lane % 4;
+  const int64_t q0_wg = q0 + 64 * wg;  // this warpgroup's 64 queries
+  const int64_t row[2] = {q0_wg + 16 * warp + g, q0_wg + 16 * warp + g + 8};
+  const uint8_t* const q_rows = qs + wg * 64 * 128;
+  float o[D / 8][4] = {};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // running max (base 2) and sum per row
+  mbarrier_wait(q_full, 0);
+
+  for (int it = 0; it < kv_tiles; ++it) {
+    const int s = it % kStages;
+    const int64_t j0 = int64_t(it) * kKeys;
+    const uint32_t parity = (it / kStages) & 1;
+    // S = Q K^T (64 queries x 128 keys), k over the head dim; both k-major.
+    float sc[16][4];
+    mbarrier_wait(&k_full[s], parity);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk)
+      Wgmma<128>::ss<0, 0>(flat(sc), matrix_descriptor(q_rows + (kk / 4) * Lay::kQBoxBytes + (kk % 4) * 32, 16, 1024),
+                           matrix_descriptor(k_of(s) + (kk / 4) * Lay::kKvBoxBytes + (kk % 4) * 32, 16, 1024), kk > 0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_accumulators(flat(sc));
+
+    const bool interior = !p.mask && j0 + kKeys <= p.S && (!p.causal || j0 + kKeys - 1 <= q0_wg);
+    online_softmax_step(p, n, row, j0, interior, t, sc, m, l, o);
+    uint32_t pf[8][4];
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk) a_operand(pf[kk], sc, kk);
+
+    // O += P~ V: k = the tile's 128 keys, V read n-major.
+    mbarrier_wait(&v_full[s], parity);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk)
+      Wgmma<D>::template rs<1>(flat(o), pf[kk], matrix_descriptor(v_of(s) + kk * 2048, Lay::kKvBoxBytes, 1024));
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_accumulators(flat(o));
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk) fence_operands(pf[kk]);
+    if (lane == 0) mbarrier_arrive(&empty[s]);  // this warp is done with the stage's K and V
+  }
+  store_output_rows(p, n, row, t, o, m, l, out, lse);
+}
+
+// ============================== backward ==============================
 
 template <int D> struct BwdLayout {
   static constexpr int kKeys = 128, kQueries = 64, kBoxes = D / 64;
@@ -122,7 +262,7 @@ __global__ void __launch_bounds__(384, 1)
       mbarrier_wait(&empty[s], ((it / kStages) & 1) ^ 1);
       for (int r = lane; r < kQueries; r += 32) {
         const bool in = q0 + r < p.L;
-        lse_of(s)[r] = in ? lse[n * p.L + q0 + r] * attention::kLog2e : -INFINITY;  // rows past L: P = 0
+        lse_of(s)[r] = in ? lse[n * p.L + q0 + r] * kLog2e : -INFINITY;  // rows past L: P = 0
         d_of(s)[r] = in ? drow[n * p.L + q0 + r] : 0.f;
       }
       if (lane == 0) {  // its arrival announces the bytes; the copies follow
@@ -150,9 +290,7 @@ __global__ void __launch_bounds__(384, 1)
   // n-major reads in the middle of a swizzle row).
   constexpr bool kDqColumnHalves = D == 128;
   constexpr int kDqCols = kDqColumnHalves ? D / 2 : D;
-  float dk_acc[D / 2], dv_acc[D / 2];
-#pragma unroll
-  for (int i = 0; i < D / 2; ++i) dk_acc[i] = dv_acc[i] = 0.f;
+  float dk_acc[D / 8][4] = {}, dv_acc[D / 8][4] = {};
   mbarrier_wait(kv_full, 0);
 
   for (int it = 0; it < q_tiles; ++it) {
@@ -164,41 +302,32 @@ __global__ void __launch_bounds__(384, 1)
 
     // S^T = K Q^T and dP^T = V dO^T (64 keys x 64 queries), k over the head dim.
     float st[8][4], dpt[8][4];
-    float(&st_acc)[32] = reinterpret_cast<float(&)[32]>(st);
-    float(&dpt_acc)[32] = reinterpret_cast<float(&)[32]>(dpt);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       const int at = (kk / 4) * Lay::kKvBoxBytes + (kk % 4) * 32, q_at = (kk / 4) * Lay::kTileBoxBytes + (kk % 4) * 32;
-      Wgmma<64>::ss<0, 0>(st_acc, matrix_descriptor(k_rows + at, 16, 1024), matrix_descriptor(qs + q_at, 16, 1024),
+      Wgmma<64>::ss<0, 0>(flat(st), matrix_descriptor(k_rows + at, 16, 1024), matrix_descriptor(qs + q_at, 16, 1024),
                           kk > 0);
     }
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       const int at = (kk / 4) * Lay::kKvBoxBytes + (kk % 4) * 32, q_at = (kk / 4) * Lay::kTileBoxBytes + (kk % 4) * 32;
-      Wgmma<64>::ss<0, 0>(dpt_acc, matrix_descriptor(v_rows + at, 16, 1024), matrix_descriptor(dos + q_at, 16, 1024),
+      Wgmma<64>::ss<0, 0>(flat(dpt), matrix_descriptor(v_rows + at, 16, 1024), matrix_descriptor(dos + q_at, 16, 1024),
                           kk > 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
-    fence_accumulators(st_acc);
-    fence_accumulators(dpt_acc);
+    fence_accumulators(flat(st));
+    fence_accumulators(flat(dpt));
 
     const bool interior =
         !p.mask && warp_j0 + 16 <= p.S && q0 + kQueries <= p.L && (!p.causal || warp_j0 + 15 <= q0);
-    attention::probabilities_and_score_grads(p, n, q0, key, interior, lse_of(s), d_of(s), t, st, dpt);
+    probabilities_and_score_grads(p, n, q0, key, interior, lse_of(s), d_of(s), t, st, dpt);
 
     // P~^T and dS^T as register A operands: k step kk (queries 16kk..) is accumulator tiles 2kk, 2kk + 1.
     uint32_t pa[4][4], da[4][4];
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      pa[kk][0] = pack_bf16x2(st[2 * kk][0], st[2 * kk][1]), pa[kk][1] = pack_bf16x2(st[2 * kk][2], st[2 * kk][3]);
-      pa[kk][2] = pack_bf16x2(st[2 * kk + 1][0], st[2 * kk + 1][1]);
-      pa[kk][3] = pack_bf16x2(st[2 * kk + 1][2], st[2 * kk + 1][3]);
-      da[kk][0] = pack_bf16x2(dpt[2 * kk][0], dpt[2 * kk][1]), da[kk][1] = pack_bf16x2(dpt[2 * kk][2], dpt[2 * kk][3]);
-      da[kk][2] = pack_bf16x2(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]);
-      da[kk][3] = pack_bf16x2(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3]);
-    }
+    for (int kk = 0; kk < 4; ++kk) a_operand(pa[kk], st, kk), a_operand(da[kk], dpt, kk);
     // dS^T to shared memory for dQ: this thread's keys r (of the CTA's 128), queries 8nt + 2t, +1.
     uint8_t* const dsb = ds + (it % 2) * Lay::kDsBytes;
 #pragma unroll
@@ -213,84 +342,88 @@ __global__ void __launch_bounds__(384, 1)
     // dV += P~^T dO, dK += dS^T Q: k = the tile's 64 queries, B read n-major.
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) Wgmma<D>::template rs<1>(dv_acc, pa[kk], matrix_descriptor(dos + kk * 2048, Lay::kTileBoxBytes, 1024));
+    for (int kk = 0; kk < 4; ++kk) Wgmma<D>::template rs<1>(flat(dv_acc), pa[kk], matrix_descriptor(dos + kk * 2048, Lay::kTileBoxBytes, 1024));
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) Wgmma<D>::template rs<1>(dk_acc, da[kk], matrix_descriptor(qs + kk * 2048, Lay::kTileBoxBytes, 1024));
+    for (int kk = 0; kk < 4; ++kk) Wgmma<D>::template rs<1>(flat(dk_acc), da[kk], matrix_descriptor(qs + kk * 2048, Lay::kTileBoxBytes, 1024));
     wgmma_commit();
     if (kDqColumnHalves || it % 2 == wg) {
       // dQ (64 queries x its columns) += dS K over the CTA's 128 keys, once both halves of dS^T are in.
       named_barrier_sync(1, 256);
       const int col0 = kDqColumnHalves ? 64 * wg : 0;
-      float dq[kDqCols / 2];
+      float dq[kDqCols / 8][4];
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < Lay::kKeys / 16; ++kk)
-        Wgmma<kDqCols>::template ss<1, 1>(dq, matrix_descriptor(dsb + kk * 2048, 8192, 1024),
+        Wgmma<kDqCols>::template ss<1, 1>(flat(dq), matrix_descriptor(dsb + kk * 2048, 8192, 1024),
                                           matrix_descriptor(ks + (col0 / 64) * Lay::kKvBoxBytes + kk * 2048,
                                                             Lay::kKvBoxBytes, 1024),
                                           kk > 0);
       wgmma_commit();
       wgmma_wait<0>();
-      fence_accumulators(dq);
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int64_t i = q0 + 16 * warp + g + 8 * h;
-        if (i >= p.L) continue;
-#pragma unroll
-        for (int j = 0; j < kDqCols / 8; ++j)
-#pragma unroll
-          for (int c = 0; c < 2; ++c) {
-            const int col = col0 + 8 * j + 2 * t + c;
-            if (col < p.E) atomicAdd(&dq_acc[(n * p.L + i) * p.E + col], p.scale * dq[4 * j + 2 * h + c]);
-          }
-      }
+      fence_accumulators(flat(dq));
+      const int64_t rows[2] = {q0 + 16 * warp + g, q0 + 16 * warp + g + 8};
+      add_query_rows(p, n, rows, col0, t, dq, dq_acc);
     } else {
       named_barrier_arrive(1, 256);
       wgmma_wait<0>();
     }
-    fence_accumulators(dv_acc);
-    fence_accumulators(dk_acc);
+    fence_accumulators(flat(dv_acc));
+    fence_accumulators(flat(dk_acc));
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) fence_operands(pa[kk]), fence_operands(da[kk]);
     if (lane == 0) mbarrier_arrive(&empty[s]);  // this warp is done with the stage's Q and dO
   }
 
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int64_t j = key[h];
-    if (j >= p.S) continue;
-#pragma unroll
-    for (int jt = 0; jt < D / 8; ++jt)
-#pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        const int col = 8 * jt + 2 * t + c;
-        if (col < p.E) dk[(n * p.S + j) * p.E + col] = __float2bfloat16(p.scale * dk_acc[4 * jt + 2 * h + c]);
-        if (col < p.Ev) dv[(n * p.S + j) * p.Ev + col] = __float2bfloat16(dv_acc[4 * jt + 2 * h + c]);
-      }
-  }
+  store_key_rows(p, n, key, t, dk_acc, dv_acc, dk, dv);
+}
+
+// What both launchers check: compute capability 9.0, a padded head dim of 64 or 128, and operands
+// the TMA can read (E, Ev multiples of 8; 16-byte aligned bases).
+bool applies(const Params<bf16>& p, std::initializer_list<const void*> bases, int device) {
+  bool readable = p.E % 8 == 0 && p.Ev % 8 == 0;
+  for (const void* base : bases) readable = readable && aligned_to(base, 16);
+  return padded_head_dim(p.E, p.Ev) >= 64 && readable && p.L < (int64_t(1) << 31) && p.S < (int64_t(1) << 31) &&
+         is_sm90(device);
 }
 
 }  // namespace
 
+bool attention_forward_wgmma(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse,
+                             int device, cudaStream_t stream) {
+  if (!applies(p, {q, k, v}, device)) return false;
+  const int64_t blocks = p.N * ceil_div(p.L, 128);
+  TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many rows");
+  if (blocks == 0) return true;
+  constexpr const char* kWho = "attention forward (wgmma)";
+  const CUtensorMap map_q = bf16_tensor_map(q, p.E, p.L, p.E, p.N, p.L * p.E, 128, kWho);
+  const CUtensorMap map_k = bf16_tensor_map(k, p.E, p.S, p.E, p.N, p.S * p.E, 128, kWho);
+  const CUtensorMap map_v = bf16_tensor_map(v, p.Ev, p.S, p.Ev, p.N, p.S * p.Ev, 128, kWho);
+  with_head_dim(padded_head_dim(p.E, p.Ev), [&](auto dim) {
+    constexpr int kD = decltype(dim)::value;
+    if constexpr (kD >= 64) {
+      auto kernel = attention_forward_kernel<kD>;
+      allow_dynamic_smem(kernel, FwdLayout<kD>::kSmemBytes, device, "attention forward (wgmma): cudaFuncSetAttribute");
+      launch_kernel(kernel, dim3(static_cast<unsigned>(blocks)), dim3(FwdLayout<kD>::kThreads),
+                    FwdLayout<kD>::kSmemBytes, stream, map_q, map_k, map_v, p, out, lse);
+    }
+  });
+  check(cudaGetLastError(), "attention forward (wgmma) kernel launch");
+  return true;
+}
+
 bool attention_backward_wgmma(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, const bf16* dout,
                               const float* lse, const float* drow, float* dq_acc, bf16* dk, bf16* dv, int device,
                               cudaStream_t stream) {
-  const int D = attention::padded_head_dim(p.E, p.Ev);
-  bool aligned = p.E % 8 == 0 && p.Ev % 8 == 0;
-  for (const void* base : {static_cast<const void*>(q), static_cast<const void*>(k), static_cast<const void*>(v),
-                           static_cast<const void*>(dout)})
-    aligned = aligned && aligned_to(base, 16);
-  if (D < 64 || !aligned || !is_sm90(device)) return false;
+  if (!applies(p, {q, k, v, dout}, device)) return false;
   const int64_t blocks = p.N * ceil_div(p.S, 128);
-  TG_CHECK(blocks < (int64_t(1) << 31) && p.L < (int64_t(1) << 31) && p.S < (int64_t(1) << 31), ValueError,
-           "scaled_dot_product_attention: too many keys");
+  TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many keys");
   if (blocks == 0) return true;
   constexpr const char* kWho = "attention backward (wgmma)";
   const CUtensorMap map_q = bf16_tensor_map(q, p.E, p.L, p.E, p.N, p.L * p.E, 64, kWho);
   const CUtensorMap map_do = bf16_tensor_map(dout, p.Ev, p.L, p.Ev, p.N, p.L * p.Ev, 64, kWho);
   const CUtensorMap map_k = bf16_tensor_map(k, p.E, p.S, p.E, p.N, p.S * p.E, 128, kWho);
   const CUtensorMap map_v = bf16_tensor_map(v, p.Ev, p.S, p.Ev, p.N, p.S * p.Ev, 128, kWho);
-  attention::with_head_dim(D, [&](auto dim) {
+  with_head_dim(padded_head_dim(p.E, p.Ev), [&](auto dim) {
     constexpr int kD = decltype(dim)::value;
     if constexpr (kD >= 64) {
       auto kernel = attention_backward_kernel<kD>;
