@@ -2,10 +2,12 @@
 # Everything a GPU session runs, in one go or stage by stage (each stage fits in 10 minutes on a
 # 16-core H100 machine; the build stays in build/gpu between stages on the same machine):
 #
-#   bash benchmarks/gpu_session.sh [all | build | check | test | sanitize | bench | examples]...
+#   bash benchmarks/gpu_session.sh [all | build | check | hopper | test | sanitize | bench | examples]...
 #
 #   build     the extension with the CUDA backend for this GPU's architecture only (fast)
 #   check     benchmarks/cuda/kernel_check --check: GEMM and fused attention against CPU references
+#   hopper    the opt-in Hopper attention kernels (TAPEGRAD_CUDA_ATTENTION=wgmma): kernel_check's checks
+#             and attention timings, the attention tests, and those under compute-sanitizer memcheck
 #   test      the whole test suite on the GPU machine (CUDA rows run; nothing may skip for lack of a GPU)
 #   sanitize  the CUDA tests under compute-sanitizer memcheck (the issue's bar: 0 errors)
 #   bench     benchmarks/bench_cuda.py beside PyTorch CUDA, JSON into $OUT (or out/)
@@ -20,7 +22,7 @@ EXAMPLES_OUT=${EXAMPLES_OUT:-$OUT_DIR/examples}  # checkpoints and plots of the 
 mkdir -p "$OUT_DIR"
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 stages=("${@:-all}")
-[[ "${stages[0]}" == all ]] && stages=(build check test sanitize bench examples)
+[[ "${stages[0]}" == all ]] && stages=(build check hopper test sanitize bench examples)
 status=0
 
 run_stage() {  # name, command...: runs it, tees its log, remembers a failure
@@ -48,6 +50,13 @@ for stage in "${stages[@]}"; do
   case $stage in
     build) run_stage build build ;;
     check) run_stage kernel_check bash -c "bash benchmarks/cuda/build_kernel_check.sh && build/kernel_check --check" ;;
+    hopper) run_stage hopper bash -c "set -e; export TAPEGRAD_CUDA_ATTENTION=wgmma
+        [ -x build/kernel_check ] || bash benchmarks/cuda/build_kernel_check.sh
+        build/kernel_check --check
+        build/kernel_check --attention
+        python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py -k attention
+        compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
+          python3 -m pytest -q -x -p no:cacheprovider tests/test_cuda.py -k attention" ;;
     test) run_stage test python3 -m pytest -q -p no:cacheprovider --maxfail=30 --timeout=300 -rfE tests ;;
     # The CUDA tests and the op tables' CUDA rows. The out-of-memory test is left out: the cudaMalloc
     # failure it provokes on purpose is an API error to the sanitizer (the test stage runs it).

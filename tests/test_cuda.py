@@ -1,6 +1,11 @@
 """The CUDA backend: transfers, the caching allocator, errors, same random numbers on both
 devices, kernels against the CPU, optimizers. Tests that need a GPU skip cleanly without one;
 the ones at the top check the behaviour of builds (or machines) without a GPU."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -568,6 +573,19 @@ def test_bfloat16_attention_matches_float64(L, S, E, causal):
     for got, exp in [(out, want), (qg.grad, ref[0].grad), (kg.grad, ref[1].grad), (vg.grad, ref[2].grad)]:
         e = exp.detach().numpy()
         np.testing.assert_allclose(got.float().cpu().numpy(), e, rtol=2e-2, atol=2e-2 * np.abs(e).max())
+
+
+@gpu
+def test_bfloat16_attention_on_the_hopper_kernels_matches_float64():
+    """TAPEGRAD_CUDA_ATTENTION=wgmma (read once per process, so in a child process) puts bfloat16
+    attention on the wgmma kernels where the device is an sm_90 one (head dims 64 and 128 here;
+    32 falls back): the bfloat16 attention checks above must hold there too."""
+    test = f"{Path(__file__).resolve()}::test_bfloat16_attention_matches_float64"
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+                         env={**os.environ, "TAPEGRAD_CUDA_ATTENTION": "wgmma"}, capture_output=True, text=True,
+                         timeout=900)
+    assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-4000:]
+    assert "4 passed" in ran.stdout, ran.stdout[-2000:]
 
 
 @gpu

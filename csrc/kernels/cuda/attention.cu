@@ -22,8 +22,8 @@
 // Dropout uses the CPU's Philox stream: element (n, i, j) draws counter offset + (n L + i) S + j.
 // All arithmetic is float32 (bfloat16 is converted on load): plain FMA on CUDA cores. This is
 // the float32 path; bfloat16, and float32 under allow_tf32(), run on the tensor cores
-// (attention_tc.cu; the bfloat16 backward on Hopper: sm90/attention_wgmma.cu) unless
-// TAPEGRAD_CUDA_ATTENTION=simt asks for these kernels (a reference to compare against).
+// (attention_tc.cu; on Hopper, behind TAPEGRAD_CUDA_ATTENTION=wgmma, sm90/attention_wgmma.cu)
+// unless TAPEGRAD_CUDA_ATTENTION=simt asks for these kernels (a reference to compare against).
 #include <cstdlib>
 #include <cstring>
 
@@ -359,30 +359,32 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(Params<T> 
 
 // ============================== dispatch ==============================
 
-// TAPEGRAD_CUDA_ATTENTION (read once) narrows the choice of kernels, to time and test them against
-// each other: "simt" the CUDA-core kernels of this file, "mma" at most the mma.sync kernels of
-// attention_tc.cu (no Hopper backward); unset, the fastest that applies.
-enum class Forced { None, Simt, Mma };
-Forced forced_kernels() {
-  static const Forced forced = [] {
+// TAPEGRAD_CUDA_ATTENTION (read once) picks other kernels than the default, to time and test them
+// against each other: "simt" the CUDA-core kernels of this file for every type; "wgmma" the Hopper
+// kernels (sm90/attention_wgmma.cu) for bfloat16 where they apply. They are opt-in until they have
+// been checked and timed on a Hopper GPU (they pass the emulator's tests: tests/test_cuda_emulated.py).
+enum class Kernels { Default, Simt, Wgmma };
+Kernels chosen_kernels() {
+  static const Kernels chosen = [] {
     const char* e = std::getenv("TAPEGRAD_CUDA_ATTENTION");
-    if (e && std::strcmp(e, "simt") == 0) return Forced::Simt;
-    if (e && std::strcmp(e, "mma") == 0) return Forced::Mma;
-    return Forced::None;
+    if (e && std::strcmp(e, "simt") == 0) return Kernels::Simt;
+    if (e && std::strcmp(e, "wgmma") == 0) return Kernels::Wgmma;
+    return Kernels::Default;
   }();
-  return forced;
+  return chosen;
 }
 
 // On the tensor cores: bfloat16, and float32 as tf32 when allow_tf32() is set and its tiles fit the
 // device; neither when TAPEGRAD_CUDA_ATTENTION=simt.
 template <class T> bool on_tensor_cores(const Params<T>& p, int device) {
-  if (forced_kernels() == Forced::Simt) return false;
+  if (chosen_kernels() == Kernels::Simt) return false;
   if constexpr (std::is_same_v<T, bf16>) return true;
   else return allow_tf32() && tc_fits(p, device);
 }
 
-// bfloat16 on Hopper: the wgmma kernels (sm90/attention_wgmma.cu), which say whether they ran;
-// not when TAPEGRAD_CUDA_ATTENTION names other kernels. Other types, and builds without them: no.
+// bfloat16 on Hopper when TAPEGRAD_CUDA_ATTENTION=wgmma: the wgmma kernels, which say whether they
+// ran (they apply from head dim 64, to operands the TMA can read). Other types, and builds
+// without them: no.
 template <class T>
 bool hopper_forward(const Params<T>&, const T*, const T*, const T*, T*, float*, int, cudaStream_t) {
   return false;
@@ -395,12 +397,12 @@ bool hopper_backward(const Params<T>&, const T*, const T*, const T*, const T*, c
 #ifdef TAPEGRAD_WITH_SM90
 bool hopper_forward(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse,
                     int device, cudaStream_t s) {
-  return forced_kernels() == Forced::None && sm90::attention_forward_wgmma(p, q, k, v, out, lse, device, s);
+  return chosen_kernels() == Kernels::Wgmma && sm90::attention_forward_wgmma(p, q, k, v, out, lse, device, s);
 }
 bool hopper_backward(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, const bf16* dout,
                      const float* lse, const float* drow, float* dq_acc, bf16* dk, bf16* dv, int device,
                      cudaStream_t s) {
-  return forced_kernels() == Forced::None &&
+  return chosen_kernels() == Kernels::Wgmma &&
          sm90::attention_backward_wgmma(p, q, k, v, dout, lse, drow, dq_acc, dk, dv, device, s);
 }
 #endif
