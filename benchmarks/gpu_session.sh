@@ -7,7 +7,8 @@
 #   build     the extension with the CUDA backend for this GPU's architecture only (fast)
 #   check     benchmarks/cuda/kernel_check --check: GEMM and fused attention against CPU references
 #   hopper    the opt-in Hopper attention kernels (TAPEGRAD_CUDA_ATTENTION=wgmma): kernel_check's checks
-#             and attention timings, the attention tests, and those under compute-sanitizer memcheck
+#             and attention timings, bench_cuda.py's attention rows (beside PyTorch's flash backend),
+#             the attention tests, and those under compute-sanitizer memcheck
 #   test      the whole test suite on the GPU machine (CUDA rows run; nothing may skip for lack of a GPU)
 #   sanitize  the CUDA tests under compute-sanitizer memcheck (the issue's bar: 0 errors)
 #   bench     benchmarks/bench_cuda.py beside PyTorch CUDA, JSON into $OUT (or out/)
@@ -54,6 +55,7 @@ for stage in "${stages[@]}"; do
         [ -x build/kernel_check ] || bash benchmarks/cuda/build_kernel_check.sh
         build/kernel_check --check
         build/kernel_check --attention
+        python3 benchmarks/bench_cuda.py --only attention --json '$OUT_DIR/bench_hopper_attention.json'
         python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py -k attention
         compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
           python3 -m pytest -q -x -p no:cacheprovider tests/test_cuda.py -k attention" ;;

@@ -386,6 +386,23 @@ bool applies(const Params<bf16>& p, std::initializer_list<const void*> bases, in
          is_sm90(device);
 }
 
+// Starts kernel_of(dim), the kernel for the padded head dim (64 or 128), on `blocks` CTAs with
+// Layout<D>'s threads and shared memory; `what` names it in errors.
+template <template <int> class Layout, class KernelOf, class... Args>
+void launch_for_head_dim(const Params<bf16>& p, int64_t blocks, int device, cudaStream_t stream, const char* what,
+                         KernelOf kernel_of, const Args&... args) {
+  with_head_dim(padded_head_dim(p.E, p.Ev), [&](auto dim) {
+    constexpr int kD = decltype(dim)::value;
+    if constexpr (kD >= 64) {
+      auto kernel = kernel_of(dim);
+      allow_dynamic_smem(kernel, Layout<kD>::kSmemBytes, device, what);
+      launch_kernel(kernel, dim3(static_cast<unsigned>(blocks)), dim3(Layout<kD>::kThreads), Layout<kD>::kSmemBytes,
+                    stream, args...);
+    }
+  });
+  check(cudaGetLastError(), what);
+}
+
 }  // namespace
 
 bool attention_forward_wgmma(const Params<bf16>& p, const bf16* q, const bf16* k, const bf16* v, bf16* out, float* lse,
@@ -398,16 +415,9 @@ bool attention_forward_wgmma(const Params<bf16>& p, const bf16* q, const bf16* k
   const CUtensorMap map_q = bf16_tensor_map(q, p.E, p.L, p.E, p.N, p.L * p.E, 128, kWho);
   const CUtensorMap map_k = bf16_tensor_map(k, p.E, p.S, p.E, p.N, p.S * p.E, 128, kWho);
   const CUtensorMap map_v = bf16_tensor_map(v, p.Ev, p.S, p.Ev, p.N, p.S * p.Ev, 128, kWho);
-  with_head_dim(padded_head_dim(p.E, p.Ev), [&](auto dim) {
-    constexpr int kD = decltype(dim)::value;
-    if constexpr (kD >= 64) {
-      auto kernel = attention_forward_kernel<kD>;
-      allow_dynamic_smem(kernel, FwdLayout<kD>::kSmemBytes, device, "attention forward (wgmma): cudaFuncSetAttribute");
-      launch_kernel(kernel, dim3(static_cast<unsigned>(blocks)), dim3(FwdLayout<kD>::kThreads),
-                    FwdLayout<kD>::kSmemBytes, stream, map_q, map_k, map_v, p, out, lse);
-    }
-  });
-  check(cudaGetLastError(), "attention forward (wgmma) kernel launch");
+  launch_for_head_dim<FwdLayout>(
+      p, blocks, device, stream, kWho, [](auto dim) { return attention_forward_kernel<decltype(dim)::value>; }, map_q,
+      map_k, map_v, p, out, lse);
   return true;
 }
 
@@ -423,16 +433,9 @@ bool attention_backward_wgmma(const Params<bf16>& p, const bf16* q, const bf16* 
   const CUtensorMap map_do = bf16_tensor_map(dout, p.Ev, p.L, p.Ev, p.N, p.L * p.Ev, 64, kWho);
   const CUtensorMap map_k = bf16_tensor_map(k, p.E, p.S, p.E, p.N, p.S * p.E, 128, kWho);
   const CUtensorMap map_v = bf16_tensor_map(v, p.Ev, p.S, p.Ev, p.N, p.S * p.Ev, 128, kWho);
-  with_head_dim(padded_head_dim(p.E, p.Ev), [&](auto dim) {
-    constexpr int kD = decltype(dim)::value;
-    if constexpr (kD >= 64) {
-      auto kernel = attention_backward_kernel<kD>;
-      allow_dynamic_smem(kernel, BwdLayout<kD>::kSmemBytes, device, "attention backward (wgmma): cudaFuncSetAttribute");
-      launch_kernel(kernel, dim3(static_cast<unsigned>(blocks)), dim3(BwdLayout<kD>::kThreads),
-                    BwdLayout<kD>::kSmemBytes, stream, map_q, map_k, map_v, map_do, p, lse, drow, dq_acc, dk, dv);
-    }
-  });
-  check(cudaGetLastError(), "attention backward (wgmma) kernel launch");
+  launch_for_head_dim<BwdLayout>(
+      p, blocks, device, stream, kWho, [](auto dim) { return attention_backward_kernel<decltype(dim)::value>; }, map_q,
+      map_k, map_v, map_do, p, lse, drow, dq_acc, dk, dv);
   return true;
 }
 
