@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -195,6 +196,10 @@ struct Fiber {
   bool done = false, yielded = false;
   const unsigned long* waiting_on = nullptr;  // a barrier's generation, or null when runnable
   unsigned long waiting_for = 0;
+  // Asynchronous work this thread has issued (wgmma), in order, and where each committed group
+  // ends: run when a wait retires the group, so results appear no earlier than on a GPU.
+  std::vector<std::function<void()>> async_ops;
+  std::vector<size_t> async_group_ends;
 };
 
 inline ucontext_t scheduler_context;

@@ -5,9 +5,12 @@
 // barriers and producer / consumer hand-offs on hopper_emulator.h, thread by thread, where no GPU
 // is; tests/test_cuda_emulated.py compares their results with NumPy.
 //
-// What is and is not modelled. Copies and products happen when issued (a GPU runs them later,
-// so a kernel that reads a stage before waiting for it can pass here and fail there: races are
-// the GPU tests' to find). Waiting on an mbarrier yields the fiber until the phase completes.
+// What is and is not modelled. A wgmma runs when the wgmma_wait that retires its group does (its
+// register A operand is taken at issue): reading the accumulators before that wait, or letting a
+// stage be overwritten while a product that reads it is still pending, gives wrong results here
+// as on a GPU. TMA copies land when issued, so a kernel that reads a stage before waiting on its
+// mbarrier can pass here and fail on a GPU (those races are the GPU tests' to find). Waiting on
+// an mbarrier yields the fiber until the phase completes.
 // Only what tapegrad's kernels use is emulated: bfloat16 wgmma (A in shared memory or registers,
 // B in shared memory, in the 128-byte swizzle), 3-d TMA loads, named barriers; anything else stops the process with a message, as an illegal
 // instruction stops a GPU.
@@ -108,15 +111,20 @@ inline void wgmma_rows(float* d, int N, const float (&a)[2][16], const Operand& 
     }
 }
 
-// Both operands in shared memory.
+// Queues work for the thread's next commit group.
+inline void issue(std::function<void()> op) { ::emu::current->async_ops.push_back(std::move(op)); }
+
+// Both operands in shared memory, read when the product runs.
 inline void wgmma_ss(float* d, int N, uint64_t a_desc, bool a_mn_major, uint64_t b_desc, bool b_mn_major,
                      bool accumulate) {
-  const Operand A(a_desc, a_mn_major), B(b_desc, b_mn_major);
   const int warp = (::emu::linear_tid % 128) / 32, g = ::emu::lane() / 4;
-  float a[2][16];
-  for (int h = 0; h < 2; ++h)
-    for (int k = 0; k < 16; ++k) a[h][k] = A.at(16 * warp + g + 8 * h, k);
-  wgmma_rows(d, N, a, B, accumulate);
+  issue([=] {
+    const Operand A(a_desc, a_mn_major), B(b_desc, b_mn_major);
+    float a[2][16];
+    for (int h = 0; h < 2; ++h)
+      for (int k = 0; k < 16; ++k) a[h][k] = A.at(16 * warp + g + 8 * h, k);
+    wgmma_rows(d, N, a, B, accumulate);
+  });
 }
 
 // A from registers, each warp's 16 rows in the m16n8k16 A layout: element (row r, k) of the warp's
@@ -134,7 +142,11 @@ inline void wgmma_rs(float* d, int N, const uint32_t (&frag)[4], uint64_t b_desc
       a[h][k] = static_cast<float>(tg::bfloat16::from_bits(static_cast<uint16_t>(k % 2 ? word >> 16 : word & 0xFFFFu)));
     }
   w.bar.arrive_and_wait();
-  wgmma_rows(d, N, a, Operand(b_desc, b_mn_major), accumulate);
+  struct Rows {
+    float v[2][16];
+  } rows;
+  std::memcpy(rows.v, a, sizeof a);
+  issue([=] { wgmma_rows(d, N, rows.v, Operand(b_desc, b_mn_major), accumulate); });
 }
 
 }  // namespace emu_hopper
@@ -192,10 +204,23 @@ inline void tma_load(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, i
 template <int Registers> inline void setmaxnreg_dec() {}
 template <int Registers> inline void setmaxnreg_inc() {}
 
-// The products run when issued, so groups, fences and waits have nothing left to order.
 inline void wgmma_fence() {}
-inline void wgmma_commit() {}
-template <int Pending> inline void wgmma_wait() {}
+// Closes the group of the wgmmas issued since the last commit.
+inline void wgmma_commit() {
+  ::emu::Fiber& f = *::emu::current;
+  f.async_group_ends.push_back(f.async_ops.size());
+}
+// Runs the oldest committed groups until at most Pending are left.
+template <int Pending> inline void wgmma_wait() {
+  ::emu::Fiber& f = *::emu::current;
+  const size_t groups = f.async_group_ends.size();
+  if (groups <= static_cast<size_t>(Pending)) return;
+  const size_t retire = groups - Pending, end = f.async_group_ends[retire - 1];
+  for (size_t i = 0; i < end; ++i) f.async_ops[i]();
+  f.async_ops.erase(f.async_ops.begin(), f.async_ops.begin() + static_cast<std::ptrdiff_t>(end));
+  f.async_group_ends.erase(f.async_group_ends.begin(), f.async_group_ends.begin() + static_cast<std::ptrdiff_t>(retire));
+  for (size_t& e : f.async_group_ends) e -= end;
+}
 template <int N> inline void fence_accumulators(float (&)[N]) {}
 template <int N> inline void fence_operands(uint32_t (&)[N]) {}
 inline void fence_async_shared() {}
