@@ -175,6 +175,9 @@ struct Block {
   Barrier bar;
   Warp warps[32];
   Barrier named[16];  // bar.sync / bar.arrive with an id: the thread count comes with each use
+  // Copies in flight (TMA), each with the mbarrier it completes: they land when a thread waits on
+  // that mbarrier, so reading their bytes before the wait sees the old ones, as it may on a GPU.
+  std::vector<std::pair<const void*, std::function<void()>>> copies_in_flight;
 };
 
 // The running fiber's coordinates (set by the scheduler at every switch) and the launch's.

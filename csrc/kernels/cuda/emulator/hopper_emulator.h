@@ -8,9 +8,10 @@
 // What is and is not modelled. A wgmma runs when the wgmma_wait that retires its group does (its
 // register A operand is taken at issue): reading the accumulators before that wait, or letting a
 // stage be overwritten while a product that reads it is still pending, gives wrong results here
-// as on a GPU. TMA copies land when issued, so a kernel that reads a stage before waiting on its
-// mbarrier can pass here and fail on a GPU (those races are the GPU tests' to find). Waiting on
-// an mbarrier yields the fiber until the phase completes.
+// as on a GPU. A TMA copy lands when some thread first waits on its mbarrier, so reading a stage
+// without waiting for it sees stale bytes here too. Waiting on an mbarrier yields the fiber until
+// the phase completes. Races between threads that do synchronise, and the memory model, are the
+// GPU tests' to find.
 // Only what tapegrad's kernels use is emulated: bfloat16 wgmma (A in shared memory or registers,
 // B in shared memory, in the 128-byte swizzle), 3-d TMA loads, named barriers; anything else stops the process with a message, as an illegal
 // instruction stops a GPU.
@@ -23,6 +24,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <vector>
 
 namespace tg::cuda::sm90 {
 
@@ -149,6 +152,20 @@ inline void wgmma_rs(float* d, int N, const uint32_t (&frag)[4], uint64_t b_desc
   issue([=] { wgmma_rows(d, N, rows.v, Operand(b_desc, b_mn_major), accumulate); });
 }
 
+// Lands the copies in flight that complete `bar`, in the order they were issued.
+inline void land_copies(const uint64_t* bar) {
+  auto& copies = ::emu::block->copies_in_flight;
+  for (size_t i = 0; i < copies.size();) {
+    if (copies[i].first != bar) {
+      ++i;
+      continue;
+    }
+    const std::function<void()> land = std::move(copies[i].second);
+    copies.erase(copies.begin() + static_cast<std::ptrdiff_t>(i));
+    land();
+  }
+}
+
 }  // namespace emu_hopper
 
 inline void mbarrier_init(uint64_t* bar, uint32_t count) {
@@ -170,35 +187,41 @@ inline void mbarrier_expect_bytes(uint64_t* bar, uint32_t bytes) {
 }
 // The phase of this parity has completed once the barrier's current phase has the other one.
 inline void mbarrier_wait(uint64_t* bar, uint32_t parity) {
-  while (emu_hopper::load(bar).phase == (parity & 1)) ::emu::yield();
+  emu_hopper::land_copies(bar);
+  while (emu_hopper::load(bar).phase == (parity & 1)) {
+    ::emu::yield();
+    emu_hopper::land_copies(bar);
+  }
 }
 
 // cp.async.bulk.tensor.3d: the box at (c0, c1, c2), element (x, y, z) of the box at byte
 // ((z box1 + y) box0 + x) * size from dst, swizzled; zeros outside the tensor. Then the bytes
-// complete on `bar`.
+// complete on `bar`. In flight until a thread waits on `bar`.
 inline void tma_load(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1, int c2) {
   const ::emu::TensorMap m = ::emu::tensor_map_of(map);
   if (m.rank != 3) emu_hopper::fault("tma_load: a 3-d copy of a tensor map of another rank");
   const uint32_t base = smem_address(dst);
   if (base % 128 != 0) emu_hopper::fault("tma_load: shared destination not 128-byte aligned");
   const int64_t origin[3] = {c0, c1, c2};
-  const uint32_t size = static_cast<uint32_t>(m.element_bytes);
-  uint32_t offset = 0;
-  for (uint32_t z = 0; z < m.box[2]; ++z)
-    for (uint32_t y = 0; y < m.box[1]; ++y)
-      for (uint32_t x = 0; x < m.box[0]; ++x, offset += size) {
-        const int64_t at[3] = {origin[0] + x, origin[1] + y, origin[2] + z};
-        unsigned char* to = emu_hopper::shared_at(emu_hopper::swizzled(base + offset, m.swizzle_bytes), size);
-        bool inside = true;
-        for (int i = 0; i < 3; ++i) inside = inside && at[i] >= 0 && uint64_t(at[i]) < m.dims[i];
-        if (inside)
-          std::memcpy(to, m.base + at[0] * m.strides[0] + at[1] * m.strides[1] + at[2] * m.strides[2], size);
-        else
-          std::memset(to, 0, size);
-      }
-  emu_hopper::Mbarrier b = emu_hopper::load(bar);
-  b.tx -= static_cast<int32_t>(offset);
-  emu_hopper::store(bar, b);
+  ::emu::block->copies_in_flight.emplace_back(bar, [=] {
+    const uint32_t size = static_cast<uint32_t>(m.element_bytes);
+    uint32_t offset = 0;
+    for (uint32_t z = 0; z < m.box[2]; ++z)
+      for (uint32_t y = 0; y < m.box[1]; ++y)
+        for (uint32_t x = 0; x < m.box[0]; ++x, offset += size) {
+          const int64_t at[3] = {origin[0] + x, origin[1] + y, origin[2] + z};
+          unsigned char* to = emu_hopper::shared_at(emu_hopper::swizzled(base + offset, m.swizzle_bytes), size);
+          bool inside = true;
+          for (int i = 0; i < 3; ++i) inside = inside && at[i] >= 0 && uint64_t(at[i]) < m.dims[i];
+          if (inside)
+            std::memcpy(to, m.base + at[0] * m.strides[0] + at[1] * m.strides[1] + at[2] * m.strides[2], size);
+          else
+            std::memset(to, 0, size);
+        }
+    emu_hopper::Mbarrier b = emu_hopper::load(bar);
+    b.tx -= static_cast<int32_t>(offset);
+    emu_hopper::store(bar, b);
+  });
 }
 
 template <int Registers> inline void setmaxnreg_dec() {}
