@@ -133,17 +133,18 @@ __device__ __forceinline__ void online_softmax_step(const Params<T>& p, int64_t 
 
 // The tensor-core backwards' middle step, for one warp's 16 keys and a tile of 64 queries held
 // as accumulators in the mma.sync layout (n8 tile nt, element e: key key[e / 2], query
-// q0 + 8 nt + 2t + e % 2; t = lane % 4):
-//   st   in: S^T = K Q^T (unscaled)     out: P~^T = P Z / (1 - p)
-//   dpt  in: dP~^T = V dO^T             out: dS^T = P (dP~ Z / (1 - p) - D)
-// with P = exp(scale S + mask - lse), 0 where hidden. lse_s holds the tile's 64 lse in base 2
-// (-inf past L), d_s its D_i = dO_i . O_i. An interior block (no mask, every key < S and query
-// < L, causal: every key at or before the first query) skips the per-element checks.
+// q0 + 8 nt + 2t + e % 2; t = lane % 4), in two parts (a kernel may run the first while dP^T is
+// still being computed):
+//   probabilities      st in: S^T = K Q^T (unscaled)   out: P^T = exp(scale S + mask - lse), 0
+//                      where hidden
+//   score_grads        dpt in: dP~^T = V dO^T          out: dS^T = P (dP~ Z / (1 - p) - D)
+//                      st becomes P~^T = P Z / (1 - p)
+// lse_s holds the tile's 64 lse in base 2 (-inf past L), d_s its D_i = dO_i . O_i. An interior
+// block (no mask, every key < S and query < L, causal: every key at or before the first query)
+// skips the per-element checks.
 template <class T>
-__device__ __forceinline__ void probabilities_and_score_grads(const Params<T>& p, int64_t n, int64_t q0,
-                                                              const int64_t (&key)[2], bool interior,
-                                                              const float* lse_s, const float* d_s, int t,
-                                                              float (&st)[8][4], float (&dpt)[8][4]) {
+__device__ __forceinline__ void probabilities(const Params<T>& p, int64_t n, int64_t q0, const int64_t (&key)[2],
+                                              bool interior, const float* lse_s, int t, float (&st)[8][4]) {
   if (interior) {
     const float scale_log2 = p.scale * kLog2e;
 #pragma unroll
@@ -161,6 +162,10 @@ __device__ __forceinline__ void probabilities_and_score_grads(const Params<T>& p
         st[nt][e] = seen ? exp2f(score_of(p, n, q0 + il, j, st[nt][e]) * kLog2e - lse_s[il]) : 0.f;
       }
   }
+}
+template <class T>
+__device__ __forceinline__ void score_grads(const Params<T>& p, int64_t n, int64_t q0, const int64_t (&key)[2],
+                                            const float* d_s, int t, float (&st)[8][4], float (&dpt)[8][4]) {
 #pragma unroll
   for (int nt = 0; nt < 8; ++nt)
 #pragma unroll

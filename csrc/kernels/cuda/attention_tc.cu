@@ -318,7 +318,8 @@ __global__ void __launch_bounds__(32 * KeyWarps) backward_kernel(Params<T> p, co
     // st <- P~^T, dpt <- dS^T. An interior block of this warp skips the checks.
     const bool interior =
         !p.mask && warp_j0 + 16 <= p.S && q0 + kTile <= p.L && (!p.causal || warp_j0 + 15 <= q0);
-    probabilities_and_score_grads(p, n, q0, key, interior, lse_s, d_s, t, st, dpt);
+    probabilities(p, n, q0, key, interior, lse_s, t, st);
+    score_grads(p, n, q0, key, d_s, t, st, dpt);
     // dV += P~^T dO and dK += dS^T Q (k = the tile's queries); dS^T to shared memory for dQ.
 #pragma unroll
     for (int kk = 0; kk < kSteps; ++kk) {

@@ -23,8 +23,9 @@
 //   consumers warpgroups 1 and 2, 64 keys each. Per query tile:
 //     S^T  = K Q^T,  dP^T = V dO^T      wgmma m64n64k16 x D / 16 each; A = K (V) rows, B = Q (dO),
 //                                       both k-major in shared memory
-//     P~^T, dS^T in registers           attention_common.cuh's probabilities_and_score_grads, on
-//                                       the wgmma accumulators (the mma.sync layout per warp)
+//     P~^T, dS^T in registers           attention_common.cuh's probabilities (while dP^T is still
+//                                       computing) and score_grads, on the wgmma accumulators
+//                                       (the mma.sync layout per warp)
 //     dV += P~^T dO,  dK += dS^T Q      wgmma m64nDk16 x 4, A from registers (the accumulators,
 //                                       converted to bfloat16 in place), B = dO (Q) n-major
 //     dS^T -> shared memory             as the m-major A of dQ = dS K (buffer it % 2)
@@ -309,6 +310,7 @@ __global__ void __launch_bounds__(384, 1)
       Wgmma<64>::ss<0, 0>(flat(st), matrix_descriptor(k_rows + at, 16, 1024), matrix_descriptor(qs + q_at, 16, 1024),
                           kk > 0);
     }
+    wgmma_commit();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       const int at = (kk / 4) * Lay::kKvBoxBytes + (kk % 4) * 32, q_at = (kk / 4) * Lay::kTileBoxBytes + (kk % 4) * 32;
@@ -316,13 +318,15 @@ __global__ void __launch_bounds__(384, 1)
                           kk > 0);
     }
     wgmma_commit();
-    wgmma_wait<0>();
+    // P^T while dP^T is still on the tensor cores.
+    wgmma_wait<1>();
     fence_accumulators(flat(st));
-    fence_accumulators(flat(dpt));
-
     const bool interior =
         !p.mask && warp_j0 + 16 <= p.S && q0 + kQueries <= p.L && (!p.causal || warp_j0 + 15 <= q0);
-    probabilities_and_score_grads(p, n, q0, key, interior, lse_of(s), d_of(s), t, st, dpt);
+    probabilities(p, n, q0, key, interior, lse_of(s), t, st);
+    wgmma_wait<0>();
+    fence_accumulators(flat(dpt));
+    score_grads(p, n, q0, key, d_of(s), t, st, dpt);
 
     // P~^T and dS^T as register A operands: k step kk (queries 16kk..) is accumulator tiles 2kk, 2kk + 1.
     uint32_t pa[4][4], da[4][4];
