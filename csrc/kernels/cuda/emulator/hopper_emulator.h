@@ -13,8 +13,8 @@
 // the phase completes. Races between threads that do synchronise, and the memory model, are the
 // GPU tests' to find.
 // Only what tapegrad's kernels use is emulated: bfloat16 wgmma (A in shared memory or registers,
-// B in shared memory, in the 128-byte swizzle), 3-d TMA loads, named barriers; anything else stops the process with a message, as an illegal
-// instruction stops a GPU.
+// B in shared memory, in the 128-byte swizzle), 3-d TMA loads, named barriers; anything else
+// stops the process with a message, as an illegal instruction stops a GPU.
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
@@ -145,11 +145,7 @@ inline void wgmma_rs(float* d, int N, const uint32_t (&frag)[4], uint64_t b_desc
       a[h][k] = static_cast<float>(tg::bfloat16::from_bits(static_cast<uint16_t>(k % 2 ? word >> 16 : word & 0xFFFFu)));
     }
   w.bar.arrive_and_wait();
-  struct Rows {
-    float v[2][16];
-  } rows;
-  std::memcpy(rows.v, a, sizeof a);
-  issue([=] { wgmma_rows(d, N, rows.v, Operand(b_desc, b_mn_major), accumulate); });
+  issue([=] { wgmma_rows(d, N, a, Operand(b_desc, b_mn_major), accumulate); });
 }
 
 // Lands the copies in flight that complete `bar`, in the order they were issued.
