@@ -51,13 +51,14 @@ for stage in "${stages[@]}"; do
   case $stage in
     build) run_stage build build ;;
     check) run_stage kernel_check bash -c "bash benchmarks/cuda/build_kernel_check.sh && build/kernel_check --check" ;;
+    # Time limits: kernels that have never run on a GPU may hang (an mbarrier phase that never completes).
     hopper) run_stage hopper bash -c "set -e; export TAPEGRAD_CUDA_ATTENTION=wgmma
         [ -x build/kernel_check ] || bash benchmarks/cuda/build_kernel_check.sh
-        build/kernel_check --check
-        build/kernel_check --attention
-        python3 benchmarks/bench_cuda.py --only attention --json '$OUT_DIR/bench_hopper_attention.json'
-        python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py -k attention
-        compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
+        timeout 300 build/kernel_check --check
+        timeout 120 build/kernel_check --attention
+        timeout 180 python3 benchmarks/bench_cuda.py --only attention --json '$OUT_DIR/bench_hopper_attention.json'
+        timeout 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py -k attention
+        timeout 300 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
           python3 -m pytest -q -x -p no:cacheprovider tests/test_cuda.py -k attention" ;;
     test) run_stage test python3 -m pytest -q -p no:cacheprovider --maxfail=30 --timeout=300 -rfE tests ;;
     # The CUDA tests and the op tables' CUDA rows. The out-of-memory test is left out: the cudaMalloc
