@@ -85,6 +85,10 @@ struct Operand {
     sbo = uint32_t((desc >> 32) & 0x3FFF) << 4;
     if ((desc >> 62) != 1 || ((desc >> 49) & 7) != 0)
       fault("wgmma: only operands in the 128-byte swizzle, base offset 0, are emulated");
+    // With base offset 0 the pattern's rows are counted from the start, which must then sit on a
+    // row-0 boundary of the pattern (address bits 7-9 clear), as the TMA's swizzle counts them
+    // from the address: where the two could disagree, stop.
+    if ((start >> 7) & 7) fault("wgmma: a descriptor start inside a 1024-byte swizzle pattern needs a base offset");
   }
   float at(int row, int k) const {
     const uint32_t offset = mn_major ? (row / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + (row % 64) * 2
