@@ -79,6 +79,19 @@ template <int DT> __device__ __forceinline__ void a_operand(uint32_t (&a)[4], co
   a[2] = pack_bf16x2(acc[2 * kk + 1][0], acc[2 * kk + 1][1]), a[3] = pack_bf16x2(acc[2 * kk + 1][2], acc[2 * kk + 1][3]);
 }
 
+// acc (64 x N) = A B^T over the head dim D, both operands k-major in 64-column boxes: A's 64 rows
+// at `a` (its boxes a_box bytes apart), B's N rows at `b` (b_box apart). Issued, not waited for.
+template <int D, int N>
+__device__ __forceinline__ void product_over_head_dim(float (&acc)[N / 2], const uint8_t* a, int a_box,
+                                                      const uint8_t* b, int b_box) {
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const int step = (kk % 4) * 32;  // a k16 step along the 128-byte rows
+    Wgmma<N>::template ss<0, 0>(acc, matrix_descriptor(a + (kk / 4) * a_box + step, 16, 1024),
+                                matrix_descriptor(b + (kk / 4) * b_box + step, 16, 1024), kk > 0);
+  }
+}
+
 // ============================== forward ==============================
 
 template <int D> struct FwdLayout {
@@ -162,10 +175,7 @@ __global__ void __launch_bounds__(384, 1)
     float sc[16][4];
     mbarrier_wait(&k_full[s], parity);
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk)
-      Wgmma<128>::ss<0, 0>(flat(sc), matrix_descriptor(q_rows + (kk / 4) * Lay::kQBoxBytes + (kk % 4) * 32, 16, 1024),
-                           matrix_descriptor(k_of(s) + (kk / 4) * Lay::kKvBoxBytes + (kk % 4) * 32, 16, 1024), kk > 0);
+    product_over_head_dim<D, kKeys>(flat(sc), q_rows, Lay::kQBoxBytes, k_of(s), Lay::kKvBoxBytes);
     wgmma_commit();
     wgmma_wait<0>();
     fence_accumulators(flat(sc));
@@ -304,19 +314,9 @@ __global__ void __launch_bounds__(384, 1)
     // S^T = K Q^T and dP^T = V dO^T (64 keys x 64 queries), k over the head dim.
     float st[8][4], dpt[8][4];
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const int at = (kk / 4) * Lay::kKvBoxBytes + (kk % 4) * 32, q_at = (kk / 4) * Lay::kTileBoxBytes + (kk % 4) * 32;
-      Wgmma<64>::ss<0, 0>(flat(st), matrix_descriptor(k_rows + at, 16, 1024), matrix_descriptor(qs + q_at, 16, 1024),
-                          kk > 0);
-    }
+    product_over_head_dim<D, kQueries>(flat(st), k_rows, Lay::kKvBoxBytes, qs, Lay::kTileBoxBytes);
     wgmma_commit();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const int at = (kk / 4) * Lay::kKvBoxBytes + (kk % 4) * 32, q_at = (kk / 4) * Lay::kTileBoxBytes + (kk % 4) * 32;
-      Wgmma<64>::ss<0, 0>(flat(dpt), matrix_descriptor(v_rows + at, 16, 1024), matrix_descriptor(dos + q_at, 16, 1024),
-                          kk > 0);
-    }
+    product_over_head_dim<D, kQueries>(flat(dpt), v_rows, Lay::kKvBoxBytes, dos, Lay::kTileBoxBytes);
     wgmma_commit();
     // P^T while dP^T is still on the tensor cores.
     wgmma_wait<1>();
