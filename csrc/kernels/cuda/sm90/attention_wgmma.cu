@@ -390,6 +390,13 @@ bool applies(const Params<bf16>& p, std::initializer_list<const void*> bases, in
          is_sm90(device);
 }
 
+// One of q, k, v, dout (N problems of rows x width, row-major) for the TMA, in boxes of 64
+// columns x box_rows.
+CUtensorMap problem_map(const Params<bf16>& p, const bf16* x, int64_t width, int64_t rows, int box_rows,
+                        const char* who) {
+  return bf16_tensor_map(x, width, rows, width, p.N, rows * width, box_rows, who);
+}
+
 // Starts kernel_of(dim), the kernel for the padded head dim (64 or 128), on `blocks` CTAs with
 // Layout<D>'s threads and shared memory; `what` names it in errors.
 template <template <int> class Layout, class KernelOf, class... Args>
@@ -416,12 +423,10 @@ bool attention_forward_wgmma(const Params<bf16>& p, const bf16* q, const bf16* k
   TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many rows");
   if (blocks == 0) return true;
   constexpr const char* kWho = "attention forward (wgmma)";
-  const CUtensorMap map_q = bf16_tensor_map(q, p.E, p.L, p.E, p.N, p.L * p.E, 128, kWho);
-  const CUtensorMap map_k = bf16_tensor_map(k, p.E, p.S, p.E, p.N, p.S * p.E, 128, kWho);
-  const CUtensorMap map_v = bf16_tensor_map(v, p.Ev, p.S, p.Ev, p.N, p.S * p.Ev, 128, kWho);
   launch_for_head_dim<FwdLayout>(
-      p, blocks, device, stream, kWho, [](auto dim) { return attention_forward_kernel<decltype(dim)::value>; }, map_q,
-      map_k, map_v, p, out, lse);
+      p, blocks, device, stream, kWho, [](auto dim) { return attention_forward_kernel<decltype(dim)::value>; },
+      problem_map(p, q, p.E, p.L, 128, kWho), problem_map(p, k, p.E, p.S, 128, kWho),
+      problem_map(p, v, p.Ev, p.S, 128, kWho), p, out, lse);
   return true;
 }
 
@@ -433,13 +438,11 @@ bool attention_backward_wgmma(const Params<bf16>& p, const bf16* q, const bf16* 
   TG_CHECK(blocks < (int64_t(1) << 31), ValueError, "scaled_dot_product_attention: too many keys");
   if (blocks == 0) return true;
   constexpr const char* kWho = "attention backward (wgmma)";
-  const CUtensorMap map_q = bf16_tensor_map(q, p.E, p.L, p.E, p.N, p.L * p.E, 64, kWho);
-  const CUtensorMap map_do = bf16_tensor_map(dout, p.Ev, p.L, p.Ev, p.N, p.L * p.Ev, 64, kWho);
-  const CUtensorMap map_k = bf16_tensor_map(k, p.E, p.S, p.E, p.N, p.S * p.E, 128, kWho);
-  const CUtensorMap map_v = bf16_tensor_map(v, p.Ev, p.S, p.Ev, p.N, p.S * p.Ev, 128, kWho);
   launch_for_head_dim<BwdLayout>(
-      p, blocks, device, stream, kWho, [](auto dim) { return attention_backward_kernel<decltype(dim)::value>; }, map_q,
-      map_k, map_v, map_do, p, lse, drow, dq_acc, dk, dv);
+      p, blocks, device, stream, kWho, [](auto dim) { return attention_backward_kernel<decltype(dim)::value>; },
+      problem_map(p, q, p.E, p.L, 64, kWho), problem_map(p, k, p.E, p.S, 128, kWho),
+      problem_map(p, v, p.Ev, p.S, 128, kWho), problem_map(p, dout, p.Ev, p.L, 64, kWho), p, lse, drow, dq_acc, dk,
+      dv);
   return true;
 }
 
