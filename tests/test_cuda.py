@@ -212,13 +212,143 @@ def test_zero_dim_cpu_tensor_with_cuda_tensor_raises_but_python_scalars_work():
 
 
 @gpu
-def test_out_of_range_index_raises_index_error():
+def test_out_of_range_host_index_raises_index_error_at_the_op():
     x = tg.ones(4, 3, device="cuda")
-    with pytest.raises(IndexError):
-        tg.index_select(x, 0, tg.tensor([0, 7], device="cuda"))
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match=r"index_select: index 7 is out of range for dim 0 with size 4"):
+        tg.index_select(x, 0, tg.tensor([0, 7]))
+    with pytest.raises(IndexError, match=r"index 5"):
         x[tg.tensor([5])]
     assert x.sum().item() == 12.0  # the context survived
+
+
+# A bad index already on the GPU is found by the GPU: the op returns at once and the next wait of
+# the host raises. Each case: the op, what the message names, then the device must stay usable.
+DEVICE_INDEX_CASES = [
+    ("index_select", lambda x: tg.index_select(x, 0, tg.tensor([0, 7], device="cuda")),
+     r"index_select: index 7 is out of range for dim 0 with size 4"),
+    ("negative", lambda x: tg.index_select(x, 1, tg.tensor([-4], device="cuda")),
+     r"index_select: index -4 is out of range for dim 1 with size 3"),
+    ("advanced_index", lambda x: x[tg.tensor([1, 4], device="cuda")], r"index: index 4 .*dim 0 with size 4"),
+    ("gather", lambda x: x.gather(1, tg.tensor([[0], [3], [1], [2]], device="cuda")),
+     r"gather: index 3 is out of range for dim 1 with size 3"),
+    ("scatter_add", lambda x: x.scatter_add(0, tg.tensor([[9, 0, 0]], device="cuda"), tg.ones(1, 3, device="cuda")),
+     r"scatter_add: index 9 .*size 4"),
+    ("index_add", lambda x: tg.index_add(x, 0, tg.tensor([-5], device="cuda"), tg.ones(1, 3, device="cuda")),
+     r"index_add: index -5 .*size 4"),
+    ("embedding", lambda x: tg.nn.functional.embedding(tg.tensor([[1, 6]], device="cuda"), x),
+     r"index 6 is out of range for dim 0 with size 4"),
+    ("cross_entropy", lambda x: tg.nn.functional.cross_entropy(x, tg.tensor([0, 1, 3, -100], device="cuda")),
+     r"cross_entropy: target 3 is out of range for 3 classes"),
+]
+
+
+@gpu
+@pytest.mark.parametrize("op, pattern", [c[1:] for c in DEVICE_INDEX_CASES], ids=[c[0] for c in DEVICE_INDEX_CASES])
+@pytest.mark.parametrize("wait", ["cpu", "item", "synchronize"])
+def test_out_of_range_device_index_raises_at_the_next_wait(op, pattern, wait):
+    x = tg.ones(4, 3, device="cuda")
+    y = op(x)  # queued: nothing waited for the index
+    with pytest.raises(IndexError, match=pattern + r".*found on the GPU"):
+        {"cpu": lambda: y.cpu(), "item": lambda: y.sum().item(), "synchronize": tg.cuda.synchronize}[wait]()
+    tg.cuda.synchronize()  # reported once, then cleared
+    assert x.sum().item() == 12.0
+    assert tg.index_select(x, 0, tg.tensor([3, -1], device="cuda")).sum().item() == 6.0
+
+
+@gpu
+def test_only_the_first_bad_device_index_is_reported():
+    x = tg.ones(4, 3, device="cuda")
+    tg.index_select(x, 0, tg.tensor([11], device="cuda"))
+    tg.index_select(x, 0, tg.tensor([12], device="cuda"))
+    with pytest.raises(IndexError, match="index 11 "):
+        tg.cuda.synchronize()
+    tg.cuda.synchronize()
+
+
+@gpu
+def test_device_targets_cross_entropy_matches_cpu_with_ignored_rows():
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((6, 5)).astype(np.float32)
+    target = np.array([0, 4, -100, 2, -100, 1])
+    for reduction in ("mean", "sum", "none"):
+        outs = []
+        for device in ("cpu", "cuda"):
+            x = tg.tensor(logits, device=device, requires_grad=True)
+            loss = tg.nn.functional.cross_entropy(x, tg.tensor(target, device=device), reduction=reduction)
+            loss.sum().backward()
+            outs.append((loss.cpu().numpy(), x.grad.cpu().numpy()))
+        np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-5, atol=1e-6)
+    all_ignored = tg.nn.functional.cross_entropy(tg.zeros(2, 3, device="cuda"), tg.tensor([-100, -100], device="cuda"))
+    assert np.isnan(all_ignored.item())
+
+
+@gpu
+@pytest.mark.parametrize("max_norm", [0.1, 1e3])
+def test_clip_grad_norm_on_the_gpu_matches_cpu(max_norm):
+    rng = np.random.default_rng(16)
+    grads = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal(5)]
+    clipped = []
+    for device in ("cpu", "cuda"):
+        params = [tg.zeros(g.shape, dtype=tg.float32 if g.dtype == np.float32 else tg.float64, device=device,
+                           requires_grad=True) for g in grads]
+        for p, g in zip(params, grads):
+            p.grad = tg.tensor(g, device=device)
+        total = tg.nn.utils.clip_grad_norm_(params, max_norm)
+        clipped.append((total.item(), [p.grad.cpu().numpy() for p in params]))
+    np.testing.assert_allclose(clipped[1][0], clipped[0][0], rtol=1e-12)
+    for a, b in zip(clipped[1][1], clipped[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    if max_norm > 1:  # nothing to clip: the gradients are untouched
+        for a, g in zip(clipped[1][1], grads):
+            np.testing.assert_array_equal(a, g)
+
+
+def test_sync_debug_mode_switch():
+    assert tg.cuda.get_sync_debug_mode() == 0
+    with pytest.raises(ValueError, match="set_sync_debug_mode"):
+        tg.cuda.set_sync_debug_mode("warn")
+    tg.cuda.set_sync_debug_mode("error")
+    try:
+        assert tg.cuda.get_sync_debug_mode() == 2
+        assert tg.ones(2).sum().item() == 2.0  # CPU tensors never wait
+    finally:
+        tg.cuda.set_sync_debug_mode(0)
+    assert tg.cuda.get_sync_debug_mode() == 0
+
+
+@gpu
+def test_a_training_step_never_waits_for_the_gpu():
+    """Embedding, attention, layer norm, cross_entropy with ignored targets, backward, gradient
+    clipping and AdamW, all on device-resident data: in sync debug mode 'error' any wait raises."""
+    tg.manual_seed(0)
+    nn, F = tg.nn, tg.nn.functional
+    emb, proj, norm = nn.Embedding(50, 16), nn.Linear(16, 50), nn.LayerNorm(16)
+    params = [*emb.parameters(), *proj.parameters(), *norm.parameters()]
+    for p in params:
+        p.data = p.data.to("cuda")
+    opt = tg.optim.AdamW(params, lr=1e-2)
+    ids = tg.randint(0, 50, (4, 12), device="cuda")
+    target = tg.where(tg.rand(4, 12, device="cuda") < 0.3, ids, tg.full((4, 12), -100, dtype=tg.int64, device="cuda"))
+    losses = []
+    for _ in range(3):
+        tg.cuda.set_sync_debug_mode("error")
+        try:
+            h = emb(ids)
+            q = h.reshape(4, 12, 2, 8).transpose(1, 2)
+            a = F.scaled_dot_product_attention(q, q, q, is_causal=True).transpose(1, 2).reshape(4, 12, 16)
+            logits = proj(F.dropout(norm(h + a), 0.1))
+            loss = F.cross_entropy(logits.reshape(-1, 50), target.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            with pytest.raises(RuntimeError, match="sync debug mode"):
+                loss.item()
+        finally:
+            tg.cuda.set_sync_debug_mode("default")
+        losses.append(loss.item())
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
 
 
 # ---- same random numbers on both devices --------------------------------------------------------

@@ -35,6 +35,8 @@ void bind_cuda(py::module_& m) {
              name, "'");
     cuda::set_gemm_backend(name == "cublas" ? cuda::GemmBackend::Cublas : cuda::GemmBackend::Own);
   });
+  c.def("set_sync_debug_mode", &cuda::set_sync_debug_mode);
+  c.def("sync_debug_mode", &cuda::sync_debug_mode);
   c.def("allow_tf32", &cuda::allow_tf32);
   c.def("set_allow_tf32", &cuda::set_allow_tf32);
   c.attr("OutOfMemoryError") = py::handle(cuda_out_of_memory_error());

@@ -1,5 +1,6 @@
-// Gathers and scatters by integer index tensors. Indices are checked here, before any kernel
-// runs: an out-of-range index raises IndexError naming the op, the index and the size.
+// Gathers and scatters by integer index tensors. Indices are checked before any kernel reads
+// them: an out-of-range index raises IndexError naming the op, the index and the size (for an
+// index on the GPU, at the next synchronisation: checked_index).
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/dispatch.h"
@@ -10,12 +11,21 @@ namespace tg {
 namespace {
 
 // A contiguous int64 copy of `index` on `device` with negative entries wrapped, after a bounds
-// check. The check runs on the host (a device index is copied there and back): an out-of-range
-// index must raise IndexError, and a device-side assert would end the whole CUDA context. The
-// index may live on either device (as in PyTorch's advanced indexing).
+// check. An index on the host is checked there and raises IndexError at once. An index already
+// on the GPU is checked by the GPU (cuda.h check_indices): copying it to the host would make the
+// host wait for every queued kernel; a bad one raises IndexError at the next synchronisation
+// instead, and the op reads index 0 in its place. The index may live on either device (as in
+// PyTorch's advanced indexing).
 Tensor checked_index(const Tensor& index, int64_t size, const char* op, int64_t dim, Device device) {
   TG_CHECK(index.dtype() == DType::Int64, TypeError, op, ": index must be an int64 tensor, got ", dtype_name(index.dtype()));
   GradModeGuard no_grad(false);
+  if (!index.device().is_cpu() && !device.is_cpu()) {
+    TG_CHECK(size > 0 || index.numel() == 0, IndexError, op, ": index is out of range for dim ", dim, " with size 0");
+    Tensor in = to_device(contiguous(detach(index)), device), out = empty(index.shape(), DType::Int64, device);
+    cuda::check_indices(device.index, in.data<int64_t>(), out.data<int64_t>(), in.numel(),
+                        cuda::IndexRule{size, true, false, 0, 0, op, dim});
+    return out;
+  }
   Tensor idx = index.device().is_cpu() ? clone(detach(index)) : to_device(detach(index), Device{});
   int64_t* p = idx.data<int64_t>();
   for (int64_t i = 0, n = idx.numel(); i < n; ++i) {

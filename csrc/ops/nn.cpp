@@ -100,22 +100,31 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
     rows2d = reshape(permute(logits, order), {-1, C});
   }
   const int64_t R = rows2d.size(0);
-  // Targets as row classes, -1 for ignored rows, range-checked on the host (a device target is
-  // copied there and back, so that a bad class raises IndexError instead of faulting a kernel).
+  // Targets as row classes, -1 for ignored rows. Host targets are range-checked on the host
+  // (IndexError at once); device targets by the device (cuda.h check_indices: a bad class raises
+  // IndexError at the next synchronisation, its row counted as ignored), so a training step on
+  // the GPU never waits for its targets.
   const Device device = logits.device();
-  Tensor t = contiguous(reshape(clone(detach(target)), {R}));
-  if (!device.is_cpu()) t = to_device(t, Device{});
-  int64_t* tp = t.data<int64_t>();
-  int64_t counted = 0;
-  for (int64_t i = 0; i < R; ++i) {
-    if (tp[i] == ignore_index) {
-      tp[i] = -1;
-      continue;
+  Tensor t;
+  int64_t counted = -1;  // rows not ignored, when the host knows it
+  if (device.is_cpu()) {
+    t = contiguous(reshape(clone(detach(target)), {R}));
+    int64_t* tp = t.data<int64_t>();
+    counted = 0;
+    for (int64_t i = 0; i < R; ++i) {
+      if (tp[i] == ignore_index) {
+        tp[i] = -1;
+        continue;
+      }
+      TG_CHECK(tp[i] >= 0 && tp[i] < C, IndexError, "cross_entropy: target ", tp[i], " is out of range for ", C, " classes");
+      ++counted;
     }
-    TG_CHECK(tp[i] >= 0 && tp[i] < C, IndexError, "cross_entropy: target ", tp[i], " is out of range for ", C, " classes");
-    ++counted;
+  } else {
+    Tensor in = contiguous(reshape(detach(target), {R}));
+    t = empty({R}, DType::Int64, device);
+    cuda::check_indices(device.index, in.data<int64_t>(), t.data<int64_t>(), R,
+                        cuda::IndexRule{C, false, true, ignore_index, -1, "cross_entropy", -1});
   }
-  t = to_device(t, device);
   Tensor x2 = contiguous(detach(rows2d));
   Tensor loss_rows = empty({R}, logits.dtype(), device), lse = empty({R}, logits.dtype(), device);
   if (device.is_cpu())
@@ -144,7 +153,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
     });
   if (reduction == 0) return reshape(loss_rows, target.shape());
   if (reduction == 2) return sum(loss_rows);
-  return sum(loss_rows) / static_cast<double>(counted);  // 0 counted rows: 0/0 = NaN, as PyTorch
+  // 0 counted rows: 0/0 = NaN, as PyTorch.
+  if (counted >= 0) return sum(loss_rows) / static_cast<double>(counted);
+  const Tensor rows_counted = sum(to_dtype(ge(t, scalar_tensor(0, DType::Int64, true)), loss_rows.dtype()));
+  return sum(loss_rows) / rows_counted;
 }
 
 // layer_norm over the trailing dims `normalized_shape`:

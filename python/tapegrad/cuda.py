@@ -2,6 +2,8 @@
 
 All of tapegrad's work on a device is queued on one stream; the host waits only where it needs a
 value (.item(), .numpy(), .tolist(), printing, copies to the CPU) or when synchronize() is called.
+Indices already on the GPU are checked there: an out-of-range one raises IndexError at the next
+such wait (naming the op, the index and the size), not at the op, and the device stays usable.
 Device memory comes from a caching allocator: freed blocks are kept for reuse (sizes rounded to
 512 B, or 2 MiB above 1 MiB) until empty_cache(). Without a GPU, or in a build without CUDA, the
 memory statistics are 0 and empty_cache() does nothing; creating a CUDA tensor raises RuntimeError.
@@ -41,6 +43,24 @@ def device_count():
 def synchronize():
     """Waits until every queued kernel and copy has finished."""
     _cuda.synchronize()
+
+
+_SYNC_MODES = {"default": 0, 0: 0, "error": 1, 2: 1}
+
+
+def set_sync_debug_mode(debug_mode):
+    """'error' (or 2, as in PyTorch) makes every wait of the host for a GPU raise RuntimeError
+    (.item(), .numpy(), printing, copies to the CPU), so a test can show that a training step
+    never stalls the stream; 'default' (or 0) allows them again. synchronize() always waits.
+    PyTorch's 'warn' mode is not offered."""
+    if debug_mode not in _SYNC_MODES:
+        raise ValueError(f"cuda.set_sync_debug_mode: expected 'default', 'error', 0 or 2, got {debug_mode!r}")
+    _cuda.set_sync_debug_mode(_SYNC_MODES[debug_mode])
+
+
+def get_sync_debug_mode():
+    """0 ('default') or 2 ('error'), PyTorch's numbering."""
+    return 2 if _cuda.sync_debug_mode() else 0
 
 
 def memory_allocated(device=None):

@@ -46,9 +46,10 @@ void copy_bytes(void* dst, int dst_device, const void* src, int src_device, size
     return;
   }
   if (dst_device < 0) {  // device -> host: the host reads the bytes next, so wait for them
+    check_may_wait("copy to host");  // before the copy is queued: the caller frees `dst` on a raise
     DeviceScope scope(src_device);
     check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, scope.stream()), "copy to host (cudaMemcpyAsync)");
-    check(cudaStreamSynchronize(scope.stream()), "copy to host (cudaStreamSynchronize)");
+    wait_for(src_device, "copy to host");
     return;
   }
   if (src_device < 0) {  // host -> device: pageable memory is staged before this returns
@@ -67,11 +68,11 @@ void copy_bytes(void* dst, int dst_device, const void* src, int src_device, size
   // not on.
   {
     DeviceScope scope(src_device);
-    check(cudaStreamSynchronize(scope.stream()), "peer copy (cudaStreamSynchronize)");
+    wait_for(src_device, "copy between GPUs");
   }
   DeviceScope scope(dst_device);
   check(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, nbytes, scope.stream()), "peer copy (cudaMemcpyPeerAsync)");
-  check(cudaStreamSynchronize(scope.stream()), "peer copy (cudaStreamSynchronize)");
+  wait_for(dst_device, "copy between GPUs");
 }
 
 }  // namespace tg::cuda

@@ -25,6 +25,18 @@ void fill(int device, void* out, int64_t n, DType dtype, double value);
 void reduce(int device, ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out);
 
 // ---- gathers and scatters (index.cu); indices already checked to lie in range -------------------
+// How check_indices reads an index: in [0, size) is valid; a negative one counts from the end
+// when `wrap_negative`; one equal to `ignored` (when `has_ignored`) becomes -1.
+struct IndexRule {
+  int64_t size;
+  bool wrap_negative, has_ignored;
+  int64_t ignored;
+  int64_t fallback;  // what an out-of-range index becomes (reported, runtime.h IndexErrorSlot)
+  const char* op;    // for the report: the op (a string literal) and the dim (-1: class targets)
+  int64_t dim;
+};
+// out[i] = in[i] read by `rule`: the device checks device-resident indices, so no op waits for them.
+void check_indices(int device, const int64_t* in, int64_t* out, int64_t n, const IndexRule& rule);
 void index_select(int device, DType dtype, int64_t outer, int64_t n_in, int64_t inner, const void* in,
                   const int64_t* index, int64_t n_index, void* out);
 void index_add(int device, DType dtype, int64_t outer, int64_t n_out, int64_t inner, void* out, const int64_t* index,

@@ -1,6 +1,7 @@
 // Gathers and scatters over (outer, n, inner) contiguous buffers, the twin of
 // kernels/cpu/index.cpp: one thread per element moved. Scatters add with atomicAdd, since two
 // indices may name the same destination (so float sums may differ from the CPU in the last bits).
+// And the device-side check of device-resident indices before any of them reads one.
 #include "kernels/cuda/launch.cuh"
 
 namespace tg::cuda {
@@ -17,6 +18,28 @@ __device__ __forceinline__ void atomic_add(T* p, T v) {
 
 #define TG_GRID_LOOP(i, n) \
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+// out[i] = in[i] read by `rule` (cuda.h); the first out-of-range index since the host last waited
+// is written to the report (runtime.h), fenced so the host sees it once the stream is idle.
+__global__ void check_indices_kernel(const int64_t* in, int64_t* out, int64_t n, IndexRule rule, IndexErrorSlot slot) {
+  TG_GRID_LOOP(i, n) {
+    const int64_t v = in[i];
+    const int64_t w = rule.wrap_negative && v < 0 ? v + rule.size : v;
+    if (rule.has_ignored && v == rule.ignored) {
+      out[i] = -1;
+    } else if (w >= 0 && w < rule.size) {
+      out[i] = w;
+    } else {
+      out[i] = rule.fallback;
+      if (atomicCAS(slot.claimed, 0, 1) == 0) {
+        slot.report->index = v, slot.report->size = rule.size, slot.report->dim = rule.dim;
+        __threadfence_system();
+        slot.report->op = rule.op;  // last: a report the host sees is whole
+        __threadfence_system();
+      }
+    }
+  }
+}
 
 // out (outer, n_index, inner)[o, j, i] = in (outer, n_in, inner)[o, index[j], i]
 template <class T>
@@ -66,6 +89,12 @@ __global__ void put_kernel(T* out, const int64_t* positions, const T* values, in
 #undef TG_GRID_LOOP
 
 }  // namespace
+
+void check_indices(int device, const int64_t* in, int64_t* out, int64_t n, const IndexRule& rule) {
+  if (n == 0) return;
+  launch("check_indices", device, blocks_for(n), kThreads, check_indices_kernel, in, out, n, rule,
+         index_error_slot(device));
+}
 
 void index_select(int device, DType dtype, int64_t outer, int64_t n_in, int64_t inner, const void* in,
                   const int64_t* index, int64_t n_index, void* out) {

@@ -16,6 +16,32 @@ void* stream(int device);
 // Raises RuntimeError naming `what` and the CUDA error when `err` (a cudaError_t) is not success.
 void check(int err, const char* what);
 
+// ---- host waits and what kernels found (runtime.cu) --------------------------------------------
+// Every wait of the host for a device goes through wait_for(): synchronize(), copies to the host,
+// copies between GPUs. In sync debug mode "error" (set_sync_debug_mode(1)) a wait raises
+// RuntimeError naming `what` instead, so a test can prove a piece of work never waits.
+void wait_for(int device, const char* what);
+void check_may_wait(const char* what);  // the mode check alone, before queueing a copy to the host
+void set_sync_debug_mode(int mode);  // 0: waits are allowed (the default), 1: waits raise
+int sync_debug_mode();
+
+// A kernel cannot raise. One that finds an index out of range records it in its device's report
+// (the first one since the last wait wins) and leaves the element alone; wait_for() reads the
+// report once the device is idle and raises IndexError with it. So an op on device-resident indices
+// does not wait for them, a bad one still raises (at the next synchronisation, naming the op, the
+// index and the size), and the device stays usable afterwards.
+struct IndexErrorReport {
+  const char* op;            // the op's name (a host string literal); nullptr: nothing reported
+  int64_t index, size, dim;  // dim < 0: a class target (cross_entropy), else the indexed dim
+};
+// What a kernel is handed: `claimed` (device memory) elects the first reporter, which writes
+// `report` (host memory mapped into the device) and fences it.
+struct IndexErrorSlot {
+  int* claimed;
+  IndexErrorReport* report;
+};
+IndexErrorSlot index_error_slot(int device);
+
 // ---- caching allocator (allocator.cu) ----------------------------------------------------------
 // A block of at least `nbytes` on `device`, reused from the cache when one of its size class is
 // free. Raises CudaOutOfMemoryError when the driver has no memory even after empty_cache().

@@ -16,8 +16,16 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
         return _C.zeros(())
     with no_grad():
         total = _C.sqrt(sum((g.double() * g.double()).sum() for g in grads))
-        scale = max_norm / (total.item() + 1e-6)
-        if scale < 1.0:
-            for g in grads:
-                g.mul_(scale)
+        if not total.is_cuda:
+            scale = max_norm / (total.item() + 1e-6)
+            if scale < 1.0:
+                for g in grads:
+                    g.mul_(scale)
+            return total
+        # On a GPU the factor stays there (min(1, max_norm / norm) as a 0-d tensor): reading the
+        # norm on the host would make every training step wait for its backward pass.
+        scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        by_dtype = {}
+        for g in grads:
+            g.mul_(by_dtype.setdefault(g.dtype, scale.to(g.dtype)))
     return total

@@ -139,6 +139,15 @@ inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_
   if (bytes) std::memset(p, value, bytes);
   return cudaSuccess;
 }
+// Mapped pinned memory: plain host memory, the device's view the same address (as with UVA).
+constexpr unsigned cudaHostAllocPortable = 1, cudaHostAllocMapped = 2;
+inline cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) {
+  *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+inline cudaError_t cudaHostGetDevicePointer(void** device_view, void* host, unsigned) {
+  return *device_view = host, cudaSuccess;
+}
 
 // ---- running kernels ----------------------------------------------------------------------------
 // A CTA's threads are fibers (ucontext) on the calling thread: each runs until it finishes or
@@ -333,6 +342,15 @@ T atomicAdd(T* p, T v) {
   *p = old + v;
   return old;
 }
+
+template <class T>
+T atomicCAS(T* p, T compare, T value) {
+  std::lock_guard<std::mutex> lock(emu::atomic_mutex);
+  const T old = *p;
+  if (old == compare) *p = value;
+  return old;
+}
+inline void __threadfence_system() {}
 
 using std::max;
 using std::min;
