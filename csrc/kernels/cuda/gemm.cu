@@ -92,6 +92,18 @@ template <class Cfg, class T, Load L> struct SimtTile {
   static constexpr int kPerThread = kBlock * kK / kThreads;  // K / 2
   float r[kPerThread];
 
+  // The float4 (o, k..k+3) of work item idx when k is contiguous. A warp takes 16 rows (o) at two
+  // float4 columns (k, k + 4): 32 contiguous bytes of each row from global memory, and in the
+  // transposed store S[k + e][o] its 32 lanes hit 32 distinct banks (the pitch is 4 mod 32 floats,
+  // so S[k + 4][o] is 16 banks from S[k][o]). Mapping 8 lanes along k of 4 rows instead, the
+  // obvious choice, puts 4 lanes on each bank, and all warps store at once, before the barrier.
+  __device__ __forceinline__ static void vec_inner_element(int idx, int& o, int& k) {
+    static_assert(kBlock == 128 && Cfg::kPitch % 32 == 4, "16-row groups; k + 4 lands 16 banks on");
+    const int lane = idx % 32, chunk = idx / 32;  // chunk: 8 groups of 16 rows x K / 8 pairs of float4
+    o = (chunk % 8) * 16 + lane % 16;
+    k = ((chunk / 8) * 2 + lane / 16) * 4;
+  }
+
   __device__ __forceinline__ void load(const Operand<T>& op, const T* base, int64_t o0, int64_t k0, int64_t O,
                                        int64_t K, int tid) {
     if constexpr (L == Load::Scalar) {
@@ -103,10 +115,11 @@ template <class Cfg, class T, Load L> struct SimtTile {
         r[v] = in ? to_float(base[(o0 + o) * op.outer + (k0 + k) * op.inner]) : 0.f;
       }
     } else if constexpr (L == Load::VecInner) {
-      // K / 4 float4 per row of k; K % 4 == 0 makes each float4 all in or all out.
+      // A float4 along k each; K % 4 == 0 makes each all in or all out.
 #pragma unroll
       for (int v = 0; v < kPerThread / 4; ++v) {
-        const int idx = tid + v * kThreads, o = idx / (kK / 4), k = (idx % (kK / 4)) * 4;
+        int o, k;
+        vec_inner_element(tid + v * kThreads, o, k);
         float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
         if (o0 + o < O && k0 + k < K)
           x = *reinterpret_cast<const float4*>(reinterpret_cast<const float*>(base) + (o0 + o) * op.outer + k0 + k);
@@ -135,7 +148,8 @@ template <class Cfg, class T, Load L> struct SimtTile {
     } else if constexpr (L == Load::VecInner) {
 #pragma unroll
       for (int v = 0; v < kPerThread / 4; ++v) {
-        const int idx = tid + v * kThreads, o = idx / (kK / 4), k = (idx % (kK / 4)) * 4;
+        int o, k;
+        vec_inner_element(tid + v * kThreads, o, k);
 #pragma unroll
         for (int e = 0; e < 4; ++e) s[k + e][o] = r[4 * v + e];
       }
