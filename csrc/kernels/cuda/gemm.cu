@@ -6,7 +6,9 @@
 //               16 rows / 32 columns apart, so a warp's shared-memory reads are one contiguous 64
 //               or 128 byte line). Tiles are double buffered in shared memory, stored k-major
 //               (S[k][m]) so the inner product reads float4 of 4 rows and 4 columns: 4 loads per
-//               64 FMAs. The next tile is loaded into registers while the current one is multiplied.
+//               64 FMAs (depth k at row SimtConfig::row_of(k), an order that keeps the transposed
+//               stores free of bank conflicts). The next tile is loaded into registers while the
+//               current one is multiplied.
 //               Vector (float4) global loads when the contiguous dimension allows it, scalar
 //               bounds-checked loads for any other strides and for bfloat16.
 //   mma_gemm    tensor cores through mma.sync: bfloat16 (m16n8k16) and, behind allow_tf32(),
@@ -74,6 +76,13 @@ template <int K> struct SimtConfig {
   static constexpr int kPitch = kBlock + 4;  // float4-aligned rows; the pad staggers the transposed stores
   static constexpr int kSmemBytes = 2 * 2 * kK * kPitch * int(sizeof(float));
   static_assert(kK % 8 == 0, "whole float4 per thread in every tile load");
+  // The shared-memory row that holds depth k of a tile: k = 4j + e goes to row j + (K / 4) e. A
+  // k-contiguous tile is loaded as float4 along k and stored transposed: one store instruction
+  // writes element e of depths 4j + e, j = 0..7, of 4 rows o (K = 32). Rows are 4 banks apart
+  // (kPitch = 4 mod 32), so at rows 4j + e those 32 lanes would share 8 banks four ways (K = 64:
+  // eight ways); at rows j + 8e they take 4j + o, 32 distinct banks (K = 64: two ways). The
+  // products read depth k at a constant row, so the order costs them nothing.
+  __host__ __device__ static constexpr int row_of(int k) { return k / 4 + (kK / 4) * (k % 4); }
   static std::string name() {
     return std::to_string(kBlock) + "x" + std::to_string(kBlock) + " k" + std::to_string(kK);
   }
@@ -92,18 +101,6 @@ template <class Cfg, class T, Load L> struct SimtTile {
   static constexpr int kPerThread = kBlock * kK / kThreads;  // K / 2
   float r[kPerThread];
 
-  // The float4 (o, k..k+3) of work item idx when k is contiguous. A warp takes 16 rows (o) at two
-  // float4 columns (k, k + 4): 32 contiguous bytes of each row from global memory, and in the
-  // transposed store S[k + e][o] its 32 lanes hit 32 distinct banks (the pitch is 4 mod 32 floats,
-  // so S[k + 4][o] is 16 banks from S[k][o]). Mapping 8 lanes along k of 4 rows instead, the
-  // obvious choice, puts 4 lanes on each bank, and all warps store at once, before the barrier.
-  __device__ __forceinline__ static void vec_inner_element(int idx, int& o, int& k) {
-    static_assert(kBlock == 128 && Cfg::kPitch % 32 == 4, "16-row groups; k + 4 lands 16 banks on");
-    const int lane = idx % 32, chunk = idx / 32;  // chunk: 8 groups of 16 rows x K / 8 pairs of float4
-    o = (chunk % 8) * 16 + lane % 16;
-    k = ((chunk / 8) * 2 + lane / 16) * 4;
-  }
-
   __device__ __forceinline__ void load(const Operand<T>& op, const T* base, int64_t o0, int64_t k0, int64_t O,
                                        int64_t K, int tid) {
     if constexpr (L == Load::Scalar) {
@@ -115,11 +112,10 @@ template <class Cfg, class T, Load L> struct SimtTile {
         r[v] = in ? to_float(base[(o0 + o) * op.outer + (k0 + k) * op.inner]) : 0.f;
       }
     } else if constexpr (L == Load::VecInner) {
-      // A float4 along k each; K % 4 == 0 makes each all in or all out.
+      // K / 4 float4 per row of k; K % 4 == 0 makes each float4 all in or all out.
 #pragma unroll
       for (int v = 0; v < kPerThread / 4; ++v) {
-        int o, k;
-        vec_inner_element(tid + v * kThreads, o, k);
+        const int idx = tid + v * kThreads, o = idx / (kK / 4), k = (idx % (kK / 4)) * 4;
         float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
         if (o0 + o < O && k0 + k < K)
           x = *reinterpret_cast<const float4*>(reinterpret_cast<const float*>(base) + (o0 + o) * op.outer + k0 + k);
@@ -143,21 +139,20 @@ template <class Cfg, class T, Load L> struct SimtTile {
 #pragma unroll
       for (int v = 0; v < kPerThread; ++v) {
         const int idx = tid + v * kThreads;
-        s[idx / kBlock][idx % kBlock] = r[v];
+        s[Cfg::row_of(idx / kBlock)][idx % kBlock] = r[v];
       }
     } else if constexpr (L == Load::VecInner) {
 #pragma unroll
       for (int v = 0; v < kPerThread / 4; ++v) {
-        int o, k;
-        vec_inner_element(tid + v * kThreads, o, k);
+        const int idx = tid + v * kThreads, o = idx / (kK / 4), k = (idx % (kK / 4)) * 4;
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[k + e][o] = r[4 * v + e];
+        for (int e = 0; e < 4; ++e) s[Cfg::row_of(k + e)][o] = r[4 * v + e];
       }
     } else {
 #pragma unroll
       for (int v = 0; v < kPerThread / 4; ++v) {
         const int idx = tid + v * kThreads, k = idx / (kBlock / 4), o = (idx % (kBlock / 4)) * 4;
-        *reinterpret_cast<float4*>(&s[k][o]) = make_float4(r[4 * v], r[4 * v + 1], r[4 * v + 2], r[4 * v + 3]);
+        *reinterpret_cast<float4*>(&s[Cfg::row_of(k)][o]) = make_float4(r[4 * v], r[4 * v + 1], r[4 * v + 2], r[4 * v + 3]);
       }
     }
   }
@@ -202,10 +197,11 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 #pragma unroll
       for (int k = 0; k < kK; ++k) {
         float fa[8], fb[8];
-        *reinterpret_cast<float4*>(fa) = *reinterpret_cast<const float4*>(&As[cur][k][row_base]);
-        *reinterpret_cast<float4*>(fa + 4) = *reinterpret_cast<const float4*>(&As[cur][k][row_base + 16]);
-        *reinterpret_cast<float4*>(fb) = *reinterpret_cast<const float4*>(&Bs[cur][k][col_base]);
-        *reinterpret_cast<float4*>(fb + 4) = *reinterpret_cast<const float4*>(&Bs[cur][k][col_base + 32]);
+        const int row = Cfg::row_of(k);
+        *reinterpret_cast<float4*>(fa) = *reinterpret_cast<const float4*>(&As[cur][row][row_base]);
+        *reinterpret_cast<float4*>(fa + 4) = *reinterpret_cast<const float4*>(&As[cur][row][row_base + 16]);
+        *reinterpret_cast<float4*>(fb) = *reinterpret_cast<const float4*>(&Bs[cur][row][col_base]);
+        *reinterpret_cast<float4*>(fb + 4) = *reinterpret_cast<const float4*>(&Bs[cur][row][col_base + 32]);
 #pragma unroll
         for (int i = 0; i < 8; ++i)
 #pragma unroll
