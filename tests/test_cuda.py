@@ -317,38 +317,51 @@ def test_sync_debug_mode_switch():
     assert tg.cuda.get_sync_debug_mode() == 0
 
 
+def _masked_lm_example(monkeypatch):
+    """examples/masked_lm.py as a module (its model and batches)."""
+    import importlib.util
+    path = Path(__file__).resolve().parent.parent / "examples" / "masked_lm.py"
+    monkeypatch.syspath_prepend(str(path.parent))  # its `common` helpers
+    spec = importlib.util.spec_from_file_location("masked_lm_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @gpu
-def test_a_training_step_never_waits_for_the_gpu():
-    """Embedding, attention, layer norm, cross_entropy with ignored targets, backward, gradient
-    clipping and AdamW, all on device-resident data: in sync debug mode 'error' any wait raises."""
+@pytest.mark.parametrize("arch", ["doc", "encoder"])
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_a_masked_lm_training_step_never_waits_for_the_gpu(arch, optimizer, monkeypatch):
+    """The example's step on device-resident batches: embeddings, attention with a padding mask,
+    dropout, the masked positions gathered, cross_entropy, backward, gradient clipping and the
+    optimizer. In sync debug mode 'error' any wait of the host raises."""
+    example = _masked_lm_example(monkeypatch)
     tg.manual_seed(0)
-    nn, F = tg.nn, tg.nn.functional
-    emb, proj, norm = nn.Embedding(50, 16), nn.Linear(16, 50), nn.LayerNorm(16)
-    params = [*emb.parameters(), *proj.parameters(), *norm.parameters()]
-    for p in params:
-        p.data = p.data.to("cuda")
-    opt = tg.optim.AdamW(params, lr=1e-2)
-    ids = tg.randint(0, 50, (4, 12), device="cuda")
-    target = tg.where(tg.rand(4, 12, device="cuda") < 0.3, ids, tg.full((4, 12), -100, dtype=tg.int64, device="cuda"))
+    rng = np.random.default_rng(0)
+    vocab, seq_len = 40, 12
+    model = example.MaskedLMModel(vocab, 16, 1, 2, seq_len, dropout=0.1, arch=arch).to("cuda")
+    params = list(model.parameters())
+    opt = {"SGD": lambda: tg.optim.SGD(params, lr=0.1, momentum=0.9), "Adam": lambda: tg.optim.Adam(params, lr=1e-2),
+           "AdamW": lambda: tg.optim.AdamW(params, lr=1e-2), "RMSprop": lambda: tg.optim.RMSprop(params, lr=1e-3)}[optimizer]()
+    rows = rng.integers(len(example.SPECIALS), vocab, size=(4, seq_len))
+    rows[:, -3:] = example.PAD
+    batch = example.masked_batch(rows, vocab, rng, device="cuda")
     losses = []
     for _ in range(3):
         tg.cuda.set_sync_debug_mode("error")
         try:
-            h = emb(ids)
-            q = h.reshape(4, 12, 2, 8).transpose(1, 2)
-            a = F.scaled_dot_product_attention(q, q, q, is_causal=True).transpose(1, 2).reshape(4, 12, 16)
-            logits = proj(F.dropout(norm(h + a), 0.1))
-            loss = F.cross_entropy(logits.reshape(-1, 50), target.reshape(-1))
+            ids, positions, targets = batch
+            loss = tg.nn.functional.cross_entropy(model(ids, positions), targets)
             opt.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(params, 1.0)
+            tg.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             with pytest.raises(RuntimeError, match="sync debug mode"):
                 loss.item()
         finally:
             tg.cuda.set_sync_debug_mode("default")
         losses.append(loss.item())
-    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
 
 
 # ---- same random numbers on both devices --------------------------------------------------------
