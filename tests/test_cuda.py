@@ -304,6 +304,34 @@ def test_clip_grad_norm_on_the_gpu_matches_cpu(max_norm):
             np.testing.assert_array_equal(a, g)
 
 
+@gpu
+def test_an_lstm_classifier_step_never_waits_for_the_gpu():
+    """The sentiment example's kind of step: embedding, a two-layer LSTM, a sigmoid head, binary
+    cross-entropy, backward, clipping and Adam, with sync debug mode 'error' on throughout."""
+    tg.manual_seed(0)
+    nn, F = tg.nn, tg.nn.functional
+    emb, lstm, head = nn.Embedding(30, 8), nn.LSTM(8, 12, num_layers=2, dropout=0.1), nn.Linear(12, 1)
+    modules = [m.to("cuda") for m in (emb, lstm, head)]
+    params = [p for m in modules for p in m.parameters()]
+    opt = tg.optim.Adam(params, lr=1e-2)
+    ids = tg.randint(0, 30, (5, 7), device="cuda")
+    labels = (tg.rand(5, device="cuda") < 0.5).float()
+    losses = []
+    for _ in range(3):
+        tg.cuda.set_sync_debug_mode("error")
+        try:
+            out, _ = lstm(emb(ids))
+            loss = F.binary_cross_entropy(tg.sigmoid(head(out[:, -1]).reshape(-1)), labels)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+        finally:
+            tg.cuda.set_sync_debug_mode("default")
+        losses.append(loss.item())
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+
+
 def test_sync_debug_mode_switch():
     assert tg.cuda.get_sync_debug_mode() == 0
     with pytest.raises(ValueError, match="set_sync_debug_mode"):
