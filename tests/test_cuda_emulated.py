@@ -87,6 +87,9 @@ ATTENTION_CASES = [  # N, L, S, E, Ev, causal, mask, dropout_p, misalign
     # more query tiles than the Hopper backward's stages (3 at D = 64, 2 at D = 128), several key blocks
     (1, 300, 260, 64, 64, True, None, 0.1, False),
     (2, 200, 150, 128, 112, False, "padding", 0.0, False),
+    # more key tiles than the Hopper forward's stages: its ring of K / V stages wraps around
+    (1, 70, 520, 128, 128, False, None, 0.0, False),
+    (1, 100, 530, 64, 64, False, "padding", 0.1, False),
 ]
 # (dtype, environment, tolerance): float32 on the CUDA cores, and as tf32 on the tensor cores
 # (allow_tf32); bfloat16 on the Hopper kernels (TAPEGRAD_CUDA_ATTENTION=wgmma: where the head dim

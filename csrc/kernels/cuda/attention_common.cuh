@@ -74,16 +74,19 @@ __device__ __forceinline__ float quad_sum(float x) {
 
 // The tensor-core forwards' online-softmax step, for one warp's rows row[0] (g) and row[1]
 // (g + 8) over a tile of 8 NT keys from j0, held as accumulators in the mma.sync layout (n8 tile
-// nt, element e: row row[e / 2], key j0 + 8 nt + 2t + e % 2; the 4 lanes of a quad share a row):
-//   s  in: Q K^T (unscaled)   out: P~ = exp(scale S + mask - m') Z / (1 - p), base-2 exponents
-//   m, l: the rows' running max (base 2) and sum of P (before dropout, as on the CPU), updated
-//   o: the rows' output accumulators, rescaled by exp(m - m')
+// nt, element e: row row[e / 2], key j0 + 8 nt + 2t + e % 2; the 4 lanes of a quad share a row),
+// in two parts (a kernel may run the first while the previous tile's P V is still computing):
+//   softmax_tile   s in: Q K^T (unscaled)   out: P~ = exp(scale S + mask - m') Z / (1 - p),
+//                  base-2 exponents
+//                  m, l: the rows' running max (base 2) and sum of P (before dropout, as on the
+//                  CPU), updated; alpha: exp(m - m'), what the output rows must be scaled by
+//   rescale_rows   o: the rows' output accumulators, times alpha
 // An interior tile (no mask, every key < S, causal: every key at or before the first row) skips
 // score_of's checks and folds the scale into the base-2 conversion.
-template <class T, int NT, int DT>
-__device__ __forceinline__ void online_softmax_step(const Params<T>& p, int64_t n, const int64_t (&row)[2],
-                                                    int64_t j0, bool interior, int t, float (&s)[NT][4],
-                                                    float (&m)[2], float (&l)[2], float (&o)[DT][4]) {
+template <class T, int NT>
+__device__ __forceinline__ void softmax_tile(const Params<T>& p, int64_t n, const int64_t (&row)[2], int64_t j0,
+                                             bool interior, int t, float (&s)[NT][4], float (&m)[2], float (&l)[2],
+                                             float (&alpha)[2]) {
   const float scale_log2 = p.scale * kLog2e;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {  // rows g and g + 8
@@ -105,7 +108,7 @@ __device__ __forceinline__ void online_softmax_step(const Params<T>& p, int64_t 
     }
     const float m_new = fmaxf(m[h], quad_max(row_max));
     const float m_use = m_new == -INFINITY ? 0.f : m_new;  // nothing visible yet: every p is 0
-    const float alpha = exp2f(m[h] - m_use);
+    alpha[h] = exp2f(m[h] - m_use);
     float row_sum = 0.f;
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
@@ -115,10 +118,8 @@ __device__ __forceinline__ void online_softmax_step(const Params<T>& p, int64_t 
         x = exp2f(x - m_use);
         row_sum += x;
       }
-    l[h] = l[h] * alpha + quad_sum(row_sum);
+    l[h] = l[h] * alpha[h] + quad_sum(row_sum);
     m[h] = m_new;
-#pragma unroll
-    for (int dt = 0; dt < DT; ++dt) o[dt][2 * h] *= alpha, o[dt][2 * h + 1] *= alpha;
     if (p.dropout_p > 0 && row[h] < p.L) {
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
@@ -129,6 +130,22 @@ __device__ __forceinline__ void online_softmax_step(const Params<T>& p, int64_t 
         }
     }
   }
+}
+
+template <int DT>
+__device__ __forceinline__ void rescale_rows(float (&o)[DT][4], const float (&alpha)[2]) {
+#pragma unroll
+  for (int dt = 0; dt < DT; ++dt) o[dt][0] *= alpha[0], o[dt][1] *= alpha[0], o[dt][2] *= alpha[1], o[dt][3] *= alpha[1];
+}
+
+// Both parts at once.
+template <class T, int NT, int DT>
+__device__ __forceinline__ void online_softmax_step(const Params<T>& p, int64_t n, const int64_t (&row)[2],
+                                                    int64_t j0, bool interior, int t, float (&s)[NT][4],
+                                                    float (&m)[2], float (&l)[2], float (&o)[DT][4]) {
+  float alpha[2];
+  softmax_tile(p, n, row, j0, interior, t, s, m, l, alpha);
+  rescale_rows(o, alpha);
 }
 
 // The tensor-core backwards' middle step, for one warp's 16 keys and a tile of 64 queries held

@@ -10,10 +10,12 @@
 // start before V lands, and `empty` when the 8 consumer warps are done with the stage. Per tile
 // and consumer warpgroup (64 queries):
 //     S = Q K^T                          wgmma m64n128k16 x D / 16; Q and K k-major in shared memory
-//     online softmax                     attention_common.cuh's online_softmax_step on the
-//                                        accumulators (the mma.sync layout per warp)
+//     online softmax                     attention_common.cuh's softmax_tile and rescale_rows on
+//                                        the accumulators (the mma.sync layout per warp)
 //     O += P~ V                          wgmma m64nDk16 x 8, A = P~ from registers (the
 //                                        accumulators converted to bfloat16 in place), V n-major
+//   pipelined by one tile: tile j + 1's S is issued before tile j's P~ V, and its softmax runs
+//   while P~ V is on the tensor cores; only O's rescale waits for it.
 //
 // Backward: one CTA per (128-key block, problem n).
 //   producer  warp 0 of warpgroup 0. K and V of the block arrive once (TMA, mbarrier kv_full);
@@ -46,9 +48,11 @@
 //         64-query A (k = keys, 2048 per k16 step).
 // Why these should beat attention_tc.cu: the tensor cores read every shared operand straight
 // from shared memory (no ldmatrix, no fragment registers), one instruction does 4 to 8 times the
-// work of an mma.sync, and the copies take no threads. FlashAttention-3 (Shah et al., 2024) goes
-// further: it overlaps one warpgroup's softmax with the other's products, and a tile's products
-// with the next tile's, which these kernels leave to the two warpgroups' natural interleaving.
+// work of an mma.sync, and the copies take no threads. The forward overlaps a tile's softmax with the
+// previous tile's P V as FlashAttention-3 (Shah et al., 2024) does; FlashAttention-3 also
+// schedules the two warpgroups' softmaxes against each other's products explicitly, and the
+// backward's tiles against each other, which these kernels leave to the warpgroups' natural
+// interleaving.
 #include "kernels/cuda/sm90/attention_wgmma.h"
 
 #include <cuda.h>
@@ -167,37 +171,64 @@ __global__ void __launch_bounds__(384, 1)
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // running max (base 2) and sum per row
   mbarrier_wait(q_full, 0);
 
-  for (int it = 0; it < kv_tiles; ++it) {
-    const int s = it % kStages;
-    const int64_t j0 = int64_t(it) * kKeys;
-    const uint32_t parity = (it / kStages) & 1;
-    // S = Q K^T (64 queries x 128 keys), k over the head dim; both k-major.
-    float sc[16][4];
-    mbarrier_wait(&k_full[s], parity);
+  // Tile it's S = Q K^T (64 queries x 128 keys, k over the head dim, both k-major) into sc.
+  auto issue_scores = [&](int it, float (&sc)[16][4]) {
+    mbarrier_wait(&k_full[it % kStages], (it / kStages) & 1);
     wgmma_fence();
-    product_over_head_dim<D, kKeys>(flat(sc), q_rows, Lay::kQBoxBytes, k_of(s), Lay::kKvBoxBytes);
+    product_over_head_dim<D, kKeys>(flat(sc), q_rows, Lay::kQBoxBytes, k_of(it % kStages), Lay::kKvBoxBytes);
     wgmma_commit();
-    wgmma_wait<0>();
+  };
+  // Tile it's softmax on its finished scores: P~ in sc, m and l updated, alpha for o.
+  auto softmax_of = [&](int it, float (&sc)[16][4], float (&alpha)[2]) {
     fence_accumulators(flat(sc));
-
+    const int64_t j0 = int64_t(it) * kKeys;
     const bool interior = !p.mask && j0 + kKeys <= p.S && (!p.causal || j0 + kKeys - 1 <= q0_wg);
-    online_softmax_step(p, n, row, j0, interior, t, sc, m, l, o);
-    uint32_t pf[8][4];
-#pragma unroll
-    for (int kk = 0; kk < 8; ++kk) a_operand(pf[kk], sc, kk);
+    softmax_tile(p, n, row, j0, interior, t, sc, m, l, alpha);
+  };
 
-    // O += P~ V: k = the tile's 128 keys, V read n-major.
-    mbarrier_wait(&v_full[s], parity);
+  // O += P~ V for tile it (k = its 128 keys, V read n-major), then, once it is done, the stage
+  // goes back to the producer.
+  auto issue_output = [&](int it, uint32_t (&pf)[8][4]) {
+    mbarrier_wait(&v_full[it % kStages], (it / kStages) & 1);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < 8; ++kk)
-      Wgmma<D>::template rs<1>(flat(o), pf[kk], matrix_descriptor(v_of(s) + kk * 2048, Lay::kKvBoxBytes, 1024));
+      Wgmma<D>::template rs<1>(flat(o), pf[kk],
+                               matrix_descriptor(v_of(it % kStages) + kk * 2048, Lay::kKvBoxBytes, 1024));
     wgmma_commit();
+  };
+  auto finish_output = [&](int it, uint32_t (&pf)[8][4]) {
     wgmma_wait<0>();
     fence_accumulators(flat(o));
 #pragma unroll
     for (int kk = 0; kk < 8; ++kk) fence_operands(pf[kk]);
-    if (lane == 0) mbarrier_arrive(&empty[s]);  // this warp is done with the stage's K and V
+    if (lane == 0) mbarrier_arrive(&empty[it % kStages]);  // this warp is done with the stage's K and V
+  };
+
+  // Software pipelined by a tile: while the tensor cores run tile it's O += P~ V, the warpgroup
+  // already has tile it + 1's scores and runs its softmax (FlashAttention-3's overlap within a
+  // warpgroup); o is rescaled for tile it + 1 only once P~_it V has landed in it. The last tile
+  // is peeled off, so every wait retires the same groups on every path.
+  if (kv_tiles > 0) {  // (no keys: nothing to wait for; the rows are written as empty)
+    float sc[16][4], alpha[2];
+    uint32_t pf[8][4];
+    issue_scores(0, sc);
+    wgmma_wait<0>();
+    softmax_of(0, sc, alpha);  // o is still 0: no rescale
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk) a_operand(pf[kk], sc, kk);
+    for (int it = 0; it + 1 < kv_tiles; ++it) {
+      issue_scores(it + 1, sc);  // sc is free: tile it's P~ is in pf
+      issue_output(it, pf);
+      wgmma_wait<1>();  // the scores (committed first) are in; P~ V may still run
+      softmax_of(it + 1, sc, alpha);
+      finish_output(it, pf);
+      rescale_rows(o, alpha);
+#pragma unroll
+      for (int kk = 0; kk < 8; ++kk) a_operand(pf[kk], sc, kk);
+    }
+    issue_output(kv_tiles - 1, pf);
+    finish_output(kv_tiles - 1, pf);
   }
   store_output_rows(p, n, row, t, o, m, l, out, lse);
 }
