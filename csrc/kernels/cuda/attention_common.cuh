@@ -79,14 +79,15 @@ __device__ __forceinline__ float quad_sum(float x) {
 //   softmax_tile   s in: Q K^T (unscaled)   out: P~ = exp(scale S + mask - m') Z / (1 - p),
 //                  base-2 exponents
 //                  m, l: the rows' running max (base 2) and sum of P (before dropout, as on the
-//                  CPU), updated; alpha: exp(m - m'), what the output rows must be scaled by
-//   rescale_rows   o: the rows' output accumulators, times alpha
+//                  CPU), updated; row_factor(h, alpha) is told each row's exp(m - m'), what its
+//                  output accumulators must be scaled by
+//   rescale_row    o: row h's output accumulators, times alpha
 // An interior tile (no mask, every key < S, causal: every key at or before the first row) skips
 // score_of's checks and folds the scale into the base-2 conversion.
-template <class T, int NT>
+template <class T, int NT, class RowFactor>
 __device__ __forceinline__ void softmax_tile(const Params<T>& p, int64_t n, const int64_t (&row)[2], int64_t j0,
                                              bool interior, int t, float (&s)[NT][4], float (&m)[2], float (&l)[2],
-                                             float (&alpha)[2]) {
+                                             RowFactor row_factor) {
   const float scale_log2 = p.scale * kLog2e;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {  // rows g and g + 8
@@ -108,7 +109,7 @@ __device__ __forceinline__ void softmax_tile(const Params<T>& p, int64_t n, cons
     }
     const float m_new = fmaxf(m[h], quad_max(row_max));
     const float m_use = m_new == -INFINITY ? 0.f : m_new;  // nothing visible yet: every p is 0
-    alpha[h] = exp2f(m[h] - m_use);
+    const float alpha = exp2f(m[h] - m_use);
     float row_sum = 0.f;
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
@@ -118,8 +119,9 @@ __device__ __forceinline__ void softmax_tile(const Params<T>& p, int64_t n, cons
         x = exp2f(x - m_use);
         row_sum += x;
       }
-    l[h] = l[h] * alpha[h] + quad_sum(row_sum);
+    l[h] = l[h] * alpha + quad_sum(row_sum);
     m[h] = m_new;
+    row_factor(h, alpha);
     if (p.dropout_p > 0 && row[h] < p.L) {
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
@@ -133,19 +135,17 @@ __device__ __forceinline__ void softmax_tile(const Params<T>& p, int64_t n, cons
 }
 
 template <int DT>
-__device__ __forceinline__ void rescale_rows(float (&o)[DT][4], const float (&alpha)[2]) {
+__device__ __forceinline__ void rescale_row(float (&o)[DT][4], int h, float alpha) {
 #pragma unroll
-  for (int dt = 0; dt < DT; ++dt) o[dt][0] *= alpha[0], o[dt][1] *= alpha[0], o[dt][2] *= alpha[1], o[dt][3] *= alpha[1];
+  for (int dt = 0; dt < DT; ++dt) o[dt][2 * h] *= alpha, o[dt][2 * h + 1] *= alpha;
 }
 
-// Both parts at once.
+// Both parts at once, each row rescaled as soon as its factor is known.
 template <class T, int NT, int DT>
 __device__ __forceinline__ void online_softmax_step(const Params<T>& p, int64_t n, const int64_t (&row)[2],
                                                     int64_t j0, bool interior, int t, float (&s)[NT][4],
                                                     float (&m)[2], float (&l)[2], float (&o)[DT][4]) {
-  float alpha[2];
-  softmax_tile(p, n, row, j0, interior, t, s, m, l, alpha);
-  rescale_rows(o, alpha);
+  softmax_tile(p, n, row, j0, interior, t, s, m, l, [&](int h, float alpha) { rescale_row(o, h, alpha); });
 }
 
 // The tensor-core backwards' middle step, for one warp's 16 keys and a tile of 64 queries held

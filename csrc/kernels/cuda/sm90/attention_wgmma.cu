@@ -10,7 +10,7 @@
 // start before V lands, and `empty` when the 8 consumer warps are done with the stage. Per tile
 // and consumer warpgroup (64 queries):
 //     S = Q K^T                          wgmma m64n128k16 x D / 16; Q and K k-major in shared memory
-//     online softmax                     attention_common.cuh's softmax_tile and rescale_rows on
+//     online softmax                     attention_common.cuh's softmax_tile and rescale_row on
 //                                        the accumulators (the mma.sync layout per warp)
 //     O += P~ V                          wgmma m64nDk16 x 8, A = P~ from registers (the
 //                                        accumulators converted to bfloat16 in place), V n-major
@@ -183,7 +183,7 @@ __global__ void __launch_bounds__(384, 1)
     fence_accumulators(flat(sc));
     const int64_t j0 = int64_t(it) * kKeys;
     const bool interior = !p.mask && j0 + kKeys <= p.S && (!p.causal || j0 + kKeys - 1 <= q0_wg);
-    softmax_tile(p, n, row, j0, interior, t, sc, m, l, alpha);
+    softmax_tile(p, n, row, j0, interior, t, sc, m, l, [&](int h, float a) { alpha[h] = a; });
   };
 
   // O += P~ V for tile it (k = its 128 keys, V read n-major), then, once it is done, the stage
@@ -223,7 +223,7 @@ __global__ void __launch_bounds__(384, 1)
       wgmma_wait<1>();  // the scores (committed first) are in; P~ V may still run
       softmax_of(it + 1, sc, alpha);
       finish_output(it, pf);
-      rescale_rows(o, alpha);
+      rescale_row(o, 0, alpha[0]), rescale_row(o, 1, alpha[1]);
 #pragma unroll
       for (int kk = 0; kk < 8; ++kk) a_operand(pf[kk], sc, kk);
     }
