@@ -25,7 +25,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
         # On a GPU the factor stays there (min(1, max_norm / norm) as a 0-d tensor): reading the
         # norm on the host would make every training step wait for its backward pass.
         scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
-        by_dtype = {}
+        by_dtype = {}  # the factor converted once per gradient dtype
         for g in grads:
-            g.mul_(by_dtype.setdefault(g.dtype, scale.to(g.dtype)))
+            if g.dtype not in by_dtype:
+                by_dtype[g.dtype] = scale.to(g.dtype)
+            g.mul_(by_dtype[g.dtype])
     return total
