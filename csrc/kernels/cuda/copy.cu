@@ -66,10 +66,7 @@ void copy_bytes(void* dst, int dst_device, const void* src, int src_device, size
   // and the copy must finish before this returns: the source block may be released next, and the
   // allocator hands it out again in the order of the source's stream only, which this copy is
   // not on.
-  {
-    DeviceScope scope(src_device);
-    wait_for(src_device, "copy between GPUs");
-  }
+  wait_for(src_device, "copy between GPUs");
   DeviceScope scope(dst_device);
   check(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, nbytes, scope.stream()), "peer copy (cudaMemcpyPeerAsync)");
   wait_for(dst_device, "copy between GPUs");

@@ -19,14 +19,6 @@ bool is_available() { return false; }
 int device_count() { return 0; }
 void synchronize() { no_cuda("cuda.synchronize"); }
 void* stream(int) { no_cuda("cuda.stream"); }
-namespace {
-int sync_mode = 0;  // kept, so that code which sets and restores it runs in any build
-}  // namespace
-void set_sync_debug_mode(int mode) {
-  TG_CHECK(mode == 0 || mode == 1, ValueError, "cuda.set_sync_debug_mode: mode must be 0 or 1, got ", mode);
-  sync_mode = mode;
-}
-int sync_debug_mode() { return sync_mode; }
 void check(int err, const char* what) {
   if (err != 0) throw RuntimeError(str(what, ": CUDA error ", err));
 }

@@ -1,11 +1,11 @@
 // CUDA build: device queries. CUDA errors become RuntimeError naming the call.
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstring>
 #include <mutex>
 
 #include "core/error.h"
+#include "kernels/cuda/device_utils.cuh"
 #include "kernels/cuda/runtime.h"
 
 namespace tg::cuda {
@@ -38,7 +38,6 @@ bool is_available() { return device_count() > 0; }
 namespace {
 
 constexpr int kMaxDevices = 64;
-std::atomic<int> sync_mode{0};
 
 // Per device: the kernels' view of the index error report and the host's (the same mapped bytes).
 IndexErrorSlot slots[kMaxDevices] = {};
@@ -52,8 +51,8 @@ void raise_reported(int device) {
   if (r == nullptr || r->op == nullptr) return;
   const IndexErrorReport found = *r;
   r->op = nullptr;
-  check(cudaMemsetAsync(slots[device].claimed, 0, sizeof(int), static_cast<cudaStream_t>(stream(device))),
-        "index error report (cudaMemsetAsync)");
+  DeviceScope scope(device);  // synchronize() reads every device's report from one current device
+  check(cudaMemsetAsync(slots[device].claimed, 0, sizeof(int), scope.stream()), "index error report (cudaMemsetAsync)");
   const char* where = " (found on the GPU, reported at the first synchronisation after the op)";
   if (found.dim < 0)
     throw IndexError(str(found.op, ": target ", found.index, " is out of range for ", found.size, " classes", where));
@@ -63,16 +62,6 @@ void raise_reported(int device) {
 
 }  // namespace
 
-void set_sync_debug_mode(int mode) {
-  TG_CHECK(mode == 0 || mode == 1, ValueError, "cuda.set_sync_debug_mode: mode must be 0 or 1, got ", mode);
-  sync_mode = mode;
-}
-int sync_debug_mode() { return sync_mode; }
-
-void check_may_wait(const char* what) {
-  TG_CHECK(sync_mode == 0, RuntimeError, what,
-           ": the host would wait for the GPU here, and the sync debug mode is \"error\"");
-}
 
 void wait_for(int device, const char* what) {
   check_may_wait(what);
@@ -89,19 +78,15 @@ void synchronize() {
 IndexErrorSlot index_error_slot(int device) {
   stream(device);  // checks the index
   std::call_once(slot_made[device], [device] {
-    int previous = 0;
-    check(cudaGetDevice(&previous), "cudaGetDevice");
-    check(cudaSetDevice(device), "cudaSetDevice");
+    DeviceScope scope(device);
     void *host = nullptr, *mapped = nullptr, *claimed = nullptr;
     check(cudaHostAlloc(&host, sizeof(IndexErrorReport), cudaHostAllocMapped | cudaHostAllocPortable),
           "index error report (cudaHostAlloc)");
     std::memset(host, 0, sizeof(IndexErrorReport));
     check(cudaHostGetDevicePointer(&mapped, host, 0), "index error report (cudaHostGetDevicePointer)");
     check(cudaMalloc(&claimed, sizeof(int)), "index error report (cudaMalloc)");
-    const auto s = static_cast<cudaStream_t>(stream(device));
-    check(cudaMemsetAsync(claimed, 0, sizeof(int), s), "index error report (cudaMemsetAsync)");
-    check(cudaStreamSynchronize(s), "index error report (cudaStreamSynchronize)");
-    check(cudaSetDevice(previous), "cudaSetDevice");
+    check(cudaMemsetAsync(claimed, 0, sizeof(int), scope.stream()), "index error report (cudaMemsetAsync)");
+    check(cudaStreamSynchronize(scope.stream()), "index error report (cudaStreamSynchronize)");
     slots[device] = {static_cast<int*>(claimed), static_cast<IndexErrorReport*>(mapped)};
     host_reports[device] = static_cast<IndexErrorReport*>(host);
   });
