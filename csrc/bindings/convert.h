@@ -12,6 +12,25 @@ namespace tg {
 // "<class 'str'>": how an error message names the type of a Python value it cannot use.
 inline std::string python_type_name(pybind11::handle h) { return pybind11::str(pybind11::type::handle_of(h)); }
 
+// The sizes of `op(*sizes)` or `op(sizes)`: ints, or one tuple or list of them.
+inline Shape shape_of(const pybind11::args& args, const char* op) {
+  if (args.size() == 1 && (pybind11::isinstance<pybind11::tuple>(args[0]) || pybind11::isinstance<pybind11::list>(args[0])))
+    return args[0].cast<Shape>();
+  Shape s;
+  for (auto a : args) {
+    TG_CHECK(PyIndex_Check(a.ptr()), TypeError, op, ": sizes must be ints, got ", python_type_name(a));
+    s.push_back(a.cast<int64_t>());
+  }
+  return s;
+}
+
+// A `dim` argument: None (every dim), an int, or a tuple or list of ints.
+inline std::vector<int64_t> dims_of(const pybind11::object& dim) {
+  if (dim.is_none()) return {};
+  if (pybind11::isinstance<pybind11::tuple>(dim) || pybind11::isinstance<pybind11::list>(dim)) return dim.cast<std::vector<int64_t>>();
+  return {dim.cast<int64_t>()};
+}
+
 // A Python number: its value and its category (0 bool, 1 int, 2 float).
 struct Scalar {
   double value = 0;

@@ -18,23 +18,6 @@ void both(py::module_& m, Cls& cls, const char* name, F&& f, const Extra&... ext
   cls.def(name, f, extra...);
 }
 
-Shape shape_of(const py::args& args, const char* op) {
-  if (args.size() == 1 && (py::isinstance<py::tuple>(args[0]) || py::isinstance<py::list>(args[0])))
-    return args[0].cast<Shape>();
-  Shape s;
-  for (auto a : args) {
-    TG_CHECK(PyIndex_Check(a.ptr()), TypeError, op, ": sizes must be ints, got ", python_type_name(a));
-    s.push_back(a.cast<int64_t>());
-  }
-  return s;
-}
-
-Dims dims_of(const py::object& dim) {
-  if (dim.is_none()) return {};
-  if (py::isinstance<py::tuple>(dim) || py::isinstance<py::list>(dim)) return dim.cast<Dims>();
-  return {dim.cast<int64_t>()};
-}
-
 struct Options {
   std::optional<DType> dtype;
   Device device;

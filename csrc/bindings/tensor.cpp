@@ -10,29 +10,7 @@ namespace py = pybind11;
 
 namespace tg {
 
-namespace {
-
-Shape shape_from_args(const py::args& args, const char* op) {
-  if (args.size() == 1 && (py::isinstance<py::tuple>(args[0]) || py::isinstance<py::list>(args[0])))
-    return args[0].cast<Shape>();
-  Shape s;
-  for (auto a : args) {
-    TG_CHECK(PyIndex_Check(a.ptr()), TypeError, op, ": sizes must be ints, got ", python_type_name(a));
-    s.push_back(a.cast<int64_t>());
-  }
-  return s;
-}
-
-// dim=None -> all dims; an int; or a tuple/list of ints.
-Dims dims_from(const py::object& dim) {
-  if (dim.is_none()) return {};
-  if (py::isinstance<py::tuple>(dim) || py::isinstance<py::list>(dim)) return dim.cast<Dims>();
-  return {dim.cast<int64_t>()};
-}
-
 // The other operand of a binary operator: a tensor, a Python number or a NumPy array.
-}  // namespace
-
 std::optional<Tensor> other_operand(const Tensor& self, const py::object& o) {
   if (py::isinstance<TensorImpl>(o)) return o.cast<Tensor>();
   py::detail::make_caster<Scalar> sc;
@@ -328,11 +306,11 @@ void bind_tensor(py::module_& m) {
       }, py::arg("min") = py::none(), py::arg("max") = py::none());
 
   // ---- shape ----
-  cls.def("reshape", [](const Tensor& t, const py::args& s) { return reshape(t, shape_from_args(s, "reshape")); })
-      .def("view", [](const Tensor& t, const py::args& s) { return view(t, shape_from_args(s, "view")); })
-      .def("expand", [](const Tensor& t, const py::args& s) { return expand(t, shape_from_args(s, "expand")); })
+  cls.def("reshape", [](const Tensor& t, const py::args& s) { return reshape(t, shape_of(s, "reshape")); })
+      .def("view", [](const Tensor& t, const py::args& s) { return view(t, shape_of(s, "view")); })
+      .def("expand", [](const Tensor& t, const py::args& s) { return expand(t, shape_of(s, "expand")); })
       .def("broadcast_to", [](const Tensor& t, const Shape& s) { return expand(t, s); })
-      .def("permute", [](const Tensor& t, const py::args& s) { return permute(t, shape_from_args(s, "permute")); })
+      .def("permute", [](const Tensor& t, const py::args& s) { return permute(t, shape_of(s, "permute")); })
       .def("transpose", &transpose)
       .def_property_readonly("T", [](const Tensor& t) {
         Dims order;
@@ -341,7 +319,7 @@ void bind_tensor(py::module_& m) {
       })
       .def_property_readonly("mT", [](const Tensor& t) { return transpose(t, -2, -1); })
       .def("unsqueeze", &unsqueeze)
-      .def("squeeze", [](const Tensor& t, const py::object& dim) { return squeeze(t, dims_from(dim)); }, py::arg("dim") = py::none())
+      .def("squeeze", [](const Tensor& t, const py::object& dim) { return squeeze(t, dims_of(dim)); }, py::arg("dim") = py::none())
       .def("flatten", &flatten, py::arg("start_dim") = 0, py::arg("end_dim") = -1)
       .def("contiguous", &contiguous)
       .def("clone", &clone)

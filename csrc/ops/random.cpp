@@ -36,26 +36,26 @@ uint64_t initial_seed() {
   return generator_seed;
 }
 
-Tensor rand(const Shape& shape, DType dtype, Device device) {
-  TG_CHECK(is_floating(dtype), TypeError, "rand: expected a floating-point dtype, got ", dtype_name(dtype));
+namespace {
+// rand and randn: the next numel numbers of the counter-based stream, the same on either device.
+Tensor random_floats(cpu::RandomKind kind, const char* op, const Shape& shape, DType dtype, Device device) {
+  TG_CHECK(is_floating(dtype), TypeError, op, ": expected a floating-point dtype, got ", dtype_name(dtype));
   // bfloat16: the float32 numbers of the same seed, rounded
-  if (dtype != compute_dtype(dtype)) return to_dtype(rand(shape, compute_dtype(dtype), device), dtype);
+  if (dtype != compute_dtype(dtype)) return to_dtype(random_floats(kind, op, shape, compute_dtype(dtype), device), dtype);
   Tensor t = empty(shape, dtype, device);
   uint64_t seed, offset = reserve_random(t.numel(), &seed);
-  if (device.is_cpu()) cpu::random(cpu::RandomKind::Uniform, dtype, t.raw_data(), t.numel(), seed, offset);
-  else cuda::random(device.index, cpu::RandomKind::Uniform, dtype, t.raw_data(), t.numel(), seed, offset);
+  if (device.is_cpu()) cpu::random(kind, dtype, t.raw_data(), t.numel(), seed, offset);
+  else cuda::random(device.index, kind, dtype, t.raw_data(), t.numel(), seed, offset);
   return t;
+}
+}  // namespace
+
+Tensor rand(const Shape& shape, DType dtype, Device device) {
+  return random_floats(cpu::RandomKind::Uniform, "rand", shape, dtype, device);
 }
 
 Tensor randn(const Shape& shape, DType dtype, Device device) {
-  TG_CHECK(is_floating(dtype), TypeError, "randn: expected a floating-point dtype, got ", dtype_name(dtype));
-  // bfloat16: the float32 numbers of the same seed, rounded
-  if (dtype != compute_dtype(dtype)) return to_dtype(randn(shape, compute_dtype(dtype), device), dtype);
-  Tensor t = empty(shape, dtype, device);
-  uint64_t seed, offset = reserve_random(t.numel(), &seed);
-  if (device.is_cpu()) cpu::random(cpu::RandomKind::Normal, dtype, t.raw_data(), t.numel(), seed, offset);
-  else cuda::random(device.index, cpu::RandomKind::Normal, dtype, t.raw_data(), t.numel(), seed, offset);
-  return t;
+  return random_floats(cpu::RandomKind::Normal, "randn", shape, dtype, device);
 }
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Device device) {

@@ -31,6 +31,26 @@ constexpr int64_t kParallelGrain = 32768;  // elements below which threads cost 
 
 constexpr int kMaxLoopDims = 16;
 
+// Run fn(begin, end) over [0, n) split across threads when n * cost_per_item is large.
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F fn) {
+  if (n <= grain) {
+    if (n > 0) fn(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel
+  {
+#ifdef _OPENMP
+    int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+    int64_t nt = 1, t = 0;
+#endif
+    int64_t chunk = (n + nt - 1) / nt;
+    int64_t b = std::min(n, t * chunk), e = std::min(n, b + chunk);
+    if (b < e) fn(b, e);
+  }
+}
+
 template <int N>
 struct StridedLoop {
   // Fixed-size arrays: building a loop allocates nothing, which matters for tiny tensors.
@@ -109,24 +129,10 @@ struct StridedLoop {
 
   template <class F>
   void run(std::array<char*, N> base, F inner) const {
-    const int64_t n = numel();
-    if (n == 0) return;
-    if (n < kParallelGrain) {
-      run_range(base, 0, n, inner);
-      return;
-    }
-#pragma omp parallel
-    {
-#ifdef _OPENMP
-      int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-#else
-      int64_t nt = 1, t = 0;
-#endif
-      int64_t chunk = (n + nt - 1) / nt;
-      int64_t b = std::min(n, t * chunk), e = std::min(n, b + chunk);
-      F local = inner;
-      if (b < e) run_range(base, b, e, local);
-    }
+    parallel_for(numel(), kParallelGrain - 1, [&](int64_t begin, int64_t end) {
+      F local = inner;  // each thread its own copy of the functor
+      run_range(base, begin, end, local);
+    });
   }
 };
 
@@ -217,26 +223,6 @@ TG_ALWAYS_INLINE double row_sq_dev(const T* x, int64_t n, double c) {
   double t = horizontal_sum(s0, s1);
   for (; j < n; ++j) t += (x[j] - c) * (x[j] - c);
   return t;
-}
-
-// Run fn(begin, end) over [0, n) split across threads when n * cost_per_item is large.
-template <class F>
-void parallel_for(int64_t n, int64_t grain, F fn) {
-  if (n <= grain) {
-    if (n > 0) fn(int64_t(0), n);
-    return;
-  }
-#pragma omp parallel
-  {
-#ifdef _OPENMP
-    int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-#else
-    int64_t nt = 1, t = 0;
-#endif
-    int64_t chunk = (n + nt - 1) / nt;
-    int64_t b = std::min(n, t * chunk), e = std::min(n, b + chunk);
-    if (b < e) fn(b, e);
-  }
 }
 
 }  // namespace tg::cpu
