@@ -31,7 +31,7 @@
 //     dV += P~^T dO,  dK += dS^T Q      wgmma m64nDk16 x 4, A from registers (the accumulators,
 //                                       converted to bfloat16 in place), B = dO (Q) n-major
 //     dS^T -> shared memory             as the m-major A of dQ = dS K (buffer it % 2)
-//     dQ (64 x D) = dS K                after a named barrier says the other half of dS^T is in:
+//     dQ (64 x D) = dS K                after a named barrier (one per dS^T buffer) says the other half is in:
 //                                       D = 128, each warpgroup 64 of the columns; D = 64, the
 //                                       tiles alternate, warpgroup it % 2 taking them all.
 //                                       A = dS (m-major), B = K (n-major: the same shared copy
@@ -381,9 +381,15 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) Wgmma<D>::template rs<1>(flat(dk_acc), da[kk], matrix_descriptor(qs + kk * 2048, Lay::kTileBoxBytes, 1024));
     wgmma_commit();
+    // One named barrier per dS^T buffer. At D = 64 the warpgroup that only arrives goes on without
+    // waiting; with a single id its next tile's bar.sync could complete against its own earlier
+    // arrival (a barrier counts arrivals, not whose or which tile's) and read the other half of
+    // dS^T before it is written. With two, its next use of this id comes after a bar.sync on the
+    // other, which needs the partner done with this tile.
+    const int ds_barrier = 1 + it % 2;
     if (kDqColumnHalves || it % 2 == wg) {
       // dQ (64 queries x its columns) += dS K over the CTA's 128 keys, once both halves of dS^T are in.
-      named_barrier_sync(1, 256);
+      named_barrier_sync(ds_barrier, 256);
       const int col0 = kDqColumnHalves ? 64 * wg : 0;
       float dq[kDqCols / 8][4];
       wgmma_fence();
@@ -399,7 +405,7 @@ __global__ void __launch_bounds__(384, 1)
       const int64_t rows[2] = {q0 + 16 * warp + g, q0 + 16 * warp + g + 8};
       add_query_rows(p, n, rows, col0, t, dq, dq_acc);
     } else {
-      named_barrier_arrive(1, 256);
+      named_barrier_arrive(ds_barrier, 256);
       wgmma_wait<0>();
     }
     fence_accumulators(flat(dv_acc));
