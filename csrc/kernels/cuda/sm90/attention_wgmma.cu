@@ -71,6 +71,7 @@ namespace {
 
 using bf16 = __nv_bfloat16;
 using namespace attention;
+using Registers = RegisterSplit<24, 240>;  // both kernels: the producer keeps 24, the consumers take 240
 
 // Accumulators kept as n8 tiles (float[DT][4], attention_common.cuh's layout) are, flat, the
 // wgmma's d registers in order.
@@ -104,13 +105,13 @@ template <int D> struct FwdLayout {
   static constexpr int kQBoxBytes = kQueries * 128;      // 128 queries x 64 columns
   static constexpr int kKvBoxBytes = kKeys * 128;        // 128 keys x 64 columns
   static constexpr int kKvBytes = kBoxes * kKvBoxBytes;  // a K (or V) tile
-  static constexpr int kConsumerWarps = 8, kThreads = 384;
+  static constexpr int kConsumerWarps = 8, kThreads = Registers::kThreads;
   // Q, Stages x (K, V), the mbarriers (q_full; k_full, v_full and empty per stage), alignment room.
   static constexpr int kSmemBytes = kBoxes * kQBoxBytes + kStages * 2 * kKvBytes + 8 * (3 * kStages + 1) + 1024;
 };
 
 template <int D>
-__global__ void __launch_bounds__(384, 1)
+__global__ void __launch_bounds__(Registers::kThreads, 1)
     attention_forward_kernel(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_k,
                              const __grid_constant__ CUtensorMap map_v, const Params<bf16> p, bf16* out, float* lse) {
   using Lay = FwdLayout<D>;
@@ -144,7 +145,7 @@ __global__ void __launch_bounds__(384, 1)
   __syncthreads();
 
   if (warpgroup == 0) {
-    setmaxnreg_dec<24>();
+    Registers::producer();
     if (threadIdx.x != 0) return;
     mbarrier_expect_bytes(q_full, Lay::kBoxes * Lay::kQBoxBytes);
     for (int b = 0; b < Lay::kBoxes; ++b)
@@ -162,7 +163,7 @@ __global__ void __launch_bounds__(384, 1)
     return;
   }
 
-  setmaxnreg_inc<240>();
+  Registers::consumers();
   const int wg = warpgroup - 1, warp = (threadIdx.x / 32) % 4, g = lane / 4, t = lane % 4;
   const int64_t q0_wg = q0 + 64 * wg;  // this warpgroup's 64 queries
   const int64_t row[2] = {q0_wg + 16 * warp + g, q0_wg + 16 * warp + g + 8};
@@ -243,7 +244,7 @@ template <int D> struct BwdLayout {
   static constexpr int kTileBoxBytes = kQueries * 128;   // 64 queries x 64 columns
   static constexpr int kTileBytes = kBoxes * kTileBoxBytes;  // Q (and dO) of a query tile
   static constexpr int kDsBytes = kKeys * kQueries * 2;      // dS^T of a tile
-  static constexpr int kConsumerWarps = 8, kThreads = 384;
+  static constexpr int kConsumerWarps = 8, kThreads = Registers::kThreads;
   // K, V, two dS^T buffers, Stages x (Q, dO), Stages x (lse, D), the mbarriers (full and empty
   // per stage, kv_full), and room to align the start to 1024 bytes (the swizzle's period).
   static constexpr int kSmemBytes =
@@ -251,7 +252,7 @@ template <int D> struct BwdLayout {
 };
 
 template <int D>
-__global__ void __launch_bounds__(384, 1)
+__global__ void __launch_bounds__(Registers::kThreads, 1)
     attention_backward_kernel(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_k,
                               const __grid_constant__ CUtensorMap map_v, const __grid_constant__ CUtensorMap map_do,
                               const Params<bf16> p, const float* lse, const float* drow, float* dq_acc, bf16* dk,
@@ -289,7 +290,7 @@ __global__ void __launch_bounds__(384, 1)
   __syncthreads();
 
   if (warpgroup == 0) {
-    setmaxnreg_dec<24>();
+    Registers::producer();
     if (threadIdx.x >= 32) return;
     if (lane == 0) {
       mbarrier_expect_bytes(kv_full, 2 * Lay::kKvBytes);
@@ -321,7 +322,7 @@ __global__ void __launch_bounds__(384, 1)
     return;
   }
 
-  setmaxnreg_inc<240>();
+  Registers::consumers();
   const int wg = warpgroup - 1, warp = (threadIdx.x / 32) % 4, g = lane / 4, t = lane % 4;
   const int64_t warp_j0 = j0 + 64 * wg + 16 * warp;  // this warp's 16 keys
   const int64_t key[2] = {warp_j0 + g, warp_j0 + g + 8};

@@ -51,10 +51,11 @@ namespace tg::cuda::sm90 {
 namespace {
 
 using bf16 = __nv_bfloat16;
+using Registers = RegisterSplit<40, 232>;  // the producer keeps 40, the consumers take 232
 
 template <int BlockN, int Stages> struct WgmmaConfig {
   static constexpr int kBlockM = 128, kBlockN = BlockN, kBlockK = 64, kStages = Stages;
-  static constexpr int kConsumers = 2, kThreads = 128 * (kConsumers + 1);
+  static constexpr int kConsumers = 2, kThreads = Registers::kThreads;
   static constexpr int kABytes = kBlockM * kBlockK * 2, kBBytes = kBlockN * kBlockK * 2;
   static constexpr int kStageBytes = kABytes + kBBytes;
   // Stages, the 2 x Stages mbarriers, and room to align the stages to 1024 bytes (the swizzle's
@@ -108,7 +109,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   const int k_tiles = (p.K + kBlockK - 1) / kBlockK;
 
   if (warpgroup == 0) {
-    setmaxnreg_dec<40>();
+    Registers::producer();
     if (threadIdx.x != 0) return;
     int it = 0;  // k tiles issued so far, over all work items: stage it % S, pass it / S
     for (int64_t w = blockIdx.x; w < work; w += gridDim.x) {
@@ -138,7 +139,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     return;
   }
 
-  setmaxnreg_inc<232>();
+  Registers::consumers();
   const int consumer = warpgroup - 1, warp_in_group = (threadIdx.x / 32) % 4;
   int it = 0;
   for (int64_t w = blockIdx.x; w < work; w += gridDim.x) {

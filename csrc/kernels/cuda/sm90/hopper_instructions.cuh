@@ -187,3 +187,21 @@ TG_WGMMA_SHAPE(256, TG_REGS_0_31 TG_REGS_32_63 TG_REGS_64_127, "%128, %129, p, 1
 }  // namespace tg::cuda::sm90
 
 #endif  // TG_WARP_EMULATOR
+
+namespace tg::cuda::sm90 {
+
+// ---- the register split of a kernel of one producer and two consumer warpgroups ----
+// __launch_bounds__(384, 1) gives each thread 168 registers (65536 / 384, rounded down to a
+// multiple of 8). setmaxnreg.dec returns the producer's surplus to the CTA's pool and
+// setmaxnreg.inc waits until the pool can pay the consumers, so a split over the launch's total
+// would leave the consumers waiting forever: checked here, when the kernel is compiled.
+template <int Producer, int Consumer> struct RegisterSplit {
+  static_assert(Producer % 8 == 0 && Consumer % 8 == 0 && Producer >= 24 && Consumer <= 256,
+                "setmaxnreg takes multiples of 8 in [24, 256]");
+  static_assert(128 * Producer + 256 * Consumer <= 384 * 168, "the split needs more registers than 384 threads get");
+  static constexpr int kThreads = 384;
+  __device__ static void producer() { setmaxnreg_dec<Producer>(); }  // all of warpgroup 0
+  __device__ static void consumers() { setmaxnreg_inc<Consumer>(); }  // all of warpgroups 1 and 2
+};
+
+}  // namespace tg::cuda::sm90
