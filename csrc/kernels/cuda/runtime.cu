@@ -62,7 +62,6 @@ void raise_reported(int device) {
 
 }  // namespace
 
-
 void wait_for(int device, const char* what) {
   check_may_wait(what);
   check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream(device))), what);
