@@ -80,6 +80,8 @@ def make_array(shape, dtype, domain, rng):
         v = rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
     elif domain == "grid":
         v = rng.integers(-4, 5, shape) / 2.0
+    elif domain == "with_zeros":  # a third of the values exactly 0
+        v = np.where(rng.random(shape) < 1 / 3, 0.0, rng.uniform(-2.0, 2.0, shape))
     elif domain == "exponent":
         v = rng.uniform(-1.5, 2.5, shape)
     elif domain == "unit":  # probabilities, away from 0 and 1
@@ -299,9 +301,18 @@ def int_tensor_index_case(min_side):
         s = draw(shapes(max(min_side, 1), min_dims=1))
         idx_shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3))
         idx = draw(hnp.arrays(np.int64, idx_shape, elements=st.integers(-s[0], s[0] - 1)))
-        form = draw(st.sampled_from(["first", "second", "two", "ellipsis"] if len(s) >= 2 else ["first"]))
+        form = draw(st.sampled_from(["first", "second", "two", "ellipsis", "nested"] if len(s) >= 2
+                                    else ["first", "nested"]))
+        if form == "nested" and idx.size == 0:
+            form = "first"
         if form == "first":
             key = Arr(idx)
+        elif form == "nested":  # a tuple (or list) inside the key is an integer index: x[(1, 0, -1), ...]
+            seq = idx.reshape(-1).tolist()
+            inner = tuple(seq) if draw(st.booleans()) else seq
+            key = (inner,) if len(s) == 1 else draw(st.sampled_from([(inner,), (inner, slice(None)),
+                                                                     (slice(None), tuple(min(v % s[1], s[1] - 1)
+                                                                                         for v in seq))]))
         elif form == "second":
             idx2 = draw(hnp.arrays(np.int64, idx_shape, elements=st.integers(-s[1], s[1] - 1)))
             key = (slice(None), Arr(idx2))
@@ -376,7 +387,8 @@ def gather_case(min_side):
     def c(draw):
         s = draw(shapes(max(min_side, 1), min_dims=1))
         dim = draw(st.integers(-len(s), len(s) - 1))
-        ishape = list(s)
+        # Outside `dim` the index may be smaller than the input (PyTorch's rule), never larger.
+        ishape = [draw(st.integers(min(min_side, n), n)) for n in s]
         ishape[dim] = draw(st.integers(min_side, 4))
         idx = draw(hnp.arrays(np.int64, tuple(ishape), elements=st.integers(0, s[dim] - 1)))
         return [s], {"dim": dim, "index": Arr(idx)}
@@ -534,7 +546,9 @@ def _np_chunk(x, chunks, dim):
 
 
 def _np_gather(x, dim, index):
-    return np.take_along_axis(x, index, axis=dim)
+    # outside `dim` the index reads the leading part of x's dims
+    part = tuple(slice(None) if d == dim % x.ndim else slice(0, n) for d, n in enumerate(index.shape))
+    return np.take_along_axis(x[part], index, axis=dim)
 
 
 def _np_clamp(x, lo, hi):
@@ -619,6 +633,16 @@ OPS = [
     unary("pow_int_scalar", lambda x: x ** 2, lambda x: x ** 2, _t(lambda x: x ** 2)),
     unary("pow_float_scalar", lambda x: x ** 1.5, lambda x: x ** 1.5, _t(lambda x: x ** 1.5), domain="positive", dtypes=F),
     unary("rpow_scalar", lambda x: 2.0 ** x, lambda x: 2.0 ** x, _t(lambda x: 2.0 ** x)),
+    # x ** 0 is the constant 1: its gradient is 0 everywhere, also at x = 0 (where n x^(n-1) is 0 * inf)
+    unary("pow_zero_scalar", lambda x: x ** 0, lambda x: x ** 0, _t(lambda x: x ** 0), domain="with_zeros", dtypes=F),
+    unary("pow_zero_tensor", lambda x: x ** tg.zeros_like(x), lambda x: x ** np.zeros_like(x),
+          _t(lambda x: x ** torch.zeros_like(x)), domain="with_zeros", dtypes=F),
+    unary("pow_int_tensor_negative_exponent", lambda x: x ** tg.full(tuple(x.shape), -2, dtype=tg.int64),
+          lambda x: np.where(np.abs(x) == 1, 1, 0).astype(np.int64),
+          _t(lambda x: x ** torch.full(tuple(x.shape), -2, dtype=torch.int64)), domain="nonzero",
+          dtypes=("int64",), diff=False),
+    unary("rpow_int_negative_exponent", lambda x: 2 ** -x.abs(), lambda x: np.where(x == 0, 1, 0).astype(np.int64),
+          _t(lambda x: 2 ** -x.abs()), dtypes=("int64",), diff=False),
     # -- mixed dtypes (PyTorch promotion: 0-d tensors and numbers do not upcast dimensioned tensors) --
     OpSpec("add_f32_f64_0d", lambda a, b: a + b, np.add, _t(lambda a, b: a + b), 2, dtypes=(("float32", "float64"),),
            diff=False, case=with_0d_second),
@@ -669,6 +693,24 @@ OPS = [
     binary("gt", lambda a, b: a > b, np.greater, _t(lambda a, b: a > b), domain="grid", dtypes=FI, diff=False),
     binary("ge", lambda a, b: a >= b, np.greater_equal, _t(lambda a, b: a >= b), domain="grid", dtypes=FI, diff=False),
     unary("gt_scalar", lambda x: x > 0.5, lambda x: x > 0.5, _t(lambda x: x > 0.5), domain="grid", diff=False),
+    # -- bitwise (integers keep their dtype; on bools they are logical) --
+    binary("bitwise_and", lambda a, b: a & b, np.bitwise_and, _t(lambda a, b: a & b), dtypes=("int64", "bool"),
+           diff=False),
+    binary("bitwise_or", lambda a, b: a | b, np.bitwise_or, _t(lambda a, b: a | b), dtypes=("int64", "bool"),
+           diff=False),
+    binary("bitwise_xor", lambda a, b: a ^ b, np.bitwise_xor, _t(lambda a, b: a ^ b), dtypes=("int64", "bool"),
+           diff=False),
+    binary("tg.bitwise_and", tg.bitwise_and, np.bitwise_and, _t(torch.bitwise_and) if T else None,
+           dtypes=("int64", "bool"), diff=False),
+    unary("bitwise_and_int_scalar", lambda x: x & 6, lambda x: x & 6, _t(lambda x: x & 6), dtypes=("int64",),
+          diff=False),
+    unary("bitwise_or_bool_scalar", lambda x: x | True, lambda x: x | True, _t(lambda x: x | True),
+          dtypes=("int64", "bool"), diff=False),
+    OpSpec("bitwise_and_bool_i64", lambda a, b: a & b, np.bitwise_and, _t(lambda a, b: a & b), 2,
+           dtypes=(("bool", "int64"),), diff=False, case=broadcast_case()),
+    unary("bitwise_not", lambda x: ~x, np.invert, _t(lambda x: ~x), dtypes=("int64", "bool"), diff=False),
+    unary("tg.bitwise_not", tg.bitwise_not, np.invert, _t(torch.bitwise_not) if T else None,
+          dtypes=("int64", "bool"), diff=False),
     # -- reductions --
     OpSpec("sum", lambda x, dim, keepdim: x.sum(dim=dim, keepdim=keepdim), _np_reduce(np.sum),
            _t(lambda x, dim, keepdim: x.sum(dim=dim, keepdim=keepdim) if dim is not None else

@@ -446,3 +446,17 @@ def test_second_derivative_of_gelu_matches_torch(approximate):
     (tgg,) = torch.autograd.grad((tg1 * tg1).sum(), [tx])
     np.testing.assert_allclose(g.detach().numpy(), tg1.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(gg.numpy(), tgg.numpy(), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("exponent", ["int", "float", "tensor"])
+def test_gradient_of_x_to_the_zero_is_zero_at_zero_and_infinity(exponent):
+    """d(x^0)/dx = 0 everywhere, as PyTorch (n x^(n-1) would give 0 * inf = NaN at 0 and +-inf)."""
+    values = [0.0, -0.0, float("inf"), -float("inf"), 2.0, -3.0]
+    x = tg.tensor(values, dtype=tg.float64, requires_grad=True)
+    n = {"int": 0, "float": 0.0, "tensor": tg.zeros(6, dtype=tg.float64)}[exponent]
+    (x ** n).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros(6))
+    torch = pytest.importorskip("torch")
+    xt = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    (xt ** (torch.zeros(6, dtype=torch.float64) if exponent == "tensor" else n)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())

@@ -69,6 +69,27 @@ CASES = [
     ("in_place_leaf", lambda: tg.ones(2, requires_grad=True).add_(1), RuntimeError, r"leaf"),
     ("item_many", lambda: f32(2).item(), (ValueError, RuntimeError), r"item.*\(2,\)"),
     ("randint_range", lambda: tg.randint(5, 5, (2,)), ValueError, r"randint"),
+    # PyTorch's exception types: shape errors are tg.ShapeError, a ValueError and a RuntimeError
+    ("matmul_shapes_runtime", lambda: f32(2, 3) @ f32(4, 5), RuntimeError, r"matmul.*\(2, 3\).*\(4, 5\)"),
+    ("permute_runtime", lambda: f32(2, 3).permute(0, 0), RuntimeError, r"permute"),
+    ("permute_count_runtime", lambda: f32(2, 3).permute(0), RuntimeError, r"permute.*\(2, 3\)"),
+    ("reshape_two_minus_one_runtime", lambda: f32(2, 3).reshape(-1, -1), RuntimeError, r"reshape"),
+    ("cat_0d_runtime", lambda: tg.cat([tg.tensor(1.0), tg.tensor(2.0)]), RuntimeError, r"cat"),
+    ("cross_entropy_shape_runtime", lambda: tg.nn.functional.cross_entropy(f32(2, 3), tg.tensor([0, 1, 2])),
+     RuntimeError, r"cross_entropy.*\(3,\).*\(2, 3\)"),
+    ("sdpa_mask_and_causal_runtime", lambda: tg.nn.functional.scaled_dot_product_attention(
+        f32(1, 2, 4), f32(1, 2, 4), f32(1, 2, 4), attn_mask=tg.ones(2, 2, dtype=tg.bool), is_causal=True),
+     RuntimeError, r"attn_mask.*is_causal"),
+    ("shape_error_type", lambda: f32(2) + f32(3), tg.ShapeError, r"add.*\(2,\).*\(3,\)"),
+    ("float_index_tensor", lambda: f32(3)[tg.tensor([0.0])], IndexError, r"index.*float32"),
+    # integer pow and the bitwise ops, as PyTorch
+    ("int_pow_negative_scalar", lambda: tg.tensor([1, 2]) ** -2, RuntimeError, r"pow.*negative.*int64.*\(2,\)"),
+    ("bool_pow_negative_scalar", lambda: tg.tensor([True]) ** -1, RuntimeError, r"pow.*negative"),
+    ("bitwise_and_float", lambda: f32(2) & f32(2), NotImplementedError, r"bitwise_and.*float32.*\(2,\)"),
+    ("bitwise_xor_float_int", lambda: f32(2) ^ tg.tensor([1, 2]), NotImplementedError, r"bitwise_xor.*float32"),
+    ("invert_float", lambda: ~f32(2), TypeError, r"bitwise_not.*float32.*\(2,\)"),
+    ("gather_index_larger", lambda: f32(2, 3).gather(1, tg.zeros(3, 1, dtype=tg.int64)), ValueError,
+     r"gather.*\(3, 1\).*\(2, 3\)"),
 ]
 
 

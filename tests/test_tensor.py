@@ -62,6 +62,8 @@ def test_factories():
     np.testing.assert_array_equal(tg.arange(2, 11, 3).numpy(), np.arange(2, 11, 3))
     np.testing.assert_allclose(tg.linspace(-1, 1, 5).numpy(), np.linspace(-1, 1, 5), rtol=1e-6)
     assert tg.linspace(0, 1, 7).numpy()[-1] == 1.0
+    for start, end, steps in [(5, 10, 1), (-2.5, 3, 1), (5, 10, 2), (3, -1, 4), (0, 1, 0)]:  # one step is its start
+        np.testing.assert_allclose(tg.linspace(start, end, steps).numpy(), np.linspace(start, end, steps, dtype=np.float32))
     np.testing.assert_array_equal(tg.eye(3).numpy(), np.eye(3))
     np.testing.assert_array_equal(tg.eye(2, 3).numpy(), np.eye(2, 3))
     x = tg.ones(2, 3, dtype=tg.float64)

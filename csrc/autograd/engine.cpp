@@ -34,7 +34,7 @@ void execute(const TensorList& roots, const TensorList& grad_roots, bool retain_
     TG_CHECK(r.requires_grad(), RuntimeError, "backward: element ", i, " of the tensors (shape ", shape_str(r.shape()),
              ") does not require grad and has no grad_fn");
     const Tensor& g = grad_roots[i];
-    TG_CHECK(g.shape() == r.shape(), ValueError, "backward: gradient of shape ", shape_str(g.shape()),
+    TG_CHECK(g.shape() == r.shape(), ShapeError, "backward: gradient of shape ", shape_str(g.shape()),
              " does not match the tensor's shape ", shape_str(r.shape()));
     root_edges.push_back(gradient_edge(r));
   }

@@ -12,6 +12,13 @@ PyObject* cuda_out_of_memory_error() {
   return type;
 }
 
+PyObject* shape_error() {
+  // Created once, never freed: tapegrad.ShapeError(ValueError, RuntimeError).
+  static PyObject* type = PyErr_NewException("tapegrad.ShapeError",
+                                             PyTuple_Pack(2, PyExc_ValueError, PyExc_RuntimeError), nullptr);
+  return type;
+}
+
 void set_python_error(std::exception_ptr p) {
   try {
     std::rethrow_exception(p);
@@ -19,6 +26,8 @@ void set_python_error(std::exception_ptr p) {
     e.restore();
   } catch (const CudaOutOfMemoryError& e) {
     PyErr_SetString(cuda_out_of_memory_error(), e.what());
+  } catch (const ShapeError& e) {
+    PyErr_SetString(shape_error(), e.what());
   } catch (const ValueError& e) {
     PyErr_SetString(PyExc_ValueError, e.what());
   } catch (const TypeError& e) {
@@ -48,7 +57,7 @@ void bind_errors(py::module_& m) {
       set_python_error(p);
     }
   });
-  (void)m;
+  m.attr("ShapeError") = py::handle(shape_error());
 }
 
 }  // namespace tg

@@ -153,6 +153,7 @@ void bind_functions(py::module_& m) {
   both(m, cls, "erf", &erf);
   both(m, cls, "sign", &sign);
   both(m, cls, "logical_not", &logical_not);
+  both(m, cls, "bitwise_not", &bitwise_not);
   both(m, cls, "gelu", [](const Tensor& x, const std::string& approximate) {
     TG_CHECK(approximate == "none" || approximate == "tanh", ValueError, "gelu: approximate must be 'none' or 'tanh', got '",
              approximate, "'");
@@ -179,6 +180,9 @@ void bind_functions(py::module_& m) {
   TG_BIND_BINARY("ge", ge)
   TG_BIND_BINARY("logical_and", logical_and)
   TG_BIND_BINARY("logical_or", logical_or)
+  TG_BIND_BINARY("bitwise_and", bitwise_and)
+  TG_BIND_BINARY("bitwise_or", bitwise_or)
+  TG_BIND_BINARY("bitwise_xor", bitwise_xor)
   TG_BIND_BINARY("matmul", matmul)
   TG_BIND_BINARY("mm", matmul)
 #undef TG_BIND_BINARY

@@ -9,10 +9,11 @@ namespace tg {
 
 namespace {
 
-// An index tensor from a tensor, NumPy array or list of ints/bools.
+// An index tensor from a tensor, NumPy array, or list / tuple of ints or bools (a sequence inside
+// an index is an integer index tensor, as in NumPy and PyTorch: x[(0, 1), :] is x[[0, 1], :]).
 std::optional<Tensor> as_index_tensor(const py::handle& h) {
   if (py::isinstance<TensorImpl>(h)) return h.cast<Tensor>();
-  if (py::isinstance<py::array>(h) || py::isinstance<py::list>(h)) {
+  if (py::isinstance<py::array>(h) || py::isinstance<py::list>(h) || py::isinstance<py::tuple>(h)) {
     py::array a = py::module_::import("numpy").attr("asarray")(h);
     // np.asarray(order="C"), not ascontiguousarray: that one turns a 0-d array into a 1-d one.
     py::object np = py::module_::import("numpy");

@@ -193,7 +193,7 @@ void bind_tensor(py::module_& m) {
         return t;
       })
       .def_property("data", &detach, [](const Tensor& t, const Tensor& src) {
-        TG_CHECK(src.shape() == t.shape() && src.dtype() == t.dtype(), ValueError, "data: the new data must have shape ",
+        TG_CHECK(src.shape() == t.shape() && src.dtype() == t.dtype(), ShapeError, "data: the new data must have shape ",
                  shape_str(t.shape()), " and dtype ", dtype_name(t.dtype()));
         t.impl()->storage = src.impl()->storage;
         t.impl()->strides = src.strides();
@@ -269,8 +269,9 @@ void bind_tensor(py::module_& m) {
   bind_binary(cls, "__le__", nullptr, &le);
   bind_binary(cls, "__gt__", nullptr, &gt);
   bind_binary(cls, "__ge__", nullptr, &ge);
-  bind_binary(cls, "__and__", "__rand__", &logical_and);
-  bind_binary(cls, "__or__", "__ror__", &logical_or);
+  bind_binary(cls, "__and__", "__rand__", &bitwise_and);
+  bind_binary(cls, "__or__", "__ror__", &bitwise_or);
+  bind_binary(cls, "__xor__", "__rxor__", &bitwise_xor);
   bind_inplace(cls, "__iadd__", "add_", [](const Tensor& a, const Tensor& b) { add_(a, b); });
   bind_inplace(cls, "__isub__", "sub_", &sub_);
   bind_inplace(cls, "__imul__", "mul_", &mul_);
@@ -285,7 +286,7 @@ void bind_tensor(py::module_& m) {
   PyType_Modified(tensor_type);
   cls.def("__neg__", &neg)
       .def("__abs__", &abs)
-      .def("__invert__", &logical_not)
+      .def("__invert__", &bitwise_not)
       .def("__pos__", [](const Tensor& t) { return t; });
 
   // ---- indexing ----

@@ -78,7 +78,8 @@ template <> struct dtype_of<bfloat16> { static constexpr DType value = DType::BF
 // with a value of the C++ type of `dtype`, or raises TypeError naming the op for a dtype outside
 // the set. The sets are X-macro lists, each built on the smaller one.
 #define TG_FLOAT_TYPES(X, ...) X(Float32, float, __VA_ARGS__) X(Float64, double, __VA_ARGS__)
-#define TG_NUMERIC_TYPES(X, ...) X(Int64, int64_t, __VA_ARGS__) TG_FLOAT_TYPES(X, __VA_ARGS__)
+#define TG_INTEGER_TYPES(X, ...) X(Int64, int64_t, __VA_ARGS__)
+#define TG_NUMERIC_TYPES(X, ...) TG_INTEGER_TYPES(X, __VA_ARGS__) TG_FLOAT_TYPES(X, __VA_ARGS__)
 // Floating types with bfloat16 as its storage struct: for kernels that load each element, compute
 // in compute_t<T> and store back rounded (the optimizer steps).
 #define TG_FLOAT_STORAGE_TYPES(X, ...) TG_FLOAT_TYPES(X, __VA_ARGS__) X(BFloat16, ::tg::bfloat16, __VA_ARGS__)
@@ -102,6 +103,8 @@ template <> struct dtype_of<bfloat16> { static constexpr DType value = DType::BF
   TG_DISPATCH_OVER(TG_STORAGE_TYPES, dt, name, ": not supported for dtype ", __VA_ARGS__)
 #define TG_DISPATCH_NUMERIC(dt, name, ...) \
   TG_DISPATCH_OVER(TG_NUMERIC_TYPES, dt, name, ": not supported for dtype ", __VA_ARGS__)
+#define TG_DISPATCH_INTEGER(dt, name, ...) \
+  TG_DISPATCH_OVER(TG_INTEGER_TYPES, dt, name, ": expected an integer tensor, got ", __VA_ARGS__)
 #define TG_DISPATCH_FLOAT_STORAGE(dt, name, ...)                                                         \
   TG_DISPATCH_OVER(TG_FLOAT_STORAGE_TYPES, dt, name, ": expected a floating-point tensor, got ", __VA_ARGS__)
 #define TG_DISPATCH_FLOAT(dt, name, ...) \

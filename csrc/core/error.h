@@ -10,6 +10,10 @@ namespace tg {
 // Every exception of the core derives from Error, so the bindings catch them in one place.
 struct Error : std::runtime_error { using std::runtime_error::runtime_error; };
 struct ValueError : Error { using Error::Error; };
+// Shapes that do not fit the op (broadcasting, matmul, reshape, cat, permute, ...). Python sees
+// tapegrad.ShapeError, a subclass of both ValueError and RuntimeError: `except ValueError` reads
+// naturally, and code written for PyTorch (which raises RuntimeError) keeps working.
+struct ShapeError : ValueError { using ValueError::ValueError; };
 struct TypeError : Error { using Error::Error; };
 struct IndexError : Error { using Error::Error; };
 struct RuntimeError : Error { using Error::Error; };
@@ -36,7 +40,7 @@ std::string str(const Args&... args) {
 
 }  // namespace tg
 
-// TG_CHECK(cond, ValueError, "add: shapes ", a, " and ", b, " do not broadcast")
+// TG_CHECK(cond, ShapeError, "add: shapes ", a, " and ", b, " do not broadcast")
 #define TG_CHECK(cond, Err, ...)                   \
   do {                                             \
     if (!(cond)) throw ::tg::Err(::tg::str(__VA_ARGS__)); \

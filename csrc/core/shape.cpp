@@ -36,7 +36,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   for (size_t i = 0; i < n; ++i) {
     int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    TG_CHECK(da == db || da == 1 || db == 1, ValueError, op, ": shapes ", shape_str(a), " and ", shape_str(b),
+    TG_CHECK(da == db || da == 1 || db == 1, ShapeError, op, ": shapes ", shape_str(a), " and ", shape_str(b),
              " cannot be broadcast together");
     out[i] = da == 1 ? db : da;
   }
@@ -58,13 +58,13 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
 }
 
 uint64_t reduce_mask(const std::vector<int64_t>& dims, int64_t ndim, const char* op) {
-  TG_CHECK(ndim <= 64, ValueError, op, ": at most 64 dimensions are supported");
+  TG_CHECK(ndim <= 64, ShapeError, op, ": at most 64 dimensions are supported");
   if (dims.empty()) return ndim == 0 ? 0 : (ndim == 64 ? ~0ull : ((1ull << ndim) - 1));
   uint64_t mask = 0;
   for (int64_t d : dims) {
     int64_t w = wrap_dim(d, ndim, op);
     if (ndim == 0) continue;
-    TG_CHECK(!(mask >> w & 1), ValueError, op, ": dim ", d, " appears more than once");
+    TG_CHECK(!(mask >> w & 1), ShapeError, op, ": dim ", d, " appears more than once");
     mask |= 1ull << w;
   }
   return mask;

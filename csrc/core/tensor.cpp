@@ -57,7 +57,7 @@ void* Tensor::raw_data() const {
 
 template <class T>
 T Tensor::item() const {
-  TG_CHECK(numel() == 1, ValueError, "item: only a one-element tensor can be converted to a Python scalar, got shape ",
+  TG_CHECK(numel() == 1, ShapeError, "item: only a one-element tensor can be converted to a Python scalar, got shape ",
            shape_str(shape()));
   return TG_DISPATCH_STORAGE(dtype(), "item", [&](auto tag) -> T {
     using S = decltype(tag);
@@ -78,7 +78,7 @@ const std::shared_ptr<Node>& Tensor::grad_fn() const { return impl_->grad_fn; }
 Tensor Tensor::grad() const { return impl_->grad; }
 void Tensor::set_grad(const Tensor& g) const {
   if (g.defined()) {
-    TG_CHECK(g.shape() == shape(), ValueError, "grad: assigned grad has shape ", shape_str(g.shape()),
+    TG_CHECK(g.shape() == shape(), ShapeError, "grad: assigned grad has shape ", shape_str(g.shape()),
              " but the tensor has shape ", shape_str(shape()));
     TG_CHECK(g.dtype() == dtype(), TypeError, "grad: assigned grad has dtype ", dtype_name(g.dtype()),
              " but the tensor has dtype ", dtype_name(dtype()));
@@ -95,7 +95,7 @@ void Tensor::set_requires_grad(bool r) const {
 void Tensor::bump_version() const { ++impl_->storage->version; }
 
 Tensor empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t s : shape) TG_CHECK(s >= 0, ValueError, "empty: negative dimension in shape ", shape_str(shape));
+  for (int64_t s : shape) TG_CHECK(s >= 0, ShapeError, "empty: negative dimension in shape ", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   int64_t n = numel_of(shape);
   TG_CHECK(n < (int64_t(1) << 48), MemoryError, "empty: cannot allocate a tensor of shape ", shape_str(shape));

@@ -19,17 +19,19 @@ namespace tg {
 // The op lists, as X-macros: the enums and every kernel's dispatch switch expand the same list.
 #define TG_UNARY_OPS(X) \
   X(Neg) X(Abs) X(Exp) X(Log) X(Sqrt) X(Rsqrt) X(Sin) X(Cos) X(Tanh) X(Sigmoid) X(Relu) X(Gelu) X(GeluTanh) \
-  X(Silu) X(Softplus) X(Erf) X(Sign) X(LogicalNot)
-// Comparisons and logical ops come last (is_comparison_op).
+  X(Silu) X(Softplus) X(Erf) X(Sign) X(LogicalNot) X(BitwiseNot)
+// The bitwise ops (integers only) come just before the comparisons and logical ops, which come
+// last (is_bitwise_op, is_comparison_op).
 #define TG_BINARY_OPS(X)                                                                                      \
   X(Add) X(Sub) X(Mul) X(Div) X(Pow) X(Maximum) X(Minimum) X(GeluBackward) X(SquaredDifference)               \
-  X(BinaryCrossEntropy) X(BinaryCrossEntropyWithLogits) X(Eq) X(Ne) X(Lt) X(Le) X(Gt) X(Ge) X(LogicalAnd)     \
-  X(LogicalOr)
+  X(BinaryCrossEntropy) X(BinaryCrossEntropyWithLogits) X(BitwiseAnd) X(BitwiseOr) X(BitwiseXor) X(Eq) X(Ne)  \
+  X(Lt) X(Le) X(Gt) X(Ge) X(LogicalAnd) X(LogicalOr)
 #define TG_OP_ENUM_ENTRY(NAME) NAME,
 enum class UnaryOp : uint8_t { TG_UNARY_OPS(TG_OP_ENUM_ENTRY) };
 enum class BinaryOp : uint8_t { TG_BINARY_OPS(TG_OP_ENUM_ENTRY) };
 #undef TG_OP_ENUM_ENTRY
 constexpr bool is_comparison_op(BinaryOp op) { return op >= BinaryOp::Eq; }
+constexpr bool is_bitwise_op(BinaryOp op) { return op >= BinaryOp::BitwiseAnd && op <= BinaryOp::BitwiseXor; }
 
 namespace fn {
 
@@ -187,7 +189,8 @@ HD T apply_unary(T x) {
   else if constexpr (op == UnaryOp::Softplus) return fn::softplus(x);
   else if constexpr (op == UnaryOp::Erf) return fn::erf_vec(x);
   else if constexpr (op == UnaryOp::Sign) return fn::sign(x);
-  else return !x;  // LogicalNot
+  else if constexpr (op == UnaryOp::LogicalNot) return !x;
+  else return T(~x);  // BitwiseNot (integers only)
 }
 
 // Arithmetic ops return T; comparisons and logical ops return bool.
@@ -204,6 +207,9 @@ HD auto apply_binary(T a, T b) {
   else if constexpr (op == BinaryOp::SquaredDifference) return T((a - b) * (a - b));
   else if constexpr (op == BinaryOp::BinaryCrossEntropy) return T(fn::binary_cross_entropy(a, b));
   else if constexpr (op == BinaryOp::BinaryCrossEntropyWithLogits) return T(fn::binary_cross_entropy_with_logits(a, b));
+  else if constexpr (op == BinaryOp::BitwiseAnd) return T(a & b);  // integers only, as the next two
+  else if constexpr (op == BinaryOp::BitwiseOr) return T(a | b);
+  else if constexpr (op == BinaryOp::BitwiseXor) return T(a ^ b);
   else if constexpr (op == BinaryOp::Eq) return a == b;
   else if constexpr (op == BinaryOp::Ne) return a != b;
   else if constexpr (op == BinaryOp::Lt) return a < b;

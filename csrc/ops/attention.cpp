@@ -51,15 +51,15 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     double dropout_p, bool is_causal, std::optional<double> scale) {
   const char* op = "scaled_dot_product_attention";
   check_same_device(op, {&q, &k, &v, &mask});
-  TG_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, ValueError, op, ": q, k, v need at least 2 dims, got shapes ",
+  TG_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, ShapeError, op, ": q, k, v need at least 2 dims, got shapes ",
            shape_str(q.shape()), ", ", shape_str(k.shape()), ", ", shape_str(v.shape()));
   TG_CHECK(is_floating(q.dtype()) && k.dtype() == q.dtype() && v.dtype() == q.dtype(), TypeError, op,
            ": q, k and v must share one floating-point dtype");
   const int64_t L = q.size(-2), S = k.size(-2), E = q.size(-1), Ev = v.size(-1);
-  TG_CHECK(k.size(-1) == E && v.size(-2) == S, ValueError, op, ": shapes q ", shape_str(q.shape()), ", k ",
+  TG_CHECK(k.size(-1) == E && v.size(-2) == S, ShapeError, op, ": shapes q ", shape_str(q.shape()), ", k ",
            shape_str(k.shape()), ", v ", shape_str(v.shape()), " do not fit (q (..., L, E), k (..., S, E), v (..., S, Ev))");
   TG_CHECK(dropout_p >= 0 && dropout_p < 1, ValueError, op, ": dropout_p must be in [0, 1), got ", dropout_p);
-  TG_CHECK(!(is_causal && mask.defined()), ValueError, op, ": pass either attn_mask or is_causal, not both");
+  TG_CHECK(!(is_causal && mask.defined()), ShapeError, op, ": pass either attn_mask or is_causal, not both");
   // bfloat16 on the CPU: the float32 kernel on converted inputs, the output rounded once. The CUDA
   // kernel reads bfloat16 itself (tensor cores, float32 softmax).
   if (any_bf16({&q}) && q.device().is_cpu())
@@ -90,7 +90,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       Shape full_shape = P.batch;
       full_shape.push_back(L);
       full_shape.push_back(S);
-      TG_CHECK(broadcast_shapes(P.additive.shape(), full_shape, op) == full_shape, ValueError, op,
+      TG_CHECK(broadcast_shapes(P.additive.shape(), full_shape, op) == full_shape, ShapeError, op,
                ": attn_mask of shape ", shape_str(mask.shape()), " does not broadcast to ", shape_str(full_shape));
       Shape st = broadcast_strides(P.additive.shape(), P.additive.strides(), full_shape);
       mask_row = st[st.size() - 2];

@@ -56,6 +56,9 @@ const char* binary_name(BinaryOp op) {
     case BinaryOp::SquaredDifference: return "mse_loss";
     case BinaryOp::BinaryCrossEntropy: return "binary_cross_entropy";
     case BinaryOp::BinaryCrossEntropyWithLogits: return "binary_cross_entropy_with_logits";
+    case BinaryOp::BitwiseAnd: return "bitwise_and";
+    case BinaryOp::BitwiseOr: return "bitwise_or";
+    case BinaryOp::BitwiseXor: return "bitwise_xor";
     case BinaryOp::Eq: return "eq";
     case BinaryOp::Ne: return "ne";
     case BinaryOp::Lt: return "lt";
@@ -80,7 +83,14 @@ Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_device(name, {&a, &b});
   DType common = result_type(a, b);
   if (op == BinaryOp::LogicalAnd || op == BinaryOp::LogicalOr) common = DType::Bool;
-  else if (!is_comparison_op(op)) {
+  else if (is_bitwise_op(op)) {
+    // Integers keep their dtype; on bools the bitwise ops are the logical ones (xor is !=).
+    TG_CHECK(!is_floating(common), NotImplementedError, name, ": only integer and bool tensors are supported, got ",
+             dtype_name(a.dtype()), " and ", dtype_name(b.dtype()), " (shapes ", shape_str(a.shape()), " and ",
+             shape_str(b.shape()), ")");
+    if (common == DType::Bool)
+      op = op == BinaryOp::BitwiseAnd ? BinaryOp::LogicalAnd : op == BinaryOp::BitwiseOr ? BinaryOp::LogicalOr : BinaryOp::Ne;
+  } else if (!is_comparison_op(op)) {
     if (common == DType::Bool) {
       // Bool with bool stays bool, as in PyTorch: + and maximum are `or`, * and minimum are `and`.
       TG_CHECK(op != BinaryOp::Sub, TypeError, "sub: subtracting two bool tensors (shapes ", shape_str(a.shape()), " and ",
@@ -90,6 +100,11 @@ Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
       else common = DType::Int64;  // pow counts them
     }
     if (op == BinaryOp::Div && !is_floating(common)) common = DType::Float32;  // true division
+    // As PyTorch: an integer base to a negative integer Python number has no integer result.
+    TG_CHECK(!(op == BinaryOp::Pow && !is_floating(common) && b.is_wrapped_number() && b.device().is_cpu() &&
+               b.item<double>() < 0),
+             RuntimeError, "pow: integers to negative integer powers are not allowed (base of dtype ",
+             dtype_name(a.dtype()), " and shape ", shape_str(a.shape()), ", exponent ", b.item<double>(), ")");
   }
   const Device device = a.is_wrapped_number() ? b.device() : a.device();
   // The kernel runs in the compute dtype (float32 for bfloat16); the result is rounded to `common`.
@@ -155,14 +170,19 @@ Tensor div(const Tensor& a, const Tensor& b) {
   return z;
 }
 
-// pow: z = a^b; da = dz b a^(b-1), db = dz z ln a (0 where a = 0 and b >= 0, the limit)
+// pow: z = a^b; da = dz b a^(b-1) (0 where b = 0: the derivative of the constant a^0 = 1, also
+// at a = 0 or +-inf, where b a^(b-1) would be 0 * inf), db = dz z ln a (0 where a = 0 and b >= 0,
+// the limit)
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor z = map2(BinaryOp::Pow, a, b);
   if (should_record({&a, &b}))
     record("PowBackward", {a, b}, {z}, {a, b, z}, [](const BackwardContext& c, const TensorList& g) {
       Tensor a = c.saved(0), b = c.saved(1);
       Tensor ga, gb;
-      if (c.needs_grad(0)) ga = g[0] * b * pow(a, b - 1.0);
+      if (c.needs_grad(0)) {
+        ga = g[0] * b * pow(a, b - 1.0);
+        ga = where(eq(b, wrap_scalar(0.0, b)), zeros_like(ga), ga);
+      }
       if (c.needs_grad(1)) {
         Tensor zero_base = logical_and(eq(a, wrap_scalar(0.0, a)), ge(b, wrap_scalar(0.0, b)));
         gb = where(zero_base, zeros_like(g[0]), g[0] * c.saved(2) * log(a));
@@ -213,7 +233,7 @@ Tensor reduce_loss(const Tensor& loss, int reduction) {
   return reduction == 0 ? loss : reduction == 1 ? mean(loss) : sum(loss);
 }
 void check_loss_args(const char* op, const Tensor& input, const Tensor& target, int reduction) {
-  TG_CHECK(input.shape() == target.shape(), ValueError, op, ": input of shape ", shape_str(input.shape()),
+  TG_CHECK(input.shape() == target.shape(), ShapeError, op, ": input of shape ", shape_str(input.shape()),
            " and target of shape ", shape_str(target.shape()), " must have the same shape");
   TG_CHECK(is_floating(input.dtype()), TypeError, op, ": expected a floating-point input, got ", dtype_name(input.dtype()));
   TG_CHECK(reduction >= 0 && reduction <= 2, ValueError, op, ": reduction must be 'none', 'mean' or 'sum'");
@@ -282,6 +302,10 @@ Tensor gt(const Tensor& a, const Tensor& b) { return map2(BinaryOp::Gt, a, b); }
 Tensor ge(const Tensor& a, const Tensor& b) { return map2(BinaryOp::Ge, a, b); }
 Tensor logical_and(const Tensor& a, const Tensor& b) { return map2(BinaryOp::LogicalAnd, a, b); }
 Tensor logical_or(const Tensor& a, const Tensor& b) { return map2(BinaryOp::LogicalOr, a, b); }
+// Bitwise ops on integers (dtype kept); on bools they are logical_and / logical_or / ne.
+Tensor bitwise_and(const Tensor& a, const Tensor& b) { return map2(BinaryOp::BitwiseAnd, a, b); }
+Tensor bitwise_or(const Tensor& a, const Tensor& b) { return map2(BinaryOp::BitwiseOr, a, b); }
+Tensor bitwise_xor(const Tensor& a, const Tensor& b) { return map2(BinaryOp::BitwiseXor, a, b); }
 
 // where: z = cond ? a : b; da = cond ? dz : 0, db = cond ? 0 : dz
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
@@ -307,11 +331,11 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 // masked_fill: z = mask ? value : x
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value) {
   TG_CHECK(mask.dtype() == DType::Bool, TypeError, "masked_fill: mask must be a bool tensor, got ", dtype_name(mask.dtype()));
-  TG_CHECK(value.dim() == 0, ValueError, "masked_fill: value must be a scalar or a 0-d tensor, got shape ",
+  TG_CHECK(value.dim() == 0, ShapeError, "masked_fill: value must be a scalar or a 0-d tensor, got shape ",
            shape_str(value.shape()));
   Tensor v = value.dtype() == x.dtype() ? value : to_dtype(value, x.dtype());
   Tensor out = where(mask, v, x);
-  TG_CHECK(out.shape() == x.shape(), ValueError, "masked_fill: mask of shape ", shape_str(mask.shape()),
+  TG_CHECK(out.shape() == x.shape(), ShapeError, "masked_fill: mask of shape ", shape_str(mask.shape()),
            " does not broadcast to the tensor's shape ", shape_str(x.shape()));
   return out;
 }

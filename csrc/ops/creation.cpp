@@ -50,8 +50,10 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype, Device dev
   TG_DISPATCH_NUMERIC(dtype, "linspace", [&](auto tag) {
     using T = decltype(tag);
     T* p = t.data<T>();
-    // Fill from both ends, as PyTorch does, so that the last value is exactly `end`.
-    for (int64_t i = 0; i < steps; ++i)
+    // Fill from both ends, as PyTorch does, so that the last value is exactly `end` (a single step
+    // is `start`).
+    if (steps == 1) p[0] = static_cast<T>(start);
+    else for (int64_t i = 0; i < steps; ++i)
       p[i] = static_cast<T>(i < steps / 2 ? start + step * static_cast<double>(i)
                                           : end - step * static_cast<double>(steps - 1 - i));
   });

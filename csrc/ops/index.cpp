@@ -47,7 +47,7 @@ void outer_inner(const Shape& shape, int64_t dim, int64_t* outer, int64_t* inner
 
 // index_select: y = x with dim `dim` replaced by x[..., index[j], ...]; dx = index_add(0, dim, index, dy)
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
-  TG_CHECK(index.dim() <= 1, ValueError, "index_select: index must be 0-d or 1-d, got shape ", shape_str(index.shape()));
+  TG_CHECK(index.dim() <= 1, ShapeError, "index_select: index must be 0-d or 1-d, got shape ", shape_str(index.shape()));
   TG_CHECK(x.dim() > 0, IndexError, "index_select: cannot index a 0-d tensor");
   dim = wrap_dim(dim, x.dim(), "index_select");
   Tensor idx = checked_index(index, x.shape()[dim], "index_select", dim, x.device());
@@ -78,10 +78,10 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 // index_add: y = base; y[..., index[j], ...] += src[..., j, ...]; dbase = dy, dsrc = index_select(dy)
 Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
   dim = wrap_dim(dim, base.dim(), "index_add");
-  TG_CHECK(index.dim() <= 1, ValueError, "index_add: index must be 0-d or 1-d, got shape ", shape_str(index.shape()));
+  TG_CHECK(index.dim() <= 1, ShapeError, "index_add: index must be 0-d or 1-d, got shape ", shape_str(index.shape()));
   Shape expect = base.shape();
   expect[dim] = index.numel();
-  TG_CHECK(src.shape() == expect, ValueError, "index_add: source of shape ", shape_str(src.shape()),
+  TG_CHECK(src.shape() == expect, ShapeError, "index_add: source of shape ", shape_str(src.shape()),
            " does not match the expected shape ", shape_str(expect));
   check_same_device("index_add", {&base, &src});
   if (any_bf16({&base}))  // bfloat16: accumulated in float32, rounded once
@@ -104,13 +104,19 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
 }
 
 // gather: y[..., j, ...] = x[..., index[..., j, ...], ...] along dim; dx = scatter_add(0, dim, index, dy)
-Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-  dim = wrap_dim(dim, x.dim(), "gather");
-  TG_CHECK(index.dim() == x.dim(), ValueError, "gather: index of shape ", shape_str(index.shape()),
-           " must have as many dims as the input of shape ", shape_str(x.shape()));
-  for (int64_t d = 0; d < x.dim(); ++d)
-    TG_CHECK(d == dim || index.shape()[d] == x.shape()[d], ValueError, "gather: index of shape ",
-             shape_str(index.shape()), " must match the input of shape ", shape_str(x.shape()), " outside dim ", dim);
+// Outside `dim` the index may be smaller than x (as in PyTorch): it reads the leading part of
+// those dims, so x is first narrowed to the index's size there (a view; its backward pads dx).
+Tensor gather(const Tensor& x_in, int64_t dim, const Tensor& index) {
+  dim = wrap_dim(dim, x_in.dim(), "gather");
+  TG_CHECK(index.dim() == x_in.dim(), ShapeError, "gather: index of shape ", shape_str(index.shape()),
+           " must have as many dims as the input of shape ", shape_str(x_in.shape()));
+  Tensor x = x_in;
+  for (int64_t d = 0; d < x_in.dim(); ++d) {
+    TG_CHECK(d == dim || index.shape()[d] <= x_in.shape()[d], ShapeError, "gather: index of shape ",
+             shape_str(index.shape()), " is larger than the input of shape ", shape_str(x_in.shape()),
+             " in dim ", d, " (outside dim ", dim, " the index may not be larger)");
+    if (d != dim && index.shape()[d] < x.shape()[d]) x = narrow(x, d, 0, index.shape()[d]);
+  }
   Tensor idx = checked_index(index, x.shape()[dim], "gather", dim, x.device());
   Tensor xc = contiguous(detach(x));
   Tensor y = empty(index.shape(), x.dtype(), x.device());
@@ -133,11 +139,11 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 // scatter_add: y = base; y[..., index[..., j, ...], ...] += src[..., j, ...]; dsrc = gather(dy)
 Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
   dim = wrap_dim(dim, base.dim(), "scatter_add");
-  TG_CHECK(index.shape() == src.shape() && index.dim() == base.dim(), ValueError, "scatter_add: index of shape ",
+  TG_CHECK(index.shape() == src.shape() && index.dim() == base.dim(), ShapeError, "scatter_add: index of shape ",
            shape_str(index.shape()), " and source of shape ", shape_str(src.shape()), " must match, with the dims of ",
            shape_str(base.shape()));
   for (int64_t d = 0; d < base.dim(); ++d)
-    TG_CHECK(d == dim || index.shape()[d] == base.shape()[d], ValueError, "scatter_add: index of shape ",
+    TG_CHECK(d == dim || index.shape()[d] == base.shape()[d], ShapeError, "scatter_add: index of shape ",
              shape_str(index.shape()), " must match the tensor of shape ", shape_str(base.shape()), " outside dim ", dim);
   check_same_device("scatter_add", {&base, &src});
   if (any_bf16({&base}))  // bfloat16: accumulated in float32, rounded once
@@ -194,7 +200,7 @@ Tensor advanced_index(const Tensor& x, const std::vector<std::optional<Tensor>>&
   for (size_t d = 0; d < indices.size(); ++d) {
     if (!indices[d]) continue;
     const Tensor& t = *indices[d];
-    TG_CHECK(t.dtype() == DType::Int64, TypeError, "index: tensors used as indices must be int64 or bool, got ",
+    TG_CHECK(t.dtype() == DType::Int64, IndexError, "index: tensors used as indices must be int64 or bool, got ",
              dtype_name(t.dtype()));
     bshape = indexed.empty() ? t.shape() : broadcast_shapes(bshape, t.shape(), "index");
     indexed.push_back(static_cast<int64_t>(d));

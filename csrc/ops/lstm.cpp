@@ -15,7 +15,7 @@ namespace tg {
 
 TensorList lstm_cell(const Tensor& gates, const Tensor& c) {
   check_same_device("lstm_cell", {&gates, &c});
-  TG_CHECK(gates.dim() == 2 && c.dim() == 2 && gates.size(0) == c.size(0) && gates.size(1) == 4 * c.size(1), ValueError,
+  TG_CHECK(gates.dim() == 2 && c.dim() == 2 && gates.size(0) == c.size(0) && gates.size(1) == 4 * c.size(1), ShapeError,
            "lstm_cell: gates of shape ", shape_str(gates.shape()), " and cell state of shape ", shape_str(c.shape()),
            " do not fit (expected (B, 4H) and (B, H))");
   TG_CHECK(gates.dtype() == c.dtype() && is_floating(c.dtype()), TypeError, "lstm_cell: expected floating-point tensors of one dtype");

@@ -50,7 +50,7 @@ Tensor matmul_cuda(const Tensor& A, const Tensor& B, const Shape& batch, int64_t
 Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
   GradModeGuard no_grad(false);  // the caller records one node for the whole product
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
-  TG_CHECK(b.size(-2) == K, ValueError, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+  TG_CHECK(b.size(-2) == K, ShapeError, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
            " are not aligned: ", K, " (dim -1 of the first) != ", b.size(-2), " (dim -2 of the second)");
   DType dtype = promote(a.dtype(), b.dtype());
   TG_CHECK(dtype != DType::Bool, TypeError, "matmul: not supported for bool tensors");
@@ -105,11 +105,11 @@ Tensor mT(const Tensor& t) { return transpose(t, -1, -2); }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same_device("matmul", {&a, &b});
-  TG_CHECK(a.dim() > 0 && b.dim() > 0, ValueError, "matmul: both arguments need at least 1 dimension, got shapes ",
+  TG_CHECK(a.dim() > 0 && b.dim() > 0, ShapeError, "matmul: both arguments need at least 1 dimension, got shapes ",
            shape_str(a.shape()), " and ", shape_str(b.shape()));
   // Vectors: (K,) is read as (1, K) on the left and (K, 1) on the right, and that dim is dropped.
   if (a.dim() == 1 || b.dim() == 1) {
-    TG_CHECK(a.size(-1) == (b.dim() == 1 ? b.size(0) : b.size(-2)), ValueError, "matmul: shapes ", shape_str(a.shape()),
+    TG_CHECK(a.size(-1) == (b.dim() == 1 ? b.size(0) : b.size(-2)), ShapeError, "matmul: shapes ", shape_str(a.shape()),
              " and ", shape_str(b.shape()), " are not aligned");
     Tensor a2 = a.dim() == 1 ? unsqueeze(a, 0) : a, b2 = b.dim() == 1 ? unsqueeze(b, -1) : b;
     Tensor c = matmul(a2, b2);

@@ -53,19 +53,19 @@ Shape infer_shape(const Tensor& x, Shape shape, const char* op) {
   int64_t infer = -1, known = 1;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
-      TG_CHECK(infer < 0, ValueError, op, ": only one dimension can be -1, got shape ", shape_str(shape));
+      TG_CHECK(infer < 0, ShapeError, op, ": only one dimension can be -1, got shape ", shape_str(shape));
       infer = static_cast<int64_t>(i);
     } else {
-      TG_CHECK(shape[i] >= 0, ValueError, op, ": invalid shape ", shape_str(shape));
+      TG_CHECK(shape[i] >= 0, ShapeError, op, ": invalid shape ", shape_str(shape));
       known *= shape[i];
     }
   }
   if (infer >= 0) {
-    TG_CHECK(known != 0 && x.numel() % known == 0, ValueError, op, ": cannot reshape a tensor of shape ",
+    TG_CHECK(known != 0 && x.numel() % known == 0, ShapeError, op, ": cannot reshape a tensor of shape ",
              shape_str(x.shape()), " into shape ", shape_str(shape));
     shape[infer] = x.numel() / known;
   }
-  TG_CHECK(numel_of(shape) == x.numel(), ValueError, op, ": cannot reshape a tensor of shape ", shape_str(x.shape()),
+  TG_CHECK(numel_of(shape) == x.numel(), ShapeError, op, ": cannot reshape a tensor of shape ", shape_str(x.shape()),
            " (", x.numel(), " elements) into shape ", shape_str(shape));
   return shape;
 }
@@ -103,7 +103,7 @@ Tensor flatten(const Tensor& x, int64_t start, int64_t end) {
   if (x.dim() == 0) return reshape(x, {1});
   start = wrap_dim(start, x.dim(), "flatten");
   end = wrap_dim(end, x.dim(), "flatten");
-  TG_CHECK(start <= end, ValueError, "flatten: start_dim ", start, " comes after end_dim ", end);
+  TG_CHECK(start <= end, ShapeError, "flatten: start_dim ", start, " comes after end_dim ", end);
   Shape shape(x.shape().begin(), x.shape().begin() + start);
   int64_t n = 1;
   for (int64_t d = start; d <= end; ++d) n *= x.shape()[d];
@@ -134,14 +134,14 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 
 // permute: y[i_p0, i_p1, ...] = x[i_0, i_1, ...]; dx = permute(dy, inverse)
 Tensor permute(const Tensor& x, const Dims& dims) {
-  TG_CHECK(static_cast<int64_t>(dims.size()) == x.dim(), ValueError, "permute: got ", dims.size(),
+  TG_CHECK(static_cast<int64_t>(dims.size()) == x.dim(), ShapeError, "permute: got ", dims.size(),
            " dims for a tensor of shape ", shape_str(x.shape()));
   Shape shape(dims.size()), strides(dims.size());
   Dims inverse(dims.size());
   uint64_t seen = 0;
   for (size_t i = 0; i < dims.size(); ++i) {
     int64_t d = wrap_dim(dims[i], x.dim(), "permute");
-    TG_CHECK(!(seen >> d & 1), ValueError, "permute: dim ", dims[i], " repeats in the permutation");
+    TG_CHECK(!(seen >> d & 1), ShapeError, "permute: dim ", dims[i], " repeats in the permutation");
     seen |= 1ull << d;
     shape[i] = x.shape()[d];
     strides[i] = x.strides()[d];
@@ -165,18 +165,18 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
 
 // expand: stride 0 on stretched dims; dx = sum_to(dy, x.shape)
 Tensor expand(const Tensor& x, const Shape& shape_in) {
-  TG_CHECK(static_cast<int64_t>(shape_in.size()) >= x.dim(), ValueError, "expand: cannot expand shape ",
+  TG_CHECK(static_cast<int64_t>(shape_in.size()) >= x.dim(), ShapeError, "expand: cannot expand shape ",
            shape_str(x.shape()), " to ", shape_str(shape_in), " (fewer dims)");
   Shape shape = shape_in, strides(shape.size(), 0);
   const int64_t lead = static_cast<int64_t>(shape.size()) - x.dim();
   for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
     if (d < lead) {
-      TG_CHECK(shape[d] >= 0, ValueError, "expand: invalid size -1 for a new leading dim in ", shape_str(shape_in));
+      TG_CHECK(shape[d] >= 0, ShapeError, "expand: invalid size -1 for a new leading dim in ", shape_str(shape_in));
       continue;
     }
     int64_t have = x.shape()[d - lead];
     if (shape[d] == -1) shape[d] = have;
-    TG_CHECK(have == shape[d] || have == 1, ValueError, "expand: cannot expand shape ", shape_str(x.shape()), " to ",
+    TG_CHECK(have == shape[d] || have == 1, ShapeError, "expand: cannot expand shape ", shape_str(x.shape()), " to ",
              shape_str(shape_in));
     strides[d] = have == shape[d] ? x.strides()[d - lead] : 0;
   }
@@ -196,7 +196,7 @@ Tensor expand(const Tensor& x, const Shape& shape_in) {
 void write_into(const Tensor& dst, const Tensor& src, const char* op) {
   check_same_device(op, {&dst, &src});
   Shape target = broadcast_shapes(dst.shape(), src.shape(), op);
-  TG_CHECK(target == dst.shape(), ValueError, op, ": cannot write a tensor of shape ", shape_str(src.shape()),
+  TG_CHECK(target == dst.shape(), ShapeError, op, ": cannot write a tensor of shape ", shape_str(src.shape()),
            " into one of shape ", shape_str(dst.shape()));
   Shape ss = broadcast_strides(src.shape(), src.strides(), dst.shape());
   if (dst.device().is_cpu()) cpu::copy(dst.shape(), operand(dst), operand(src, ss));
@@ -448,7 +448,7 @@ Tensor cat(const TensorList& xs_in, int64_t dim) {
     if (!(x.dim() == 1 && x.numel() == 0 && xs_in.size() > 1)) xs.push_back(x);  // legacy: skip empty 1-d
   if (xs.empty()) xs.push_back(xs_in[0]);
   const Tensor& first = xs[0];
-  TG_CHECK(first.dim() > 0, ValueError, "cat: zero-dimensional tensors cannot be concatenated; use stack");
+  TG_CHECK(first.dim() > 0, ShapeError, "cat: zero-dimensional tensors cannot be concatenated; use stack");
   dim = wrap_dim(dim, first.dim(), "cat");
   DType dtype = first.dtype();
   Shape shape = first.shape();
@@ -459,7 +459,7 @@ Tensor cat(const TensorList& xs_in, int64_t dim) {
     dtype = promote(dtype, x.dtype());
     bool ok = x.dim() == first.dim();
     for (int64_t d = 0; ok && d < x.dim(); ++d) ok = d == dim || x.shape()[d] == shape[d];
-    TG_CHECK(ok, ValueError, "cat: tensor 0 has shape ", shape_str(first.shape()), " but tensor ", i, " has shape ",
+    TG_CHECK(ok, ShapeError, "cat: tensor 0 has shape ", shape_str(first.shape()), " but tensor ", i, " has shape ",
              shape_str(x.shape()), "; sizes must match except in dim ", dim);
     total += x.shape()[dim];
   }
@@ -499,7 +499,7 @@ Tensor stack(const TensorList& xs, int64_t dim) {
   dim = wrap_dim(dim, xs[0].dim() + 1, "stack");
   TensorList parts;
   for (size_t i = 0; i < xs.size(); ++i) {
-    TG_CHECK(xs[i].shape() == xs[0].shape(), ValueError, "stack: every tensor must have the same shape, but tensor 0 has ",
+    TG_CHECK(xs[i].shape() == xs[0].shape(), ShapeError, "stack: every tensor must have the same shape, but tensor 0 has ",
              shape_str(xs[0].shape()), " and tensor ", i, " has ", shape_str(xs[i].shape()));
     parts.push_back(unsqueeze(xs[i], dim));
   }
@@ -513,7 +513,7 @@ TensorList split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim
     TG_CHECK(s >= 0, ValueError, "split: sizes must be non-negative");
     total += s;
   }
-  TG_CHECK(total == x.shape()[dim], ValueError, "split: sizes add up to ", total, " but dim ", dim, " has size ",
+  TG_CHECK(total == x.shape()[dim], ShapeError, "split: sizes add up to ", total, " but dim ", dim, " has size ",
            x.shape()[dim], " (tensor of shape ", shape_str(x.shape()), ")");
   TensorList out;
   int64_t start = 0;

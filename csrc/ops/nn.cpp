@@ -72,11 +72,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
     return to_dtype(cross_entropy(widened(logits), widened(target), ignore_index, reduction), logits.dtype());
   TG_CHECK(reduction >= 0 && reduction <= 2, ValueError, "cross_entropy: reduction must be 'none', 'mean' or 'sum'");
   const int64_t class_dim = logits.dim() == 1 ? 0 : 1;
-  TG_CHECK(logits.dim() >= 1, ValueError, "cross_entropy: logits must have at least 1 dim, got shape ",
+  TG_CHECK(logits.dim() >= 1, ShapeError, "cross_entropy: logits must have at least 1 dim, got shape ",
            shape_str(logits.shape()));
   if (is_floating(target.dtype())) {
     Tensor lsm = log_softmax(logits, class_dim);
-    TG_CHECK(target.shape() == logits.shape(), ValueError, "cross_entropy: probability targets of shape ",
+    TG_CHECK(target.shape() == logits.shape(), ShapeError, "cross_entropy: probability targets of shape ",
              shape_str(target.shape()), " must match the logits of shape ", shape_str(logits.shape()));
     Tensor loss = -sum(lsm * target, {class_dim}, false);
     if (reduction == 0) return loss;
@@ -87,7 +87,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
   check_same_device("cross_entropy", {&logits, &target});
   Shape expect = logits.shape();
   expect.erase(expect.begin() + class_dim);
-  TG_CHECK(target.shape() == expect, ValueError, "cross_entropy: target of shape ", shape_str(target.shape()),
+  TG_CHECK(target.shape() == expect, ShapeError, "cross_entropy: target of shape ", shape_str(target.shape()),
            " does not match logits of shape ", shape_str(logits.shape()), " (expected target shape ", shape_str(expect), ")");
   const int64_t C = logits.shape()[class_dim];
   // Rows of C logits: (N, C, d...) -> (N * d..., C); a single (C,) vector is one row.
@@ -171,10 +171,10 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   const int64_t k = static_cast<int64_t>(normalized_shape.size());
   bool ok = k >= 1 && k <= x.dim();
   for (int64_t i = 0; ok && i < k; ++i) ok = x.shape()[x.dim() - k + i] == normalized_shape[i];
-  TG_CHECK(ok, ValueError, "layer_norm: normalized_shape ", shape_str(normalized_shape),
+  TG_CHECK(ok, ShapeError, "layer_norm: normalized_shape ", shape_str(normalized_shape),
            " does not match the trailing dims of the input of shape ", shape_str(x.shape()));
   for (const Tensor* p : {&weight, &bias})
-    TG_CHECK(!p->defined() || p->shape() == normalized_shape, ValueError, "layer_norm: weight and bias must have shape ",
+    TG_CHECK(!p->defined() || p->shape() == normalized_shape, ShapeError, "layer_norm: weight and bias must have shape ",
              shape_str(normalized_shape), ", got ", shape_str(p->shape()));
   const int64_t cols = numel_of(normalized_shape), rows = cols == 0 ? 0 : x.numel() / cols;
   Tensor xc;
@@ -217,7 +217,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 // embedding: y[..., :] = weight[indices[...], :]; dweight = rows of dy added at their indices
 // (never a dense one-hot), except the padding row, which gets no gradient.
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx) {
-  TG_CHECK(weight.dim() == 2, ValueError, "embedding: weight must be 2-d (num_embeddings, dim), got shape ",
+  TG_CHECK(weight.dim() == 2, ShapeError, "embedding: weight must be 2-d (num_embeddings, dim), got shape ",
            shape_str(weight.shape()));
   TG_CHECK(indices.dtype() == DType::Int64, TypeError, "embedding: indices must be int64, got ", dtype_name(indices.dtype()));
   Tensor flat = reshape(detach(indices), {-1});

@@ -53,6 +53,7 @@ Tensor softplus(const Tensor& x);
 Tensor erf(const Tensor& x);
 Tensor sign(const Tensor& x);
 Tensor logical_not(const Tensor& x);
+Tensor bitwise_not(const Tensor& x);
 
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
@@ -69,6 +70,9 @@ Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
 Tensor logical_and(const Tensor& a, const Tensor& b);
 Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor bitwise_and(const Tensor& a, const Tensor& b);
+Tensor bitwise_or(const Tensor& a, const Tensor& b);
+Tensor bitwise_xor(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value);
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);

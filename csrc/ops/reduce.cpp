@@ -188,12 +188,12 @@ Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   const int64_t lead = x.dim() - static_cast<int64_t>(shape.size());
-  TG_CHECK(lead >= 0, ValueError, "sum_to: cannot reduce shape ", shape_str(x.shape()), " to ", shape_str(shape));
+  TG_CHECK(lead >= 0, ShapeError, "sum_to: cannot reduce shape ", shape_str(x.shape()), " to ", shape_str(shape));
   Dims dims;
   for (int64_t d = 0; d < x.dim(); ++d) {
     if (d < lead) dims.push_back(d);
     else if (shape[d - lead] == 1 && x.shape()[d] != 1) dims.push_back(d);
-    else TG_CHECK(shape[d - lead] == x.shape()[d], ValueError, "sum_to: cannot reduce shape ", shape_str(x.shape()),
+    else TG_CHECK(shape[d - lead] == x.shape()[d], ShapeError, "sum_to: cannot reduce shape ", shape_str(x.shape()),
                   " to ", shape_str(shape));
   }
   if (dims.empty()) return reshape(x, shape);

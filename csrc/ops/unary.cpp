@@ -9,7 +9,7 @@ namespace tg {
 namespace {
 
 bool keeps_integers(UnaryOp op) {
-  return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu;
+  return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu || op == UnaryOp::BitwiseNot;
 }
 
 void run_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
@@ -203,5 +203,13 @@ Tensor sign(const Tensor& x) {
 }
 
 Tensor logical_not(const Tensor& x) { return map(UnaryOp::LogicalNot, x, "logical_not"); }
+
+// bitwise_not: ~x on integers (dtype kept), logical_not on bools; floats raise TypeError as in PyTorch.
+Tensor bitwise_not(const Tensor& x) {
+  if (x.dtype() == DType::Bool) return logical_not(x);
+  TG_CHECK(!is_floating(x.dtype()), TypeError, "bitwise_not: ~ is only implemented on integer and bool tensors, got ",
+           dtype_name(x.dtype()), " of shape ", shape_str(x.shape()));
+  return map(UnaryOp::BitwiseNot, x, "bitwise_not");
+}
 
 }  // namespace tg

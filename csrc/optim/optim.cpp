@@ -13,9 +13,9 @@ namespace {
 Tensor grad_of(const Tensor& p, const char* opt) {
   Tensor g = p.grad();
   if (!g.defined()) return g;
-  TG_CHECK(g.shape() == p.shape(), ValueError, opt, ": gradient of shape ", shape_str(g.shape()),
+  TG_CHECK(g.shape() == p.shape(), ShapeError, opt, ": gradient of shape ", shape_str(g.shape()),
            " does not match its parameter of shape ", shape_str(p.shape()));
-  TG_CHECK(p.is_contiguous(), ValueError, opt, ": parameters must be contiguous, got a view of shape ", shape_str(p.shape()));
+  TG_CHECK(p.is_contiguous(), ShapeError, opt, ": parameters must be contiguous, got a view of shape ", shape_str(p.shape()));
   TG_CHECK(is_floating(p.dtype()), TypeError, opt, ": parameters must be floating point, got ", dtype_name(p.dtype()));
   if (g.dtype() != p.dtype()) g = to_dtype(g, p.dtype());
   return contiguous(detach(g));

@@ -11,6 +11,7 @@ from ._C import (  # noqa: F401  (re-exported API)
     Tensor, dtype, device,
     zeros, ones, empty, full, rand, randn, randint, arange, linspace, eye, manual_seed, initial_seed, from_numpy,
     abs, neg, exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, relu, silu, gelu, erf, sign, logical_not,
+    bitwise_not, bitwise_and, bitwise_or, bitwise_xor, ShapeError,
     add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or, matmul, mm,
     where, masked_fill, clamp, clip,
     sum, mean, amax, amin, max, min, var, std, argmax, argmin, logsumexp,

@@ -45,6 +45,8 @@ template <UnaryOp op>
 void unary_typed(const Shape& shape, Operand out, Operand in) {
   if constexpr (op == UnaryOp::LogicalNot) {
     TG_DISPATCH_ALL(in.dtype, "logical_not", [&](auto tag) { unary_loop<op, decltype(tag), bool>(shape, out, in); });
+  } else if constexpr (op == UnaryOp::BitwiseNot) {
+    TG_DISPATCH_INTEGER(in.dtype, "bitwise_not", [&](auto tag) { unary_loop<op, decltype(tag), decltype(tag)>(shape, out, in); });
   } else if constexpr (op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu) {
     TG_DISPATCH_NUMERIC(in.dtype, "unary", [&](auto tag) {
       using T = decltype(tag);
@@ -85,6 +87,8 @@ template <BinaryOp op>
 void binary_typed(const Shape& shape, Operand out, Operand a, Operand b) {
   if constexpr (is_comparison_op(op)) {
     TG_DISPATCH_ALL(a.dtype, "compare", [&](auto tag) { binary_loop<op, decltype(tag)>(shape, out, a, b); });
+  } else if constexpr (is_bitwise_op(op)) {
+    TG_DISPATCH_INTEGER(a.dtype, "bitwise", [&](auto tag) { binary_loop<op, decltype(tag)>(shape, out, a, b); });
   } else {
     TG_DISPATCH_NUMERIC(a.dtype, "binary", [&](auto tag) { binary_loop<op, decltype(tag)>(shape, out, a, b); });
   }

@@ -28,6 +28,11 @@ void unary_typed(int device, const Shape& shape, Operand out, Operand in) {
       using T = decltype(tag);
       elementwise<bool, T>("logical_not", device, shape, UnaryFn<op, T, bool>{}, out, {in});
     });
+  } else if constexpr (op == UnaryOp::BitwiseNot) {
+    TG_DISPATCH_INTEGER(in.dtype, "bitwise_not", [&](auto tag) {
+      using T = decltype(tag);
+      elementwise<T, T>("bitwise_not", device, shape, UnaryFn<op, T, T>{}, out, {in});
+    });
   } else if constexpr (op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu) {
     TG_DISPATCH_NUMERIC(in.dtype, "unary", [&](auto tag) {
       using T = decltype(tag);
@@ -49,6 +54,7 @@ void binary_typed(int device, const Shape& shape, Operand out, Operand a, Operan
     elementwise<Out, T, T>("binary", device, shape, BinaryFn<op, T>{}, out, {a, b});
   };
   if constexpr (is_comparison_op(op)) TG_DISPATCH_ALL(a.dtype, "compare", run);
+  else if constexpr (is_bitwise_op(op)) TG_DISPATCH_INTEGER(a.dtype, "bitwise", run);
   else TG_DISPATCH_NUMERIC(a.dtype, "binary", run);
 }
 
