@@ -382,6 +382,16 @@ def chunk_case(min_side):
     return c()
 
 
+def narrow_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side, min_dims=1))
+        dim = draw(st.integers(-len(s), len(s) - 1))
+        start = draw(st.integers(0, s[dim]))
+        return [s], {"dim": dim, "start": start, "length": draw(st.integers(0, s[dim] - start))}
+    return c()
+
+
 def gather_case(min_side):
     @st.composite
     def c(draw):
@@ -676,6 +686,12 @@ OPS = [
     unary("softplus", TGF.softplus, lambda x: np.logaddexp(0, x), _t(TF.softplus) if T else None, dtypes=F),
     unary("silu", tg.silu, lambda x: x * _np_sigmoid(x), _t(TF.silu) if T else None, dtypes=F),
     unary("method.exp", lambda x: x.exp(), np.exp, _t(lambda x: x.exp())),
+    unary("erf", tg.erf, _erf, _t(torch.erf) if T else None, dtypes=F),
+    unary("sign", tg.sign, np.sign, _t(torch.sign) if T else None, domain="nonzero"),  # away from the step at 0
+    unary("logical_not", tg.logical_not, np.logical_not, _t(torch.logical_not) if T else None, dtypes=FIB, diff=False),
+    OpSpec("narrow", lambda x, dim, start, length: x.narrow(dim, start, length),
+           lambda x, dim, start, length: np.take(x, np.arange(start, start + length), axis=dim),
+           _t(lambda x, dim, start, length: x.narrow(dim, start, length)), 1, dtypes=FIB, case=narrow_case),
     # -- elementwise two-input / selection --
     binary("maximum", tg.maximum, np.maximum, _t(torch.maximum) if T else None),
     binary("minimum", tg.minimum, np.minimum, _t(torch.minimum) if T else None),
