@@ -31,6 +31,12 @@ enum class UnaryOp : uint8_t { TG_UNARY_OPS(TG_OP_ENUM_ENTRY) };
 enum class BinaryOp : uint8_t { TG_BINARY_OPS(TG_OP_ENUM_ENTRY) };
 #undef TG_OP_ENUM_ENTRY
 constexpr bool is_comparison_op(BinaryOp op) { return op >= BinaryOp::Eq; }
+// The unary ops whose result keeps an integer input's dtype (the rest compute integers in float32,
+// as PyTorch does); the op layer and both backends' dispatch read this one rule.
+constexpr bool keeps_integer_dtype(UnaryOp op) {
+  return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu ||
+         op == UnaryOp::BitwiseNot;
+}
 constexpr bool is_bitwise_op(BinaryOp op) { return op >= BinaryOp::BitwiseAnd && op <= BinaryOp::BitwiseXor; }
 
 namespace fn {

@@ -8,10 +8,6 @@ namespace tg {
 
 namespace {
 
-bool keeps_integers(UnaryOp op) {
-  return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu || op == UnaryOp::BitwiseNot;
-}
-
 void run_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
   if (x.device().is_cpu()) cpu::unary(op, x.shape(), operand(out), operand(x));
   else cuda::unary(x.device().index, op, x.shape(), operand(out), operand(x));
@@ -30,9 +26,9 @@ Tensor map(UnaryOp op, const Tensor& x, const char* name) {
   }
   if (x.dtype() == DType::Bool) {
     TG_CHECK(op != UnaryOp::Neg, TypeError, name, ": negation of a bool tensor is not supported; use logical_not");
-    return map(op, to_dtype(x, keeps_integers(op) ? DType::Int64 : DType::Float32), name);
+    return map(op, to_dtype(x, keeps_integer_dtype(op) ? DType::Int64 : DType::Float32), name);
   }
-  if (!is_floating(x.dtype()) && !keeps_integers(op)) return map(op, to_dtype(x, DType::Float32), name);
+  if (!is_floating(x.dtype()) && !keeps_integer_dtype(op)) return map(op, to_dtype(x, DType::Float32), name);
   Tensor out = empty(x.shape(), x.dtype(), x.device());
   run_unary(op, out, x);
   return out;

@@ -47,7 +47,7 @@ void unary_typed(const Shape& shape, Operand out, Operand in) {
     TG_DISPATCH_ALL(in.dtype, "logical_not", [&](auto tag) { unary_loop<op, decltype(tag), bool>(shape, out, in); });
   } else if constexpr (op == UnaryOp::BitwiseNot) {
     TG_DISPATCH_INTEGER(in.dtype, "bitwise_not", [&](auto tag) { unary_loop<op, decltype(tag), decltype(tag)>(shape, out, in); });
-  } else if constexpr (op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu) {
+  } else if constexpr (keeps_integer_dtype(op)) {
     TG_DISPATCH_NUMERIC(in.dtype, "unary", [&](auto tag) {
       using T = decltype(tag);
       unary_loop<op, T, T>(shape, out, in);

@@ -33,7 +33,7 @@ void unary_typed(int device, const Shape& shape, Operand out, Operand in) {
       using T = decltype(tag);
       elementwise<T, T>("bitwise_not", device, shape, UnaryFn<op, T, T>{}, out, {in});
     });
-  } else if constexpr (op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu) {
+  } else if constexpr (keeps_integer_dtype(op)) {
     TG_DISPATCH_NUMERIC(in.dtype, "unary", [&](auto tag) {
       using T = decltype(tag);
       elementwise<T, T>("unary", device, shape, UnaryFn<op, T, T>{}, out, {in});
