@@ -100,11 +100,6 @@ Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
       else common = DType::Int64;  // pow counts them
     }
     if (op == BinaryOp::Div && !is_floating(common)) common = DType::Float32;  // true division
-    // As PyTorch: an integer base to a negative integer Python number has no integer result.
-    TG_CHECK(!(op == BinaryOp::Pow && !is_floating(common) && b.is_wrapped_number() && b.device().is_cpu() &&
-               b.item<double>() < 0),
-             RuntimeError, "pow: integers to negative integer powers are not allowed (base of dtype ",
-             dtype_name(a.dtype()), " and shape ", shape_str(a.shape()), ", exponent ", b.item<double>(), ")");
   }
   const Device device = a.is_wrapped_number() ? b.device() : a.device();
   // The kernel runs in the compute dtype (float32 for bfloat16); the result is rounded to `common`.
@@ -173,15 +168,22 @@ Tensor div(const Tensor& a, const Tensor& b) {
 // pow: z = a^b; da = dz b a^(b-1) (0 where b = 0: the derivative of the constant a^0 = 1, also
 // at a = 0 or +-inf, where b a^(b-1) would be 0 * inf), db = dz z ln a (0 where a = 0 and b >= 0,
 // the limit)
+// A Python number as the exponent (x ** 2) is known on the host: checked and branched on there.
 Tensor pow(const Tensor& a, const Tensor& b) {
+  const bool host_exponent = b.is_wrapped_number() && b.device().is_cpu();
+  // As PyTorch: an integer base to a negative integer number has no integer result.
+  TG_CHECK(!(host_exponent && !is_floating(result_type(a, b)) && b.item<double>() < 0), RuntimeError,
+           "pow: integers to negative integer powers are not allowed (base of dtype ", dtype_name(a.dtype()),
+           " and shape ", shape_str(a.shape()), ", exponent ", b.item<double>(), ")");
   Tensor z = map2(BinaryOp::Pow, a, b);
   if (should_record({&a, &b}))
-    record("PowBackward", {a, b}, {z}, {a, b, z}, [](const BackwardContext& c, const TensorList& g) {
+    record("PowBackward", {a, b}, {z}, {a, b, z}, [host_exponent](const BackwardContext& c, const TensorList& g) {
       Tensor a = c.saved(0), b = c.saved(1);
       Tensor ga, gb;
       if (c.needs_grad(0)) {
-        ga = g[0] * b * pow(a, b - 1.0);
-        ga = where(eq(b, wrap_scalar(0.0, b)), zeros_like(ga), ga);
+        if (host_exponent && b.item<double>() == 0) ga = zeros_like(g[0]);
+        else ga = g[0] * b * pow(a, b - 1.0);
+        if (!host_exponent) ga = where(eq(b, wrap_scalar(0.0, b)), zeros_like(ga), ga);
       }
       if (c.needs_grad(1)) {
         Tensor zero_base = logical_and(eq(a, wrap_scalar(0.0, a)), ge(b, wrap_scalar(0.0, b)));
