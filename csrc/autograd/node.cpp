@@ -1,6 +1,7 @@
 #include "autograd/node.h"
 
 #include "autograd/grad_mode.h"
+#include "autograd/view_history.h"
 #include "ops/ops.h"
 
 namespace tg {
@@ -98,11 +99,9 @@ bool should_record(const TensorList& inputs) {
   return false;
 }
 
-void (*refresh_view_history)(const Tensor& view) = nullptr;
-
 Edge gradient_edge(const Tensor& t) {
   TensorImpl* impl = t.get();
-  if (impl->grad_fn && impl->view_base && impl->view_version != impl->storage->version && refresh_view_history)
+  if (impl->grad_fn && impl->view_base && impl->view_version != impl->storage->version)
     refresh_view_history(t);
   if (impl->grad_fn) return {impl->grad_fn, impl->output_nr};
   if (!impl->requires_grad) return {};

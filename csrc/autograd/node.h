@@ -86,10 +86,7 @@ void record(const char* name, const TensorList& inputs, const TensorList& output
 
 // The edge a gradient for `t` should flow into: its grad_fn, or its leaf accumulator. A view
 // whose memory was written in place since its history was made (through another view of the
-// same tensor) first gets a fresh history from the viewed tensor's (refresh_view_history).
+// same tensor) first gets a fresh history from the viewed tensor's (view_history.h).
 Edge gradient_edge(const Tensor& t);
-
-// Set by ops/movement.cpp (autograd does not know the view ops): re-derives a stale view's history.
-extern void (*refresh_view_history)(const Tensor& view);
 
 }  // namespace tg

@@ -1,6 +1,6 @@
 // tapegrad._C: the compiled core.
 #include "bindings/convert.h"
-#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_backend.h"
 
 namespace py = pybind11;
 

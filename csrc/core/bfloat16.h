@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/functors.h"
+#include "core/host_device.h"
 
 namespace tg {
 

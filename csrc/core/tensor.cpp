@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "autograd/node.h"
-#include "kernels/cuda/runtime.h"
+#include "core/memory.h"
 
 namespace tg {
 
@@ -12,21 +12,16 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   auto s = std::make_shared<Storage>();
   s->nbytes = nbytes;
   s->device = device;
-  if (!device.is_cpu()) {  // the caching allocator (kernels/cuda/allocator.cu); never inline bytes
-    s->data = cuda::allocate(nbytes, device.index);
-    if (s->data) s->release = &cuda::release;
-    return s;
-  }
-  if (nbytes <= kInlineBytes) {
+  if (device.is_cpu() && nbytes <= kInlineBytes) {
     s->data = s->inline_bytes;
     return s;
   }
-  // 64-byte alignment: a cache line, and whole AVX-512 vectors for the kernels.
-  size_t rounded = ((nbytes + 63) / 64) * 64;
-  void* p = std::aligned_alloc(64, rounded);
-  if (!p) throw MemoryError(str("allocate: out of memory allocating ", nbytes, " bytes"));
-  s->data = p;
-  s->release = [](void* q, void*) { std::free(q); };
+  DeviceMemory& memory = device_memory(device);  // the device's backend; a GPU's caching allocator
+  s->data = memory.allocate(nbytes);
+  if (s->data) {
+    s->release = [](void* data, void* context) { static_cast<DeviceMemory*>(context)->release(data); };
+    s->release_context = &memory;
+  }
   return s;
 }
 
@@ -63,7 +58,7 @@ T Tensor::item() const {
     using S = decltype(tag);
     if (device().is_cpu()) return static_cast<T>(*data<S>());
     S value;  // one element copied to the host (this waits for the work that computes it)
-    cuda::copy_bytes(&value, -1, raw_data(), device().index, sizeof(S));
+    copy_bytes(&value, Device{}, raw_data(), device(), sizeof(S));
     return static_cast<T>(value);
   });
 }

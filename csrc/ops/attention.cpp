@@ -12,7 +12,6 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
-#include "kernels/cuda/attention.h"
 #include "kernels/philox.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
@@ -32,15 +31,14 @@ Tensor with_batch(const Tensor& t, const Shape& batch) {
 
 // Everything the kernels need, computed once in the forward and kept for the backward.
 struct AttentionProblem {
-  Tensor q, k, v, additive;             // contiguous (N, ...) inputs; the additive mask (or none)
-  std::vector<int64_t> mask_offsets;    // per problem n, into `additive`
-  Tensor device_mask_offsets;           // the same on the device (CUDA kernels read device pointers)
+  Tensor q, k, v, additive;  // contiguous (N, ...) inputs; the additive mask (or none)
+  Tensor mask_offsets;       // (N) int64 on the inputs' device: problem n's mask starts there in `additive`
   AttentionArgs args;
   Shape batch;
 
   const AttentionArgs& kernel_args() {
     args.mask = additive.defined() ? additive.raw_data() : nullptr;
-    args.mask_offsets = device_mask_offsets.defined() ? device_mask_offsets.data<int64_t>() : mask_offsets.data();
+    args.mask_offsets = mask_offsets.defined() ? mask_offsets.data<int64_t>() : nullptr;
     return args;
   }
 };
@@ -60,9 +58,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
            shape_str(k.shape()), ", v ", shape_str(v.shape()), " do not fit (q (..., L, E), k (..., S, E), v (..., S, Ev))");
   TG_CHECK(dropout_p >= 0 && dropout_p < 1, ValueError, op, ": dropout_p must be in [0, 1), got ", dropout_p);
   TG_CHECK(!(is_causal && mask.defined()), ShapeError, op, ": pass either attn_mask or is_causal, not both");
-  // bfloat16 on the CPU: the float32 kernel on converted inputs, the output rounded once. The CUDA
-  // kernel reads bfloat16 itself (tensor cores, float32 softmax).
-  if (any_bf16({&q}) && q.device().is_cpu())
+  // bfloat16 where the backend has no bfloat16 kernel (the CPU): the float32 kernel on converted
+  // inputs, the output rounded once. The CUDA kernel reads bfloat16 itself (tensor cores, float32 softmax).
+  Backend& kernels = backend(q.device());
+  if (any_bf16({&q}) && !kernels.computes_bfloat16_products())
     return to_dtype(scaled_dot_product_attention(widened(q), widened(k), widened(v), widened(mask), dropout_p, is_causal,
                                                  scale),
                     q.dtype());
@@ -75,8 +74,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   out_shape.push_back(L);
   out_shape.push_back(Ev);
   const Device device = q.device();
-  // lse: the CPU kernel keeps the data's dtype; the CUDA kernel always float32 (attention.h).
-  Tensor out = empty(out_shape, q.dtype(), device), lse = empty({N, L}, device.is_cpu() ? q.dtype() : DType::Float32, device);
+  Tensor out = empty(out_shape, q.dtype(), device), lse = empty({N, L}, kernels.attention_lse_dtype(q.dtype()), device);
   {
     GradModeGuard no_grad(false);
     P.q = with_batch(detach(q), P.batch);
@@ -95,30 +93,22 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       Shape st = broadcast_strides(P.additive.shape(), P.additive.strides(), full_shape);
       mask_row = st[st.size() - 2];
       mask_col = st[st.size() - 1];
-      P.mask_offsets.resize(N);
+      Tensor offsets = empty({N}, DType::Int64);  // computed on the host, read by the kernels on the device
       for (int64_t n = 0; n < N; ++n) {
         int64_t rem = n, off = 0;
         for (int64_t d = static_cast<int64_t>(P.batch.size()) - 1; d >= 0; --d) {
           off += (rem % P.batch[d]) * st[d];
           rem /= P.batch[d];
         }
-        P.mask_offsets[n] = off;
+        offsets.data<int64_t>()[n] = off;
       }
-      if (!device.is_cpu()) {
-        Tensor host = empty({N}, DType::Int64);
-        std::copy(P.mask_offsets.begin(), P.mask_offsets.end(), host.data<int64_t>());
-        P.device_mask_offsets = to_device(host, device);
-      }
+      P.mask_offsets = to_device(offsets, device);
     }
     P.args = AttentionArgs{N, L, S, E, Ev, scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E)), nullptr,
                                 nullptr, mask_row, mask_col, is_causal, dropout_p, 0, 0};
     if (dropout_p > 0) P.args.offset = reserve_random(dropout_counters(N * L * S), &P.args.seed);
-    if (device.is_cpu())
-      cpu::attention_forward(q.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), out.raw_data(),
-                             lse.raw_data());
-    else
-      cuda::attention_forward(q.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), out.raw_data(),
-                              lse.raw_data(), device.index);
+    kernels.attention_forward(q.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), out.raw_data(),
+                              lse.raw_data());
   }
   if (should_record({&q, &k, &v})) {
     Shape qs = P.q.shape(), ks = P.k.shape(), vs = P.v.shape();
@@ -128,13 +118,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       AttentionProblem& P = *pb;
       Tensor lse = c.saved(0), go = contiguous(g[0]);
       Tensor dq = empty(qs, go.dtype(), go.device()), dk = empty(ks, go.dtype(), go.device()), dv = empty(vs, go.dtype(), go.device());
-      if (go.device().is_cpu())
-        cpu::attention_backward(go.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), lse.raw_data(),
-                                go.raw_data(), dq.raw_data(), dk.raw_data(), dv.raw_data());
-      else  // the device backward also reads the forward's output (D_i = rowsum(dO_i * O_i))
-        cuda::attention_backward(go.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(),
-                                 c.saved(1).raw_data(), lse.raw_data(), go.raw_data(), dq.raw_data(), dk.raw_data(),
-                                 dv.raw_data(), go.device().index);
+      // The GPU backward also reads the forward's output (D_i = rowsum(dO_i * O_i)).
+      backend(go.device()).attention_backward(go.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(),
+                                              P.v.raw_data(), c.saved(1).raw_data(), lse.raw_data(), go.raw_data(),
+                                              dq.raw_data(), dk.raw_data(), dv.raw_data());
       return TensorList{dq, dk, dv};  // at the broadcast batch shape; the engine sums it back
     });
   }

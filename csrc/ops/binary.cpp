@@ -107,16 +107,11 @@ Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
   const Tensor A = on_device(as_dtype(a, compute), device), B = on_device(as_dtype(b, compute), device);
   Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = empty(shape, is_comparison_op(op) ? DType::Bool : compute, device);
-  if (device.is_cpu()) {
-    if (A.shape() == shape && B.shape() == shape) {
-      cpu::binary(op, shape, operand(out), operand(A), operand(B));
-    } else {
-      Shape sa = broadcast_strides(A.shape(), A.strides(), shape), sb = broadcast_strides(B.shape(), B.strides(), shape);
-      cpu::binary(op, shape, operand(out), operand(A, sa), operand(B, sb));
-    }
+  if (A.shape() == shape && B.shape() == shape) {
+    backend(device).binary(op, shape, operand(out), operand(A), operand(B));
   } else {
     Shape sa = broadcast_strides(A.shape(), A.strides(), shape), sb = broadcast_strides(B.shape(), B.strides(), shape);
-    cuda::binary(device.index, op, shape, operand(out), operand(A, sa), operand(B, sb));
+    backend(device).binary(op, shape, operand(out), operand(A, sa), operand(B, sb));
   }
   return compute == common || is_comparison_op(op) ? out : as_dtype(out, common);
 }
@@ -320,8 +315,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = empty(shape, common, device);
   Shape sc = broadcast_strides(cond.shape(), cond.strides(), shape), sa = broadcast_strides(A.shape(), A.strides(), shape),
         sb = broadcast_strides(B.shape(), B.strides(), shape);
-  if (device.is_cpu()) cpu::where(shape, operand(out), operand(cond, sc), operand(A, sa), operand(B, sb));
-  else cuda::where(device.index, shape, operand(out), operand(cond, sc), operand(A, sa), operand(B, sb));
+  backend(device).where(shape, operand(out), operand(cond, sc), operand(A, sa), operand(B, sb));
   if (should_record({&a, &b}))
     record("WhereBackward", {a, b}, {out}, {cond}, [](const BackwardContext& c, const TensorList& g) {
       Tensor cond = c.saved(0), zero = zeros_like(g[0]);

@@ -8,8 +8,7 @@ namespace tg {
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
-  if (device.is_cpu()) cpu::fill(t.raw_data(), t.numel(), dtype, value);
-  else cuda::fill(device.index, t.raw_data(), t.numel(), dtype, value);
+  backend(device).fill(t.raw_data(), t.numel(), dtype, value);
   return t;
 }
 Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
@@ -27,25 +26,23 @@ Tensor scalar_tensor(double value, DType dtype, bool wrapped, Device device) {
 Tensor arange(double start, double end, double step, DType dtype, Device device) {
   TG_CHECK(step != 0, ValueError, "arange: step must be nonzero");
   TG_CHECK(std::isfinite(start) && std::isfinite(end), ValueError, "arange: start and end must be finite");
-  // Device tensors are computed on the host and copied: one small transfer, the same values.
-  if (!device.is_cpu()) return to_device(arange(start, end, step, dtype, Device{}), device);
   if (dtype != compute_dtype(dtype)) return to_dtype(arange(start, end, step, compute_dtype(dtype), device), dtype);
   double span = (end - start) / step;
   int64_t n = span > 0 ? static_cast<int64_t>(std::ceil(span)) : 0;
-  Tensor t = empty({n}, dtype, device);
+  // Computed on the host; a device tensor is then one small transfer of the same values.
+  Tensor t = empty({n}, dtype);
   TG_DISPATCH_NUMERIC(dtype, "arange", [&](auto tag) {
     using T = decltype(tag);
     T* p = t.data<T>();
     for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
   });
-  return t;
+  return to_device(t, device);
 }
 
 Tensor linspace(double start, double end, int64_t steps, DType dtype, Device device) {
   TG_CHECK(steps >= 0, ValueError, "linspace: number of steps must be non-negative, got ", steps);
-  if (!device.is_cpu()) return to_device(linspace(start, end, steps, dtype, Device{}), device);
   if (dtype != compute_dtype(dtype)) return to_dtype(linspace(start, end, steps, compute_dtype(dtype), device), dtype);
-  Tensor t = empty({steps}, dtype, device);
+  Tensor t = empty({steps}, dtype);  // on the host, as arange
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   TG_DISPATCH_NUMERIC(dtype, "linspace", [&](auto tag) {
     using T = decltype(tag);
@@ -57,18 +54,17 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype, Device dev
       p[i] = static_cast<T>(i < steps / 2 ? start + step * static_cast<double>(i)
                                           : end - step * static_cast<double>(steps - 1 - i));
   });
-  return t;
+  return to_device(t, device);
 }
 
 Tensor eye(int64_t n, int64_t m, DType dtype, Device device) {
   TG_CHECK(n >= 0 && m >= 0, ValueError, "eye: sizes must be non-negative, got ", n, " and ", m);
-  if (!device.is_cpu()) return to_device(eye(n, m, dtype, Device{}), device);
-  Tensor t = zeros({n, m}, dtype, device);
+  Tensor t = zeros({n, m}, dtype);  // on the host, as arange
   TG_DISPATCH_STORAGE(dtype, "eye", [&](auto tag) {
     using T = decltype(tag);
     for (int64_t i = 0; i < std::min(n, m); ++i) t.data<T>()[i * m + i] = T(1);
   });
-  return t;
+  return to_device(t, device);
 }
 
 }  // namespace tg

@@ -1,11 +1,9 @@
 // Small helpers shared by the op files: device checks and kernel operands. Each op's forward
-// picks its kernel with `if (device.is_cpu()) cpu::x(...); else cuda::x(device.index, ...);`
-// (one compare on the CPU path; the cuda:: functions raise in a CPU-only build).
+// calls the kernel of its device through `backend(device).x(...)` (kernels/backend.h).
 #pragma once
 #include "autograd/grad_mode.h"
 #include "core/tensor.h"
-#include "kernels/cpu/cpu.h"
-#include "kernels/cuda/cuda.h"
+#include "kernels/backend.h"
 #include "ops/ops.h"
 
 namespace tg {
@@ -23,9 +21,9 @@ inline void check_same_device(const char* op, std::initializer_list<const Tensor
   }
 }
 
-inline cpu::Operand operand(const Tensor& t) { return {static_cast<char*>(t.raw_data()), t.strides().data(), t.dtype()}; }
+inline Operand operand(const Tensor& t) { return {static_cast<char*>(t.raw_data()), t.strides().data(), t.dtype()}; }
 // The operand read with `strides` (broadcast strides held by the caller).
-inline cpu::Operand operand(const Tensor& t, const Shape& strides) {
+inline Operand operand(const Tensor& t, const Shape& strides) {
   return {static_cast<char*>(t.raw_data()), strides.data(), t.dtype()};
 }
 

@@ -11,29 +11,19 @@ namespace tg {
 namespace {
 
 // A contiguous int64 copy of `index` on `device` with negative entries wrapped, after a bounds
-// check. An index on the host is checked there and raises IndexError at once. An index already
-// on the GPU is checked by the GPU (cuda.h check_indices): copying it to the host would make the
-// host wait for every queued kernel; a bad one raises IndexError at the next synchronisation
-// instead, and the op reads index 0 in its place. The index may live on either device (as in
-// PyTorch's advanced indexing).
+// check by the backend where the index lives. An index on the host is checked there and raises
+// IndexError at once. An index already on the GPU is checked by the GPU (Backend::check_indices):
+// copying it to the host would make the host wait for every queued kernel; a bad one raises
+// IndexError at the next synchronisation instead, and the op reads index 0 in its place. The
+// index may live on either device (as in PyTorch's advanced indexing).
 Tensor checked_index(const Tensor& index, int64_t size, const char* op, int64_t dim, Device device) {
   TG_CHECK(index.dtype() == DType::Int64, TypeError, op, ": index must be an int64 tensor, got ", dtype_name(index.dtype()));
+  TG_CHECK(size > 0 || index.numel() == 0, IndexError, op, ": index is out of range for dim ", dim, " with size 0");
   GradModeGuard no_grad(false);
-  if (!index.device().is_cpu() && !device.is_cpu()) {
-    TG_CHECK(size > 0 || index.numel() == 0, IndexError, op, ": index is out of range for dim ", dim, " with size 0");
-    Tensor in = to_device(contiguous(detach(index)), device), out = empty(index.shape(), DType::Int64, device);
-    cuda::check_indices(device.index, in.data<int64_t>(), out.data<int64_t>(), in.numel(),
-                        cuda::IndexRule{size, true, false, 0, 0, op, dim});
-    return out;
-  }
-  Tensor idx = index.device().is_cpu() ? clone(detach(index)) : to_device(detach(index), Device{});
-  int64_t* p = idx.data<int64_t>();
-  for (int64_t i = 0, n = idx.numel(); i < n; ++i) {
-    TG_CHECK(p[i] >= -size && p[i] < size, IndexError, op, ": index ", p[i], " is out of range for dim ", dim,
-             " with size ", size);
-    if (p[i] < 0) p[i] += size;
-  }
-  return to_device(idx, device);
+  Tensor in = contiguous(detach(index)), out = empty(index.shape(), DType::Int64, index.device());
+  backend(index.device()).check_indices(in.data<int64_t>(), out.data<int64_t>(), in.numel(),
+                                        IndexRule{size, true, false, 0, 0, op, dim});
+  return to_device(out, device);
 }
 
 void outer_inner(const Shape& shape, int64_t dim, int64_t* outer, int64_t* inner) {
@@ -61,11 +51,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor y = empty(shape, x.dtype(), x.device());
   int64_t outer, inner;
   outer_inner(x.shape(), dim, &outer, &inner);
-  if (x.device().is_cpu())
-    cpu::index_select(x.dtype(), outer, x.shape()[dim], inner, xc.raw_data(), idx.data<int64_t>(), idx.numel(), y.raw_data());
-  else
-    cuda::index_select(x.device().index, x.dtype(), outer, x.shape()[dim], inner, xc.raw_data(), idx.data<int64_t>(),
-                       idx.numel(), y.raw_data());
+  backend(x.device()).index_select(x.dtype(), outer, x.shape()[dim], inner, xc.raw_data(), idx.data<int64_t>(),
+                                   idx.numel(), y.raw_data());
   if (should_record({&x})) {
     Shape in_shape = x.shape();
     record("IndexSelectBackward", {x}, {y}, {idx}, [in_shape, dim](const BackwardContext& c, const TensorList& g) {
@@ -91,11 +78,8 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
   Tensor sc = contiguous(detach(to_dtype(src, base.dtype())));
   int64_t outer, inner;
   outer_inner(base.shape(), dim, &outer, &inner);
-  if (base.device().is_cpu())
-    cpu::index_add(base.dtype(), outer, base.shape()[dim], inner, y.raw_data(), idx.data<int64_t>(), idx.numel(), sc.raw_data());
-  else
-    cuda::index_add(base.device().index, base.dtype(), outer, base.shape()[dim], inner, y.raw_data(), idx.data<int64_t>(),
-                    idx.numel(), sc.raw_data());
+  backend(base.device()).index_add(base.dtype(), outer, base.shape()[dim], inner, y.raw_data(), idx.data<int64_t>(),
+                                   idx.numel(), sc.raw_data());
   if (should_record({&base, &src}))
     record("IndexAddBackward", {base, src}, {y}, {idx}, [dim](const BackwardContext& c, const TensorList& g) {
       return TensorList{g[0], c.needs_grad(1) ? index_select(g[0], dim, c.saved(0)) : Tensor()};
@@ -122,11 +106,8 @@ Tensor gather(const Tensor& x_in, int64_t dim, const Tensor& index) {
   Tensor y = empty(index.shape(), x.dtype(), x.device());
   int64_t outer, inner;
   outer_inner(x.shape(), dim, &outer, &inner);
-  if (x.device().is_cpu())
-    cpu::gather(x.dtype(), outer, x.shape()[dim], index.shape()[dim], inner, xc.raw_data(), idx.data<int64_t>(), y.raw_data());
-  else
-    cuda::gather(x.device().index, x.dtype(), outer, x.shape()[dim], index.shape()[dim], inner, xc.raw_data(),
-                 idx.data<int64_t>(), y.raw_data());
+  backend(x.device()).gather(x.dtype(), outer, x.shape()[dim], index.shape()[dim], inner, xc.raw_data(),
+                             idx.data<int64_t>(), y.raw_data());
   if (should_record({&x})) {
     Shape in_shape = x.shape();
     record("GatherBackward", {x}, {y}, {idx}, [in_shape, dim](const BackwardContext& c, const TensorList& g) {
@@ -153,12 +134,8 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
   Tensor sc = contiguous(detach(to_dtype(src, base.dtype())));
   int64_t outer, inner;
   outer_inner(base.shape(), dim, &outer, &inner);
-  if (base.device().is_cpu())
-    cpu::scatter_add(base.dtype(), outer, base.shape()[dim], index.shape()[dim], inner, y.raw_data(), idx.data<int64_t>(),
-                     sc.raw_data());
-  else
-    cuda::scatter_add(base.device().index, base.dtype(), outer, base.shape()[dim], index.shape()[dim], inner, y.raw_data(),
-                      idx.data<int64_t>(), sc.raw_data());
+  backend(base.device()).scatter_add(base.dtype(), outer, base.shape()[dim], index.shape()[dim], inner, y.raw_data(),
+                                     idx.data<int64_t>(), sc.raw_data());
   if (should_record({&base, &src}))
     record("ScatterAddBackward", {base, src}, {y}, {idx}, [dim](const BackwardContext& c, const TensorList& g) {
       return TensorList{g[0], c.needs_grad(1) ? gather(g[0], dim, c.saved(0)) : Tensor()};
@@ -168,14 +145,13 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
 
 // nonzero: the (n, ndim) coordinates of the true (non-zero) elements, in row-major order.
 Tensor nonzero(const Tensor& mask) {
-  // The output's size depends on the data: the host counts (one copy of the mask).
-  if (!mask.device().is_cpu()) return to_device(nonzero(to_device(detach(mask), Device{})), mask.device());
-  Tensor m = contiguous(detach(to_dtype(detach(mask), DType::Bool)));
+  // The output's size depends on the data: the host counts (one copy of a device mask).
+  Tensor m = to_device(contiguous(detach(to_dtype(detach(mask), DType::Bool))), Device{});
   const bool* p = m.data<bool>();
   const int64_t n = m.numel(), nd = m.dim();
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) count += p[i];
-  Tensor out = empty({count, nd}, DType::Int64, mask.device());
+  Tensor out = empty({count, nd}, DType::Int64);
   int64_t* o = out.data<int64_t>();
   Shape strides = contiguous_strides(m.shape());
   for (int64_t i = 0; i < n; ++i) {
@@ -186,7 +162,7 @@ Tensor nonzero(const Tensor& mask) {
       rem %= strides[d];
     }
   }
-  return out;
+  return to_device(out, mask.device());
 }
 
 // Advanced indexing, NumPy's rules: the index tensors broadcast to one shape B; the indexed dims
@@ -259,8 +235,7 @@ Tensor index_put(const Tensor& x, const std::vector<std::optional<Tensor>>& indi
   Tensor vals = contiguous(detach(to_dtype(expand(detach(values), pos.shape()), x.dtype())));
   if (vals.device() != x.device()) vals = to_device(vals, x.device());  // a wrapped number (checked above)
   Tensor y = clone(detach(x));
-  if (x.device().is_cpu()) cpu::put(x.dtype(), y.raw_data(), pos.data<int64_t>(), vals.raw_data(), pos.numel());
-  else cuda::put(x.device().index, x.dtype(), y.raw_data(), pos.data<int64_t>(), vals.raw_data(), pos.numel());
+  backend(x.device()).put(x.dtype(), y.raw_data(), pos.data<int64_t>(), vals.raw_data(), pos.numel());
   if (should_record({&x, &values}))
     record("IndexPutBackward", {x, values}, {y}, {}, [indices](const BackwardContext& c, const TensorList& g) {
       Tensor gx, gv;

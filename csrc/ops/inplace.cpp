@@ -6,6 +6,7 @@
 // views is rebased as well (rebase_view_history), so gradients through either see the write.
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "autograd/view_history.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 

@@ -28,12 +28,8 @@ TensorList lstm_cell(const Tensor& gates, const Tensor& c) {
   const Device device = c.device();
   Tensor h_out = empty({B, H}, c.dtype(), device), c_out = empty({B, H}, c.dtype(), device);
   Tensor act = empty({B, 4 * H}, c.dtype(), device), tanh_c = empty({B, H}, c.dtype(), device);
-  if (device.is_cpu())
-    cpu::lstm_cell(c.dtype(), B, H, gc.raw_data(), cc.raw_data(), h_out.raw_data(), c_out.raw_data(), act.raw_data(),
-                   tanh_c.raw_data());
-  else
-    cuda::lstm_cell(device.index, c.dtype(), B, H, gc.raw_data(), cc.raw_data(), h_out.raw_data(), c_out.raw_data(),
-                    act.raw_data(), tanh_c.raw_data());
+  backend(device).lstm_cell(c.dtype(), B, H, gc.raw_data(), cc.raw_data(), h_out.raw_data(), c_out.raw_data(),
+                            act.raw_data(), tanh_c.raw_data());
   if (should_record({&gates, &c}))
     record("LstmCellBackward", {gates, c}, {h_out, c_out}, {act, cc, tanh_c}, [H](const BackwardContext& ctx, const TensorList& g) {
       Tensor act = ctx.saved(0), c_prev = ctx.saved(1), tc = ctx.saved(2);

@@ -7,8 +7,6 @@
 // The kernel reads a and b through their strides, so transposed views cost no copy.
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
-#include "kernels/cpu/loops.h"
-#include "kernels/cuda/gemm.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -17,7 +15,7 @@ namespace tg {
 namespace {
 
 // t broadcast to batch + (rows, cols) as a (nb, rows, cols) view with one batch stride and a unit
-// stride inside each matrix -- the layout cuda::gemm reads; a copy when the strides do not allow it.
+// stride inside each matrix -- the layout Backend::gemm reads; a copy when the strides do not allow it.
 Tensor as_batched_matrices(const Tensor& t, const Shape& batch, int64_t rows, int64_t cols) {
   Shape full = batch;
   full.push_back(rows);
@@ -28,24 +26,6 @@ Tensor as_batched_matrices(const Tensor& t, const Shape& batch, int64_t rows, in
   return row_major || col_major ? v : contiguous(v);
 }
 
-// The device product: one batched cuda::gemm call over the broadcast batch.
-Tensor matmul_cuda(const Tensor& A, const Tensor& B, const Shape& batch, int64_t M, int64_t N, int64_t K, DType dtype) {
-  Shape out_shape = batch;
-  out_shape.push_back(M);
-  out_shape.push_back(N);
-  const Device device = A.device();
-  if (K == 0) return zeros(out_shape, dtype, device);  // an empty sum
-  Tensor c = empty(out_shape, dtype, device);
-  if (c.numel() == 0) return c;
-  const Tensor a3 = as_batched_matrices(A, batch, M, K), b3 = as_batched_matrices(B, batch, K, N);
-  const cuda::GemmArgs args{numel_of(batch), M, N, K,
-                            a3.raw_data(), a3.strides()[0], a3.strides()[1], a3.strides()[2],
-                            b3.raw_data(), b3.strides()[0], b3.strides()[1], b3.strides()[2],
-                            c.raw_data(), M * N, N, false, device.index};
-  cuda::gemm(dtype, args);
-  return c;
-}
-
 // a (..., M, K) @ b (..., K, N), both with dim >= 2, batch dims broadcast; no autograd.
 Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
   GradModeGuard no_grad(false);  // the caller records one node for the whole product
@@ -54,48 +34,33 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
            " are not aligned: ", K, " (dim -1 of the first) != ", b.size(-2), " (dim -2 of the second)");
   DType dtype = promote(a.dtype(), b.dtype());
   TG_CHECK(dtype != DType::Bool, TypeError, "matmul: not supported for bool tensors");
-  // bfloat16 on the CPU: both operands converted to float32 for the float32 GEMM (float32
-  // accumulation), the product rounded once. CUDA multiplies bfloat16 on the tensor cores itself.
-  if (dtype == DType::BFloat16 && a.device().is_cpu()) return to_dtype(matmul_kernel(to_dtype(a, DType::Float32), to_dtype(b, DType::Float32)), dtype);
+  Backend& kernels = backend(a.device());
+  // bfloat16 where the backend has no bfloat16 GEMM (the CPU): both operands converted to float32
+  // for the float32 GEMM (float32 accumulation), the product rounded once.
+  if (dtype == DType::BFloat16 && !kernels.computes_bfloat16_products())
+    return to_dtype(matmul_kernel(to_dtype(a, DType::Float32), to_dtype(b, DType::Float32)), dtype);
   const Tensor A = a.dtype() == dtype ? a : to_dtype(a, dtype), B = b.dtype() == dtype ? b : to_dtype(b, dtype);
   Shape a_batch(a.shape().begin(), a.shape().end() - 2), b_batch(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(a_batch, b_batch, "matmul");
-  if (!a.device().is_cpu()) return matmul_cuda(A, B, batch, M, N, K, dtype);
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
+  if (K == 0) return zeros(out_shape, dtype, a.device());  // an empty sum
   Tensor c = empty(out_shape, dtype, a.device());
+  if (c.numel() == 0) return c;
   const int64_t nb = numel_of(batch);
-  const int64_t isz = itemsize(dtype);
-  // b is one matrix and a's rows are evenly strided: one (batch*M, K) @ (K, N) product.
+  // b is one matrix: a's rows, folded into one (batch*M, K) @ (K, N) product.
   if (b.dim() == 2 && a.dim() > 2) {
-    Shape rows_shape = {nb * M, K};
-    Tensor a2 = reshape(A, rows_shape);
-    cpu::gemm(dtype, nb * M, N, K, a2.raw_data(), a2.strides()[0], a2.strides()[1], B.raw_data(), B.strides()[0],
-              B.strides()[1], c.raw_data(), N, false);
+    const Tensor a2 = as_batched_matrices(reshape(A, {nb * M, K}), {}, nb * M, K);
+    const Tensor b2 = as_batched_matrices(B, {}, K, N);
+    kernels.gemm(dtype, GemmArgs{1, nb * M, N, K, a2.raw_data(), 0, a2.strides()[1], a2.strides()[2], b2.raw_data(), 0,
+                                 b2.strides()[1], b2.strides()[2], c.raw_data(), 0, N, false, 0});
     return c;
   }
-  Shape sa = broadcast_strides(a_batch, Shape(A.strides().begin(), A.strides().end() - 2), batch);
-  Shape sb = broadcast_strides(b_batch, Shape(B.strides().begin(), B.strides().end() - 2), batch);
-  const char* pa = static_cast<const char*>(A.raw_data());
-  const char* pb = static_cast<const char*>(B.raw_data());
-  char* pc = static_cast<char*>(c.raw_data());
-  const int64_t lda = A.strides()[A.dim() - 2], a_col = A.strides()[A.dim() - 1];
-  const int64_t ldb = B.strides()[B.dim() - 2], b_col = B.strides()[B.dim() - 1];
-  // Many small products (attention heads): threads take whole products; a large one threads inside.
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(M * N * K, 1));
-  cpu::parallel_for(nb, nb > 1 ? grain : nb, [&](int64_t b0, int64_t b1) {
-    for (int64_t i = b0; i < b1; ++i) {
-      int64_t oa = 0, ob = 0, rem = i;
-      for (int64_t d = static_cast<int64_t>(batch.size()) - 1; d >= 0; --d) {
-        const int64_t id = rem % batch[d];
-        rem /= batch[d];
-        oa += id * sa[d];
-        ob += id * sb[d];
-      }
-      cpu::gemm(dtype, M, N, K, pa + oa * isz, lda, a_col, pb + ob * isz, ldb, b_col, pc + i * M * N * isz, N, false);
-    }
-  });
+  const Tensor a3 = as_batched_matrices(A, batch, M, K), b3 = as_batched_matrices(B, batch, K, N);
+  kernels.gemm(dtype, GemmArgs{nb, M, N, K, a3.raw_data(), a3.strides()[0], a3.strides()[1], a3.strides()[2],
+                               b3.raw_data(), b3.strides()[0], b3.strides()[1], b3.strides()[2], c.raw_data(), M * N,
+                               N, false, 0});
   return c;
 }
 

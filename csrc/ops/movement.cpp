@@ -5,7 +5,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
-#include "kernels/cuda/runtime.h"
+#include "core/memory.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -199,8 +199,7 @@ void write_into(const Tensor& dst, const Tensor& src, const char* op) {
   TG_CHECK(target == dst.shape(), ShapeError, op, ": cannot write a tensor of shape ", shape_str(src.shape()),
            " into one of shape ", shape_str(dst.shape()));
   Shape ss = broadcast_strides(src.shape(), src.strides(), dst.shape());
-  if (dst.device().is_cpu()) cpu::copy(dst.shape(), operand(dst), operand(src, ss));
-  else cuda::copy(dst.device().index, dst.shape(), operand(dst), operand(src, ss));
+  backend(dst.device()).copy(dst.shape(), operand(dst), operand(src, ss));
 }
 
 // clone: a contiguous copy; dx = dy
@@ -236,8 +235,7 @@ Tensor to_device(const Tensor& x, Device device) {
     src = contiguous(detach(x));
   }
   Tensor y = empty(x.shape(), x.dtype(), device);
-  cuda::copy_bytes(y.raw_data(), device.is_cpu() ? -1 : device.index, src.raw_data(),
-                   x.device().is_cpu() ? -1 : x.device().index, static_cast<size_t>(x.numel() * itemsize(x.dtype())));
+  copy_bytes(y.raw_data(), device, src.raw_data(), x.device(), static_cast<size_t>(x.numel() * itemsize(x.dtype())));
   y.impl()->is_wrapped_number = x.is_wrapped_number();
   if (should_record({&x})) {
     const Device from = x.device();
@@ -329,86 +327,6 @@ Tensor basic_index(const Tensor& x, const std::vector<IndexItem>& items) {
     });
   }
   return y;
-}
-
-// ---- in-place writes into views -------------------------------------------------------------
-// v is a view of a contiguous base b, at geometry geo (shape, strides, offset counted in b's
-// elements). A recorded write v <- r (r the write's out-of-place result) changes b as well:
-//   b' = b with b'[geo] = r          db = dg_b' with the region zeroed;  dr = dg_b'[geo]
-//   v' = b'[geo]                     db' = zeros with dv' written at geo
-// b's history becomes the first node (PyTorch's CopySlices), v's the second; other views of b
-// made before the write keep their old history (PyTorch regenerates theirs).
-namespace {
-
-Tensor strided_region(const Tensor& x, const ViewGeometry& geo) { return make_view(x, geo.shape, geo.strides, geo.offset); }
-
-// y = x[geo] for a contiguous x; dx = zeros with dy written at geo
-Tensor strided_view(const Tensor& x, const ViewGeometry& geo);
-
-// z = zeros(shape) with z[geo] = g; dg = dz[geo]
-Tensor strided_scatter(const Tensor& g, const Shape& shape, const ViewGeometry& geo) {
-  Tensor z = zeros(shape, g.dtype(), g.device());
-  write_into(strided_region(z, geo), g, "view backward");
-  if (should_record({&g}))
-    record("StridedScatterBackward", {g}, {z}, {}, [geo](const BackwardContext&, const TensorList& gr) {
-      return TensorList{contiguous(strided_view(contiguous(gr[0]), geo))};
-    });
-  return z;
-}
-
-// Records y as the view of x at geo: dx = zeros with dy written at geo.
-void record_as_view_of(const Tensor& x, const Tensor& y, const ViewGeometry& geo) {
-  const Shape shape = x.shape();
-  record("AsStridedBackward", {x}, {y}, {}, [geo, shape](const BackwardContext&, const TensorList& gr) {
-    return TensorList{strided_scatter(gr[0], shape, geo)};
-  });
-}
-
-Tensor strided_view(const Tensor& x, const ViewGeometry& geo) {
-  Tensor y = strided_region(x, geo);
-  if (should_record({&x})) record_as_view_of(x, y, geo);
-  return y;
-}
-
-// Where `view` lies in its base, counted in the base's elements (the base is contiguous).
-ViewGeometry geometry_in_base(const Tensor& view, const Tensor& base) {
-  return {view.shape(), view.strides(), view.offset() - base.offset()};
-}
-
-// A view made before a write through another view of its tensor: its history becomes
-// "view of the tensor as it is now" (the viewed tensor's history includes the write).
-void refresh(const Tensor& view) {
-  const Tensor base(view.impl()->view_base);
-  view.impl()->view_version = view.storage().version;
-  if (!base.is_contiguous() || !base.requires_grad()) return;  // keeps its old history (documented limit)
-  record_as_view_of(base, view, geometry_in_base(view, base));
-}
-const bool refresh_registered = (refresh_view_history = &refresh, true);
-
-}  // namespace
-
-void rebase_view_history(const Tensor& view, const Tensor& result, const char* op) {
-  const Tensor base(view.impl()->view_base);  // not a leaf that requires grad: inplace.cpp checked
-  TG_CHECK(base.is_contiguous(), NotImplementedError, op, ": in-place write into a view of a non-contiguous tensor of "
-           "shape ", shape_str(base.shape()), " with autograd history; write into a contiguous() copy instead");
-  const ViewGeometry geo = geometry_in_base(view, base);
-  Tensor old_base = alias_of(base);  // b as it was: its history up to now
-  old_base.impl()->grad_fn = base.grad_fn();
-  old_base.impl()->output_nr = base.impl()->output_nr;
-  old_base.impl()->requires_grad = base.impl()->requires_grad;
-  const Shape base_shape = base.shape();
-  record("CopySlices", {old_base, result}, {base}, {},
-         [geo, base_shape](const BackwardContext& c, const TensorList& g) {
-           Tensor db, dr;
-           if (c.needs_grad(0)) {  // the region was overwritten: no gradient flows to b's old values there
-             Tensor keep = ones(base_shape, g[0].dtype(), g[0].device());
-             write_into(strided_region(keep, geo), zeros({}, g[0].dtype(), g[0].device()), "view backward");
-             db = g[0] * keep;
-           }
-           if (c.needs_grad(1)) dr = contiguous(strided_view(contiguous(g[0]), geo));
-           return TensorList{db, dr};
-         });
-  refresh(view);  // v' = b'[geo]
 }
 
 // z = zeros(base_shape); z[items] = g; dg = dz[items]

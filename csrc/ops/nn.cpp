@@ -34,8 +34,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, as_float(x, "softmax").dim(), "softmax");
   if (any_bf16({&x})) return to_dtype(softmax(widened(x), dim), DType::BFloat16);
   Tensor y = along_rows(x, dim, [&](int64_t rows, int64_t cols, const void* in, void* out) {
-    if (x.device().is_cpu()) cpu::softmax_rows(x.dtype(), rows, cols, in, out, false);
-    else cuda::softmax_rows(x.device().index, x.dtype(), rows, cols, in, out, false);
+    backend(x.device()).softmax_rows(x.dtype(), rows, cols, in, out, false);
   });
   if (should_record({&x}))
     record("SoftmaxBackward", {x}, {y}, {y}, [dim](const BackwardContext& c, const TensorList& g) {
@@ -50,8 +49,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, as_float(x, "log_softmax").dim(), "log_softmax");
   if (any_bf16({&x})) return to_dtype(log_softmax(widened(x), dim), DType::BFloat16);
   Tensor y = along_rows(x, dim, [&](int64_t rows, int64_t cols, const void* in, void* out) {
-    if (x.device().is_cpu()) cpu::softmax_rows(x.dtype(), rows, cols, in, out, true);
-    else cuda::softmax_rows(x.device().index, x.dtype(), rows, cols, in, out, true);
+    backend(x.device()).softmax_rows(x.dtype(), rows, cols, in, out, true);
   });
   if (should_record({&x}))
     record("LogSoftmaxBackward", {x}, {y}, {y}, [dim](const BackwardContext& c, const TensorList& g) {
@@ -100,38 +98,18 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
     rows2d = reshape(permute(logits, order), {-1, C});
   }
   const int64_t R = rows2d.size(0);
-  // Targets as row classes, -1 for ignored rows. Host targets are range-checked on the host
-  // (IndexError at once); device targets by the device (cuda.h check_indices: a bad class raises
-  // IndexError at the next synchronisation, its row counted as ignored), so a training step on
-  // the GPU never waits for its targets.
+  // Targets as row classes, -1 for ignored rows, checked by the backend (Backend::check_indices):
+  // the CPU raises IndexError at once; the GPU raises at the next synchronisation and counts the
+  // bad row as ignored, so a training step on the GPU never waits for its targets.
   const Device device = logits.device();
-  Tensor t;
-  int64_t counted = -1;  // rows not ignored, when the host knows it
-  if (device.is_cpu()) {
-    t = contiguous(reshape(clone(detach(target)), {R}));
-    int64_t* tp = t.data<int64_t>();
-    counted = 0;
-    for (int64_t i = 0; i < R; ++i) {
-      if (tp[i] == ignore_index) {
-        tp[i] = -1;
-        continue;
-      }
-      TG_CHECK(tp[i] >= 0 && tp[i] < C, IndexError, "cross_entropy: target ", tp[i], " is out of range for ", C, " classes");
-      ++counted;
-    }
-  } else {
-    Tensor in = contiguous(reshape(detach(target), {R}));
-    t = empty({R}, DType::Int64, device);
-    cuda::check_indices(device.index, in.data<int64_t>(), t.data<int64_t>(), R,
-                        cuda::IndexRule{C, false, true, ignore_index, -1, "cross_entropy", -1});
-  }
+  Tensor in = contiguous(reshape(detach(target), {R})), t = empty({R}, DType::Int64, device);
+  // rows not ignored, when the backend knows it without waiting (else -1)
+  const int64_t counted = backend(device).check_indices(
+      in.data<int64_t>(), t.data<int64_t>(), R, IndexRule{C, false, true, ignore_index, -1, "cross_entropy", -1});
   Tensor x2 = contiguous(detach(rows2d));
   Tensor loss_rows = empty({R}, logits.dtype(), device), lse = empty({R}, logits.dtype(), device);
-  if (device.is_cpu())
-    cpu::cross_entropy_rows(logits.dtype(), R, C, x2.raw_data(), t.data<int64_t>(), loss_rows.raw_data(), lse.raw_data());
-  else
-    cuda::cross_entropy_rows(device.index, logits.dtype(), R, C, x2.raw_data(), t.data<int64_t>(), loss_rows.raw_data(),
-                             lse.raw_data());
+  backend(device).cross_entropy_rows(logits.dtype(), R, C, x2.raw_data(), t.data<int64_t>(), loss_rows.raw_data(),
+                                     lse.raw_data());
   if (should_record({&rows2d}))
     // d loss_i / d x_ij = softmax(x_i)_j - [j == t_i]; one kernel pass, the softmax rebuilt from lse.
     record("CrossEntropyBackward", {rows2d}, {loss_rows}, {x2, t, lse}, [C](const BackwardContext& c, const TensorList& g) {
@@ -143,12 +121,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
         return TensorList{(softmax(x, 1) - onehot) * w};
       }
       Tensor gs = contiguous(g[0]), dx = empty(x.shape(), x.dtype(), x.device());
-      if (x.device().is_cpu())
-        cpu::cross_entropy_backward_rows(x.dtype(), x.size(0), C, x.raw_data(), tt.data<int64_t>(), l.raw_data(),
-                                         gs.raw_data(), dx.raw_data());
-      else
-        cuda::cross_entropy_backward_rows(x.device().index, x.dtype(), x.size(0), C, x.raw_data(), tt.data<int64_t>(),
-                                          l.raw_data(), gs.raw_data(), dx.raw_data());
+      backend(x.device()).cross_entropy_backward_rows(x.dtype(), x.size(0), C, x.raw_data(), tt.data<int64_t>(),
+                                                      l.raw_data(), gs.raw_data(), dx.raw_data());
       return TensorList{dx};
     });
   if (reduction == 0) return reshape(loss_rows, target.shape());
@@ -186,11 +160,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Shape stat_shape(x.shape().begin(), x.shape().end() - k);
   stat_shape.insert(stat_shape.end(), k, 1);
   Tensor mu = empty(stat_shape, x.dtype(), x.device()), rstd = empty(stat_shape, x.dtype(), x.device());
-  if (x.device().is_cpu())
-    cpu::layer_norm_rows(x.dtype(), rows, cols, xc.raw_data(), xhat.raw_data(), mu.raw_data(), rstd.raw_data(), eps);
-  else
-    cuda::layer_norm_rows(x.device().index, x.dtype(), rows, cols, xc.raw_data(), xhat.raw_data(), mu.raw_data(),
-                          rstd.raw_data(), eps);
+  backend(x.device()).layer_norm_rows(x.dtype(), rows, cols, xc.raw_data(), xhat.raw_data(), mu.raw_data(),
+                                      rstd.raw_data(), eps);
   if (should_record({&x})) {
     Dims dims;
     for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
@@ -200,11 +171,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
       if (GradMode::is_enabled())  // create_graph: the same formula in differentiable ops
         return TensorList{rs * (d - mean(d, dims, true) - xh * mean(d * xh, dims, true))};
       Tensor dc = contiguous(d), dx = empty(d.shape(), d.dtype(), d.device());
-      if (d.device().is_cpu())
-        cpu::layer_norm_backward_rows(d.dtype(), rows, cols, dc.raw_data(), xh.raw_data(), rs.raw_data(), dx.raw_data());
-      else
-        cuda::layer_norm_backward_rows(d.device().index, d.dtype(), rows, cols, dc.raw_data(), xh.raw_data(), rs.raw_data(),
-                                       dx.raw_data());
+      backend(d.device()).layer_norm_backward_rows(d.dtype(), rows, cols, dc.raw_data(), xh.raw_data(), rs.raw_data(),
+                                                   dx.raw_data());
       return TensorList{dx};
     });
   }

@@ -132,9 +132,6 @@ Tensor basic_index(const Tensor& x, const std::vector<IndexItem>& items);
 // Writes `src` into `dst` (same shape after broadcasting) in place, recorded when it needs to be.
 // The adjoint of basic_index: a zero tensor of `base_shape` with `g` written where the view lies.
 Tensor view_scatter(const Tensor& g, const Shape& base_shape, const std::vector<IndexItem>& items);
-// After a recorded in-place write of `result` into `view` (a view of another tensor), makes the
-// viewed tensor's history and the view's reflect the write (movement.cpp).
-void rebase_view_history(const Tensor& view, const Tensor& result, const char* op);
 
 // ---- gather and scatter (index.cpp) -------------------------------------------------------------
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);

@@ -38,32 +38,30 @@ uint64_t initial_seed() {
 
 namespace {
 // rand and randn: the next numel numbers of the counter-based stream, the same on either device.
-Tensor random_floats(cpu::RandomKind kind, const char* op, const Shape& shape, DType dtype, Device device) {
+Tensor random_floats(RandomKind kind, const char* op, const Shape& shape, DType dtype, Device device) {
   TG_CHECK(is_floating(dtype), TypeError, op, ": expected a floating-point dtype, got ", dtype_name(dtype));
   // bfloat16: the float32 numbers of the same seed, rounded
   if (dtype != compute_dtype(dtype)) return to_dtype(random_floats(kind, op, shape, compute_dtype(dtype), device), dtype);
   Tensor t = empty(shape, dtype, device);
   uint64_t seed, offset = reserve_random(t.numel(), &seed);
-  if (device.is_cpu()) cpu::random(kind, dtype, t.raw_data(), t.numel(), seed, offset);
-  else cuda::random(device.index, kind, dtype, t.raw_data(), t.numel(), seed, offset);
+  backend(device).random(kind, dtype, t.raw_data(), t.numel(), seed, offset);
   return t;
 }
 }  // namespace
 
 Tensor rand(const Shape& shape, DType dtype, Device device) {
-  return random_floats(cpu::RandomKind::Uniform, "rand", shape, dtype, device);
+  return random_floats(RandomKind::Uniform, "rand", shape, dtype, device);
 }
 
 Tensor randn(const Shape& shape, DType dtype, Device device) {
-  return random_floats(cpu::RandomKind::Normal, "randn", shape, dtype, device);
+  return random_floats(RandomKind::Normal, "randn", shape, dtype, device);
 }
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Device device) {
   TG_CHECK(high > low, ValueError, "randint: expected low < high, got low=", low, " and high=", high);
   Tensor t = empty(shape, DType::Int64, device);
   uint64_t seed, offset = reserve_random(t.numel(), &seed);
-  if (device.is_cpu()) cpu::random_int(t.data<int64_t>(), t.numel(), low, high, seed, offset);
-  else cuda::random_int(device.index, t.data<int64_t>(), t.numel(), low, high, seed, offset);
+  backend(device).random_int(t.data<int64_t>(), t.numel(), low, high, seed, offset);
   return dtype == DType::Int64 ? t : to_dtype(t, dtype);
 }
 
@@ -80,8 +78,7 @@ Tensor dropout(const Tensor& x, double p, bool training) {
   Tensor xc = contiguous(detach(x));
   Tensor y = empty(x.shape(), x.dtype(), x.device()), scale = empty(x.shape(), x.dtype(), x.device());
   uint64_t seed, offset = reserve_random(dropout_counters(x.numel()), &seed);
-  if (x.device().is_cpu()) cpu::dropout(x.dtype(), x.numel(), xc.raw_data(), y.raw_data(), scale.raw_data(), p, seed, offset);
-  else cuda::dropout(x.device().index, x.dtype(), x.numel(), xc.raw_data(), y.raw_data(), scale.raw_data(), p, seed, offset);
+  backend(x.device()).dropout(x.dtype(), x.numel(), xc.raw_data(), y.raw_data(), scale.raw_data(), p, seed, offset);
   if (should_record({&x}))
     record("DropoutBackward", {x}, {y}, {scale}, [](const BackwardContext& c, const TensorList& g) {
       return TensorList{g[0] * c.saved(0)};

@@ -23,14 +23,13 @@ Shape reduced_shape(const Shape& in, uint64_t mask, bool keepdim) {
   return out;
 }
 
-void run_reduce(cpu::ReduceOp op, const Tensor& x, int64_t outer, int64_t r, int64_t inner, const void* in, const Tensor& out) {
-  if (x.device().is_cpu()) cpu::reduce(op, x.dtype(), outer, r, inner, in, out.raw_data());
-  else cuda::reduce(x.device().index, op, x.dtype(), outer, r, inner, in, out.raw_data());
+void run_reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t r, int64_t inner, const void* in, const Tensor& out) {
+  backend(x.device()).reduce(op, x.dtype(), outer, r, inner, in, out.raw_data());
 }
 
 // Runs `op` over the dims in `mask`: lays the input out as (outer, r, inner) -- without a copy
 // when the reduced dims are one contiguous run of a contiguous tensor -- and calls the kernel.
-Tensor reduce_kernel(cpu::ReduceOp op, const Tensor& x, uint64_t mask, bool keepdim, DType out_dtype, const char* name) {
+Tensor reduce_kernel(ReduceOp op, const Tensor& x, uint64_t mask, bool keepdim, DType out_dtype, const char* name) {
   check_same_device(name, {&x});
   if (x.dtype() != compute_dtype(x.dtype()))  // bfloat16: reduced in float32, rounded once
     return cast_untracked(reduce_kernel(op, compute_copy(x), mask, keepdim, compute_dtype(out_dtype), name), out_dtype);
@@ -43,7 +42,7 @@ Tensor reduce_kernel(cpu::ReduceOp op, const Tensor& x, uint64_t mask, bool keep
       last = d;
       r *= x.shape()[d];
     }
-  if (op != cpu::ReduceOp::Sum)
+  if (op != ReduceOp::Sum)
     TG_CHECK(r > 0 || out.numel() == 0, IndexError, name, ": cannot reduce over a zero-size dimension of a tensor of shape ",
              shape_str(x.shape()));
   if (out.numel() == 0) return out;
@@ -91,7 +90,7 @@ Tensor sum(const Tensor& x, const Dims& dims, bool keepdim) {
   uint64_t mask = reduce_mask(dims, x.dim(), "sum");
   DType out_dtype = is_floating(x.dtype()) ? x.dtype() : DType::Int64;
   Tensor in = x.dtype() == DType::Bool ? to_dtype(x, DType::Int64) : x;
-  Tensor y = reduce_kernel(cpu::ReduceOp::Sum, in, mask, keepdim, out_dtype, "sum");
+  Tensor y = reduce_kernel(ReduceOp::Sum, in, mask, keepdim, out_dtype, "sum");
   if (should_record({&x})) {
     Shape in_shape = x.shape();
     record("SumBackward", {x}, {y}, {}, [in_shape, mask, keepdim](const BackwardContext&, const TensorList& g) {
@@ -114,7 +113,7 @@ Tensor mean(const Tensor& x, const Dims& dims, bool keepdim) {
 static Tensor extreme(const Tensor& x, const Dims& dims, bool keepdim, bool is_max) {
   const char* name = is_max ? "amax" : "amin";
   uint64_t mask = reduce_mask(dims, x.dim(), name);
-  Tensor y = reduce_kernel(is_max ? cpu::ReduceOp::Max : cpu::ReduceOp::Min, x, mask, keepdim, x.dtype(), name);
+  Tensor y = reduce_kernel(is_max ? ReduceOp::Max : ReduceOp::Min, x, mask, keepdim, x.dtype(), name);
   if (should_record({&x})) {
     Shape in_shape = x.shape();
     record(is_max ? "AmaxBackward" : "AminBackward", {x}, {y}, {x, y},
@@ -136,7 +135,7 @@ Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) { return extreme(x,
 
 static Tensor arg_extreme(const Tensor& x, std::optional<int64_t> dim, bool keepdim, bool is_max) {
   const char* name = is_max ? "argmax" : "argmin";
-  cpu::ReduceOp op = is_max ? cpu::ReduceOp::ArgMax : cpu::ReduceOp::ArgMin;
+  ReduceOp op = is_max ? ReduceOp::ArgMax : ReduceOp::ArgMin;
   if (!dim) {
     Tensor flat = reshape(x, {-1});
     Tensor r = reduce_kernel(op, flat, 1, false, DType::Int64, name);

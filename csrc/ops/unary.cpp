@@ -9,8 +9,7 @@ namespace tg {
 namespace {
 
 void run_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
-  if (x.device().is_cpu()) cpu::unary(op, x.shape(), operand(out), operand(x));
-  else cuda::unary(x.device().index, op, x.shape(), operand(out), operand(x));
+  backend(x.device()).unary(op, x.shape(), operand(out), operand(x));
 }
 
 Tensor map(UnaryOp op, const Tensor& x, const char* name) {

@@ -1,6 +1,7 @@
 #include "optim/optim.h"
 
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "ops/dispatch.h"
@@ -29,20 +30,23 @@ void resize_state(TensorList& state, size_t n) {
 // parameters, whose small updates would otherwise round away in the state itself.
 Tensor state_like(const Tensor& p) { return zeros(p.shape(), compute_dtype(p.dtype()), p.device()); }
 
-// CUDA parameters are collected per (device, dtype) and updated by one multi-tensor launch each;
-// CPU parameters are updated one by one as they come (no list is built on the CPU path).
+// Parameters are collected per (device, dtype) and each group is updated by one backend call (one
+// multi-tensor launch on a GPU; the CPU goes through the list tensor by tensor).
 struct DeviceBatches {
-  std::map<std::pair<int, DType>, std::vector<cuda::OptimTensor>> groups;
+  std::map<std::tuple<int, int, DType>, std::pair<Device, std::vector<OptimTensor>>> groups;
   // grad_of may have made a converted or contiguous copy of a gradient: it must stay allocated
   // until the launch that reads it is queued, or its block could be handed out and written first.
   TensorList keep_alive;
-  void add(const Tensor& p, const Tensor& g, cuda::OptimTensor t) {
+  void add(const Tensor& p, const Tensor& g, OptimTensor t) {
     keep_alive.push_back(g);
-    groups[{p.device().index, p.dtype()}].push_back(t);
+    const Device d = p.device();
+    auto& group = groups[{static_cast<int>(d.type), d.index, p.dtype()}];
+    group.first = d;
+    group.second.push_back(t);
   }
   template <class F>
-  void run(F launch) {
-    for (auto& [key, list] : groups) launch(key.first, key.second, list);
+  void run(F update) {
+    for (auto& [key, group] : groups) update(backend(group.first), std::get<2>(key), group.second);
   }
 };
 
@@ -56,7 +60,7 @@ void check_state_device(const Tensor& p, const Tensor& g, const char* opt) {
 void sgd_step(const TensorList& params, TensorList& momentum_bufs, double lr, double momentum, double dampening,
               double weight_decay, bool nesterov) {
   resize_state(momentum_bufs, params.size());
-  DeviceBatches cuda_params;
+  DeviceBatches batches;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     Tensor g = grad_of(p, "SGD");
@@ -68,17 +72,12 @@ void sgd_step(const TensorList& params, TensorList& momentum_bufs, double lr, do
     }
     check_state_device(p, g, "SGD");
     void* buf = momentum != 0 ? momentum_bufs[i].raw_data() : nullptr;
-    if (p.device().is_cpu()) {
-      cpu::SGDConfig cfg{lr, momentum, dampening, weight_decay, nesterov, first};
-      cpu::sgd_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), buf, cfg);
-    } else {
-      cuda_params.add(p, g, {p.raw_data(), g.raw_data(), buf, nullptr, p.numel(), first ? 1 : 0});
-    }
+    batches.add(p, g, {p.raw_data(), g.raw_data(), buf, nullptr, p.numel(), first ? 1 : 0});
     p.bump_version();
   }
-  const cpu::SGDConfig cfg{lr, momentum, dampening, weight_decay, nesterov, false};
-  cuda_params.run([&](int device, DType dtype, const std::vector<cuda::OptimTensor>& list) {
-    cuda::sgd_update(device, dtype, list, cfg);
+  const SGDConfig cfg{lr, momentum, dampening, weight_decay, nesterov};
+  batches.run([&](Backend& kernels, DType dtype, const std::vector<OptimTensor>& list) {
+    kernels.sgd_update(dtype, list, cfg);
   });
 }
 
@@ -87,7 +86,7 @@ void adam_step(const TensorList& params, TensorList& exp_avg, TensorList& exp_av
   resize_state(exp_avg, params.size());
   resize_state(exp_avg_sq, params.size());
   if (steps.size() < params.size()) steps.resize(params.size(), 0);
-  DeviceBatches cuda_params;
+  DeviceBatches batches;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     Tensor g = grad_of(p, decoupled ? "AdamW" : "Adam");
@@ -96,18 +95,12 @@ void adam_step(const TensorList& params, TensorList& exp_avg, TensorList& exp_av
     if (!exp_avg_sq[i].defined()) exp_avg_sq[i] = state_like(p);
     check_state_device(p, g, decoupled ? "AdamW" : "Adam");
     const int64_t step = ++steps[i];
-    if (p.device().is_cpu()) {
-      cpu::AdamConfig cfg{lr, beta1, beta2, eps, weight_decay, decoupled, step};
-      cpu::adam_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), exp_avg[i].raw_data(), exp_avg_sq[i].raw_data(),
-                       cfg);
-    } else {
-      cuda_params.add(p, g, {p.raw_data(), g.raw_data(), exp_avg[i].raw_data(), exp_avg_sq[i].raw_data(), p.numel(), step});
-    }
+    batches.add(p, g, {p.raw_data(), g.raw_data(), exp_avg[i].raw_data(), exp_avg_sq[i].raw_data(), p.numel(), step});
     p.bump_version();
   }
-  const cpu::AdamConfig cfg{lr, beta1, beta2, eps, weight_decay, decoupled, 0};  // steps are per tensor
-  cuda_params.run([&](int device, DType dtype, const std::vector<cuda::OptimTensor>& list) {
-    cuda::adam_update(device, dtype, list, cfg);
+  const AdamConfig cfg{lr, beta1, beta2, eps, weight_decay, decoupled};  // steps are per tensor
+  batches.run([&](Backend& kernels, DType dtype, const std::vector<OptimTensor>& list) {
+    kernels.adam_update(dtype, list, cfg);
   });
 }
 
@@ -115,7 +108,7 @@ void rmsprop_step(const TensorList& params, TensorList& square_avg, TensorList& 
                   double eps, double weight_decay, double momentum) {
   resize_state(square_avg, params.size());
   resize_state(momentum_bufs, params.size());
-  DeviceBatches cuda_params;
+  DeviceBatches batches;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     Tensor g = grad_of(p, "RMSprop");
@@ -124,17 +117,12 @@ void rmsprop_step(const TensorList& params, TensorList& square_avg, TensorList& 
     if (momentum != 0 && !momentum_bufs[i].defined()) momentum_bufs[i] = state_like(p);
     check_state_device(p, g, "RMSprop");
     void* buf = momentum != 0 ? momentum_bufs[i].raw_data() : nullptr;
-    if (p.device().is_cpu()) {
-      cpu::RMSpropConfig cfg{lr, alpha, eps, weight_decay, momentum};
-      cpu::rmsprop_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), square_avg[i].raw_data(), buf, cfg);
-    } else {
-      cuda_params.add(p, g, {p.raw_data(), g.raw_data(), square_avg[i].raw_data(), buf, p.numel(), 0});
-    }
+    batches.add(p, g, {p.raw_data(), g.raw_data(), square_avg[i].raw_data(), buf, p.numel(), 0});
     p.bump_version();
   }
-  const cpu::RMSpropConfig cfg{lr, alpha, eps, weight_decay, momentum};
-  cuda_params.run([&](int device, DType dtype, const std::vector<cuda::OptimTensor>& list) {
-    cuda::rmsprop_update(device, dtype, list, cfg);
+  const RMSpropConfig cfg{lr, alpha, eps, weight_decay, momentum};
+  batches.run([&](Backend& kernels, DType dtype, const std::vector<OptimTensor>& list) {
+    kernels.rmsprop_update(dtype, list, cfg);
   });
 }
 

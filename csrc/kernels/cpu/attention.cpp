@@ -10,7 +10,7 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/random.h"
 
@@ -21,7 +21,7 @@ namespace {
 // Scores of problem n into s (L x S): scale q k^T, then mask and causal (-inf where hidden).
 template <class T>
 TG_SIMD_CLONES void scores(const AttentionArgs& a, int64_t n, const T* q, const T* k, T* s) {
-  gemm(dtype_of<T>::value, a.L, a.S, a.E, q, a.E, 1, k, 1, a.E, s, a.S, false);
+  gemm_matrix(dtype_of<T>::value, a.L, a.S, a.E, q, a.E, 1, k, 1, a.E, s, a.S, false);
   const T* mask = static_cast<const T*>(a.mask);
   const T scale = static_cast<T>(a.scale), neg_inf = -std::numeric_limits<T>::infinity();
   for (int64_t i = 0; i < a.L; ++i) {
@@ -100,7 +100,7 @@ void forward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, T
       const T* qn = q + n * a.L * a.E;
       scores(a, n, qn, k + n * a.S * a.E, s.data());
       softmax_rows_of(a, n, s.data(), lse + n * a.L, z.data());
-      gemm(dtype_of<T>::value, a.L, a.Ev, a.S, s.data(), a.S, 1, v + n * a.S * a.Ev, a.Ev, 1, out + n * a.L * a.Ev, a.Ev,
+      gemm_matrix(dtype_of<T>::value, a.L, a.Ev, a.S, s.data(), a.S, 1, v + n * a.S * a.Ev, a.Ev, 1, out + n * a.L * a.Ev, a.Ev,
            false);
     }
   });
@@ -116,20 +116,20 @@ void backward_typed(const AttentionArgs& a, const T* q, const T* k, const T* v, 
       const T *qn = q + n * a.L * a.E, *kn = k + n * a.S * a.E, *vn = v + n * a.S * a.Ev, *don = dout + n * a.L * a.Ev;
       scores(a, n, qn, kn, p.data());
       // dP~ = dO v^T
-      gemm(dt, a.L, a.S, a.Ev, don, a.Ev, 1, vn, 1, a.Ev, dp.data(), a.S, false);
+      gemm_matrix(dt, a.L, a.S, a.Ev, don, a.Ev, 1, vn, 1, a.Ev, dp.data(), a.S, false);
       score_gradients_of(a, n, lse + n * a.L, p.data(), dp.data(), z.data());
       // dV = P~^T dO; dQ = dS k; dK = dS^T q  (dS already scaled)
-      gemm(dt, a.S, a.Ev, a.L, p.data(), 1, a.S, don, a.Ev, 1, dv + n * a.S * a.Ev, a.Ev, false);
-      gemm(dt, a.L, a.E, a.S, dp.data(), a.S, 1, kn, a.E, 1, dq + n * a.L * a.E, a.E, false);
-      gemm(dt, a.S, a.E, a.L, dp.data(), 1, a.S, qn, a.E, 1, dk + n * a.S * a.E, a.E, false);
+      gemm_matrix(dt, a.S, a.Ev, a.L, p.data(), 1, a.S, don, a.Ev, 1, dv + n * a.S * a.Ev, a.Ev, false);
+      gemm_matrix(dt, a.L, a.E, a.S, dp.data(), a.S, 1, kn, a.E, 1, dq + n * a.L * a.E, a.E, false);
+      gemm_matrix(dt, a.S, a.E, a.L, dp.data(), 1, a.S, qn, a.E, 1, dk + n * a.S * a.E, a.E, false);
     }
   });
 }
 
 }  // namespace
 
-void attention_forward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v, void* out,
-                       void* lse) {
+void CpuBackend::attention_forward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v,
+                                   void* out, void* lse) {
   TG_DISPATCH_FLOAT(dtype, "scaled_dot_product_attention", [&](auto tag) {
     using T = decltype(tag);
     forward_typed<T>(a, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
@@ -137,8 +137,9 @@ void attention_forward(DType dtype, const AttentionArgs& a, const void* q, const
   });
 }
 
-void attention_backward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v,
-                        const void* lse, const void* grad_out, void* dq, void* dk, void* dv) {
+// The scores are recomputed from lse alone; `out` (which the GPU kernel reads) is not needed here.
+void CpuBackend::attention_backward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v,
+                                    const void*, const void* lse, const void* grad_out, void* dq, void* dk, void* dv) {
   TG_DISPATCH_FLOAT(dtype, "scaled_dot_product_attention backward", [&](auto tag) {
     using T = decltype(tag);
     backward_typed<T>(a, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),

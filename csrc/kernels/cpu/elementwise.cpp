@@ -1,7 +1,7 @@
 // Elementwise kernels: one strided loop per arity, instantiated per (op, dtype).
 #include <cstring>
 
-#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
 
 namespace tg::cpu {
@@ -112,7 +112,7 @@ void copy_loop(const Shape& shape, Operand out, Operand in) {
 
 }  // namespace
 
-void unary(UnaryOp op, const Shape& shape, Operand out, Operand in) {
+void CpuBackend::unary(UnaryOp op, const Shape& shape, Operand out, Operand in) {
   switch (op) {
 #define TG_UNARY_CASE(NAME) case UnaryOp::NAME: return unary_typed<UnaryOp::NAME>(shape, out, in);
     TG_UNARY_OPS(TG_UNARY_CASE)
@@ -120,7 +120,7 @@ void unary(UnaryOp op, const Shape& shape, Operand out, Operand in) {
   }
 }
 
-void binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) {
+void CpuBackend::binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) {
   switch (op) {
 #define TG_BINARY_CASE(NAME) case BinaryOp::NAME: return binary_typed<BinaryOp::NAME>(shape, out, a, b);
     TG_BINARY_OPS(TG_BINARY_CASE)
@@ -128,7 +128,7 @@ void binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) 
   }
 }
 
-void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) {
+void CpuBackend::where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) {
   TG_DISPATCH_STORAGE(a.dtype, "where", [&](auto tag) {
     using T = decltype(tag);
     StridedLoop<4> loop(shape, {out.strides, cond.strides, a.strides, b.strides}, {sizeof(T), 1, sizeof(T), sizeof(T)});
@@ -141,7 +141,7 @@ void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) 
   });
 }
 
-void copy(const Shape& shape, Operand out, Operand in) {
+void CpuBackend::copy(const Shape& shape, Operand out, Operand in) {
   TG_DISPATCH_STORAGE(out.dtype, "copy", [&](auto out_tag) {
     TG_DISPATCH_STORAGE(in.dtype, "copy", [&](auto in_tag) {
       copy_loop<decltype(out_tag), decltype(in_tag)>(shape, out, in);
@@ -149,7 +149,7 @@ void copy(const Shape& shape, Operand out, Operand in) {
   });
 }
 
-void fill(void* out, int64_t n, DType dtype, double value) {
+void CpuBackend::fill(void* out, int64_t n, DType dtype, double value) {
   TG_DISPATCH_STORAGE(dtype, "fill", [&](auto tag) {
     using T = decltype(tag);
     T v = static_cast<T>(value);

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
 
 namespace tg::cpu {
@@ -254,8 +254,8 @@ void gemm_small(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_
 
 const char* gemm_isa() { return kernels().name; }
 
-void gemm(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col, const void* B,
-          int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate) {
+void gemm_matrix(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col,
+                 const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate) {
   if (M == 0 || N == 0) return;
   const bool small = M * N * K <= 32 * 32 * 32 || K == 0;
   switch (dtype) {
@@ -273,6 +273,25 @@ void gemm(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a
     default:
       throw TypeError(str("matmul: not supported for dtype ", dtype_name(dtype)));
   }
+}
+
+// The batched product: many small products (attention heads) give threads whole products; a
+// large one threads inside (gemm_blocked).
+void CpuBackend::gemm(DType dtype, const GemmArgs& g) {
+  if (g.batch == 1) {
+    gemm_matrix(dtype, g.M, g.N, g.K, g.A, g.a_row, g.a_col, g.B, g.b_row, g.b_col, g.C, g.ldc, g.accumulate);
+    return;
+  }
+  const int64_t isz = itemsize(dtype);
+  const char* a = static_cast<const char*>(g.A);
+  const char* b = static_cast<const char*>(g.B);
+  char* c = static_cast<char*>(g.C);
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(g.M * g.N * g.K, 1));
+  parallel_for(g.batch, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t i = b0; i < b1; ++i)
+      gemm_matrix(dtype, g.M, g.N, g.K, a + i * g.a_batch * isz, g.a_row, g.a_col, b + i * g.b_batch * isz, g.b_row,
+                  g.b_col, c + i * g.c_batch * isz, g.ldc, g.accumulate);
+  });
 }
 
 }  // namespace tg::cpu

@@ -1,13 +1,32 @@
 // Gather/scatter kernels over (outer, n, inner) contiguous buffers.
 #include <cstring>
 
-#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
 
 namespace tg::cpu {
 
-void index_select(DType dtype, int64_t outer, int64_t n_in, int64_t inner, const void* in, const int64_t* index,
-                  int64_t n_index, void* out) {
+// The host reads the index and raises at the first bad one.
+int64_t CpuBackend::check_indices(const int64_t* in, int64_t* out, int64_t n, const IndexRule& rule) {
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t v = in[i];
+    if (rule.has_ignored && v == rule.ignored) {
+      out[i] = -1;
+      continue;
+    }
+    const bool ok = v < rule.size && (v >= 0 || (rule.wrap_negative && v >= -rule.size));
+    if (!ok && rule.dim < 0)
+      throw IndexError(str(rule.op, ": target ", v, " is out of range for ", rule.size, " classes"));
+    TG_CHECK(ok, IndexError, rule.op, ": index ", v, " is out of range for dim ", rule.dim, " with size ", rule.size);
+    out[i] = v < 0 ? v + rule.size : v;
+    ++kept;
+  }
+  return kept;
+}
+
+void CpuBackend::index_select(DType dtype, int64_t outer, int64_t n_in, int64_t inner, const void* in, const int64_t* index,
+                              int64_t n_index, void* out) {
   const int64_t isz = itemsize(dtype), row = inner * isz;
   const char* src = static_cast<const char*>(in);
   char* dst = static_cast<char*>(out);
@@ -19,8 +38,8 @@ void index_select(DType dtype, int64_t outer, int64_t n_in, int64_t inner, const
   });
 }
 
-void index_add(DType dtype, int64_t outer, int64_t n_out, int64_t inner, void* out, const int64_t* index,
-               int64_t n_index, const void* src) {
+void CpuBackend::index_add(DType dtype, int64_t outer, int64_t n_out, int64_t inner, void* out, const int64_t* index,
+                           int64_t n_index, const void* src) {
   TG_DISPATCH_NUMERIC(dtype, "index_add", [&](auto tag) {
     using T = decltype(tag);
     T* o = static_cast<T*>(out);
@@ -37,8 +56,8 @@ void index_add(DType dtype, int64_t outer, int64_t n_out, int64_t inner, void* o
   });
 }
 
-void gather(DType dtype, int64_t outer, int64_t n_in, int64_t n_index, int64_t inner, const void* in,
-            const int64_t* index, void* out) {
+void CpuBackend::gather(DType dtype, int64_t outer, int64_t n_in, int64_t n_index, int64_t inner, const void* in,
+                        const int64_t* index, void* out) {
   TG_DISPATCH_STORAGE(dtype, "gather", [&](auto tag) {
     using T = decltype(tag);
     const T* x = static_cast<const T*>(in);
@@ -52,8 +71,8 @@ void gather(DType dtype, int64_t outer, int64_t n_in, int64_t n_index, int64_t i
   });
 }
 
-void scatter_add(DType dtype, int64_t outer, int64_t n_out, int64_t n_index, int64_t inner, void* out,
-                 const int64_t* index, const void* src) {
+void CpuBackend::scatter_add(DType dtype, int64_t outer, int64_t n_out, int64_t n_index, int64_t inner, void* out,
+                             const int64_t* index, const void* src) {
   TG_DISPATCH_NUMERIC(dtype, "scatter_add", [&](auto tag) {
     using T = decltype(tag);
     T* y = static_cast<T*>(out);
@@ -69,7 +88,7 @@ void scatter_add(DType dtype, int64_t outer, int64_t n_out, int64_t n_index, int
 
 namespace tg::cpu {
 
-void put(DType dtype, void* out, const int64_t* positions, const void* values, int64_t n) {
+void CpuBackend::put(DType dtype, void* out, const int64_t* positions, const void* values, int64_t n) {
   const int64_t isz = itemsize(dtype);
   char* o = static_cast<char*>(out);
   const char* v = static_cast<const char*>(values);

@@ -1,15 +1,15 @@
 // The pointwise half of an LSTM step (the matmuls that make the gates run before it).
 #include <cmath>
 
-#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
 
 namespace tg::cpu {
 
 // gates (B, 4H) in the order i, f, g, o (pre-activation); c (B, H).
 // act (B, 4H) = sigmoid/tanh of the gates; c_out = f c + i g; tanh_c = tanh(c_out); h = o tanh_c
-void lstm_cell(DType dtype, int64_t batch, int64_t hidden, const void* gates_in, const void* c_in, void* h_out,
-               void* c_out, void* act_out, void* tanh_c_out) {
+void CpuBackend::lstm_cell(DType dtype, int64_t batch, int64_t hidden, const void* gates_in, const void* c_in, void* h_out,
+                           void* c_out, void* act_out, void* tanh_c_out) {
   TG_DISPATCH_FLOAT(dtype, "lstm_cell", [&](auto tag) {
     using T = decltype(tag);
     const T* a = static_cast<const T*>(gates_in);

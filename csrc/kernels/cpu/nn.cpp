@@ -3,7 +3,7 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
 
 namespace tg::cpu {
@@ -96,7 +96,7 @@ TG_SIMD_CLONES void cross_entropy_backward_range(const T* x, const int64_t* targ
 
 }  // namespace
 
-void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) {
+void CpuBackend::softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) {
   TG_DISPATCH_FLOAT(dtype, "softmax", [&](auto tag) {
     using T = decltype(tag);
     parallel_for(rows, row_grain(cols), [&](int64_t b, int64_t e) {
@@ -105,8 +105,8 @@ void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void*
   });
 }
 
-void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean_out,
-                     void* rstd_out, double eps) {
+void CpuBackend::layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean_out,
+                                 void* rstd_out, double eps) {
   TG_DISPATCH_FLOAT(dtype, "layer_norm", [&](auto tag) {
     using T = decltype(tag);
     parallel_for(rows, row_grain(cols), [&](int64_t b, int64_t e) {
@@ -116,8 +116,8 @@ void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, vo
   });
 }
 
-void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g_in, const void* xhat_in,
-                              const void* rstd_in, void* dx_out) {
+void CpuBackend::layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g_in, const void* xhat_in,
+                                          const void* rstd_in, void* dx_out) {
   TG_DISPATCH_FLOAT(dtype, "layer_norm backward", [&](auto tag) {
     using T = decltype(tag);
     parallel_for(rows, row_grain(cols), [&](int64_t b, int64_t e) {
@@ -127,8 +127,8 @@ void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const voi
   });
 }
 
-void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets, void* loss,
-                        void* lse_out) {
+void CpuBackend::cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets, void* loss,
+                                    void* lse_out) {
   TG_DISPATCH_FLOAT(dtype, "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
     parallel_for(rows, row_grain(C), [&](int64_t b, int64_t e) {
@@ -139,8 +139,8 @@ void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits
   });
 }
 
-void cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,
-                                 const void* lse_in, const void* row_scale, void* dlogits) {
+void CpuBackend::cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,
+                                             const void* lse_in, const void* row_scale, void* dlogits) {
   TG_DISPATCH_FLOAT(dtype, "cross_entropy backward", [&](auto tag) {
     using T = decltype(tag);
     parallel_for(rows, row_grain(C), [&](int64_t b, int64_t e) {

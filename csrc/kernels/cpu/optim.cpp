@@ -1,7 +1,7 @@
 // Optimizer update kernels: one pass over each parameter, the math of torch.optim's docs.
 #include <cmath>
 
-#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/optim_math.h"
 
@@ -31,9 +31,7 @@ TG_SIMD_CLONES void adam_range(int64_t s, int64_t e, P* __restrict p, const P* _
     optim_step::adam(p[i], g[i], m[i], v[i], b1, b2, step_size, inv_sqrt_bc2, eps, wd, decay, decoupled);
 }
 
-}  // namespace
-
-void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* momentum_buf, const SGDConfig& c) {
+void sgd_one(DType dtype, int64_t n, void* param, const void* grad, void* momentum_buf, const SGDConfig& c, bool first) {
   TG_DISPATCH_FLOAT_STORAGE(dtype, "SGD", [&](auto tag) {
     using P = decltype(tag);
     using T = compute_t<P>;
@@ -41,14 +39,15 @@ void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* mom
     const P* g = static_cast<const P*>(grad);
     T* b = static_cast<T*>(momentum_buf);
     const T lr = T(c.lr), mom = T(c.momentum), damp = T(1 - c.dampening), wd = T(c.weight_decay);
-    const bool first = c.first_step, nesterov = c.nesterov;
+    const bool nesterov = c.nesterov;
     parallel_for(n, kParallelGrain, [=](int64_t s, int64_t e) {
       sgd_range(s, e, p, g, b, lr, mom, damp, wd, first, nesterov);
     });
   });
 }
 
-void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* m_buf, void* v_buf, const AdamConfig& c) {
+void adam_one(DType dtype, int64_t n, void* param, const void* grad, void* m_buf, void* v_buf, const AdamConfig& c,
+              int64_t step) {
   TG_DISPATCH_FLOAT_STORAGE(dtype, "Adam", [&](auto tag) {
     using P = decltype(tag);
     using T = compute_t<P>;
@@ -56,8 +55,8 @@ void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* m_
     const P* g = static_cast<const P*>(grad);
     T* m = static_cast<T*>(m_buf);
     T* v = static_cast<T*>(v_buf);
-    const double bc1 = 1 - std::pow(c.beta1, static_cast<double>(c.step));
-    const double bc2 = 1 - std::pow(c.beta2, static_cast<double>(c.step));
+    const double bc1 = 1 - std::pow(c.beta1, static_cast<double>(step));
+    const double bc2 = 1 - std::pow(c.beta2, static_cast<double>(step));
     const T b1 = T(c.beta1), b2 = T(c.beta2), step_size = T(c.lr / bc1), inv_sqrt_bc2 = T(1 / std::sqrt(bc2));
     const T eps = T(c.eps), wd = T(c.weight_decay), decay = T(1 - c.lr * c.weight_decay);
     const bool decoupled = c.decoupled;
@@ -68,8 +67,8 @@ void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* m_
   });
 }
 
-void rmsprop_update(DType dtype, int64_t n, void* param, const void* grad, void* sq_buf, void* mom_buf,
-                    const RMSpropConfig& c) {
+void rmsprop_one(DType dtype, int64_t n, void* param, const void* grad, void* sq_buf, void* mom_buf,
+                 const RMSpropConfig& c) {
   TG_DISPATCH_FLOAT_STORAGE(dtype, "RMSprop", [&](auto tag) {
     using P = decltype(tag);
     using T = compute_t<P>;
@@ -80,6 +79,21 @@ void rmsprop_update(DType dtype, int64_t n, void* param, const void* grad, void*
     const T lr = T(c.lr), alpha = T(c.alpha), eps = T(c.eps), wd = T(c.weight_decay), mom = T(c.momentum);
     parallel_for(n, kParallelGrain, [=](int64_t s, int64_t e) { rmsprop_range(s, e, p, g, sq, b, lr, alpha, eps, wd, mom); });
   });
+}
+
+}  // namespace
+
+// One tensor after the other, each threaded over its elements.
+void CpuBackend::sgd_update(DType dtype, const std::vector<OptimTensor>& tensors, const SGDConfig& cfg) {
+  for (const OptimTensor& t : tensors) sgd_one(dtype, t.numel, t.param, t.grad, t.state0, cfg, t.step == 1);
+}
+
+void CpuBackend::adam_update(DType dtype, const std::vector<OptimTensor>& tensors, const AdamConfig& cfg) {
+  for (const OptimTensor& t : tensors) adam_one(dtype, t.numel, t.param, t.grad, t.state0, t.state1, cfg, t.step);
+}
+
+void CpuBackend::rmsprop_update(DType dtype, const std::vector<OptimTensor>& tensors, const RMSpropConfig& cfg) {
+  for (const OptimTensor& t : tensors) rmsprop_one(dtype, t.numel, t.param, t.grad, t.state0, t.state1, cfg);
 }
 
 }  // namespace tg::cpu

@@ -2,7 +2,7 @@
 // thread -- or a CUDA thread later -- computes the same number for the same element.
 #include <cmath>
 
-#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/random.h"
 #include "kernels/philox.h"
@@ -16,7 +16,7 @@ TG_SIMD_CLONES void multiply(const T* a, const T* b, T* out, int64_t n) {
 }
 }  // namespace
 
-void random(RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, uint64_t offset) {
+void CpuBackend::random(RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, uint64_t offset) {
   TG_DISPATCH_FLOAT(dtype, "random", [&](auto tag) {
     using T = decltype(tag);
     T* o = static_cast<T*>(out);
@@ -41,7 +41,7 @@ void random(RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, u
   });
 }
 
-void random_int(int64_t* out, int64_t n, int64_t low, int64_t high, uint64_t seed, uint64_t offset) {
+void CpuBackend::random_int(int64_t* out, int64_t n, int64_t low, int64_t high, uint64_t seed, uint64_t offset) {
   const uint64_t range = static_cast<uint64_t>(high - low);
   parallel_for(n, 4096, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
@@ -52,7 +52,7 @@ void random_int(int64_t* out, int64_t n, int64_t low, int64_t high, uint64_t see
   });
 }
 
-void dropout(DType dtype, int64_t n, const void* x, void* out, void* scale, double p, uint64_t seed, uint64_t offset) {
+void CpuBackend::dropout(DType dtype, int64_t n, const void* x, void* out, void* scale, double p, uint64_t seed, uint64_t offset) {
   TG_DISPATCH_FLOAT(dtype, "dropout", [&](auto tag) {
     using T = decltype(tag);
     const T* xs = static_cast<const T*>(x);

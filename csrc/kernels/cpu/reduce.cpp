@@ -4,7 +4,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
 
 namespace tg::cpu {
@@ -87,7 +87,7 @@ void extreme_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, void* 
 
 }  // namespace
 
-void reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) {
+void CpuBackend::reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) {
   TG_DISPATCH_ALL(dtype, "reduce", [&](auto tag) {
     using T = decltype(tag);
     const T* x = static_cast<const T*>(in);

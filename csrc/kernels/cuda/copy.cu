@@ -21,7 +21,7 @@ __global__ void fill_kernel(T* out, int64_t n, T value) {
 
 }  // namespace
 
-void copy(int device, const Shape& shape, Operand out, Operand in) {
+void CudaBackend::copy(const Shape& shape, Operand out, Operand in) {
   TG_DISPATCH_STORAGE(out.dtype, "copy", [&](auto out_tag) {
     TG_DISPATCH_STORAGE(in.dtype, "copy", [&](auto in_tag) {
       using Out = decltype(out_tag);
@@ -31,7 +31,7 @@ void copy(int device, const Shape& shape, Operand out, Operand in) {
   });
 }
 
-void fill(int device, void* out, int64_t n, DType dtype, double value) {
+void CudaBackend::fill(void* out, int64_t n, DType dtype, double value) {
   if (n == 0) return;
   TG_DISPATCH_STORAGE(dtype, "fill", [&](auto tag) {
     using T = decltype(tag);

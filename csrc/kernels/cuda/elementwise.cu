@@ -60,7 +60,7 @@ void binary_typed(int device, const Shape& shape, Operand out, Operand a, Operan
 
 }  // namespace
 
-void unary(int device, UnaryOp op, const Shape& shape, Operand out, Operand in) {
+void CudaBackend::unary(UnaryOp op, const Shape& shape, Operand out, Operand in) {
   switch (op) {
 #define TG_UNARY_CASE(NAME) case UnaryOp::NAME: return unary_typed<UnaryOp::NAME>(device, shape, out, in);
     TG_UNARY_OPS(TG_UNARY_CASE)
@@ -68,7 +68,7 @@ void unary(int device, UnaryOp op, const Shape& shape, Operand out, Operand in) 
   }
 }
 
-void binary(int device, BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) {
+void CudaBackend::binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) {
   switch (op) {
 #define TG_BINARY_CASE(NAME) case BinaryOp::NAME: return binary_typed<BinaryOp::NAME>(device, shape, out, a, b);
     TG_BINARY_OPS(TG_BINARY_CASE)
@@ -76,7 +76,7 @@ void binary(int device, BinaryOp op, const Shape& shape, Operand out, Operand a,
   }
 }
 
-void where(int device, const Shape& shape, Operand out, Operand cond, Operand a, Operand b) {
+void CudaBackend::where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) {
   TG_DISPATCH_STORAGE(a.dtype, "where", [&](auto tag) {
     using T = decltype(tag);
     elementwise<T, bool, T, T>("where", device, shape, SelectFn<T>{}, out, {cond, a, b});

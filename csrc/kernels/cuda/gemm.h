@@ -1,10 +1,6 @@
-// Device GEMM: tapegrad's own tiled kernels, or cuBLAS when the build found it.
-// Row-major and batched, with the stride convention of cpu::gemm: for b < batch,
-//   C_b = A_b @ B_b          (accumulate: C_b += A_b @ B_b)
-//   A_b(i, k) = A[b * a_batch + i * a_row + k * a_col]   M x K, one of a_row / a_col is 1
-//   B_b(k, j) = B[b * b_batch + k * b_row + j * b_col]   K x N, one of b_row / b_col is 1
-//   C_b(i, j) = C[b * c_batch + i * ldc + j]             M x N
-// Pointers are device pointers on `device`; the work is queued on that device's stream
+// Device GEMM: tapegrad's own tiled kernels, or cuBLAS when the build found it. Row-major and
+// batched, with the stride convention of GemmArgs (kernels/backend.h).
+// Pointers are device pointers on `args.device`; the work is queued on that device's stream
 // (runtime.h) and the call returns without waiting. Float32 (TF32 tensor cores when
 // allow_tf32() is set), BFloat16 (tensor-core mma, float32 accumulation, bfloat16 out), and
 // Float64 / Int64 (a plain tiled kernel, exact-type accumulation).
@@ -14,20 +10,11 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "kernels/backend.h"
 
 namespace tg::cuda {
 
-struct GemmArgs {
-  int64_t batch, M, N, K;
-  const void* A;
-  int64_t a_batch, a_row, a_col;
-  const void* B;
-  int64_t b_batch, b_row, b_col;
-  void* C;
-  int64_t c_batch, ldc;
-  bool accumulate;
-  int device;
-};
+using tg::GemmArgs;  // kernels/backend.h
 
 enum class GemmBackend : uint8_t { Own, Cublas };
 

@@ -90,14 +90,16 @@ __global__ void put_kernel(T* out, const int64_t* positions, const T* values, in
 
 }  // namespace
 
-void check_indices(int device, const int64_t* in, int64_t* out, int64_t n, const IndexRule& rule) {
-  if (n == 0) return;
+// Checked on the device, so nothing waits; how many rows were kept is not known on the host (-1).
+int64_t CudaBackend::check_indices(const int64_t* in, int64_t* out, int64_t n, const IndexRule& rule) {
+  if (n == 0) return -1;
   launch("check_indices", device, blocks_for(n), kThreads, check_indices_kernel, in, out, n, rule,
          index_error_slot(device));
+  return -1;
 }
 
-void index_select(int device, DType dtype, int64_t outer, int64_t n_in, int64_t inner, const void* in,
-                  const int64_t* index, int64_t n_index, void* out) {
+void CudaBackend::index_select(DType dtype, int64_t outer, int64_t n_in, int64_t inner, const void* in,
+                               const int64_t* index, int64_t n_index, void* out) {
   const int64_t total = outer * n_index * inner;
   if (total == 0) return;
   TG_DISPATCH_STORAGE(dtype, "index_select", [&](auto tag) {
@@ -107,8 +109,8 @@ void index_select(int device, DType dtype, int64_t outer, int64_t n_in, int64_t 
   });
 }
 
-void index_add(int device, DType dtype, int64_t outer, int64_t n_out, int64_t inner, void* out, const int64_t* index,
-               int64_t n_index, const void* src) {
+void CudaBackend::index_add(DType dtype, int64_t outer, int64_t n_out, int64_t inner, void* out, const int64_t* index,
+                            int64_t n_index, const void* src) {
   const int64_t total = outer * n_index * inner;
   if (total == 0) return;
   TG_DISPATCH_NUMERIC(dtype, "index_add", [&](auto tag) {
@@ -118,8 +120,8 @@ void index_add(int device, DType dtype, int64_t outer, int64_t n_out, int64_t in
   });
 }
 
-void gather(int device, DType dtype, int64_t outer, int64_t n_in, int64_t n_index, int64_t inner, const void* in,
-            const int64_t* index, void* out) {
+void CudaBackend::gather(DType dtype, int64_t outer, int64_t n_in, int64_t n_index, int64_t inner, const void* in,
+                         const int64_t* index, void* out) {
   const int64_t total = outer * n_index * inner;
   if (total == 0) return;
   TG_DISPATCH_STORAGE(dtype, "gather", [&](auto tag) {
@@ -129,8 +131,8 @@ void gather(int device, DType dtype, int64_t outer, int64_t n_in, int64_t n_inde
   });
 }
 
-void scatter_add(int device, DType dtype, int64_t outer, int64_t n_out, int64_t n_index, int64_t inner, void* out,
-                 const int64_t* index, const void* src) {
+void CudaBackend::scatter_add(DType dtype, int64_t outer, int64_t n_out, int64_t n_index, int64_t inner, void* out,
+                              const int64_t* index, const void* src) {
   const int64_t total = outer * n_index * inner;
   if (total == 0) return;
   TG_DISPATCH_NUMERIC(dtype, "scatter_add", [&](auto tag) {
@@ -140,7 +142,7 @@ void scatter_add(int device, DType dtype, int64_t outer, int64_t n_out, int64_t 
   });
 }
 
-void put(int device, DType dtype, void* out, const int64_t* positions, const void* values, int64_t n) {
+void CudaBackend::put(DType dtype, void* out, const int64_t* positions, const void* values, int64_t n) {
   if (n == 0) return;
   TG_DISPATCH_STORAGE(dtype, "put", [&](auto tag) {
     using T = decltype(tag);

@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cuda/device_utils.cuh"
-#include "kernels/cuda/cuda.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/runtime.h"
 
 namespace tg::cuda {

@@ -31,8 +31,8 @@ __global__ void lstm_cell_kernel(const T* gates, const T* c, T* h, T* c_out, T* 
 
 }  // namespace
 
-void lstm_cell(int device, DType dtype, int64_t batch, int64_t hidden, const void* gates, const void* c, void* h_out,
-               void* c_out, void* act_out, void* tanh_c_out) {
+void CudaBackend::lstm_cell(DType dtype, int64_t batch, int64_t hidden, const void* gates, const void* c, void* h_out,
+                            void* c_out, void* act_out, void* tanh_c_out) {
   if (batch * hidden == 0) return;
   TG_DISPATCH_FLOAT(dtype, "lstm_cell", [&](auto tag) {
     using T = decltype(tag);

@@ -240,7 +240,7 @@ bool rows_vectorizable(int64_t cols, std::initializer_list<const void*> ptrs) {
 
 }  // namespace
 
-void softmax_rows(int device, DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) {
+void CudaBackend::softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) {
   if (rows * cols == 0) return;
   TG_DISPATCH_FLOAT(dtype, "softmax", [&](auto tag) {
     using T = decltype(tag);
@@ -253,8 +253,8 @@ void softmax_rows(int device, DType dtype, int64_t rows, int64_t cols, const voi
   });
 }
 
-void layer_norm_rows(int device, DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean,
-                     void* rstd, double eps) {
+void CudaBackend::layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean,
+                                  void* rstd, double eps) {
   if (rows == 0) return;
   TG_DISPATCH_FLOAT(dtype, "layer_norm", [&](auto tag) {
     using T = decltype(tag);
@@ -268,8 +268,8 @@ void layer_norm_rows(int device, DType dtype, int64_t rows, int64_t cols, const 
   });
 }
 
-void layer_norm_backward_rows(int device, DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
-                              const void* rstd, void* dx) {
+void CudaBackend::layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
+                                           const void* rstd, void* dx) {
   if (rows * cols == 0) return;
   TG_DISPATCH_FLOAT(dtype, "layer_norm backward", [&](auto tag) {
     using T = decltype(tag);
@@ -283,8 +283,8 @@ void layer_norm_backward_rows(int device, DType dtype, int64_t rows, int64_t col
   });
 }
 
-void cross_entropy_rows(int device, DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,
-                        void* loss, void* lse) {
+void CudaBackend::cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,
+                                     void* loss, void* lse) {
   if (rows == 0) return;
   TG_DISPATCH_FLOAT(dtype, "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
@@ -297,8 +297,8 @@ void cross_entropy_rows(int device, DType dtype, int64_t rows, int64_t C, const 
   });
 }
 
-void cross_entropy_backward_rows(int device, DType dtype, int64_t rows, int64_t C, const void* logits,
-                                 const int64_t* targets, const void* lse, const void* row_scale, void* dlogits) {
+void CudaBackend::cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const void* logits,
+                                              const int64_t* targets, const void* lse, const void* row_scale, void* dlogits) {
   if (rows * C == 0) return;
   TG_DISPATCH_FLOAT(dtype, "cross_entropy backward", [&](auto tag) {
     using T = decltype(tag);

@@ -132,7 +132,7 @@ struct RmspropStep {
 
 }  // namespace
 
-void sgd_update(int device, DType dtype, const std::vector<OptimTensor>& tensors, const cpu::SGDConfig& c) {
+void CudaBackend::sgd_update(DType dtype, const std::vector<OptimTensor>& tensors, const SGDConfig& c) {
   std::vector<std::pair<double, double>> scalars;
   for (const OptimTensor& t : tensors) scalars.push_back({t.step == 1 ? 1.0 : 0.0, 0.0});
   PackedTables tables;
@@ -147,7 +147,7 @@ void sgd_update(int device, DType dtype, const std::vector<OptimTensor>& tensors
   });
 }
 
-void adam_update(int device, DType dtype, const std::vector<OptimTensor>& tensors, const cpu::AdamConfig& c) {
+void CudaBackend::adam_update(DType dtype, const std::vector<OptimTensor>& tensors, const AdamConfig& c) {
   std::vector<std::pair<double, double>> scalars;
   for (const OptimTensor& t : tensors) {
     const double bc1 = 1 - std::pow(c.beta1, static_cast<double>(t.step));
@@ -167,7 +167,7 @@ void adam_update(int device, DType dtype, const std::vector<OptimTensor>& tensor
   });
 }
 
-void rmsprop_update(int device, DType dtype, const std::vector<OptimTensor>& tensors, const cpu::RMSpropConfig& c) {
+void CudaBackend::rmsprop_update(DType dtype, const std::vector<OptimTensor>& tensors, const RMSpropConfig& c) {
   std::vector<std::pair<double, double>> scalars(tensors.size(), {0.0, 0.0});
   PackedTables tables;
   pack(device, tensors, scalars, tables);

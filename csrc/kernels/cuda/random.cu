@@ -50,7 +50,7 @@ __global__ void dropout_kernel(const T* x, T* out, T* scale, int64_t n, double p
 
 }  // namespace
 
-void random(int device, RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, uint64_t offset) {
+void CudaBackend::random(RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, uint64_t offset) {
   if (n == 0) return;
   TG_DISPATCH_FLOAT(dtype, "random", [&](auto tag) {
     using T = decltype(tag);
@@ -59,14 +59,14 @@ void random(int device, RandomKind kind, DType dtype, void* out, int64_t n, uint
   });
 }
 
-void random_int(int device, int64_t* out, int64_t n, int64_t low, int64_t high, uint64_t seed, uint64_t offset) {
+void CudaBackend::random_int(int64_t* out, int64_t n, int64_t low, int64_t high, uint64_t seed, uint64_t offset) {
   if (n == 0) return;
   launch("random_int", device, blocks_for(n), kThreads, random_int_kernel, out, n, low,
          static_cast<uint64_t>(high - low), seed, offset);
 }
 
-void dropout(int device, DType dtype, int64_t n, const void* x, void* out, void* scale, double p, uint64_t seed,
-             uint64_t offset) {
+void CudaBackend::dropout(DType dtype, int64_t n, const void* x, void* out, void* scale, double p, uint64_t seed,
+                          uint64_t offset) {
   if (n == 0) return;
   TG_DISPATCH_FLOAT(dtype, "dropout", [&](auto tag) {
     using T = decltype(tag);

@@ -181,7 +181,7 @@ void extreme(int device, int64_t outer, int64_t r, int64_t inner, const T* in, v
 
 }  // namespace
 
-void reduce(int device, ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) {
+void CudaBackend::reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) {
   if (outer * inner == 0) return;
   TG_DISPATCH_ALL(dtype, "reduce", [&](auto tag) {
     using T = decltype(tag);

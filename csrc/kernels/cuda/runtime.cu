@@ -16,8 +16,6 @@ void check(int err, const char* what) {
   throw RuntimeError(str(what, ": CUDA error ", cudaGetErrorName(e), ": ", cudaGetErrorString(e)));
 }
 
-bool built() { return true; }
-
 int device_count() {
   // The visible devices are fixed for the life of the process (CUDA reads CUDA_VISIBLE_DEVICES once),
   // so the driver is asked once: stream() checks the index on every launch. No driver or no GPU is

@@ -1,11 +1,11 @@
-// The CUDA runtime as the rest of tapegrad sees it. runtime.cu and allocator.cu implement it in a
-// CUDA build; no_cuda.cpp in a CPU-only build, where every call that needs a GPU raises.
+// The CUDA runtime as the CUDA backend's files see it (runtime.cu, allocator.cu, copy.cu). The rest
+// of tapegrad reaches it through kernels/backend.h (CudaBackend, GpuRuntime); only the sync debug
+// mode (sync_debug.cpp) is linked into every build.
 #pragma once
 #include <cstddef>
 
 namespace tg::cuda {
 
-bool built();          // was this build compiled with CUDA?
 bool is_available();   // built with CUDA and at least one usable GPU
 int device_count();
 void synchronize();

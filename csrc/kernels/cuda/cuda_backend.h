@@ -1,0 +1,71 @@
+// The CUDA backend of one GPU: kernels/backend.h's entry points, defined in the kernels/cuda/ file
+// of their family (elementwise.cu, reduce.cu, gemm.cu, ...). `device` is the GPU's index; every
+// call queues work on that GPU's stream (runtime.h) and returns without waiting.
+#pragma once
+#include "kernels/backend.h"
+
+namespace tg::cuda {
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int index) : device(index) {}
+  const int device;
+
+  // memory (backend.cu): the caching allocator (allocator.cu) and transfers (copy.cu)
+  void* allocate(size_t nbytes) override;
+  void release(void* ptr) noexcept override;
+  void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override;
+  // elementwise.cu, copy.cu
+  void unary(UnaryOp op, const Shape& shape, Operand out, Operand in) override;
+  void binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) override;
+  void where(const Shape& shape, Operand out, Operand cond, Operand a, Operand b) override;
+  void copy(const Shape& shape, Operand out, Operand in) override;
+  void fill(void* out, int64_t n, DType dtype, double value) override;
+  // reduce.cu
+  void reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) override;
+  // gemm.cu (backend.cu: the batched product through gemm.h)
+  void gemm(DType dtype, const GemmArgs& args) override;
+  bool computes_bfloat16_products() const override { return true; }
+  // index.cu
+  int64_t check_indices(const int64_t* in, int64_t* out, int64_t n, const IndexRule& rule) override;
+  void index_select(DType dtype, int64_t outer, int64_t n_in, int64_t inner, const void* in, const int64_t* index,
+                    int64_t n_index, void* out) override;
+  void index_add(DType dtype, int64_t outer, int64_t n_out, int64_t inner, void* out, const int64_t* index,
+                 int64_t n_index, const void* src) override;
+  void gather(DType dtype, int64_t outer, int64_t n_in, int64_t n_index, int64_t inner, const void* in,
+              const int64_t* index, void* out) override;
+  void scatter_add(DType dtype, int64_t outer, int64_t n_out, int64_t n_index, int64_t inner, void* out,
+                   const int64_t* index, const void* src) override;
+  void put(DType dtype, void* out, const int64_t* positions, const void* values, int64_t n) override;
+  // random.cu
+  void random(RandomKind kind, DType dtype, void* out, int64_t n, uint64_t seed, uint64_t offset) override;
+  void random_int(int64_t* out, int64_t n, int64_t low, int64_t high, uint64_t seed, uint64_t offset) override;
+  void dropout(DType dtype, int64_t n, const void* x, void* out, void* scale, double p, uint64_t seed,
+               uint64_t offset) override;
+  // nn.cu
+  void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) override;
+  void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean, void* rstd,
+                       double eps) override;
+  void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
+                                const void* rstd, void* dx) override;
+  void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets, void* loss,
+                          void* lse) override;
+  void cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,
+                                   const void* lse, const void* row_scale, void* dlogits) override;
+  // lstm.cu
+  void lstm_cell(DType dtype, int64_t batch, int64_t hidden, const void* gates, const void* c, void* h_out,
+                 void* c_out, void* act_out, void* tanh_c_out) override;
+  // backend.cu: through attention.h (lse always float32)
+  DType attention_lse_dtype(DType) const override { return DType::Float32; }
+  void attention_forward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v, void* out,
+                         void* lse) override;
+  void attention_backward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v,
+                          const void* out, const void* lse, const void* grad_out, void* dq, void* dk,
+                          void* dv) override;
+  // optim.cu: one multi-tensor launch per call
+  void sgd_update(DType dtype, const std::vector<OptimTensor>& tensors, const SGDConfig& cfg) override;
+  void adam_update(DType dtype, const std::vector<OptimTensor>& tensors, const AdamConfig& cfg) override;
+  void rmsprop_update(DType dtype, const std::vector<OptimTensor>& tensors, const RMSpropConfig& cfg) override;
+};
+
+}  // namespace tg::cuda
