@@ -8,28 +8,98 @@
 
 namespace tg {
 
-// The op lists, as X-macros: the enums and every kernel's dispatch switch expand the same list.
-#define TG_UNARY_OPS(X) \
-  X(Neg) X(Abs) X(Exp) X(Log) X(Sqrt) X(Rsqrt) X(Sin) X(Cos) X(Tanh) X(Sigmoid) X(Relu) X(Gelu) X(GeluTanh) \
-  X(Silu) X(Softplus) X(Erf) X(Sign) X(LogicalNot) X(BitwiseNot)
-// The bitwise ops (integers only) come just before the comparisons and logical ops, which come
-// last (is_bitwise_op, is_comparison_op).
-#define TG_BINARY_OPS(X)                                                                                      \
-  X(Add) X(Sub) X(Mul) X(Div) X(Pow) X(Maximum) X(Minimum) X(GeluBackward) X(SquaredDifference)               \
-  X(BinaryCrossEntropy) X(BinaryCrossEntropyWithLogits) X(BitwiseAnd) X(BitwiseOr) X(BitwiseXor) X(Eq) X(Ne)  \
-  X(Lt) X(Le) X(Gt) X(Ge) X(LogicalAnd) X(LogicalOr)
-#define TG_OP_ENUM_ENTRY(NAME) NAME,
+// ---- the elementwise ops, each once --------------------------------------------------------------
+// One line per op: its enum name, its name in messages, the dtypes it takes, and what it computes
+// of x (unary) or of a and b (binary), T being the compute type. The enums, op_name, dtypes_of,
+// apply_unary / apply_binary and both backends' dispatch switches all expand these two lists, so a
+// new op is one line here (plus its op function with the backward, its binding and its spec row).
+//   Numeric  any number type, the result in it (integers keep their dtype)
+//   Float    integers are computed in float32, as PyTorch does
+//   Integer  integers only (bitwise ops)
+//   ToBool   any dtype in, bool out (logical_not, the comparisons and logical binary ops)
+#define TG_UNARY_OPS(X)                                  \
+  X(Neg,        "neg",         Numeric, fn::neg(x))      \
+  X(Abs,        "abs",         Numeric, fn::abs(x))      \
+  X(Exp,        "exp",         Float,   fn::exp_vec(x))  \
+  X(Log,        "log",         Float,   std::log(x))     \
+  X(Sqrt,       "sqrt",        Float,   std::sqrt(x))    \
+  X(Rsqrt,      "rsqrt",       Float,   fn::rsqrt(x))    \
+  X(Sin,        "sin",         Float,   std::sin(x))     \
+  X(Cos,        "cos",         Float,   std::cos(x))     \
+  X(Tanh,       "tanh",        Float,   fn::tanh_vec(x)) \
+  X(Sigmoid,    "sigmoid",     Float,   fn::sigmoid(x))  \
+  X(Relu,       "relu",        Numeric, fn::relu(x))     \
+  X(Gelu,       "gelu",        Float,   fn::gelu(x))     \
+  X(GeluTanh,   "gelu",        Float,   fn::gelu_tanh(x)) \
+  X(Silu,       "silu",        Float,   fn::silu(x))     \
+  X(Softplus,   "softplus",    Float,   fn::softplus(x)) \
+  X(Erf,        "erf",         Float,   fn::erf_vec(x))  \
+  X(Sign,       "sign",        Numeric, fn::sign(x))     \
+  X(LogicalNot, "logical_not", ToBool,  !x)              \
+  X(BitwiseNot, "bitwise_not", Integer, T(~x))
+#define TG_BINARY_OPS(X)                                                                                        \
+  X(Add,                          "add",                              Numeric, T(a + b))                          \
+  X(Sub,                          "sub",                              Numeric, T(a - b))                          \
+  X(Mul,                          "mul",                              Numeric, T(a * b))                          \
+  X(Div,                          "div",                              Numeric, T(a / b))                          \
+  X(Pow,                          "pow",                              Numeric, fn::pow(a, b))                     \
+  X(Maximum,                      "maximum",                          Numeric, fn::maximum(a, b))                 \
+  X(Minimum,                      "minimum",                          Numeric, fn::minimum(a, b))                 \
+  X(GeluBackward,                 "gelu_backward",                    Numeric, T(a * fn::gelu_grad(b))) /* dy, x */ \
+  X(SquaredDifference,            "mse_loss",                         Numeric, T((a - b) * (a - b)))              \
+  X(BinaryCrossEntropy,           "binary_cross_entropy",             Numeric, T(fn::binary_cross_entropy(a, b))) \
+  X(BinaryCrossEntropyWithLogits, "binary_cross_entropy_with_logits", Numeric,                                  \
+    T(fn::binary_cross_entropy_with_logits(a, b)))                                                              \
+  X(BitwiseAnd,                   "bitwise_and",                      Integer, T(a & b))                          \
+  X(BitwiseOr,                    "bitwise_or",                       Integer, T(a | b))                          \
+  X(BitwiseXor,                   "bitwise_xor",                      Integer, T(a ^ b))                          \
+  X(Eq,                           "eq",                               ToBool,  a == b)                            \
+  X(Ne,                           "ne",                               ToBool,  a != b)                            \
+  X(Lt,                           "lt",                               ToBool,  a < b)                             \
+  X(Le,                           "le",                               ToBool,  a <= b)                            \
+  X(Gt,                           "gt",                               ToBool,  a > b)                             \
+  X(Ge,                           "ge",                               ToBool,  a >= b)                            \
+  X(LogicalAnd,                   "logical_and",                      ToBool,  bool(a) && bool(b))                \
+  X(LogicalOr,                    "logical_or",                       ToBool,  bool(a) || bool(b))
+
+#define TG_OP_ENUM_ENTRY(NAME, STR, DTYPES, EXPR) NAME,
 enum class UnaryOp : uint8_t { TG_UNARY_OPS(TG_OP_ENUM_ENTRY) };
 enum class BinaryOp : uint8_t { TG_BINARY_OPS(TG_OP_ENUM_ENTRY) };
 #undef TG_OP_ENUM_ENTRY
-constexpr bool is_comparison_op(BinaryOp op) { return op >= BinaryOp::Eq; }
-// The unary ops whose result keeps an integer input's dtype (the rest compute integers in float32,
-// as PyTorch does); the op layer and both backends' dispatch read this one rule.
-constexpr bool keeps_integer_dtype(UnaryOp op) {
-  return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu ||
-         op == UnaryOp::BitwiseNot;
+
+enum class OpDtypes : uint8_t { Numeric, Float, Integer, ToBool };
+
+#define TG_OP_NAME_CASE(NAME, STR, DTYPES, EXPR) case Op::NAME: return STR;
+#define TG_OP_DTYPES_CASE(NAME, STR, DTYPES, EXPR) case Op::NAME: return OpDtypes::DTYPES;
+constexpr const char* op_name(UnaryOp op) {
+  using Op = UnaryOp;
+  switch (op) { TG_UNARY_OPS(TG_OP_NAME_CASE) }
+  return "unary";
 }
-constexpr bool is_bitwise_op(BinaryOp op) { return op >= BinaryOp::BitwiseAnd && op <= BinaryOp::BitwiseXor; }
+constexpr const char* op_name(BinaryOp op) {
+  using Op = BinaryOp;
+  switch (op) { TG_BINARY_OPS(TG_OP_NAME_CASE) }
+  return "binary";
+}
+constexpr OpDtypes dtypes_of(UnaryOp op) {
+  using Op = UnaryOp;
+  switch (op) { TG_UNARY_OPS(TG_OP_DTYPES_CASE) }
+  return OpDtypes::Float;
+}
+constexpr OpDtypes dtypes_of(BinaryOp op) {
+  using Op = BinaryOp;
+  switch (op) { TG_BINARY_OPS(TG_OP_DTYPES_CASE) }
+  return OpDtypes::Numeric;
+}
+#undef TG_OP_NAME_CASE
+#undef TG_OP_DTYPES_CASE
+
+// A unary op whose result keeps an integer input's dtype.
+constexpr bool keeps_integer_dtype(UnaryOp op) {
+  return dtypes_of(op) == OpDtypes::Numeric || dtypes_of(op) == OpDtypes::Integer;
+}
+constexpr bool is_comparison_op(BinaryOp op) { return dtypes_of(op) == OpDtypes::ToBool; }  // bool out
+constexpr bool is_bitwise_op(BinaryOp op) { return dtypes_of(op) == OpDtypes::Integer; }
 
 namespace fn {
 
@@ -168,54 +238,21 @@ template <class T> HD T minimum(T a, T b) { return (a != a) ? a : (b != b) ? b :
 
 }  // namespace fn
 
+// The table's expression of the op: apply_unary<UnaryOp::Exp>(x) is fn::exp_vec(x). One
+// `if constexpr` per line of the table; only the op's own line is compiled.
+#define TG_APPLY_OP(NAME, STR, DTYPES, EXPR) if constexpr (op == Op::NAME) return EXPR; else
 template <UnaryOp op, class T>
 HD T apply_unary(T x) {
-  if constexpr (op == UnaryOp::Neg) return fn::neg(x);
-  else if constexpr (op == UnaryOp::Abs) return fn::abs(x);
-  else if constexpr (op == UnaryOp::Exp) return fn::exp_vec(x);
-  else if constexpr (op == UnaryOp::Log) return std::log(x);
-  else if constexpr (op == UnaryOp::Sqrt) return std::sqrt(x);
-  else if constexpr (op == UnaryOp::Rsqrt) return fn::rsqrt(x);
-  else if constexpr (op == UnaryOp::Sin) return std::sin(x);
-  else if constexpr (op == UnaryOp::Cos) return std::cos(x);
-  else if constexpr (op == UnaryOp::Tanh) return fn::tanh_vec(x);
-  else if constexpr (op == UnaryOp::Sigmoid) return fn::sigmoid(x);
-  else if constexpr (op == UnaryOp::Relu) return fn::relu(x);
-  else if constexpr (op == UnaryOp::Gelu) return fn::gelu(x);
-  else if constexpr (op == UnaryOp::GeluTanh) return fn::gelu_tanh(x);
-  else if constexpr (op == UnaryOp::Silu) return fn::silu(x);
-  else if constexpr (op == UnaryOp::Softplus) return fn::softplus(x);
-  else if constexpr (op == UnaryOp::Erf) return fn::erf_vec(x);
-  else if constexpr (op == UnaryOp::Sign) return fn::sign(x);
-  else if constexpr (op == UnaryOp::LogicalNot) return !x;
-  else return T(~x);  // BitwiseNot (integers only)
+  using Op = UnaryOp;
+  TG_UNARY_OPS(TG_APPLY_OP) return T();
 }
 
 // Arithmetic ops return T; comparisons and logical ops return bool.
 template <BinaryOp op, class T>
 HD auto apply_binary(T a, T b) {
-  if constexpr (op == BinaryOp::Add) return T(a + b);
-  else if constexpr (op == BinaryOp::Sub) return T(a - b);
-  else if constexpr (op == BinaryOp::Mul) return T(a * b);
-  else if constexpr (op == BinaryOp::Div) return T(a / b);
-  else if constexpr (op == BinaryOp::Pow) return fn::pow(a, b);
-  else if constexpr (op == BinaryOp::Maximum) return fn::maximum(a, b);
-  else if constexpr (op == BinaryOp::Minimum) return fn::minimum(a, b);
-  else if constexpr (op == BinaryOp::GeluBackward) return T(a * fn::gelu_grad(b));  // a = dy, b = x
-  else if constexpr (op == BinaryOp::SquaredDifference) return T((a - b) * (a - b));
-  else if constexpr (op == BinaryOp::BinaryCrossEntropy) return T(fn::binary_cross_entropy(a, b));
-  else if constexpr (op == BinaryOp::BinaryCrossEntropyWithLogits) return T(fn::binary_cross_entropy_with_logits(a, b));
-  else if constexpr (op == BinaryOp::BitwiseAnd) return T(a & b);  // integers only, as the next two
-  else if constexpr (op == BinaryOp::BitwiseOr) return T(a | b);
-  else if constexpr (op == BinaryOp::BitwiseXor) return T(a ^ b);
-  else if constexpr (op == BinaryOp::Eq) return a == b;
-  else if constexpr (op == BinaryOp::Ne) return a != b;
-  else if constexpr (op == BinaryOp::Lt) return a < b;
-  else if constexpr (op == BinaryOp::Le) return a <= b;
-  else if constexpr (op == BinaryOp::Gt) return a > b;
-  else if constexpr (op == BinaryOp::Ge) return a >= b;
-  else if constexpr (op == BinaryOp::LogicalAnd) return bool(a) && bool(b);
-  else return bool(a) || bool(b);  // LogicalOr
+  using Op = BinaryOp;
+  TG_BINARY_OPS(TG_APPLY_OP) return T();
 }
+#undef TG_APPLY_OP
 
 }  // namespace tg

@@ -43,34 +43,6 @@ Tensor wrap_scalar(double value, const Tensor& like) {
 
 namespace {
 
-const char* binary_name(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::Add: return "add";
-    case BinaryOp::Sub: return "sub";
-    case BinaryOp::Mul: return "mul";
-    case BinaryOp::Div: return "div";
-    case BinaryOp::Pow: return "pow";
-    case BinaryOp::Maximum: return "maximum";
-    case BinaryOp::Minimum: return "minimum";
-    case BinaryOp::GeluBackward: return "gelu_backward";
-    case BinaryOp::SquaredDifference: return "mse_loss";
-    case BinaryOp::BinaryCrossEntropy: return "binary_cross_entropy";
-    case BinaryOp::BinaryCrossEntropyWithLogits: return "binary_cross_entropy_with_logits";
-    case BinaryOp::BitwiseAnd: return "bitwise_and";
-    case BinaryOp::BitwiseOr: return "bitwise_or";
-    case BinaryOp::BitwiseXor: return "bitwise_xor";
-    case BinaryOp::Eq: return "eq";
-    case BinaryOp::Ne: return "ne";
-    case BinaryOp::Lt: return "lt";
-    case BinaryOp::Le: return "le";
-    case BinaryOp::Gt: return "gt";
-    case BinaryOp::Ge: return "ge";
-    case BinaryOp::LogicalAnd: return "logical_and";
-    case BinaryOp::LogicalOr: return "logical_or";
-  }
-  return "binary";
-}
-
 Tensor as_dtype(const Tensor& t, DType d) {
   if (t.dtype() == d) return t;
   GradModeGuard no_grad(false);  // the op records its own node against the original inputs
@@ -79,7 +51,7 @@ Tensor as_dtype(const Tensor& t, DType d) {
 
 // The forward of every binary op: promote, broadcast, run the kernel.
 Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
-  const char* name = binary_name(op);
+  const char* name = op_name(op);
   check_same_device(name, {&a, &b});
   DType common = result_type(a, b);
   if (op == BinaryOp::LogicalAnd || op == BinaryOp::LogicalOr) common = DType::Bool;

@@ -12,22 +12,23 @@ void run_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
   backend(x.device()).unary(op, x.shape(), operand(out), operand(x));
 }
 
-Tensor map(UnaryOp op, const Tensor& x, const char* name) {
+Tensor map(UnaryOp op, const Tensor& x) {
+  const char* name = op_name(op);
   check_same_device(name, {&x});
   if (x.dtype() == DType::BFloat16) {  // computed in float32, rounded once (logical_not's bools need no rounding)
-    Tensor y = map(op, compute_copy(x), name);
-    return op == UnaryOp::LogicalNot ? y : cast_untracked(y, DType::BFloat16);
+    Tensor y = map(op, compute_copy(x));
+    return dtypes_of(op) == OpDtypes::ToBool ? y : cast_untracked(y, DType::BFloat16);
   }
-  if (op == UnaryOp::LogicalNot) {
+  if (dtypes_of(op) == OpDtypes::ToBool) {
     Tensor out = empty(x.shape(), DType::Bool, x.device());
     run_unary(op, out, x);
     return out;
   }
   if (x.dtype() == DType::Bool) {
     TG_CHECK(op != UnaryOp::Neg, TypeError, name, ": negation of a bool tensor is not supported; use logical_not");
-    return map(op, to_dtype(x, keeps_integer_dtype(op) ? DType::Int64 : DType::Float32), name);
+    return map(op, to_dtype(x, keeps_integer_dtype(op) ? DType::Int64 : DType::Float32));
   }
-  if (!is_floating(x.dtype()) && !keeps_integer_dtype(op)) return map(op, to_dtype(x, DType::Float32), name);
+  if (!is_floating(x.dtype()) && !keeps_integer_dtype(op)) return map(op, to_dtype(x, DType::Float32));
   Tensor out = empty(x.shape(), x.dtype(), x.device());
   run_unary(op, out, x);
   return out;
@@ -37,14 +38,14 @@ Tensor map(UnaryOp op, const Tensor& x, const char* name) {
 
 // neg: y = -x; dx = -dy
 Tensor neg(const Tensor& x) {
-  Tensor y = map(UnaryOp::Neg, x, "neg");
+  Tensor y = map(UnaryOp::Neg, x);
   if (should_record({&x})) record("NegBackward", {x}, {y}, {}, [](const BackwardContext&, const TensorList& g) { return TensorList{neg(g[0])}; });
   return y;
 }
 
 // abs: y = |x|; dx = dy * sign(x)
 Tensor abs(const Tensor& x) {
-  Tensor y = map(UnaryOp::Abs, x, "abs");
+  Tensor y = map(UnaryOp::Abs, x);
   if (should_record({&x}))
     record("AbsBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) { return TensorList{g[0] * sign(c.saved(0))}; });
   return y;
@@ -52,7 +53,7 @@ Tensor abs(const Tensor& x) {
 
 // exp: y = e^x; dx = dy * y
 Tensor exp(const Tensor& x) {
-  Tensor y = map(UnaryOp::Exp, x, "exp");
+  Tensor y = map(UnaryOp::Exp, x);
   if (should_record({&x}))
     record("ExpBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) { return TensorList{g[0] * c.saved(0)}; });
   return y;
@@ -60,7 +61,7 @@ Tensor exp(const Tensor& x) {
 
 // log: y = ln x; dx = dy / x
 Tensor log(const Tensor& x) {
-  Tensor y = map(UnaryOp::Log, x, "log");
+  Tensor y = map(UnaryOp::Log, x);
   if (should_record({&x}))
     record("LogBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) { return TensorList{g[0] / c.saved(0)}; });
   return y;
@@ -68,7 +69,7 @@ Tensor log(const Tensor& x) {
 
 // sqrt: y = x^(1/2); dx = dy / (2 y)
 Tensor sqrt(const Tensor& x) {
-  Tensor y = map(UnaryOp::Sqrt, x, "sqrt");
+  Tensor y = map(UnaryOp::Sqrt, x);
   if (should_record({&x}))
     record("SqrtBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) { return TensorList{g[0] / (c.saved(0) * 2.0)}; });
   return y;
@@ -76,7 +77,7 @@ Tensor sqrt(const Tensor& x) {
 
 // rsqrt: y = x^(-1/2); dx = -dy * y^3 / 2
 Tensor rsqrt(const Tensor& x) {
-  Tensor y = map(UnaryOp::Rsqrt, x, "rsqrt");
+  Tensor y = map(UnaryOp::Rsqrt, x);
   if (should_record({&x}))
     record("RsqrtBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) {
       Tensor y = c.saved(0);
@@ -87,7 +88,7 @@ Tensor rsqrt(const Tensor& x) {
 
 // sin: dx = dy * cos x
 Tensor sin(const Tensor& x) {
-  Tensor y = map(UnaryOp::Sin, x, "sin");
+  Tensor y = map(UnaryOp::Sin, x);
   if (should_record({&x}))
     record("SinBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) { return TensorList{g[0] * cos(c.saved(0))}; });
   return y;
@@ -95,7 +96,7 @@ Tensor sin(const Tensor& x) {
 
 // cos: dx = -dy * sin x
 Tensor cos(const Tensor& x) {
-  Tensor y = map(UnaryOp::Cos, x, "cos");
+  Tensor y = map(UnaryOp::Cos, x);
   if (should_record({&x}))
     record("CosBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) { return TensorList{-(g[0] * sin(c.saved(0)))}; });
   return y;
@@ -103,7 +104,7 @@ Tensor cos(const Tensor& x) {
 
 // tanh: dx = dy * (1 - y^2)
 Tensor tanh(const Tensor& x) {
-  Tensor y = map(UnaryOp::Tanh, x, "tanh");
+  Tensor y = map(UnaryOp::Tanh, x);
   if (should_record({&x}))
     record("TanhBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) {
       Tensor y = c.saved(0);
@@ -114,7 +115,7 @@ Tensor tanh(const Tensor& x) {
 
 // sigmoid: y = 1 / (1 + e^-x); dx = dy * y (1 - y)
 Tensor sigmoid(const Tensor& x) {
-  Tensor y = map(UnaryOp::Sigmoid, x, "sigmoid");
+  Tensor y = map(UnaryOp::Sigmoid, x);
   if (should_record({&x}))
     record("SigmoidBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) {
       Tensor y = c.saved(0);
@@ -125,7 +126,7 @@ Tensor sigmoid(const Tensor& x) {
 
 // relu: y = max(x, 0); dx = dy * [x > 0]
 Tensor relu(const Tensor& x) {
-  Tensor y = map(UnaryOp::Relu, x, "relu");
+  Tensor y = map(UnaryOp::Relu, x);
   if (should_record({&x}))
     record("ReluBackward", {x}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) {
       Tensor y = c.saved(0);
@@ -138,7 +139,7 @@ Tensor relu(const Tensor& x) {
 // gelu (tanh form): y = x/2 (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3);
 //                   dx = dy (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2))
 Tensor gelu(const Tensor& x, bool tanh_approximation) {
-  Tensor y = map(tanh_approximation ? UnaryOp::GeluTanh : UnaryOp::Gelu, x, "gelu");
+  Tensor y = map(tanh_approximation ? UnaryOp::GeluTanh : UnaryOp::Gelu, x);
   if (should_record({&x})) {
     if (!tanh_approximation) {
       record("GeluBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
@@ -158,7 +159,7 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
 
 // silu: y = x s(x); dx = dy s (1 + x (1 - s))
 Tensor silu(const Tensor& x) {
-  Tensor y = map(UnaryOp::Silu, x, "silu");
+  Tensor y = map(UnaryOp::Silu, x);
   if (should_record({&x}))
     record("SiluBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
       Tensor x = c.saved(0);
@@ -170,7 +171,7 @@ Tensor silu(const Tensor& x) {
 
 // softplus: y = log(1 + e^x); dx = dy sigmoid(x)
 Tensor softplus(const Tensor& x) {
-  Tensor y = map(UnaryOp::Softplus, x, "softplus");
+  Tensor y = map(UnaryOp::Softplus, x);
   if (should_record({&x}))
     record("SoftplusBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
       return TensorList{g[0] * sigmoid(c.saved(0))};
@@ -180,7 +181,7 @@ Tensor softplus(const Tensor& x) {
 
 // erf: dx = dy * 2/sqrt(pi) e^(-x^2)
 Tensor erf(const Tensor& x) {
-  Tensor y = map(UnaryOp::Erf, x, "erf");
+  Tensor y = map(UnaryOp::Erf, x);
   if (should_record({&x}))
     record("ErfBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
       Tensor x = c.saved(0);
@@ -191,20 +192,20 @@ Tensor erf(const Tensor& x) {
 
 // sign: piecewise constant; its gradient is zero everywhere it exists.
 Tensor sign(const Tensor& x) {
-  Tensor y = map(UnaryOp::Sign, x, "sign");
+  Tensor y = map(UnaryOp::Sign, x);
   if (should_record({&x}))
     record("SignBackward", {x}, {y}, {}, [](const BackwardContext&, const TensorList& g) { return TensorList{zeros_like(g[0])}; });
   return y;
 }
 
-Tensor logical_not(const Tensor& x) { return map(UnaryOp::LogicalNot, x, "logical_not"); }
+Tensor logical_not(const Tensor& x) { return map(UnaryOp::LogicalNot, x); }
 
 // bitwise_not: ~x on integers (dtype kept), logical_not on bools; floats raise TypeError as in PyTorch.
 Tensor bitwise_not(const Tensor& x) {
   if (x.dtype() == DType::Bool) return logical_not(x);
   TG_CHECK(!is_floating(x.dtype()), TypeError, "bitwise_not: ~ is only implemented on integer and bool tensors, got ",
            dtype_name(x.dtype()), " of shape ", shape_str(x.shape()));
-  return map(UnaryOp::BitwiseNot, x, "bitwise_not");
+  return map(UnaryOp::BitwiseNot, x);
 }
 
 }  // namespace tg

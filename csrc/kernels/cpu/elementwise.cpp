@@ -41,23 +41,16 @@ void unary_loop(const Shape& shape, Operand out, Operand in) {
   });
 }
 
+// The dtypes an op takes are its line of the op table (functors.h).
 template <UnaryOp op>
 void unary_typed(const Shape& shape, Operand out, Operand in) {
-  if constexpr (op == UnaryOp::LogicalNot) {
-    TG_DISPATCH_ALL(in.dtype, "logical_not", [&](auto tag) { unary_loop<op, decltype(tag), bool>(shape, out, in); });
-  } else if constexpr (op == UnaryOp::BitwiseNot) {
-    TG_DISPATCH_INTEGER(in.dtype, "bitwise_not", [&](auto tag) { unary_loop<op, decltype(tag), decltype(tag)>(shape, out, in); });
-  } else if constexpr (keeps_integer_dtype(op)) {
-    TG_DISPATCH_NUMERIC(in.dtype, "unary", [&](auto tag) {
-      using T = decltype(tag);
-      unary_loop<op, T, T>(shape, out, in);
-    });
-  } else {
-    TG_DISPATCH_FLOAT(in.dtype, "unary", [&](auto tag) {
-      using T = decltype(tag);
-      unary_loop<op, T, T>(shape, out, in);
-    });
-  }
+  constexpr OpDtypes dtypes = dtypes_of(op);
+  auto same_type_out = [&](auto tag) { unary_loop<op, decltype(tag), decltype(tag)>(shape, out, in); };
+  if constexpr (dtypes == OpDtypes::ToBool)
+    TG_DISPATCH_ALL(in.dtype, op_name(op), [&](auto tag) { unary_loop<op, decltype(tag), bool>(shape, out, in); });
+  else if constexpr (dtypes == OpDtypes::Integer) TG_DISPATCH_INTEGER(in.dtype, op_name(op), same_type_out);
+  else if constexpr (dtypes == OpDtypes::Numeric) TG_DISPATCH_NUMERIC(in.dtype, op_name(op), same_type_out);
+  else TG_DISPATCH_FLOAT(in.dtype, op_name(op), same_type_out);
 }
 
 template <BinaryOp op, class T>
@@ -85,13 +78,11 @@ void binary_loop(const Shape& shape, Operand out, Operand a, Operand b) {
 
 template <BinaryOp op>
 void binary_typed(const Shape& shape, Operand out, Operand a, Operand b) {
-  if constexpr (is_comparison_op(op)) {
-    TG_DISPATCH_ALL(a.dtype, "compare", [&](auto tag) { binary_loop<op, decltype(tag)>(shape, out, a, b); });
-  } else if constexpr (is_bitwise_op(op)) {
-    TG_DISPATCH_INTEGER(a.dtype, "bitwise", [&](auto tag) { binary_loop<op, decltype(tag)>(shape, out, a, b); });
-  } else {
-    TG_DISPATCH_NUMERIC(a.dtype, "binary", [&](auto tag) { binary_loop<op, decltype(tag)>(shape, out, a, b); });
-  }
+  constexpr OpDtypes dtypes = dtypes_of(op);
+  auto run = [&](auto tag) { binary_loop<op, decltype(tag)>(shape, out, a, b); };
+  if constexpr (dtypes == OpDtypes::ToBool) TG_DISPATCH_ALL(a.dtype, op_name(op), run);
+  else if constexpr (dtypes == OpDtypes::Integer) TG_DISPATCH_INTEGER(a.dtype, op_name(op), run);
+  else TG_DISPATCH_NUMERIC(a.dtype, op_name(op), run);
 }
 
 template <class Out, class In>
@@ -114,7 +105,7 @@ void copy_loop(const Shape& shape, Operand out, Operand in) {
 
 void CpuBackend::unary(UnaryOp op, const Shape& shape, Operand out, Operand in) {
   switch (op) {
-#define TG_UNARY_CASE(NAME) case UnaryOp::NAME: return unary_typed<UnaryOp::NAME>(shape, out, in);
+#define TG_UNARY_CASE(NAME, STR, DTYPES, EXPR) case UnaryOp::NAME: return unary_typed<UnaryOp::NAME>(shape, out, in);
     TG_UNARY_OPS(TG_UNARY_CASE)
 #undef TG_UNARY_CASE
   }
@@ -122,7 +113,7 @@ void CpuBackend::unary(UnaryOp op, const Shape& shape, Operand out, Operand in) 
 
 void CpuBackend::binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) {
   switch (op) {
-#define TG_BINARY_CASE(NAME) case BinaryOp::NAME: return binary_typed<BinaryOp::NAME>(shape, out, a, b);
+#define TG_BINARY_CASE(NAME, STR, DTYPES, EXPR) case BinaryOp::NAME: return binary_typed<BinaryOp::NAME>(shape, out, a, b);
     TG_BINARY_OPS(TG_BINARY_CASE)
 #undef TG_BINARY_CASE
   }

@@ -21,48 +21,46 @@ struct SelectFn {
   __device__ __forceinline__ T operator()(bool c, T a, T b) const { return c ? a : b; }
 };
 
+// The dtypes an op takes are its line of the op table (functors.h).
 template <UnaryOp op>
 void unary_typed(int device, const Shape& shape, Operand out, Operand in) {
-  if constexpr (op == UnaryOp::LogicalNot) {
-    TG_DISPATCH_ALL(in.dtype, "logical_not", [&](auto tag) {
+  constexpr OpDtypes dtypes = dtypes_of(op);
+  auto same_type_out = [&](auto tag) {
+    using T = decltype(tag);
+    elementwise<T, T>(op_name(op), device, shape, UnaryFn<op, T, T>{}, out, {in});
+  };
+  if constexpr (dtypes == OpDtypes::ToBool) {
+    TG_DISPATCH_ALL(in.dtype, op_name(op), [&](auto tag) {
       using T = decltype(tag);
-      elementwise<bool, T>("logical_not", device, shape, UnaryFn<op, T, bool>{}, out, {in});
+      elementwise<bool, T>(op_name(op), device, shape, UnaryFn<op, T, bool>{}, out, {in});
     });
-  } else if constexpr (op == UnaryOp::BitwiseNot) {
-    TG_DISPATCH_INTEGER(in.dtype, "bitwise_not", [&](auto tag) {
-      using T = decltype(tag);
-      elementwise<T, T>("bitwise_not", device, shape, UnaryFn<op, T, T>{}, out, {in});
-    });
-  } else if constexpr (keeps_integer_dtype(op)) {
-    TG_DISPATCH_NUMERIC(in.dtype, "unary", [&](auto tag) {
-      using T = decltype(tag);
-      elementwise<T, T>("unary", device, shape, UnaryFn<op, T, T>{}, out, {in});
-    });
+  } else if constexpr (dtypes == OpDtypes::Integer) {
+    TG_DISPATCH_INTEGER(in.dtype, op_name(op), same_type_out);
+  } else if constexpr (dtypes == OpDtypes::Numeric) {
+    TG_DISPATCH_NUMERIC(in.dtype, op_name(op), same_type_out);
   } else {
-    TG_DISPATCH_FLOAT(in.dtype, "unary", [&](auto tag) {
-      using T = decltype(tag);
-      elementwise<T, T>("unary", device, shape, UnaryFn<op, T, T>{}, out, {in});
-    });
+    TG_DISPATCH_FLOAT(in.dtype, op_name(op), same_type_out);
   }
 }
 
 template <BinaryOp op>
 void binary_typed(int device, const Shape& shape, Operand out, Operand a, Operand b) {
+  constexpr OpDtypes dtypes = dtypes_of(op);
   auto run = [&](auto tag) {
     using T = decltype(tag);
     using Out = decltype(apply_binary<op>(T(), T()));
-    elementwise<Out, T, T>("binary", device, shape, BinaryFn<op, T>{}, out, {a, b});
+    elementwise<Out, T, T>(op_name(op), device, shape, BinaryFn<op, T>{}, out, {a, b});
   };
-  if constexpr (is_comparison_op(op)) TG_DISPATCH_ALL(a.dtype, "compare", run);
-  else if constexpr (is_bitwise_op(op)) TG_DISPATCH_INTEGER(a.dtype, "bitwise", run);
-  else TG_DISPATCH_NUMERIC(a.dtype, "binary", run);
+  if constexpr (dtypes == OpDtypes::ToBool) TG_DISPATCH_ALL(a.dtype, op_name(op), run);
+  else if constexpr (dtypes == OpDtypes::Integer) TG_DISPATCH_INTEGER(a.dtype, op_name(op), run);
+  else TG_DISPATCH_NUMERIC(a.dtype, op_name(op), run);
 }
 
 }  // namespace
 
 void CudaBackend::unary(UnaryOp op, const Shape& shape, Operand out, Operand in) {
   switch (op) {
-#define TG_UNARY_CASE(NAME) case UnaryOp::NAME: return unary_typed<UnaryOp::NAME>(device, shape, out, in);
+#define TG_UNARY_CASE(NAME, STR, DTYPES, EXPR) case UnaryOp::NAME: return unary_typed<UnaryOp::NAME>(device, shape, out, in);
     TG_UNARY_OPS(TG_UNARY_CASE)
 #undef TG_UNARY_CASE
   }
@@ -70,7 +68,7 @@ void CudaBackend::unary(UnaryOp op, const Shape& shape, Operand out, Operand in)
 
 void CudaBackend::binary(BinaryOp op, const Shape& shape, Operand out, Operand a, Operand b) {
   switch (op) {
-#define TG_BINARY_CASE(NAME) case BinaryOp::NAME: return binary_typed<BinaryOp::NAME>(device, shape, out, a, b);
+#define TG_BINARY_CASE(NAME, STR, DTYPES, EXPR) case BinaryOp::NAME: return binary_typed<BinaryOp::NAME>(device, shape, out, a, b);
     TG_BINARY_OPS(TG_BINARY_CASE)
 #undef TG_BINARY_CASE
   }
