@@ -108,13 +108,15 @@ Tensor expand(const Tensor& x, const Shape& shape);  // -1 keeps a dim
 Tensor squeeze(const Tensor& x, const Dims& dims = {});
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor flatten(const Tensor& x, int64_t start = 0, int64_t end = -1);
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+// copies (copy.cpp)
 Tensor contiguous(const Tensor& x);
 Tensor clone(const Tensor& x);
 Tensor detach(const Tensor& x);
 Tensor to_dtype(const Tensor& x, DType dtype);
 // A copy on `device` (contiguous); dx = dy moved back to x's device. Returns x when it is there.
 Tensor to_device(const Tensor& x, Device device);
-Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+// joining and splitting (join.cpp)
 Tensor cat(const TensorList& xs, int64_t dim);
 Tensor stack(const TensorList& xs, int64_t dim);
 TensorList split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
@@ -165,7 +167,7 @@ void copy_(const Tensor& dst, const Tensor& src);
 void fill_(const Tensor& dst, double value);
 // x[items] = value (basic indexing), in place.
 void setitem_(const Tensor& x, const std::vector<IndexItem>& items, const Tensor& value);
-// Copies src into dst's memory without autograd (the kernel side of every in-place write).
+// Copies src into dst's memory without autograd (the kernel side of every in-place write; copy.cpp).
 void write_into(const Tensor& dst, const Tensor& src, const char* op);
 
 // ---- C++ operator sugar for backward formulas --------------------------------------------------
