@@ -443,6 +443,125 @@ def clamp_case(min_side):
     return c()
 
 
+# ---- cases of the nn functions -------------------------------------------------------------------
+
+def _lead_and_trailing(draw, min_side, max_trailing=2):
+    """(shape, trailing): leading dims (any size) and 1..max_trailing trailing dims of size >= 1."""
+    lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=min_side, max_side=MAX_SIDE))
+    trailing = draw(hnp.array_shapes(min_dims=1, max_dims=max_trailing, min_side=1, max_side=MAX_SIDE))
+    return lead + trailing, trailing
+
+
+def layer_norm_case(min_side):
+    @st.composite
+    def c(draw):
+        s, norm = _lead_and_trailing(draw, min_side)
+        return [s], {"normalized_shape": norm}
+    return c()
+
+
+def layer_norm_affine_case(min_side):
+    @st.composite
+    def c(draw):
+        s, norm = _lead_and_trailing(draw, min_side)
+        return [s, norm, norm], {}
+    return c()
+
+
+IGNORE = -1  # the ignore_index of the cross-entropy rows
+
+
+def cross_entropy_case(min_side):
+    """Logits (C,), (N, C) or (N, C, d) with class targets, some ignored (never all: a mean over no
+    rows is NaN, which central differences cannot check)."""
+    @st.composite
+    def c(draw):
+        C = draw(st.integers(1, 4))
+        form = draw(st.sampled_from(["vector", "rows", "spatial"]))
+        n = draw(st.integers(max(min_side, 1), 3))
+        shape = {"vector": (C,), "rows": (n, C), "spatial": (n, C, 2)}[form]
+        tshape = {"vector": (), "rows": (n,), "spatial": (n, 2)}[form]
+        target = draw(hnp.arrays(np.int64, tshape, elements=st.integers(IGNORE, C - 1)))
+        target.reshape(-1)[0] = draw(st.integers(0, C - 1))
+        return [shape], {"target": Arr(target), "reduction": draw(st.sampled_from(["none", "mean", "sum"]))}
+    return c()
+
+
+def cross_entropy_probs_case(min_side):
+    @st.composite
+    def c(draw):
+        shape = draw(st.sampled_from([(3,), (2, 4), (2, 3, 2)]))
+        return [shape, shape], {"reduction": draw(st.sampled_from(["none", "mean", "sum"]))}
+    return c()
+
+
+def embedding_case(min_side, padding=False):
+    """padding_idx's row gets no gradient by definition (not the derivative): its rows skip gradcheck."""
+    @st.composite
+    def c(draw):
+        V, D = draw(st.integers(1, 4)), draw(st.integers(max(min_side, 1), 3))
+        ishape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=min_side, max_side=MAX_SIDE))
+        idx = draw(hnp.arrays(np.int64, ishape, elements=st.integers(0, V - 1)))
+        return [(V, D)], {"indices": Arr(idx), "padding_idx": draw(st.sampled_from([0, V - 1])) if padding else None}
+    return c()
+
+
+def dropout_case(min_side):
+    return st.tuples(shapes(min_side), st.sampled_from([0.25, 0.5, 0.8])).map(lambda c: ([c[0]], {"p": c[1]}))
+
+
+def attention_case(min_side, masked=False):
+    """q (..., L, E), k (..., S, E), v (..., S, Ev) sharing a batch; a bool mask (L, S) keeping at
+    least one key per query (a fully masked row is NaN) or the causal rule."""
+    @st.composite
+    def c(draw):
+        batch = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=min_side, max_side=2))
+        L, S = draw(st.integers(max(min_side, 1), 4)), draw(st.integers(max(min_side, 1), 4))
+        E, Ev = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        params = {"scale": draw(st.sampled_from([None, 0.5]))}
+        if masked:
+            mask = draw(hnp.arrays(np.bool_, (L, S)))
+            mask[:, 0] = True
+            params["attn_mask"] = Arr(mask)
+        else:
+            params["is_causal"] = draw(st.booleans())
+        return [batch + (L, E), batch + (S, E), batch + (S, Ev)], params
+    return c()
+
+
+def lstm_cell_case(min_side):
+    @st.composite
+    def c(draw):
+        B, H = draw(st.integers(min_side, 3)), draw(st.integers(1, 3))
+        return [(B, 4 * H), (B, H)], {}
+    return c()
+
+
+def index_add_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(max(min_side, 1), min_dims=1))
+        dim = draw(st.integers(-len(s), len(s) - 1))
+        n = draw(st.integers(min_side, 4))  # repeated indices add up
+        idx = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, s[dim] - 1)))
+        src = list(s)
+        src[dim] = n
+        return [s, tuple(src)], {"dim": dim, "index": Arr(idx)}
+    return c()
+
+
+def scatter_add_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(max(min_side, 1), min_dims=1))
+        dim = draw(st.integers(-len(s), len(s) - 1))
+        ishape = list(s)
+        ishape[dim] = draw(st.integers(min_side, 4))
+        idx = draw(hnp.arrays(np.int64, tuple(ishape), elements=st.integers(0, s[dim] - 1)))
+        return [s, tuple(ishape)], {"dim": dim, "index": Arr(idx)}
+    return c()
+
+
 # ---- NumPy references ----------------------------------------------------------------------------
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -571,6 +690,97 @@ def _np_clamp(x, lo, hi):
 
 def _np_masked_fill(x, mask, value):
     return np.where(mask, np.asarray(value, dtype=x.dtype), x)
+
+
+def _np_layer_norm(x, w=None, b=None, normalized_shape=None, eps=1e-5):
+    k = len(normalized_shape) if normalized_shape is not None else w.ndim
+    axes = tuple(range(x.ndim - k, x.ndim))
+    if x.size == 0:
+        return x
+    y = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + eps)
+    return y if w is None else y * w + b
+
+
+def _np_cross_entropy(x, target, reduction, ignore_index=IGNORE):
+    class_dim = 0 if x.ndim == 1 else 1
+    lsm = _np_log_softmax(x, class_dim)
+    valid = target != ignore_index
+    picked = np.take_along_axis(lsm, np.expand_dims(np.where(valid, target, 0), class_dim), class_dim)
+    loss = np.where(valid, -np.squeeze(picked, class_dim), 0.0)
+    if reduction == "none":
+        return loss
+    return np.asarray(loss.sum() if reduction == "sum" else loss.sum() / valid.sum())
+
+
+def _np_cross_entropy_probs(x, t, reduction):
+    loss = -(_np_log_softmax(x, 0 if x.ndim == 1 else 1) * t).sum(axis=0 if x.ndim == 1 else 1)
+    return _np_reduction(loss, reduction)
+
+
+def _np_philox(seed, counters):
+    """Philox4x32-10 (Salmon et al., SC 2011) of 64-bit counters under a 64-bit key: (n, 4) uint32.
+    The reference of tapegrad's random streams (kernels/philox.h), written from the paper."""
+    m = np.uint64(0xFFFFFFFF)
+    c0, c1 = counters & m, counters >> np.uint64(32)
+    c2, c3 = np.zeros_like(c0), np.zeros_like(c0)
+    k0, k1 = np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
+    for _ in range(10):
+        p0, p1 = np.uint64(0xD2511F53) * c0, np.uint64(0xCD9E8D57) * c2
+        c0, c2, c1, c3 = (p1 >> np.uint64(32)) ^ c1 ^ k0, (p0 >> np.uint64(32)) ^ c3 ^ k1, p1 & m, p0 & m
+        k0, k1 = (k0 + np.uint64(0x9E3779B9)) & m, (k1 + np.uint64(0xBB67AE85)) & m
+    return np.stack([c0, c1, c2, c3], axis=-1)
+
+
+DROPOUT_SEED = 1234
+
+
+def _tg_dropout(x, p):
+    tg.manual_seed(DROPOUT_SEED)  # each call draws the same mask (gradcheck calls it many times)
+    return TGF.dropout(x, p)
+
+
+def _np_dropout(x, p):
+    """Element e keeps when the uniform of output e % 4 of Philox counter e // 4 (24 bits) is >= p."""
+    n = x.size
+    bits = _np_philox(DROPOUT_SEED, np.arange((n + 3) // 4, dtype=np.uint64)).reshape(-1)[:n]
+    u = (bits >> np.uint64(8)).astype(np.float64) / 16777216.0
+    return x * (u >= p).reshape(x.shape) / (1 - p)
+
+
+def _np_attention(q, k, v, scale=None, is_causal=False, attn_mask=None):
+    s = (q @ np.swapaxes(k, -1, -2)) * (1 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    L, S = s.shape[-2:]
+    keep = np.tril(np.ones((L, S), dtype=bool)) if is_causal else attn_mask
+    if keep is not None:
+        s = np.where(keep, s, -np.inf)
+    return _np_softmax(s, -1) @ v if s.size else np.zeros(s.shape[:-1] + v.shape[-1:])
+
+
+def _np_lstm_cell(gates, c):
+    i, f, g, o = np.split(gates, 4, axis=1)
+    c_next = _np_sigmoid(f) * c + _np_sigmoid(i) * np.tanh(g)
+    return _np_sigmoid(o) * np.tanh(c_next), c_next
+
+
+def _torch_lstm_cell(gates, c):
+    i, f, g, o = gates.chunk(4, 1)
+    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_next), c_next
+
+
+def _np_index_add(base, src, dim, index):
+    out = base.copy()
+    np.add.at(out, (slice(None),) * (dim % base.ndim) + (index,), src)
+    return out
+
+
+def _np_scatter_add(base, src, dim, index):
+    out = base.copy()
+    d = dim % base.ndim
+    coords = list(np.indices(index.shape, sparse=True))
+    coords[d] = index
+    np.add.at(out, tuple(coords), src)
+    return out
 
 
 # ---- the table ------------------------------------------------------------------------------------
@@ -822,6 +1032,40 @@ OPS = [
            dtypes=F, case=dim_case()),
     OpSpec("log_softmax", lambda x, dim: x.log_softmax(dim), _np_log_softmax,
            _t(lambda x, dim: torch.log_softmax(x, dim)), 1, dtypes=F, case=dim_case()),
+    # -- nn functions: normalisation, losses, lookups, attention, recurrent cells --
+    OpSpec("layer_norm", lambda x, normalized_shape: TGF.layer_norm(x, normalized_shape),
+           lambda x, normalized_shape: _np_layer_norm(x, normalized_shape=normalized_shape),
+           _t(lambda x, normalized_shape: TF.layer_norm(x, normalized_shape)), 1, dtypes=F, case=layer_norm_case,
+           atol32=1e-4),
+    OpSpec("layer_norm_affine", lambda x, w, b: TGF.layer_norm(x, w.shape, w, b), _np_layer_norm,
+           _t(lambda x, w, b: TF.layer_norm(x, w.shape, w, b)), 3, dtypes=F, case=layer_norm_affine_case, atol32=1e-4),
+    OpSpec("cross_entropy", lambda x, target, reduction: TGF.cross_entropy(x, target, IGNORE, reduction),
+           _np_cross_entropy,
+           _t(lambda x, target, reduction: TF.cross_entropy(x, target, ignore_index=IGNORE, reduction=reduction)), 1,
+           dtypes=F, case=cross_entropy_case),
+    OpSpec("cross_entropy_probs", lambda x, t, reduction: TGF.cross_entropy(x, t, reduction=reduction),
+           _np_cross_entropy_probs, _t(lambda x, t, reduction: TF.cross_entropy(x, t, reduction=reduction)), 2,
+           domain=("real", "unit"), dtypes=F, case=cross_entropy_probs_case),
+    OpSpec("embedding", lambda w, indices, padding_idx: TGF.embedding(indices, w, padding_idx),
+           lambda w, indices, padding_idx: w[indices],
+           _t(lambda w, indices, padding_idx: TF.embedding(indices, w, padding_idx)), 1, dtypes=F, case=embedding_case),
+    OpSpec("embedding_padding", lambda w, indices, padding_idx: TGF.embedding(indices, w, padding_idx),
+           lambda w, indices, padding_idx: w[indices],
+           _t(lambda w, indices, padding_idx: TF.embedding(indices, w, padding_idx)), 1, dtypes=F, diff=False,
+           case=lambda m: embedding_case(m, padding=True)),
+    # the mask of a fixed seed, against Philox written in NumPy (PyTorch's generator differs: no torch column)
+    OpSpec("dropout", _tg_dropout, _np_dropout, None, 1, dtypes=F, case=dropout_case),
+    OpSpec("scaled_dot_product_attention", TGF.scaled_dot_product_attention, _np_attention,
+           _t(TF.scaled_dot_product_attention), 3, dtypes=F, case=attention_case, atol32=1e-4),
+    OpSpec("scaled_dot_product_attention_mask", TGF.scaled_dot_product_attention, _np_attention,
+           _t(TF.scaled_dot_product_attention), 3, dtypes=F, case=lambda m: attention_case(m, masked=True),
+           atol32=1e-4),
+    OpSpec("lstm_cell", lambda gates, c: tuple(tg._C._lstm_cell(gates, c)), _np_lstm_cell, _t(_torch_lstm_cell), 2,
+           dtypes=F, case=lstm_cell_case),
+    OpSpec("index_add", lambda base, src, dim, index: base.index_add(dim, index, src), _np_index_add,
+           _t(lambda base, src, dim, index: base.index_add(dim, index, src)), 2, dtypes=F, case=index_add_case),
+    OpSpec("scatter_add", lambda base, src, dim, index: base.scatter_add(dim, index, src), _np_scatter_add,
+           _t(lambda base, src, dim, index: base.scatter_add(dim, index, src)), 2, dtypes=F, case=scatter_add_case),
 ]
 
 OPS_BY_NAME = {op.name: op for op in OPS}

@@ -372,6 +372,58 @@ def test_sdpa_gradcheck():
               r.standard_normal((1, 3, 2)), r.standard_normal((1, 3, 2)), r.standard_normal((1, 3, 2)))
 
 
+
+@pytest.mark.parametrize("kind", ["none", "causal", "bool", "float"])
+def test_sdpa_is_twice_differentiable_like_torch(kind):
+    """create_graph through the fused op takes the composite reference's derivative: the gradient
+    of (dL/dq . w) matches PyTorch's double backward, for every mask rule (a dead row included)."""
+    keep = np.ones((3, 4), dtype=bool)
+    keep[:, 3] = False
+    keep[1] = False
+    mask = {"none": None, "causal": None, "bool": keep, "float": np.where(keep, 0.0, -np.inf)}[kind]
+    kw_t = {"is_causal": kind == "causal", "attn_mask": None if mask is None else tg.tensor(mask)}
+    kw_p = {"is_causal": kind == "causal", "attn_mask": None if mask is None else torch.tensor(mask)}
+    arrays = _qkv(seed=31)
+    r = rng(32)
+    w_out, w_grad = r.standard_normal((2, 2, 3, 3)), [r.standard_normal(a.shape) for a in arrays]
+    xs, ps = zip(*[pair(a) for a in arrays])
+    out_t = F.scaled_dot_product_attention(*xs, **kw_t)
+    out_p = TF.scaled_dot_product_attention(*ps, **kw_p)
+    g_t = tg.grad((out_t * tg.tensor(w_out)).sum(), list(xs), create_graph=True)
+    g_p = torch.autograd.grad((out_p * torch.tensor(w_out)).sum(), list(ps), create_graph=True)
+    for a, b in zip(g_t, g_p):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-9, atol=1e-11)
+    sum(((g * tg.tensor(w)).sum() for g, w in zip(g_t, w_grad)), tg.tensor(0.0, dtype=tg.float64)).backward()
+    sum((g * torch.tensor(w)).sum() for g, w in zip(g_p, w_grad)).backward()
+    for x, p_ in zip(xs, ps):
+        np.testing.assert_allclose(x.grad.numpy(), p_.grad.numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_sdpa_equals_its_composite_reference():
+    """The fused op and attention_weights @ v (the composite reference) agree, and a mask that
+    requires grad takes the composite and gets its gradient."""
+    arrays = _qkv(seed=33)
+    q, k, v = (tg.tensor(a) for a in arrays)
+    mask = tg.tensor(rng(34).standard_normal((3, 4)), requires_grad=True)
+    fused = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.detach())
+    np.testing.assert_allclose(fused.numpy(), (F.attention_weights(q, k, mask.detach()) @ v).numpy(), rtol=1e-12)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    np.testing.assert_allclose(out.numpy(), fused.numpy(), rtol=1e-12)
+    out.sum().backward()
+    m_p = torch.tensor(mask.detach().numpy(), requires_grad=True)
+    TF.scaled_dot_product_attention(*(torch.tensor(a) for a in arrays), attn_mask=m_p).sum().backward()
+    np.testing.assert_allclose(mask.grad.numpy(), m_p.grad.numpy(), rtol=1e-9, atol=1e-11)
+
+
+def test_sdpa_with_dropout_is_differentiable_once():
+    q, k, v = (tg.tensor(a, requires_grad=True) for a in _qkv(seed=35))
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)
+    (gq,) = tg.grad(out.sum(), [q], create_graph=False)
+    assert gq.shape == q.shape
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)
+    with pytest.raises(NotImplementedError, match="dropout"):
+        tg.grad(out.sum(), [q], create_graph=True)
+
 # ---------------------------------------------------------------- losses
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_mse_loss(reduction):

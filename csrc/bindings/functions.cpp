@@ -308,6 +308,11 @@ void bind_functions(py::module_& m) {
     MaybeNoGIL nogil(q.numel() * k.size(-2));
     return scaled_dot_product_attention(q, k, v, mask ? *mask : Tensor(), dropout_p, is_causal, scale);
   });
+  m.def("_attention_weights", [](const Tensor& q, const Tensor& k, const std::optional<Tensor>& mask, bool is_causal,
+                                 std::optional<double> scale) {
+    MaybeNoGIL nogil(q.numel() * k.size(-2));
+    return attention_weights(q, k, mask ? *mask : Tensor(), is_causal, scale);
+  });
   m.def("_dropout", [](const Tensor& x, double p, bool training) {
     MaybeNoGIL nogil(x.numel());
     return dropout(x, p, training);

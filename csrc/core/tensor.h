@@ -92,7 +92,7 @@ struct TensorImpl {
   Tensor grad;
   // For a view made by a shape op (not detach): the tensor that owns the memory it views (the
   // root, for a view of a view). An in-place write into the view rewrites that tensor's history
-  // too (rebase_view_history in ops/movement.cpp). Kept alive by the view, as PyTorch's _base.
+  // too (rebase_view_history in autograd/view_history.cpp). Kept alive by the view, as PyTorch's _base.
   std::shared_ptr<TensorImpl> view_base;
   uint64_t view_version = 0;  // the storage version the view's history was made for
 };

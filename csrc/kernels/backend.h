@@ -91,9 +91,9 @@ class Backend : public DeviceMemory {
 
   // -- matrix products
   virtual void gemm(DType dtype, const GemmArgs& args) = 0;
-  // Whether gemm and attention read bfloat16 themselves (tensor cores). Where not, the op runs
-  // them in float32 on widened copies and rounds the result once.
-  virtual bool computes_bfloat16_products() const = 0;
+  // Whether gemm reads bfloat16 itself (tensor cores). Where not, the op multiplies float32
+  // copies and rounds the product once.
+  virtual bool has_bfloat16_gemm() const = 0;
 
   // -- gathers and scatters on (outer, n, inner) buffers; indices already checked
   // out[i] = in[i] read by `rule`. Returns how many indices were kept (not ignored) where the
@@ -147,7 +147,9 @@ class Backend : public DeviceMemory {
                          void* c_out, void* act_out, void* tanh_c_out) = 0;
 
   // -- fused attention; see kernels/attention_args.h for the layout of every argument.
-  // lse is written in attention_lse_dtype(dtype).
+  // Which dtypes the kernels take (elsewhere the op widens bfloat16 to float32, or runs the
+  // composite reference); lse is written in attention_lse_dtype(dtype).
+  virtual bool has_attention_kernel(DType dtype) const = 0;
   virtual DType attention_lse_dtype(DType dtype) const = 0;
   virtual void attention_forward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v,
                                  void* out, void* lse) = 0;

@@ -4,9 +4,13 @@
 //   q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev)
 //   O = softmax(q k^T * scale + mask) v      scale = 1/sqrt(E) by default
 //
-// The backward recomputes the scores from the saved row log-sum-exp. The mask is a constant
-// (no gradient), and the backward is a kernel, so attention is differentiable once: a
-// create_graph backward through it raises.
+// The backward recomputes the scores from the saved row log-sum-exp. Beside the fused op sits its
+// composite reference, attention_weights: the same attention in ordinary differentiable ops. It
+// is what need_weights returns, the path for a mask that requires grad and for a dtype the device
+// has no kernel for (float64 on a GPU), and the backward under create_graph (the derivative below
+// in differentiable ops), so attention differentiates twice.
+//
+//   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P)),  dQ = dS K * scale,  dK = dS^T Q * scale
 #include <algorithm>
 #include <cmath>
 
@@ -36,6 +40,8 @@ struct AttentionProblem {
   AttentionArgs args;
   Shape batch;
 
+  Tensor user_mask;  // the mask as given (detached), for the composite reference
+
   const AttentionArgs& kernel_args() {
     args.mask = additive.defined() ? additive.raw_data() : nullptr;
     args.mask_offsets = mask_offsets.defined() ? mask_offsets.data<int64_t>() : nullptr;
@@ -43,7 +49,35 @@ struct AttentionProblem {
   }
 };
 
+Tensor mT(const Tensor& t) { return transpose(t, -1, -2); }
+
+double scale_for(const Tensor& q, std::optional<double> scale) {
+  return scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+}
+
 }  // namespace
+
+// attention_weights: P = softmax(q k^T * scale + mask) (..., L, S) in differentiable ops. A bool
+// mask (or the causal rule, j <= i) keeps the positions that may be attended; a float mask is
+// added to the scores. A query that may attend nothing gets all-zero weights (not the NaN of a
+// softmax over -inf), as the fused kernels give it.
+Tensor attention_weights(const Tensor& q, const Tensor& k, const Tensor& mask, bool is_causal, std::optional<double> scale) {
+  const char* op = "scaled_dot_product_attention";
+  TG_CHECK(!(is_causal && mask.defined()), ShapeError, op, ": pass either attn_mask or is_causal, not both");
+  Tensor scores = matmul(q, mT(k)) * scale_for(q, scale);
+  Tensor keep = mask.defined() && mask.dtype() == DType::Bool ? mask : Tensor();
+  if (is_causal) {
+    const Tensor i = arange(0, static_cast<double>(q.size(-2)), 1, DType::Int64, q.device());
+    const Tensor j = arange(0, static_cast<double>(k.size(-2)), 1, DType::Int64, q.device());
+    keep = logical_not(gt(unsqueeze(j, 0), unsqueeze(i, 1)));
+  }
+  if (!mask.defined() && !keep.defined()) return softmax(scores, -1);
+  const Tensor minus_inf = scalar_tensor(-INFINITY, scores.dtype(), true);
+  scores = keep.defined() ? masked_fill(scores, logical_not(keep), minus_inf) : scores + mask;
+  const Tensor dead = eq(amax(scores, {-1}, true), minus_inf);
+  const Tensor zero = scalar_tensor(0, scores.dtype(), true);
+  return masked_fill(softmax(masked_fill(scores, dead, zero), -1), dead, zero);
+}
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                                     double dropout_p, bool is_causal, std::optional<double> scale) {
@@ -61,10 +95,16 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   // bfloat16 where the backend has no bfloat16 kernel (the CPU): the float32 kernel on converted
   // inputs, the output rounded once. The CUDA kernel reads bfloat16 itself (tensor cores, float32 softmax).
   Backend& kernels = backend(q.device());
-  if (any_bf16({&q}) && !kernels.computes_bfloat16_products())
+  if (any_bf16({&q}) && !kernels.has_attention_kernel(DType::BFloat16))
     return to_dtype(scaled_dot_product_attention(widened(q), widened(k), widened(v), widened(mask), dropout_p, is_causal,
                                                  scale),
                     q.dtype());
+  // The kernels treat the mask as a constant: a mask that requires grad, or a dtype without a
+  // kernel here, takes the composite reference.
+  if (should_record({&mask}) || !kernels.has_attention_kernel(q.dtype())) {
+    const Tensor w = attention_weights(q, k, mask, is_causal, scale);
+    return matmul(dropout_p > 0 ? dropout(w, dropout_p, true) : w, v);
+  }
 
   auto pb = std::make_shared<AttentionProblem>();
   AttentionProblem& P = *pb;
@@ -104,7 +144,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       }
       P.mask_offsets = to_device(offsets, device);
     }
-    P.args = AttentionArgs{N, L, S, E, Ev, scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E)), nullptr,
+    if (mask.defined()) P.user_mask = detach(mask);
+    P.args = AttentionArgs{N, L, S, E, Ev, scale_for(q, scale), nullptr,
                                 nullptr, mask_row, mask_col, is_causal, dropout_p, 0, 0};
     if (dropout_p > 0) P.args.offset = reserve_random(dropout_counters(N * L * S), &P.args.seed);
     kernels.attention_forward(q.dtype(), P.kernel_args(), P.q.raw_data(), P.k.raw_data(), P.v.raw_data(), out.raw_data(),
@@ -112,10 +153,17 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   }
   if (should_record({&q, &k, &v})) {
     Shape qs = P.q.shape(), ks = P.k.shape(), vs = P.v.shape();
-    record("ScaledDotProductAttentionBackward", {q, k, v}, {out}, {lse, out}, [pb, qs, ks, vs](const BackwardContext& c, const TensorList& g) {
-      TG_CHECK(!GradMode::is_enabled(), NotImplementedError, "scaled_dot_product_attention: the fused attention kernel "
-               "is differentiable once; backward with create_graph=True through it is not supported");
+    record("ScaledDotProductAttentionBackward", {q, k, v}, {out}, {lse, out, q, k, v}, [pb, qs, ks, vs](const BackwardContext& c, const TensorList& g) {
       AttentionProblem& P = *pb;
+      if (GradMode::is_enabled()) {  // create_graph: the derivative through the composite reference
+        TG_CHECK(P.args.dropout_p == 0, NotImplementedError, "scaled_dot_product_attention: backward with "
+                 "create_graph=True through attention with dropout is not supported (its mask is not kept)");
+        const Tensor q = c.saved(2), k = c.saved(3), v = c.saved(4), dO = g[0];
+        const Tensor p = attention_weights(q, k, P.user_mask, P.args.causal, P.args.scale);
+        const Tensor dP = matmul(dO, mT(v));
+        const Tensor dS = p * (dP - sum(dP * p, {-1}, true));
+        return TensorList{matmul(dS, k) * P.args.scale, matmul(mT(dS), q) * P.args.scale, matmul(mT(p), dO)};
+      }
       Tensor lse = c.saved(0), go = contiguous(g[0]);
       Tensor dq = empty(qs, go.dtype(), go.device()), dk = empty(ks, go.dtype(), go.device()), dv = empty(vs, go.dtype(), go.device());
       // The GPU backward also reads the forward's output (D_i = rowsum(dO_i * O_i)).

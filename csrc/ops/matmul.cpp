@@ -37,7 +37,7 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
   Backend& kernels = backend(a.device());
   // bfloat16 where the backend has no bfloat16 GEMM (the CPU): both operands converted to float32
   // for the float32 GEMM (float32 accumulation), the product rounded once.
-  if (dtype == DType::BFloat16 && !kernels.computes_bfloat16_products())
+  if (dtype == DType::BFloat16 && !kernels.has_bfloat16_gemm())
     return to_dtype(matmul_kernel(to_dtype(a, DType::Float32), to_dtype(b, DType::Float32)), dtype);
   const Tensor A = a.dtype() == dtype ? a : to_dtype(a, dtype), B = b.dtype() == dtype ? b : to_dtype(b, dtype);
   Shape a_batch(a.shape().begin(), a.shape().end() - 2), b_batch(b.shape().begin(), b.shape().end() - 2);

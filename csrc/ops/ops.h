@@ -199,4 +199,7 @@ namespace tg {
 // attend) or additive float, broadcastable to (..., L, S).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                                     double dropout_p, bool is_causal, std::optional<double> scale);
+// Its composite reference: the weights softmax(q k^T * scale + mask) (..., L, S) in differentiable
+// ops (what need_weights returns; the double-backward path).
+Tensor attention_weights(const Tensor& q, const Tensor& k, const Tensor& mask, bool is_causal, std::optional<double> scale);
 }  // namespace tg

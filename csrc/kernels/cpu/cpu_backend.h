@@ -21,7 +21,7 @@ class CpuBackend final : public Backend {
   void reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) override;
   // gemm.cpp
   void gemm(DType dtype, const GemmArgs& args) override;
-  bool computes_bfloat16_products() const override { return false; }
+  bool has_bfloat16_gemm() const override { return false; }
   // index.cpp
   int64_t check_indices(const int64_t* in, int64_t* out, int64_t n, const IndexRule& rule) override;
   void index_select(DType dtype, int64_t outer, int64_t n_in, int64_t inner, const void* in, const int64_t* index,
@@ -52,6 +52,7 @@ class CpuBackend final : public Backend {
   void lstm_cell(DType dtype, int64_t batch, int64_t hidden, const void* gates, const void* c, void* h_out,
                  void* c_out, void* act_out, void* tanh_c_out) override;
   // attention.cpp (lse in the data's dtype)
+  bool has_attention_kernel(DType dtype) const override { return dtype == DType::Float32 || dtype == DType::Float64; }
   DType attention_lse_dtype(DType dtype) const override { return dtype; }
   void attention_forward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v, void* out,
                          void* lse) override;

@@ -25,7 +25,7 @@ class CudaBackend final : public Backend {
   void reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) override;
   // gemm.cu (backend.cu: the batched product through gemm.h)
   void gemm(DType dtype, const GemmArgs& args) override;
-  bool computes_bfloat16_products() const override { return true; }
+  bool has_bfloat16_gemm() const override { return true; }
   // index.cu
   int64_t check_indices(const int64_t* in, int64_t* out, int64_t n, const IndexRule& rule) override;
   void index_select(DType dtype, int64_t outer, int64_t n_in, int64_t inner, const void* in, const int64_t* index,
@@ -56,6 +56,7 @@ class CudaBackend final : public Backend {
   void lstm_cell(DType dtype, int64_t batch, int64_t hidden, const void* gates, const void* c, void* h_out,
                  void* c_out, void* act_out, void* tanh_c_out) override;
   // backend.cu: through attention.h (lse always float32)
+  bool has_attention_kernel(DType dtype) const override { return dtype == DType::Float32 || dtype == DType::BFloat16; }
   DType attention_lse_dtype(DType) const override { return DType::Float32; }
   void attention_forward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v, void* out,
                          void* lse) override;

@@ -1,6 +1,5 @@
 """Stateless neural-network functions. Each is a thin call into the C++ op of the same name;
 the few composites spell out their math in terms of those ops."""
-import math
 
 from .. import _C
 
@@ -90,25 +89,11 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
 
 
 def attention_weights(query, key, attn_mask=None, is_causal=False, scale=None):
-    """softmax(q k^T * scale + mask) as a (..., L, S) tensor, from unfused ops: what attention
-    returns with need_weights=True, and the path for a mask that itself requires grad. A query
-    that may attend nothing gets all-zero weights (not the NaN of a softmax over -inf)."""
-    L, S = query.shape[-2], key.shape[-2]
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = (query @ key.mT) * scale
-    if is_causal:
-        if attn_mask is not None:
-            raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
-        i, j = _C.arange(L, device=query.device), _C.arange(S, device=query.device)
-        attn_mask = _C.logical_not(j.unsqueeze(0) > i.unsqueeze(1))
-    if attn_mask is None:
-        return _C.softmax(scores, -1)
-    if attn_mask.dtype == _C.dtype.bool:
-        scores = scores.masked_fill(_C.logical_not(attn_mask), float("-inf"))
-    else:
-        scores = scores + attn_mask
-    dead = scores.amax(-1, keepdim=True) == float("-inf")
-    return _C.softmax(scores.masked_fill(dead, 0.0), -1).masked_fill(dead, 0.0)
+    """softmax(q k^T * scale + mask) as a (..., L, S) tensor, from unfused (differentiable) ops: the
+    composite reference of scaled_dot_product_attention, and what attention returns with
+    need_weights=True. A query that may attend nothing gets all-zero weights (not the NaN of a
+    softmax over -inf)."""
+    return _C._attention_weights(query, key, attn_mask, is_causal, scale)
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
@@ -118,8 +103,6 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     nothing gets a zero output (and zero gradients), as in PyTorch.
 
     One fused C++ op: the (L x S) scores exist for one (batch, head) at a time. The fused kernel
-    treats the mask as a constant, so a mask that requires grad takes the unfused ops."""
-    if attn_mask is not None and attn_mask.requires_grad:
-        weights = attention_weights(query, key, attn_mask, is_causal, scale)
-        return dropout(weights, dropout_p, True) @ value if dropout_p > 0 else weights @ value
+    treats the mask as a constant, so a mask that requires grad takes the composite reference
+    (attention_weights); so does create_graph, which makes attention twice differentiable."""
     return _C._scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)
