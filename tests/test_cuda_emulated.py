@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(GXX is None or not (ROOT / "csrc").is_dir(), rea
 def emulated(tmp_path_factory):
     exe = tmp_path_factory.mktemp("emulator") / "emulated_kernels"
     cuda = ROOT / "csrc" / "kernels" / "cuda"
-    kernels = [str(cuda / f) for f in ("gemm.cu", "attention.cu", "attention_tc.cu")]
+    kernels = [str(cuda / f) for f in ("gemm.cu", "gemm_cublas.cu", "attention.cu", "attention_tc.cu")]
     kernels += sorted(str(f) for f in (cuda / "sm90").glob("*.cu"))
     cmd = [GXX, "-std=c++17", "-O2", "-pthread", "-Wno-psabi", "-DTG_WARP_EMULATOR", "-DTAPEGRAD_WITH_SM90=1",
            f"-I{EMULATOR}", f"-I{ROOT / 'csrc'}",

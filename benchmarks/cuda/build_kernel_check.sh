@@ -50,9 +50,11 @@ fi
 "$nvcc" -std=c++17 -O3 -lineinfo -arch="sm_$arch" -I"$root/csrc" "${sm90_flags[@]}" \
   "$root/benchmarks/cuda/kernel_check.cu" \
   "$root/csrc/kernels/cuda/gemm.cu" \
+  "$root/csrc/kernels/cuda/gemm_cublas.cu" \
   "$root/csrc/kernels/cuda/attention.cu" \
   "$root/csrc/kernels/cuda/attention_tc.cu" \
   "$root/csrc/kernels/cuda/runtime.cu" \
   "$root/csrc/kernels/cuda/allocator.cu" \
+  "$root/csrc/kernels/cuda/sync_debug.cpp" \
   "${cublas_flags[@]}" -o "$out"
 echo "built $out"

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/config.h"
 #include "kernels/cpu/loops.h"
 
 namespace tg::cpu {
@@ -212,8 +213,7 @@ struct Kernels {
 };
 
 Kernels pick_kernels() {
-  const char* force = std::getenv("TAPEGRAD_GEMM");
-  bool portable = force && std::string(force) == "portable";
+  const bool portable = kernel_config().cpu_gemm_portable;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   if (!portable) {
     __builtin_cpu_init();

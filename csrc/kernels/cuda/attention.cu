@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/config.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/gemm.h"
@@ -366,9 +367,8 @@ __global__ void __launch_bounds__(kThreads) attention_backward_kernel(Params<T> 
 enum class Kernels { Default, Simt, Wgmma };
 Kernels chosen_kernels() {
   static const Kernels chosen = [] {
-    const char* e = std::getenv("TAPEGRAD_CUDA_ATTENTION");
-    if (e && std::strcmp(e, "simt") == 0) return Kernels::Simt;
-    if (e && std::strcmp(e, "wgmma") == 0) return Kernels::Wgmma;
+    if (kernel_config().cuda_attention_simt) return Kernels::Simt;
+    if (kernel_config().cuda_attention_wgmma) return Kernels::Wgmma;
     return Kernels::Default;
   }();
   return chosen;

@@ -33,6 +33,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/config.h"
 #include "kernels/cuda/attention_common.cuh"
 
 namespace tg::cuda::attention {
@@ -375,11 +376,9 @@ struct BwdShape {
 };
 template <class T, int D> BwdShape backward_shape(int device) {
   const int smem = device_limits(device).smem_per_block;
-  const char* key_tile = std::getenv("TAPEGRAD_CUDA_ATTENTION_KEY_TILE");
-  const char* stages = std::getenv("TAPEGRAD_CUDA_ATTENTION_STAGES");
-  const bool wide = !(key_tile && std::strcmp(key_tile, "64") == 0) && smem >= TcTiles<T, D>::bwd_smem_bytes(8, 1);
+  const bool wide = !kernel_config().cuda_attention_key_tile_64 && smem >= TcTiles<T, D>::bwd_smem_bytes(8, 1);
   const int key_warps = wide ? 8 : 4;
-  const bool two = !(stages && std::strcmp(stages, "1") == 0) && smem >= TcTiles<T, D>::bwd_smem_bytes(key_warps, 2);
+  const bool two = !kernel_config().cuda_attention_one_stage && smem >= TcTiles<T, D>::bwd_smem_bytes(key_warps, 2);
   return {key_warps, two ? 2 : 1};
 }
 
