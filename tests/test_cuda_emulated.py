@@ -1,7 +1,7 @@
 """tapegrad's CUDA GEMM and fused-attention code (csrc/kernels/cuda/gemm.cu, attention.cu,
 attention_tc.cu and the Hopper GEMM sm90/gemm_wgmma.cu: the real entry points and their dispatch)
 run on the CPU, one host thread per CUDA thread, with the sm_80 and sm_90a instructions emulated
-from their PTX ISA definitions (csrc/kernels/cuda/emulator/: ldmatrix, mma.sync, cp.async,
+from their PTX ISA definitions (emulator/: ldmatrix, mma.sync, cp.async,
 shuffles, __syncthreads; mbarriers, TMA copies with the 128-byte swizzle, wgmma). Results are
 compared with NumPy and with tapegrad's CPU attention in float64 on the same inputs. No GPU is
 needed: this checks the kernels' tiling, fragment and shared-memory layouts, pipelines, masking,
@@ -19,7 +19,7 @@ import pytest
 import tapegrad as tg
 
 ROOT = Path(__file__).resolve().parents[1]
-EMULATOR = ROOT / "csrc" / "kernels" / "cuda" / "emulator"
+EMULATOR = ROOT / "emulator"
 DRIVER = ROOT / "tests" / "cuda_emulator" / "emulated_kernels.cpp"
 GXX = shutil.which("g++")
 pytestmark = pytest.mark.skipif(GXX is None or not (ROOT / "csrc").is_dir(), reason="needs g++ and the source tree")

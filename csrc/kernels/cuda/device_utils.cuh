@@ -77,7 +77,7 @@ __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a
 
 // ---- starting kernels ------------------------------------------------------------------------
 // kernel<<<grid, block, smem_bytes, stream>>>(args...): the one place kernels are started, so
-// that the emulator (kernels/cuda/emulator) can run them on the CPU instead.
+// that the emulator (emulator/, at the top of the repository) can run them on the CPU instead.
 template <class... KArgs, class... Args>
 void launch_kernel(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem_bytes, cudaStream_t stream,
                    Args&&... args) {
@@ -109,7 +109,7 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
 
 #ifdef TG_WARP_EMULATOR
 }  // namespace tg::cuda
-// The instructions below, emulated on the CPU lane by lane (kernels/cuda/emulator/warp_emulator.h):
+// The instructions below, emulated on the CPU lane by lane (emulator/warp_emulator.h):
 // kernels built that way run, slowly, without a GPU, to check their index math.
 #include "warp_emulator.h"
 namespace tg::cuda {

@@ -1,7 +1,7 @@
 // The sm_90a instructions tapegrad's Hopper kernels are built from, as small wrappers: mbarriers
 // (a shared-memory barrier that also counts bytes copied in), TMA tensor copies, shared-memory
 // matrix descriptors and warpgroup MMA (wgmma), setmaxnreg. Kernels never write this PTX inline,
-// so that the emulator (kernels/cuda/emulator/hopper_emulator.h) can stand in for every one of
+// so that the emulator (emulator/hopper_emulator.h) can stand in for every one of
 // them and the kernels' index math runs, and is tested, where no Hopper GPU is.
 #pragma once
 #include <cuda.h>
