@@ -391,11 +391,16 @@ def narrow_case(min_side):
     return c()
 
 
+def _shape_and_dim(draw, min_side):
+    """A shape of at least one dim, every side >= 1 (an index needs something to point at), and a dim."""
+    s = draw(shapes(max(min_side, 1), min_dims=1))
+    return s, draw(st.integers(-len(s), len(s) - 1))
+
+
 def gather_case(min_side):
     @st.composite
     def c(draw):
-        s = draw(shapes(max(min_side, 1), min_dims=1))
-        dim = draw(st.integers(-len(s), len(s) - 1))
+        s, dim = _shape_and_dim(draw, min_side)
         # Outside `dim` the index may be smaller than the input (PyTorch's rule), never larger.
         ishape = [draw(st.integers(min(min_side, n), n)) for n in s]
         ishape[dim] = draw(st.integers(min_side, 4))
@@ -407,8 +412,7 @@ def gather_case(min_side):
 def index_select_case(min_side):
     @st.composite
     def c(draw):
-        s = draw(shapes(max(min_side, 1), min_dims=1))
-        dim = draw(st.integers(-len(s), len(s) - 1))
+        s, dim = _shape_and_dim(draw, min_side)
         idx = draw(hnp.arrays(np.int64, (draw(st.integers(min_side, 4)),), elements=st.integers(0, s[dim] - 1)))
         return [s], {"dim": dim, "index": Arr(idx)}
     return c()
@@ -540,8 +544,7 @@ def lstm_cell_case(min_side):
 def index_add_case(min_side):
     @st.composite
     def c(draw):
-        s = draw(shapes(max(min_side, 1), min_dims=1))
-        dim = draw(st.integers(-len(s), len(s) - 1))
+        s, dim = _shape_and_dim(draw, min_side)
         n = draw(st.integers(min_side, 4))  # repeated indices add up
         idx = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, s[dim] - 1)))
         src = list(s)
@@ -553,8 +556,7 @@ def index_add_case(min_side):
 def scatter_add_case(min_side):
     @st.composite
     def c(draw):
-        s = draw(shapes(max(min_side, 1), min_dims=1))
-        dim = draw(st.integers(-len(s), len(s) - 1))
+        s, dim = _shape_and_dim(draw, min_side)
         ishape = list(s)
         ishape[dim] = draw(st.integers(min_side, 4))
         idx = draw(hnp.arrays(np.int64, tuple(ishape), elements=st.integers(0, s[dim] - 1)))
