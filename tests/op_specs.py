@@ -1058,9 +1058,9 @@ OPS = [
     # the mask of a fixed seed, against Philox written in NumPy (PyTorch's generator differs: no torch column)
     OpSpec("dropout", _tg_dropout, _np_dropout, None, 1, dtypes=F, case=dropout_case),
     OpSpec("scaled_dot_product_attention", TGF.scaled_dot_product_attention, _np_attention,
-           _t(TF.scaled_dot_product_attention), 3, dtypes=F, case=attention_case, atol32=1e-4),
+           _t(lambda q, k, v, **kw: TF.scaled_dot_product_attention(q, k, v, **kw)), 3, dtypes=F, case=attention_case, atol32=1e-4),
     OpSpec("scaled_dot_product_attention_mask", TGF.scaled_dot_product_attention, _np_attention,
-           _t(TF.scaled_dot_product_attention), 3, dtypes=F, case=lambda m: attention_case(m, masked=True),
+           _t(lambda q, k, v, **kw: TF.scaled_dot_product_attention(q, k, v, **kw)), 3, dtypes=F, case=lambda m: attention_case(m, masked=True),
            atol32=1e-4),
     OpSpec("lstm_cell", lambda gates, c: tuple(tg._C._lstm_cell(gates, c)), _np_lstm_cell, _t(_torch_lstm_cell), 2,
            dtypes=F, case=lstm_cell_case),
