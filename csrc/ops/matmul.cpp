@@ -14,6 +14,16 @@ namespace tg {
 
 namespace {
 
+// Backend::gemm reads a (rows, cols) matrix with a unit stride in one of its dims.
+bool gemm_readable(int64_t row_stride, int64_t col_stride, int64_t rows, int64_t cols) {
+  return (col_stride == 1 && row_stride >= cols) || (row_stride == 1 && col_stride >= rows);
+}
+
+// A 2-d t as gemm reads it: itself, or a contiguous copy when neither stride is 1.
+Tensor as_matrix(const Tensor& t) {
+  return gemm_readable(t.strides()[0], t.strides()[1], t.size(0), t.size(1)) ? t : contiguous(t);
+}
+
 // t broadcast to batch + (rows, cols) as a (nb, rows, cols) view with one batch stride and a unit
 // stride inside each matrix -- the layout Backend::gemm reads; a copy when the strides do not allow it.
 Tensor as_batched_matrices(const Tensor& t, const Shape& batch, int64_t rows, int64_t cols) {
@@ -22,8 +32,7 @@ Tensor as_batched_matrices(const Tensor& t, const Shape& batch, int64_t rows, in
   full.push_back(cols);
   Tensor v = reshape(expand(t, full), {numel_of(batch), rows, cols});
   const Shape& s = v.strides();
-  const bool row_major = s[2] == 1 && s[1] >= cols, col_major = s[1] == 1 && s[2] >= rows;
-  return row_major || col_major ? v : contiguous(v);
+  return gemm_readable(s[1], s[2], rows, cols) ? v : contiguous(v);
 }
 
 // a (..., M, K) @ b (..., K, N), both with dim >= 2, batch dims broadcast; no autograd.
@@ -51,10 +60,9 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
   const int64_t nb = numel_of(batch);
   // b is one matrix: a's rows, folded into one (batch*M, K) @ (K, N) product.
   if (b.dim() == 2 && a.dim() > 2) {
-    const Tensor a2 = as_batched_matrices(reshape(A, {nb * M, K}), {}, nb * M, K);
-    const Tensor b2 = as_batched_matrices(B, {}, K, N);
-    kernels.gemm(dtype, GemmArgs{1, nb * M, N, K, a2.raw_data(), 0, a2.strides()[1], a2.strides()[2], b2.raw_data(), 0,
-                                 b2.strides()[1], b2.strides()[2], c.raw_data(), 0, N, false, 0});
+    const Tensor a2 = as_matrix(reshape(A, {nb * M, K})), b2 = as_matrix(B);
+    kernels.gemm(dtype, GemmArgs{1, nb * M, N, K, a2.raw_data(), 0, a2.strides()[0], a2.strides()[1], b2.raw_data(), 0,
+                                 b2.strides()[0], b2.strides()[1], c.raw_data(), 0, N, false, 0});
     return c;
   }
   const Tensor a3 = as_batched_matrices(A, batch, M, K), b3 = as_batched_matrices(B, batch, K, N);

@@ -33,20 +33,17 @@ Tensor state_like(const Tensor& p) { return zeros(p.shape(), compute_dtype(p.dty
 // Parameters are collected per (device, dtype) and each group is updated by one backend call (one
 // multi-tensor launch on a GPU; the CPU goes through the list tensor by tensor).
 struct DeviceBatches {
-  std::map<std::tuple<int, int, DType>, std::pair<Device, std::vector<OptimTensor>>> groups;
+  std::map<std::tuple<DeviceType, int, DType>, std::vector<OptimTensor>> groups;
   // grad_of may have made a converted or contiguous copy of a gradient: it must stay allocated
   // until the launch that reads it is queued, or its block could be handed out and written first.
   TensorList keep_alive;
   void add(const Tensor& p, const Tensor& g, OptimTensor t) {
     keep_alive.push_back(g);
-    const Device d = p.device();
-    auto& group = groups[{static_cast<int>(d.type), d.index, p.dtype()}];
-    group.first = d;
-    group.second.push_back(t);
+    groups[{p.device().type, p.device().index, p.dtype()}].push_back(t);
   }
   template <class F>
   void run(F update) {
-    for (auto& [key, group] : groups) update(backend(group.first), std::get<2>(key), group.second);
+    for (auto& [key, list] : groups) update(backend(Device{std::get<0>(key), std::get<1>(key)}), std::get<2>(key), list);
   }
 };
 
