@@ -9,7 +9,13 @@ Each row (OpSpec) names an op and gives:
              "grid" (a coarse grid, so that comparisons and ties happen), "exponent")
   dtypes  -- the dtypes it accepts: a name, or a tuple of names (one per input) for mixed rows
   diff    -- whether it is differentiable (gradcheck + comparison with torch's backward)
+  gradcheck -- False where a gradient is zero by definition rather than the derivative (padding_idx)
   case    -- case(min_side) -> hypothesis strategy of (list of input shapes, params dict)
+  large   -- the size knob: fixed (list of input shapes, params) cases big enough to reach every
+             kernel path (vector loops and their tails, multi-block grids, split column sums, each
+             row kind of the softmax / layer_norm / cross_entropy kernels, tensor-core GEMM tiles)
+  bf16_tol -- (rtol, atol) of the bfloat16 column: the op on bfloat16 inputs against float32 on the
+             same (rounded) values, rounded once; ops that round intermediate results get more
 
 Index arrays inside params (gather's index, a bool mask, an int-tensor key) are wrapped in
 Arr so that each library receives its own tensor type.
@@ -153,6 +159,16 @@ def dim_case(min_dims=1, nonempty=False):
             return [s], {"dim": draw(st.integers(-len(s), len(s) - 1))}
         return c()
     return case
+
+
+def linear_case(min_side):
+    """x (..., in), weight (out, in), bias (out,)."""
+    @st.composite
+    def c(draw):
+        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=min_side, max_side=MAX_SIDE))
+        n_in, n_out = draw(st.integers(min_side, MAX_SIDE)), draw(st.integers(min_side, MAX_SIDE))
+        return [lead + (n_in,), (n_out, n_in), (n_out,)], {}
+    return c()
 
 
 @st.composite
@@ -472,7 +488,7 @@ def layer_norm_affine_case(min_side):
     return c()
 
 
-IGNORE = -1  # the ignore_index of the cross-entropy rows
+IGNORE_INDICES = (-100, 1)  # the default, and one that is also a class
 
 
 def cross_entropy_case(min_side):
@@ -485,9 +501,11 @@ def cross_entropy_case(min_side):
         n = draw(st.integers(max(min_side, 1), 3))
         shape = {"vector": (C,), "rows": (n, C), "spatial": (n, C, 2)}[form]
         tshape = {"vector": (), "rows": (n,), "spatial": (n, 2)}[form]
-        target = draw(hnp.arrays(np.int64, tshape, elements=st.integers(IGNORE, C - 1)))
-        target.reshape(-1)[0] = draw(st.integers(0, C - 1))
-        return [shape], {"target": Arr(target), "reduction": draw(st.sampled_from(["none", "mean", "sum"]))}
+        ignore = draw(st.sampled_from(IGNORE_INDICES))
+        target = draw(hnp.arrays(np.int64, tshape, elements=st.sampled_from(list(range(C)) + [ignore])))
+        target.reshape(-1)[0] = draw(st.sampled_from([k for k in range(C) if k != ignore] or [0]))
+        return [shape], {"target": Arr(target), "ignore_index": ignore,
+                         "reduction": draw(st.sampled_from(["none", "mean", "sum"]))}
     return c()
 
 
@@ -500,7 +518,8 @@ def cross_entropy_probs_case(min_side):
 
 
 def embedding_case(min_side, padding=False):
-    """padding_idx's row gets no gradient by definition (not the derivative): its rows skip gradcheck."""
+    """padding_idx's row gets no gradient by definition (not the derivative): its row skips gradcheck
+    (PyTorch, which has the same rule, checks its gradient)."""
     @st.composite
     def c(draw):
         V, D = draw(st.integers(1, 4)), draw(st.integers(max(min_side, 1), 3))
@@ -514,19 +533,23 @@ def dropout_case(min_side):
     return st.tuples(shapes(min_side), st.sampled_from([0.25, 0.5, 0.8])).map(lambda c: ([c[0]], {"p": c[1]}))
 
 
-def attention_case(min_side, masked=False):
+def attention_case(min_side, masked=None):
     """q (..., L, E), k (..., S, E), v (..., S, Ev) sharing a batch; a bool mask (L, S) keeping at
-    least one key per query (a fully masked row is NaN) or the causal rule."""
+    least one key per query (a fully masked row is NaN), a float mask (L, S) added to the scores,
+    or the causal rule."""
     @st.composite
     def c(draw):
         batch = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=min_side, max_side=2))
         L, S = draw(st.integers(max(min_side, 1), 4)), draw(st.integers(max(min_side, 1), 4))
         E, Ev = draw(st.integers(1, 4)), draw(st.integers(1, 4))
         params = {"scale": draw(st.sampled_from([None, 0.5]))}
-        if masked:
+        if masked == "bool":
             mask = draw(hnp.arrays(np.bool_, (L, S)))
             mask[:, 0] = True
             params["attn_mask"] = Arr(mask)
+        elif masked == "float":
+            # quarters: exact in bfloat16, so the bfloat16 column's inputs are the float32 ones
+            params["attn_mask"] = Arr(draw(hnp.arrays(np.int64, (L, S), elements=st.integers(-8, 8))) / 4.0)
         else:
             params["is_causal"] = draw(st.booleans())
         return [batch + (L, E), batch + (S, E), batch + (S, Ev)], params
@@ -562,6 +585,58 @@ def scatter_add_case(min_side):
         idx = draw(hnp.arrays(np.int64, tuple(ishape), elements=st.integers(0, s[dim] - 1)))
         return [s, tuple(ishape)], {"dim": dim, "index": Arr(idx)}
     return c()
+
+
+# ---- large inputs (the size knob) ----------------------------------------------------------------
+# Fixed cases, drawn once, sized to reach the paths small hypothesis shapes never do: an odd length
+# past 2^16 (vector loops and their scalar tail, grids of many blocks), a 2-D input that the tests
+# also hand over in Fortran order (strided reads), tall column sums (split over row blocks), more
+# leading elements than a grid dimension holds, and every row kind of the row kernels.
+
+_LARGE = np.random.default_rng(20261203)
+ROWS = ((5, 37), (4, 128), (3, 1000), (3, 1025), (2, 4096), (2, 8000), (2, 12000), (2, 20001))
+LARGE_UNARY = (([(100003,)], {}), ([(300, 257)], {}))
+LARGE_BINARY = (([(4, 1, 5000), (3, 5000)], {}), ([(300, 257), (300, 257)], {}), ([(100003,), ()], {}))
+
+
+def large_reduce(tuples=True, none=True):
+    dims = [((7, 3000), 1, True), ((5000, 37), 0, False), ((20000, 3), 0, True), ((70000, 4, 2), 1, False),
+            ((3, 2000, 40), 1, False)]
+    if none:
+        dims.append(((100003,), None, False))
+    if tuples:
+        dims.append(((4, 50, 60), (0, 2), True))
+    return tuple(([s], {"dim": d, "keepdim": k}) for s, d, k in dims)
+
+
+def large_rows(params=lambda cols: {"dim": -1}, inputs=lambda rows, cols: [(rows, cols)]):
+    return tuple((inputs(r, c), params(c)) for r, c in ROWS)
+
+
+def _large_index(high, shape):
+    return Arr(_LARGE.integers(0, high, shape))
+
+
+def _large_cross_entropy():
+    out = []
+    for r, c in ROWS:
+        target = _LARGE.integers(0, c, r)
+        target[1] = -100  # an ignored row
+        out.append(([(r, c)], {"target": Arr(target), "ignore_index": -100, "reduction": "mean"}))
+    return tuple(out)
+
+
+def _large_mask(shape):
+    mask = _LARGE.random(shape) < 0.7
+    mask[:, 0] = True
+    return Arr(mask)
+
+
+LARGE_LOSS = (([(100003,), (100003,)], {"reduction": "mean"}), ([(300, 257), (300, 257)], {"reduction": "none"}))
+LARGE_MATMUL = (([(37, 70), (70, 19)], {}), ([(128, 256), (256, 64)], {}), ([(3, 65, 33), (33, 130)], {}),
+                ([(1000,), (1000, 300)], {}))
+LARGE_ATTENTION = (([(2, 3, 100, 64), (2, 3, 77, 64), (2, 3, 77, 64)], {"is_causal": True}),
+                   ([(2, 64, 32), (2, 130, 32), (2, 130, 48)], {"scale": 0.3}))
 
 
 # ---- NumPy references ----------------------------------------------------------------------------
@@ -703,7 +778,7 @@ def _np_layer_norm(x, w=None, b=None, normalized_shape=None, eps=1e-5):
     return y if w is None else y * w + b
 
 
-def _np_cross_entropy(x, target, reduction, ignore_index=IGNORE):
+def _np_cross_entropy(x, target, ignore_index, reduction):
     class_dim = 0 if x.ndim == 1 else 1
     lsm = _np_log_softmax(x, class_dim)
     valid = target != ignore_index
@@ -752,9 +827,12 @@ def _np_dropout(x, p):
 def _np_attention(q, k, v, scale=None, is_causal=False, attn_mask=None):
     s = (q @ np.swapaxes(k, -1, -2)) * (1 / math.sqrt(q.shape[-1]) if scale is None else scale)
     L, S = s.shape[-2:]
-    keep = np.tril(np.ones((L, S), dtype=bool)) if is_causal else attn_mask
-    if keep is not None:
-        s = np.where(keep, s, -np.inf)
+    if attn_mask is not None and attn_mask.dtype.kind == "f":
+        s = s + attn_mask
+    else:
+        keep = np.tril(np.ones((L, S), dtype=bool)) if is_causal else attn_mask
+        if keep is not None:
+            s = np.where(keep, s, -np.inf)
     return _np_softmax(s, -1) @ v if s.size else np.zeros(s.shape[:-1] + v.shape[-1:])
 
 
@@ -800,6 +878,9 @@ class OpSpec:
     case: Callable = unary_case
     atol32: float = 1e-5  # extra slack for float32 (long sums, transcendental functions)
     contiguous_only: bool = False  # view() needs a layout it can view
+    large: tuple = ()
+    gradcheck: bool = True  # False where a gradient is zero by definition rather than the derivative
+    bf16_tol: tuple = (1e-2, 1e-3)  # one bfloat16 rounding is at most 2^-9 relative; most rows round once or twice
 
     def domain_of(self, i):
         return self.domain if isinstance(self.domain, str) else self.domain[i]
@@ -819,12 +900,12 @@ T = torch
 TF = torch.nn.functional if torch is not None else None
 
 
-def unary(name, tgf, npf, torchf, domain="real", dtypes=FI, diff=True):
-    return OpSpec(name, tgf, npf, torchf, 1, domain, dtypes, diff, unary_case)
+def unary(name, tgf, npf, torchf, domain="real", dtypes=FI, diff=True, **kw):
+    return OpSpec(name, tgf, npf, torchf, 1, domain, dtypes, diff, unary_case, large=LARGE_UNARY, **kw)
 
 
-def binary(name, tgf, npf, torchf, domain="real", dtypes=FI, diff=True, case=broadcast_case()):
-    return OpSpec(name, tgf, npf, torchf, 2, domain, dtypes, diff, case)
+def binary(name, tgf, npf, torchf, domain="real", dtypes=FI, diff=True, case=broadcast_case(), **kw):
+    return OpSpec(name, tgf, npf, torchf, 2, domain, dtypes, diff, case, large=LARGE_BINARY, **kw)
 
 
 def _t(fn):
@@ -866,19 +947,30 @@ OPS = [
           _t(lambda x: 2 ** -x.abs()), dtypes=("int64",), diff=False),
     # -- mixed dtypes (PyTorch promotion: 0-d tensors and numbers do not upcast dimensioned tensors) --
     OpSpec("add_f32_f64_0d", lambda a, b: a + b, np.add, _t(lambda a, b: a + b), 2, dtypes=(("float32", "float64"),),
-           diff=False, case=with_0d_second),
+           diff=False, case=with_0d_second,
+           large=LARGE_BINARY[2:]),
     OpSpec("mul_i64_f64_0d", lambda a, b: a * b, np.multiply, _t(lambda a, b: a * b), 2,
-           dtypes=(("int64", "float64"),), diff=False, case=with_0d_second),
+           dtypes=(("int64", "float64"),), diff=False, case=with_0d_second,
+           large=LARGE_BINARY[2:]),
     OpSpec("add_f32_f64", lambda a, b: a + b, np.add, _t(lambda a, b: a + b), 2, dtypes=(("float32", "float64"),),
-           diff=False, case=broadcast_case()),
+           diff=False, case=broadcast_case(),
+           large=LARGE_BINARY[:2]),
     OpSpec("mul_i64_f32", lambda a, b: a * b, np.multiply, _t(lambda a, b: a * b), 2, dtypes=(("int64", "float32"),),
-           diff=False, case=broadcast_case()),
+           diff=False, case=broadcast_case(),
+           large=LARGE_BINARY[:2]),
     OpSpec("add_bool_i64", lambda a, b: a + b, np.add, _t(lambda a, b: a + b), 2, dtypes=(("bool", "int64"),),
-           diff=False, case=broadcast_case()),
+           diff=False, case=broadcast_case(),
+           large=LARGE_BINARY[:2]),
     # -- matmul --
-    OpSpec("matmul", lambda a, b: a @ b, np.matmul, _t(lambda a, b: a @ b), 2, dtypes=FI, case=matmul_case, atol32=1e-4),
+    OpSpec("matmul", lambda a, b: a @ b, np.matmul, _t(lambda a, b: a @ b), 2, dtypes=FI, case=matmul_case, atol32=1e-4,
+           large=LARGE_MATMUL),
     OpSpec("tg.matmul", tg.matmul, np.matmul, _t(torch.matmul) if T else None, 2, dtypes=F, case=matmul_case,
-           atol32=1e-4),
+           atol32=1e-4,
+           large=LARGE_MATMUL),
+    OpSpec("linear", TGF.linear, lambda x, w, b: x @ w.T + b, _t(TF.linear) if T else None, 3, dtypes=F,
+           case=linear_case, atol32=1e-4,
+           bf16_tol=(1e-2, 1e-2),  # the product rounds before the bias joins: 2^-9 |bias| where they cancel
+           large=(([(64, 300), (200, 300), (200,)], {}),)),
     # -- unary --
     unary("neg", lambda x: -x, np.negative, _t(lambda x: -x)),
     unary("abs", tg.abs, np.abs, _t(torch.abs) if T else None),
@@ -900,18 +992,26 @@ OPS = [
     unary("erf", tg.erf, _erf, _t(torch.erf) if T else None, dtypes=F),
     unary("sign", tg.sign, np.sign, _t(torch.sign) if T else None, domain="nonzero"),  # away from the step at 0
     unary("logical_not", tg.logical_not, np.logical_not, _t(torch.logical_not) if T else None, dtypes=FIB, diff=False),
+    # -- dtype conversions (the cast kernels; a float -> int cast truncates toward zero, as C does) --
+    unary("to_float64", lambda x: x.to(tg.float64), lambda x: x.astype(np.float64), _t(lambda x: x.to(torch.float64)),
+          dtypes=FIB),
+    unary("long", lambda x: x.long(), lambda x: x.astype(np.int64), _t(lambda x: x.long()), dtypes=FIB, diff=False),
     OpSpec("narrow", lambda x, dim, start, length: x.narrow(dim, start, length),
            lambda x, dim, start, length: np.take(x, np.arange(start, start + length), axis=dim),
-           _t(lambda x, dim, start, length: x.narrow(dim, start, length)), 1, dtypes=FIB, case=narrow_case),
+           _t(lambda x, dim, start, length: x.narrow(dim, start, length)), 1, dtypes=FIB, case=narrow_case,
+           large=(([(300, 257)], {"dim": 1, "start": 3, "length": 200}),)),
     # -- elementwise two-input / selection --
     binary("maximum", tg.maximum, np.maximum, _t(torch.maximum) if T else None),
     binary("minimum", tg.minimum, np.minimum, _t(torch.minimum) if T else None),
     OpSpec("clamp", lambda x, lo, hi: tg.clamp(x, min=lo, max=hi), _np_clamp,
-           _t(lambda x, lo, hi: torch.clamp(x, min=lo, max=hi)), 1, dtypes=F, case=clamp_case),
+           _t(lambda x, lo, hi: torch.clamp(x, min=lo, max=hi)), 1, dtypes=F, case=clamp_case,
+           large=(([(100003,)], {"lo": -0.7, "hi": 0.9}), ([(300, 257)], {"lo": None, "hi": 0.3}))),
     OpSpec("where", lambda a, b, cond: tg.where(cond, a, b), lambda a, b, cond: np.where(cond, a, b),
-           _t(lambda a, b, cond: torch.where(cond, a, b)), 2, dtypes=FI, case=where_case),
+           _t(lambda a, b, cond: torch.where(cond, a, b)), 2, dtypes=FI, case=where_case,
+           large=(([(4, 1, 5000), (3, 5000)], {"cond": Arr(_LARGE.random((3, 1)) < 0.5)}),)),
     OpSpec("masked_fill", lambda x, mask, value: x.masked_fill(mask, value), _np_masked_fill,
-           _t(lambda x, mask, value: x.masked_fill(mask, value)), 1, dtypes=F, case=masked_fill_case),
+           _t(lambda x, mask, value: x.masked_fill(mask, value)), 1, dtypes=F, case=masked_fill_case,
+           large=(([(300, 257)], {"mask": Arr(_LARGE.random(257) < 0.5), "value": -1.5}),)),
     # -- comparisons (bool results, no gradient) --
     binary("eq", lambda a, b: a == b, np.equal, _t(lambda a, b: a == b), domain="grid", dtypes=FIB, diff=False),
     binary("ne", lambda a, b: a != b, np.not_equal, _t(lambda a, b: a != b), domain="grid", dtypes=FIB, diff=False),
@@ -934,7 +1034,8 @@ OPS = [
     unary("bitwise_or_bool_scalar", lambda x: x | True, lambda x: x | True, _t(lambda x: x | True),
           dtypes=("int64", "bool"), diff=False),
     OpSpec("bitwise_and_bool_i64", lambda a, b: a & b, np.bitwise_and, _t(lambda a, b: a & b), 2,
-           dtypes=(("bool", "int64"),), diff=False, case=broadcast_case()),
+           dtypes=(("bool", "int64"),), diff=False, case=broadcast_case(),
+           large=LARGE_BINARY[:2]),
     unary("bitwise_not", lambda x: ~x, np.invert, _t(lambda x: ~x), dtypes=("int64", "bool"), diff=False),
     unary("tg.bitwise_not", tg.bitwise_not, np.invert, _t(torch.bitwise_not) if T else None,
           dtypes=("int64", "bool"), diff=False),
@@ -942,35 +1043,46 @@ OPS = [
     OpSpec("sum", lambda x, dim, keepdim: x.sum(dim=dim, keepdim=keepdim), _np_reduce(np.sum),
            _t(lambda x, dim, keepdim: x.sum(dim=dim, keepdim=keepdim) if dim is not None else
               (x.sum() if not keepdim else x.sum(dim=tuple(range(x.ndim)), keepdim=True))),
-           1, dtypes=FIB, case=reduce_case()),
+           1, dtypes=FIB, case=reduce_case(),
+           large=large_reduce()),
     OpSpec("tg.sum", lambda x, dim, keepdim: tg.sum(x, dim, keepdim), _np_reduce(np.sum),
            _t(lambda x, dim, keepdim: torch.sum(x, dim=tuple(range(x.ndim)) if dim is None else dim, keepdim=keepdim)),
-           1, dtypes=F, case=reduce_case()),
+           1, dtypes=F, case=reduce_case(),
+           large=large_reduce()),
     OpSpec("mean", lambda x, dim, keepdim: x.mean(dim=dim, keepdim=keepdim), _np_reduce(_np_mean),
            _t(lambda x, dim, keepdim: torch.mean(x, dim=tuple(range(x.ndim)) if dim is None else dim, keepdim=keepdim)),
-           1, dtypes=F, case=reduce_case()),
+           1, dtypes=F, case=reduce_case(),
+           large=large_reduce()),
     OpSpec("var", lambda x, dim, keepdim: x.var(dim=dim, keepdim=keepdim), _np_reduce(_np_var),
            _t(lambda x, dim, keepdim: torch.var(x, dim=None if dim is None else dim, keepdim=keepdim)),
-           1, dtypes=F, case=reduce_case(nonempty=True, grad_side=2)),
+           1, dtypes=F, case=reduce_case(nonempty=True, grad_side=2),
+           large=large_reduce()),
     OpSpec("max", lambda x, dim, keepdim: x.max(dim=dim, keepdim=keepdim), _np_reduce(np.max),
            _t(lambda x, dim, keepdim: torch.amax(x, dim=() if dim is None else dim, keepdim=keepdim)),
-           1, dtypes=FI, case=reduce_case(nonempty=True)),
+           1, dtypes=FI, case=reduce_case(nonempty=True),
+           large=large_reduce()),
     OpSpec("min", lambda x, dim, keepdim: tg.min(x, dim, keepdim), _np_reduce(np.min),
            _t(lambda x, dim, keepdim: torch.amin(x, dim=() if dim is None else dim, keepdim=keepdim)),
-           1, dtypes=FI, case=reduce_case(nonempty=True)),
+           1, dtypes=FI, case=reduce_case(nonempty=True),
+           large=large_reduce()),
     OpSpec("argmax", lambda x, dim, keepdim: x.argmax(dim=dim, keepdim=keepdim), _np_argext(np.argmax),
            _t(lambda x, dim, keepdim: torch.argmax(x, dim=dim, keepdim=keepdim)),
-           1, domain="grid", dtypes=FI, diff=False, case=reduce_case(tuples=False, nonempty=True)),
+           1, domain="grid", dtypes=FI, diff=False, case=reduce_case(tuples=False, nonempty=True),
+           large=large_reduce(tuples=False)),
     OpSpec("argmin", lambda x, dim, keepdim: tg.argmin(x, dim=dim, keepdim=keepdim), _np_argext(np.argmin),
            _t(lambda x, dim, keepdim: torch.argmin(x, dim=dim, keepdim=keepdim)),
-           1, domain="grid", dtypes=FI, diff=False, case=reduce_case(tuples=False, nonempty=True)),
+           1, domain="grid", dtypes=FI, diff=False, case=reduce_case(tuples=False, nonempty=True),
+           large=large_reduce(tuples=False)),
     OpSpec("logsumexp", lambda x, dim, keepdim: x.logsumexp(dim=dim, keepdim=keepdim), _np_reduce(_np_logsumexp),
            _t(lambda x, dim, keepdim: torch.logsumexp(x, dim=tuple(range(x.ndim)) if dim is None else dim,
                                                       keepdim=keepdim)),
-           1, dtypes=F, case=reduce_case()),  # an empty reduction gives -inf
+           1, dtypes=F, case=reduce_case(),
+           large=large_reduce(),  # an empty reduction gives -inf
+           bf16_tol=(1e-2, 1e-2)),  # PyTorch rounds log(sum exp(x - max)) before it adds the max back
     # -- shape --
     OpSpec("reshape", lambda x, shape: x.reshape(shape), lambda x, shape: np.reshape(x, shape),
-           _t(lambda x, shape: x.reshape(shape)), 1, dtypes=FIB, case=reshape_case),
+           _t(lambda x, shape: x.reshape(shape)), 1, dtypes=FIB, case=reshape_case,
+           large=(([(300, 257)], {"shape": (257, 300)}),)),
     OpSpec("tg.reshape", lambda x, shape: tg.reshape(x, shape), lambda x, shape: np.reshape(x, shape),
            _t(lambda x, shape: torch.reshape(x, shape)), 1, dtypes=F, case=reshape_case),
     OpSpec("view", lambda x, shape: x.view(*shape), lambda x, shape: np.reshape(x, shape),
@@ -978,9 +1090,11 @@ OPS = [
     OpSpec("flatten", lambda x, start_dim, end_dim: x.flatten(start_dim, end_dim), _np_flatten,
            _t(lambda x, start_dim, end_dim: x.flatten(start_dim, end_dim)), 1, dtypes=FI, case=flatten_case),
     OpSpec("transpose", lambda x, dim0, dim1: x.transpose(dim0, dim1), _np_transpose,
-           _t(lambda x, dim0, dim1: x.transpose(dim0, dim1)), 1, dtypes=FIB, case=transpose_case),
+           _t(lambda x, dim0, dim1: x.transpose(dim0, dim1)), 1, dtypes=FIB, case=transpose_case,
+           large=(([(300, 257)], {"dim0": 0, "dim1": 1}), ([(20, 30, 40)], {"dim0": 0, "dim1": 2}))),
     OpSpec("permute", lambda x, dims: x.permute(*dims), lambda x, dims: np.transpose(x, dims),
-           _t(lambda x, dims: x.permute(dims)), 1, dtypes=FI, case=permute_case),
+           _t(lambda x, dims: x.permute(dims)), 1, dtypes=FI, case=permute_case,
+           large=(([(20, 30, 40)], {"dims": (2, 0, 1)}),)),
     OpSpec("tg.permute", lambda x, dims: tg.permute(x, dims), lambda x, dims: np.transpose(x, dims),
            _t(lambda x, dims: torch.permute(x, dims)), 1, dtypes=F, case=permute_case),
     OpSpec("T", lambda x: x.T, lambda x: x.T, _t(lambda x: x.permute(tuple(reversed(range(x.ndim)))))
@@ -990,84 +1104,120 @@ OPS = [
     OpSpec("squeeze", lambda x, dim: x.squeeze(dim), _np_squeeze,
            _t(lambda x, dim: x.squeeze() if dim is None else x.squeeze(dim)), 1, dtypes=FI, case=squeeze_case),
     OpSpec("expand", lambda x, shape: x.expand(*shape), lambda x, shape: np.broadcast_to(x, shape),
-           _t(lambda x, shape: x.expand(shape)), 1, dtypes=FIB, case=expand_case),
+           _t(lambda x, shape: x.expand(shape)), 1, dtypes=FIB, case=expand_case,
+           large=(([(1, 5000)], {"shape": (30, 5000)}),)),
     OpSpec("broadcast_to", lambda x, shape: tg.broadcast_to(x, shape), lambda x, shape: np.broadcast_to(x, shape),
            _t(lambda x, shape: torch.broadcast_to(x, shape)), 1, dtypes=F, case=expand_case),
     # -- indexing --
     OpSpec("index_basic", lambda x, key: x[key], lambda x, key: x[key], _t(lambda x, key: x[key]), 1, dtypes=FIB,
-           case=basic_index_case),
+           case=basic_index_case,
+           large=(([(300, 257)], {"key": (slice(1, None, 3), slice(None, -5, 2))}),)),
     OpSpec("index_int_tensor", lambda x, key: x[key], lambda x, key: x[key], _t(lambda x, key: x[key]), 1, dtypes=FI,
-           case=int_tensor_index_case),
+           case=int_tensor_index_case,
+           large=(([(1000, 16)], {"key": _large_index(1000, 5000)}), ([(300, 257)], {"key": (slice(None), _large_index(257, (4, 60)))}))),
     OpSpec("index_bool_mask", lambda x, key: x[key], lambda x, key: x[key], _t(lambda x, key: x[key]), 1, dtypes=FI,
-           case=bool_mask_index_case),
+           case=bool_mask_index_case,
+           large=(([(300, 257)], {"key": Arr(_LARGE.random((300, 257)) < 0.5)}),)),
     # -- joining / splitting / gathering --
     OpSpec("cat", lambda a, b, c, dim: tg.cat([a, b, c], dim), lambda a, b, c, dim: np.concatenate([a, b, c], dim),
-           _t(lambda a, b, c, dim: torch.cat([a, b, c], dim)), 3, dtypes=FIB, case=cat_case),
+           _t(lambda a, b, c, dim: torch.cat([a, b, c], dim)), 3, dtypes=FIB, case=cat_case,
+           large=(([(1000, 300), (1000, 7), (1000, 64)], {"dim": 1}),)),
     OpSpec("stack", lambda a, b, c, dim: tg.stack([a, b, c], dim), lambda a, b, c, dim: np.stack([a, b, c], dim),
-           _t(lambda a, b, c, dim: torch.stack([a, b, c], dim)), 3, dtypes=FI, case=stack_case),
+           _t(lambda a, b, c, dim: torch.stack([a, b, c], dim)), 3, dtypes=FI, case=stack_case,
+           large=(([(300, 257)] * 3, {"dim": 1}),)),
     OpSpec("split", lambda x, size, dim: x.split(size, dim), _np_split,
-           _t(lambda x, size, dim: x.split(size, dim)), 1, dtypes=FI, case=split_case),
+           _t(lambda x, size, dim: x.split(size, dim)), 1, dtypes=FI, case=split_case,
+           large=(([(1000, 300)], {"size": 37, "dim": 1}),)),
     OpSpec("tg.split", lambda x, size, dim: tg.split(x, size, dim), _np_split,
            _t(lambda x, size, dim: torch.split(x, size, dim)), 1, dtypes=F, case=split_case),
     OpSpec("chunk", lambda x, chunks, dim: x.chunk(chunks, dim), _np_chunk,
            _t(lambda x, chunks, dim: x.chunk(chunks, dim)), 1, dtypes=FI, case=chunk_case),
     OpSpec("gather", lambda x, dim, index: x.gather(dim, index), _np_gather,
-           _t(lambda x, dim, index: x.gather(dim, index)), 1, dtypes=FIB, case=gather_case),
+           _t(lambda x, dim, index: x.gather(dim, index)), 1, dtypes=FIB, case=gather_case,
+           large=(([(1000, 64)], {"dim": 1, "index": _large_index(64, (1000, 16))}),)),
     OpSpec("index_select", lambda x, dim, index: tg.index_select(x, dim, index),
            lambda x, dim, index: np.take(x, index, axis=dim),
-           _t(lambda x, dim, index: torch.index_select(x, dim, index)), 1, dtypes=FI, case=index_select_case),
+           _t(lambda x, dim, index: torch.index_select(x, dim, index)), 1, dtypes=FI, case=index_select_case,
+           large=(([(5000, 8)], {"dim": 0, "index": _large_index(5000, 3000)}),)),
     # -- pointwise losses --
     OpSpec("mse_loss", lambda x, t, reduction: TGF.mse_loss(x, t, reduction=reduction),
            lambda x, t, reduction: _np_reduction((x - t) ** 2, reduction),
-           _t(lambda x, t, reduction: TF.mse_loss(x, t, reduction=reduction)), 2, dtypes=F, case=loss_case),
+           _t(lambda x, t, reduction: TF.mse_loss(x, t, reduction=reduction)), 2, dtypes=F, case=loss_case,
+           large=LARGE_LOSS),
     OpSpec("binary_cross_entropy", lambda p, t, reduction: TGF.binary_cross_entropy(p, t, reduction=reduction),
            lambda p, t, reduction: _np_reduction(-(t * np.log(p) + (1 - t) * np.log(1 - p)), reduction),
            _t(lambda p, t, reduction: TF.binary_cross_entropy(p, t, reduction=reduction)), 2, domain="unit", dtypes=F,
-           case=loss_case),
+           case=loss_case,
+           large=LARGE_LOSS),
     OpSpec("binary_cross_entropy_with_logits",
            lambda x, t, reduction: TGF.binary_cross_entropy_with_logits(x, t, reduction=reduction),
            lambda x, t, reduction: _np_reduction((1 - t) * x + np.logaddexp(0, -x), reduction),
            _t(lambda x, t, reduction: TF.binary_cross_entropy_with_logits(x, t, reduction=reduction)), 2,
-           domain=("real", "unit"), dtypes=F, case=loss_case),
+           domain=("real", "unit"), dtypes=F, case=loss_case,
+           large=LARGE_LOSS),
     # -- softmax family --
     OpSpec("softmax", lambda x, dim: tg.softmax(x, dim), _np_softmax, _t(lambda x, dim: torch.softmax(x, dim)), 1,
-           dtypes=F, case=dim_case()),
+           dtypes=F, case=dim_case(),
+           large=large_rows() + (([(64, 1000)], {"dim": 0}),)),
     OpSpec("log_softmax", lambda x, dim: x.log_softmax(dim), _np_log_softmax,
-           _t(lambda x, dim: torch.log_softmax(x, dim)), 1, dtypes=F, case=dim_case()),
+           _t(lambda x, dim: torch.log_softmax(x, dim)), 1, dtypes=F, case=dim_case(),
+           large=large_rows() + (([(64, 1000)], {"dim": 0}),)),
     # -- nn functions: normalisation, losses, lookups, attention, recurrent cells --
     OpSpec("layer_norm", lambda x, normalized_shape: TGF.layer_norm(x, normalized_shape),
            lambda x, normalized_shape: _np_layer_norm(x, normalized_shape=normalized_shape),
            _t(lambda x, normalized_shape: TF.layer_norm(x, normalized_shape)), 1, dtypes=F, case=layer_norm_case,
-           atol32=1e-4),
+           atol32=1e-4,
+           large=large_rows(lambda cols: {"normalized_shape": (cols,)})),
     OpSpec("layer_norm_affine", lambda x, w, b: TGF.layer_norm(x, w.shape, w, b), _np_layer_norm,
-           _t(lambda x, w, b: TF.layer_norm(x, w.shape, w, b)), 3, dtypes=F, case=layer_norm_affine_case, atol32=1e-4),
-    OpSpec("cross_entropy", lambda x, target, reduction: TGF.cross_entropy(x, target, IGNORE, reduction),
+           _t(lambda x, w, b: TF.layer_norm(x, w.shape, w, b)), 3, dtypes=F, case=layer_norm_affine_case, atol32=1e-4,
+           large=large_rows(lambda cols: {}, lambda rows, cols: [(rows, cols), (cols,), (cols,)])),
+    OpSpec("cross_entropy", lambda x, target, ignore_index, reduction: TGF.cross_entropy(x, target, ignore_index,
+                                                                                         reduction),
            _np_cross_entropy,
-           _t(lambda x, target, reduction: TF.cross_entropy(x, target, ignore_index=IGNORE, reduction=reduction)), 1,
-           dtypes=F, case=cross_entropy_case),
+           _t(lambda x, target, ignore_index, reduction: TF.cross_entropy(x, target, ignore_index=ignore_index,
+                                                                          reduction=reduction)), 1,
+           dtypes=F, case=cross_entropy_case,
+           large=_large_cross_entropy()),
     OpSpec("cross_entropy_probs", lambda x, t, reduction: TGF.cross_entropy(x, t, reduction=reduction),
            _np_cross_entropy_probs, _t(lambda x, t, reduction: TF.cross_entropy(x, t, reduction=reduction)), 2,
-           domain=("real", "unit"), dtypes=F, case=cross_entropy_probs_case),
+           domain=("real", "unit"), dtypes=F, case=cross_entropy_probs_case,
+           large=large_rows(lambda cols: {"reduction": "mean"}, lambda rows, cols: [(rows, cols)] * 2)),
     OpSpec("embedding", lambda w, indices, padding_idx: TGF.embedding(indices, w, padding_idx),
            lambda w, indices, padding_idx: w[indices],
-           _t(lambda w, indices, padding_idx: TF.embedding(indices, w, padding_idx)), 1, dtypes=F, case=embedding_case),
+           _t(lambda w, indices, padding_idx: TF.embedding(indices, w, padding_idx)), 1, dtypes=F, case=embedding_case,
+           large=(([(5000, 64)], {"indices": _large_index(5000, (32, 128)), "padding_idx": None}),)),
     OpSpec("embedding_padding", lambda w, indices, padding_idx: TGF.embedding(indices, w, padding_idx),
            lambda w, indices, padding_idx: w[indices],
-           _t(lambda w, indices, padding_idx: TF.embedding(indices, w, padding_idx)), 1, dtypes=F, diff=False,
-           case=lambda m: embedding_case(m, padding=True)),
+           _t(lambda w, indices, padding_idx: TF.embedding(indices, w, padding_idx)), 1, dtypes=F, gradcheck=False,
+           case=lambda m: embedding_case(m, padding=True),
+           large=(([(5000, 64)], {"indices": _large_index(5000, (32, 128)), "padding_idx": 7}),)),
     # the mask of a fixed seed, against Philox written in NumPy (PyTorch's generator differs: no torch column)
-    OpSpec("dropout", _tg_dropout, _np_dropout, None, 1, dtypes=F, case=dropout_case),
+    OpSpec("dropout", _tg_dropout, _np_dropout, None, 1, dtypes=F, case=dropout_case,
+           large=(([(100003,)], {"p": 0.3}),)),
     OpSpec("scaled_dot_product_attention", TGF.scaled_dot_product_attention, _np_attention,
-           _t(lambda q, k, v, **kw: TF.scaled_dot_product_attention(q, k, v, **kw)), 3, dtypes=F, case=attention_case, atol32=1e-4),
+           _t(lambda q, k, v, **kw: TF.scaled_dot_product_attention(q, k, v, **kw)), 3, dtypes=F, case=attention_case, atol32=1e-4,
+           large=LARGE_ATTENTION),
     OpSpec("scaled_dot_product_attention_mask", TGF.scaled_dot_product_attention, _np_attention,
-           _t(lambda q, k, v, **kw: TF.scaled_dot_product_attention(q, k, v, **kw)), 3, dtypes=F, case=lambda m: attention_case(m, masked=True),
-           atol32=1e-4),
+           _t(lambda q, k, v, **kw: TF.scaled_dot_product_attention(q, k, v, **kw)), 3, dtypes=F,
+           case=lambda m: attention_case(m, masked="bool"), atol32=1e-4,
+           large=(([(2, 100, 64), (2, 77, 64), (2, 77, 64)], {"attn_mask": _large_mask((100, 77))}),)),
+    # an additive mask has the scores' dtype (PyTorch's rule)
+    OpSpec("scaled_dot_product_attention_float_mask",
+           lambda q, k, v, attn_mask, **kw: TGF.scaled_dot_product_attention(q, k, v, attn_mask.to(q.dtype), **kw),
+           _np_attention,
+           _t(lambda q, k, v, attn_mask, **kw: TF.scaled_dot_product_attention(q, k, v, attn_mask.to(q.dtype), **kw)),
+           3, dtypes=F, case=lambda m: attention_case(m, masked="float"), atol32=1e-4,
+           large=(([(2, 100, 64), (2, 77, 64), (2, 77, 64)], {"attn_mask": Arr(_LARGE.integers(-8, 9, (100, 77)) / 4.0)}),)),
     OpSpec("lstm_cell", lambda gates, c: tuple(tg._C._lstm_cell(gates, c)), _np_lstm_cell, _t(_torch_lstm_cell), 2,
-           dtypes=F, case=lstm_cell_case),
+           dtypes=F, case=lstm_cell_case,
+           large=(([(64, 512), (64, 128)], {}),)),
     OpSpec("index_add", lambda base, src, dim, index: base.index_add(dim, index, src), _np_index_add,
-           _t(lambda base, src, dim, index: base.index_add(dim, index, src)), 2, dtypes=F, case=index_add_case),
+           _t(lambda base, src, dim, index: base.index_add(dim, index, src)), 2, dtypes=F, case=index_add_case,
+           large=(([(1000, 32), (5000, 32)], {"dim": 0, "index": _large_index(1000, 5000)}),),
+           bf16_tol=(1e-2, 1e-2)),  # PyTorch rounds after each add of a repeated index
     OpSpec("scatter_add", lambda base, src, dim, index: base.scatter_add(dim, index, src), _np_scatter_add,
-           _t(lambda base, src, dim, index: base.scatter_add(dim, index, src)), 2, dtypes=F, case=scatter_add_case),
+           _t(lambda base, src, dim, index: base.scatter_add(dim, index, src)), 2, dtypes=F, case=scatter_add_case,
+           large=(([(300, 200), (600, 200)], {"dim": 0, "index": _large_index(300, (600, 200))}),)),
 ]
 
 OPS_BY_NAME = {op.name: op for op in OPS}

@@ -1,159 +1,39 @@
-"""tg.nn.functional against torch.nn.functional: forward values and input gradients on the same
-float64 inputs, plus float64 gradchecks on small inputs."""
+"""tg.nn.functional where the op table (tests/op_specs.py) does not reach: extreme and degenerate
+inputs (saturated logits, all-ignored targets, fully masked attention rows), options the table rows
+do not draw (weights, pos_weight), modules, dropout's statistics, and attention's double backward
+and composite reference, against torch.nn.functional on the same float64 inputs."""
 import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
 import tapegrad as tg
 import tapegrad.nn.functional as F
+from helpers import assert_close as close, check_against_torch
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # tiny problems: torch's thread pool only adds contention (seconds per test)
 TF = torch.nn.functional
 
-RTOL, ATOL = 1e-9, 1e-11
 
 
 def rng(seed=0):
     return np.random.default_rng(seed)
 
 
-def pair(a, requires_grad=True):
-    """The same array as a tapegrad and a torch tensor (both leaves)."""
-    a = np.ascontiguousarray(a)
-    t = tg.tensor(a.copy(), requires_grad=requires_grad and a.dtype.kind == "f")
-    p = torch.tensor(a.copy(), requires_grad=requires_grad and a.dtype.kind == "f")
-    return t, p
-
-
-def close(got, want, rtol=RTOL, atol=ATOL, what=""):
-    g = got.numpy() if isinstance(got, tg.Tensor) else np.asarray(got)
-    w = want.detach().numpy() if isinstance(want, torch.Tensor) else np.asarray(want)
-    assert g.shape == w.shape, f"{what}: shape {g.shape} != {w.shape}"
-    np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
-
-
-def check_fwd_bwd(tg_fn, torch_fn, arrays, grad_of=None, rtol=RTOL, atol=ATOL, seed=1):
-    """Runs both functions on the same arrays, compares the outputs and, through a random
-    weighting of the output, the gradients of every float input (or only of those listed in
-    grad_of; the others do not require grad)."""
-    idx = range(len(arrays)) if grad_of is None else grad_of
-    tgs, pts = zip(*(pair(a, i in idx) for i, a in enumerate(arrays)))
-    out_t, out_p = tg_fn(*tgs), torch_fn(*pts)
-    close(out_t, out_p, rtol, atol, "forward")
-    w = rng(seed).standard_normal(tuple(out_p.shape))
-    (out_t * tg.tensor(w)).sum().backward()
-    (out_p * torch.tensor(w)).sum().backward()
-    for i in idx:
-        if pts[i].requires_grad:
-            assert tgs[i].grad is not None, f"input {i} got no gradient"
-            close(tgs[i].grad, pts[i].grad, rtol, atol, f"grad of input {i}")
-    return tgs, pts
-
-
-def gradcheck(fn, *arrays, **kw):
-    ins = [tg.tensor(np.ascontiguousarray(a), requires_grad=a.dtype.kind == "f") for a in arrays]
-    assert tg.gradcheck(fn, ins, **kw)
-
-
 # ---------------------------------------------------------------- softmax / log_softmax
-@pytest.mark.parametrize("dim", [-1, 0, 1])
-@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
-def test_softmax_family_matches_torch(fn, dim):
-    x = rng().standard_normal((3, 4, 5)) * 3
-    check_fwd_bwd(lambda a: getattr(F, fn)(a, dim), lambda a: getattr(TF, fn)(a, dim), [x])
-
-
 @pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
 def test_softmax_family_extreme_logits(fn):
     x = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [800.0, 799.0, -800.0]])
-    tgs, pts = check_fwd_bwd(lambda a: getattr(F, fn)(a, -1), lambda a: getattr(TF, fn)(a, -1), [x])
+    tgs = check_against_torch(lambda a: getattr(F, fn)(a, -1), lambda a: getattr(TF, fn)(a, -1), [x])
     assert np.isfinite(tgs[0].grad.numpy()).all()
 
 
-@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
-def test_softmax_family_gradcheck(fn):
-    gradcheck(lambda a: getattr(F, fn)(a, 1), rng(2).standard_normal((2, 3, 2)))
-
-
-@settings(deadline=None, max_examples=15)
-@given(rows=st.integers(1, 4), cols=st.integers(1, 7), scale=st.sampled_from([0.1, 1.0, 30.0]),
-       seed=st.integers(0, 2 ** 16))
-def test_softmax_property_matches_torch(rows, cols, scale, seed):
-    x = rng(seed).standard_normal((rows, cols)) * scale
-    check_fwd_bwd(lambda a: F.softmax(a, -1), lambda a: TF.softmax(a, -1), [x], seed=seed)
-
-
 # ---------------------------------------------------------------- cross_entropy
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-def test_cross_entropy_class_targets(reduction):
-    r = rng(3)
-    x = r.standard_normal((6, 5)) * 2
-    y = r.integers(0, 5, 6)
-    check_fwd_bwd(lambda a, t: F.cross_entropy(a, t, reduction=reduction),
-                  lambda a, t: TF.cross_entropy(a, t, reduction=reduction), [x, y])
-
-
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-@pytest.mark.parametrize("ignore_index", [-100, 2])
-def test_cross_entropy_ignore_index(reduction, ignore_index):
-    r = rng(4)
-    x = r.standard_normal((8, 4))
-    y = r.integers(0, 4, 8)
-    y[[1, 5]] = ignore_index
-    y[0] = 3 if ignore_index != 3 else 1
-    tgs, _ = check_fwd_bwd(lambda a, t: F.cross_entropy(a, t, ignore_index=ignore_index, reduction=reduction),
-                           lambda a, t: TF.cross_entropy(a, t, ignore_index=ignore_index, reduction=reduction),
-                           [x, y])
-    ignored = y == ignore_index
-    assert np.all(tgs[0].grad.numpy()[ignored] == 0)
-
-
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-def test_cross_entropy_spatial_logits(reduction):
-    r = rng(5)
-    x = r.standard_normal((2, 4, 3, 2))
-    y = r.integers(0, 4, (2, 3, 2))
-    y[0, 1, 1] = -100
-    check_fwd_bwd(lambda a, t: F.cross_entropy(a, t, reduction=reduction),
-                  lambda a, t: TF.cross_entropy(a, t, reduction=reduction), [x, y])
-
-
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-def test_cross_entropy_probability_targets(reduction):
-    r = rng(6)
-    x = r.standard_normal((5, 4))
-    p = r.random((5, 4))
-    p /= p.sum(1, keepdims=True)
-    # gradients with respect to the targets too
-    check_fwd_bwd(lambda a, t: F.cross_entropy(a, t, reduction=reduction),
-                  lambda a, t: TF.cross_entropy(a, t, reduction=reduction), [x, p])
-
-
-def test_cross_entropy_probability_targets_spatial():
-    r = rng(61)
-    x = r.standard_normal((2, 4, 3))
-    p = r.random((2, 4, 3))
-    p /= p.sum(1, keepdims=True)
-    check_fwd_bwd(lambda a, t: F.cross_entropy(a, t), lambda a, t: TF.cross_entropy(a, t), [x, p])
-
-
 def test_cross_entropy_target_out_of_range_raises():
     x = tg.tensor(rng(62).standard_normal((2, 4)))
     with pytest.raises(IndexError):
         F.cross_entropy(x, tg.tensor(np.array([0, 7])))
-
-
-def test_cross_entropy_large_vocabulary():
-    r = rng(7)
-    V = 30_000
-    x = r.standard_normal((4, V)) * 4
-    y = r.integers(0, V, 4)
-    y[2] = -100
-    check_fwd_bwd(lambda a, t: F.cross_entropy(a, t), lambda a, t: TF.cross_entropy(a, t), [x, y],
-                  rtol=1e-8, atol=1e-12)
 
 
 def test_cross_entropy_large_vocabulary_float32():
@@ -175,35 +55,21 @@ def test_cross_entropy_large_vocabulary_float32():
 def test_cross_entropy_extreme_logits(reduction):
     x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, -1e4], [-1e4, -1e4, -1e4], [1e4, 1e4, -1e4]])
     y = np.array([1, 1, 2, 0])
-    tgs, _ = check_fwd_bwd(lambda a, t: F.cross_entropy(a, t, reduction=reduction),
-                           lambda a, t: TF.cross_entropy(a, t, reduction=reduction), [x, y])
+    tgs = check_against_torch(lambda a, t: F.cross_entropy(a, t, reduction=reduction),
+                              lambda a, t: TF.cross_entropy(a, t, reduction=reduction), [x, y])
     assert np.isfinite(tgs[0].grad.numpy()).all()
 
 
 def test_cross_entropy_all_ignored_is_nan_like_torch():
     x = rng(9).standard_normal((3, 4))
     y = np.full(3, -100)
-    t, p = pair(x)
+    t, p = tg.tensor(x), torch.tensor(x)
     lt = F.cross_entropy(t, tg.tensor(y))
     lp = TF.cross_entropy(p, torch.tensor(y))
     assert math.isnan(lp.item())
     assert math.isnan(lt.item())
     for red in ("sum", "none"):
         close(F.cross_entropy(t, tg.tensor(y), reduction=red), TF.cross_entropy(p, torch.tensor(y), reduction=red))
-
-
-def test_cross_entropy_gradcheck():
-    r = rng(10)
-    y = tg.tensor(np.array([0, 2, -100, 1]))
-    gradcheck(lambda a: F.cross_entropy(a, y), r.standard_normal((4, 3)))
-    gradcheck(lambda a: F.cross_entropy(a, y, reduction="none"), r.standard_normal((4, 3)))
-
-
-def test_cross_entropy_probability_targets_gradcheck():
-    r = rng(11)
-    p = r.random((3, 4))
-    p /= p.sum(1, keepdims=True)
-    gradcheck(lambda a, b: F.cross_entropy(a, b), r.standard_normal((3, 4)), p)
 
 
 def test_cross_entropy_loss_module():
@@ -213,45 +79,7 @@ def test_cross_entropy_loss_module():
     close(got, torch.nn.CrossEntropyLoss(reduction="sum")(torch.tensor(x), torch.tensor(y)))
 
 
-# ---------------------------------------------------------------- layer_norm
-@pytest.mark.parametrize("affine", [True, False])
-@pytest.mark.parametrize("shape", [(5,), (3, 5)])
-def test_layer_norm_matches_torch(affine, shape):
-    r = rng(13)
-    x = r.standard_normal((2, 4) + shape) * 3 + 1
-    arrays = [x]
-    if affine:
-        arrays += [r.standard_normal(shape), r.standard_normal(shape)]
-    check_fwd_bwd(lambda a, *wb: F.layer_norm(a, shape, *wb, eps=1e-5),
-                  lambda a, *wb: TF.layer_norm(a, shape, *wb, eps=1e-5), arrays, rtol=1e-8, atol=1e-10)
-
-
-def test_layer_norm_gradcheck():
-    r = rng(14)
-    gradcheck(lambda a, w, b: F.layer_norm(a, 4, w, b), r.standard_normal((3, 4)), r.standard_normal(4),
-              r.standard_normal(4))
-
-
-# ---------------------------------------------------------------- embedding
-@pytest.mark.parametrize("padding_idx", [None, 0, 3])
-def test_embedding_matches_torch(padding_idx):
-    r = rng(15)
-    w = r.standard_normal((6, 4))
-    idx = np.array([[0, 3, 3, 5], [1, 0, 2, 3]])
-    tgs, pts = check_fwd_bwd(lambda ww, i: F.embedding(i, ww, padding_idx),
-                             lambda ww, i: TF.embedding(i, ww, padding_idx), [w, idx])
-    if padding_idx is not None:
-        assert np.all(tgs[0].grad.numpy()[padding_idx] == 0)
-    # row 4 is never used
-    assert np.all(tgs[0].grad.numpy()[4] == 0)
-
-
-def test_embedding_gradcheck():
-    idx = tg.tensor(np.array([[0, 2, 2], [1, 0, 2]]))
-    # no padding_idx: with one, the padding row's gradient is zero by design, not the derivative
-    gradcheck(lambda w: F.embedding(idx, w), rng(16).standard_normal((3, 2)))
-
-
+# ---------------------------------------------------------------- embedding, gelu
 def test_embedding_out_of_range_raises():
     w = tg.randn(4, 2)
     with pytest.raises(IndexError):
@@ -301,14 +129,6 @@ def test_dropout_extremes():
     assert np.all(F.dropout(x, 1.0).numpy() == 0)
 
 
-# ---------------------------------------------------------------- gelu
-@pytest.mark.parametrize("approximate", ["none", "tanh"])
-def test_gelu_matches_torch(approximate):
-    x = np.concatenate([rng(20).standard_normal(30) * 3, [-30.0, -8.0, 0.0, 8.0, 30.0]])
-    check_fwd_bwd(lambda a: F.gelu(a, approximate), lambda a: TF.gelu(a, approximate=approximate), [x])
-    gradcheck(lambda a: F.gelu(a, approximate), rng(21).standard_normal(6))
-
-
 def test_gelu_module():
     x = rng(22).standard_normal(8)
     close(tg.nn.GELU("tanh")(tg.tensor(x)), torch.nn.GELU("tanh")(torch.tensor(x)))
@@ -320,37 +140,6 @@ def _qkv(seed=23, B=2, H=2, L=3, S=4, E=5, Ev=3):
     return [r.standard_normal((B, H, L, E)), r.standard_normal((B, H, S, E)), r.standard_normal((B, H, S, Ev))]
 
 
-def test_sdpa_no_mask():
-    check_fwd_bwd(F.scaled_dot_product_attention, TF.scaled_dot_product_attention, _qkv())
-
-
-def test_sdpa_bool_mask_true_attends():
-    r = rng(24)
-    mask = r.random((3, 4)) < 0.6
-    mask[:, 0] = True  # every query sees something
-    m_t, m_p = tg.tensor(mask), torch.tensor(mask)
-    check_fwd_bwd(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=m_t),
-                  lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, attn_mask=m_p), _qkv())
-
-
-def test_sdpa_float_mask_is_added():
-    r = rng(25)
-    mask = r.standard_normal((2, 1, 3, 4))
-    check_fwd_bwd(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
-                  lambda q, k, v, m: TF.scaled_dot_product_attention(q, k, v, attn_mask=m), _qkv() + [mask])
-
-
-@pytest.mark.parametrize("L,S", [(4, 4), (3, 5)])
-def test_sdpa_is_causal(L, S):
-    check_fwd_bwd(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
-                  lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True), _qkv(L=L, S=S))
-
-
-def test_sdpa_scale_argument():
-    check_fwd_bwd(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, scale=0.3),
-                  lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, scale=0.3), _qkv())
-
-
 @pytest.mark.parametrize("kind", ["bool", "float"])
 def test_sdpa_fully_masked_row_like_torch(kind):
     """A query that may attend nothing: PyTorch's SDPA gives a zero output row and zero gradients."""
@@ -358,19 +147,11 @@ def test_sdpa_fully_masked_row_like_torch(kind):
     keep[1] = False
     mask = keep if kind == "bool" else np.where(keep, 0.0, -np.inf)
     m_t, m_p = tg.tensor(mask), torch.tensor(mask)
-    tgs, pts = check_fwd_bwd(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=m_t),
-                             lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, attn_mask=m_p), _qkv())
+    tgs = check_against_torch(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=m_t),
+                              lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, attn_mask=m_p), _qkv())
     for t in tgs:
         assert np.isfinite(t.grad.numpy()).all()
     assert np.all(tgs[0].grad.numpy()[:, :, 1] == 0)
-
-
-def test_sdpa_gradcheck():
-    mask = tg.tensor(np.tril(np.ones((3, 3), dtype=bool)))
-    r = rng(26)
-    gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
-              r.standard_normal((1, 3, 2)), r.standard_normal((1, 3, 2)), r.standard_normal((1, 3, 2)))
-
 
 
 @pytest.mark.parametrize("kind", ["none", "causal", "bool", "float"])
@@ -386,7 +167,8 @@ def test_sdpa_is_twice_differentiable_like_torch(kind):
     arrays = _qkv(seed=31)
     r = rng(32)
     w_out, w_grad = r.standard_normal((2, 2, 3, 3)), [r.standard_normal(a.shape) for a in arrays]
-    xs, ps = zip(*[pair(a) for a in arrays])
+    xs = [tg.tensor(a, requires_grad=True) for a in arrays]
+    ps = [torch.tensor(a, requires_grad=True) for a in arrays]
     out_t = F.scaled_dot_product_attention(*xs, **kw_t)
     out_p = TF.scaled_dot_product_attention(*ps, **kw_p)
     g_t = tg.grad((out_t * tg.tensor(w_out)).sum(), list(xs), create_graph=True)
@@ -424,32 +206,22 @@ def test_sdpa_with_dropout_is_differentiable_once():
     with pytest.raises(NotImplementedError, match="dropout"):
         tg.grad(out.sum(), [q], create_graph=True)
 
+
 # ---------------------------------------------------------------- losses
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-def test_mse_loss(reduction):
-    r = rng(27)
-    check_fwd_bwd(lambda a, b: F.mse_loss(a, b, reduction=reduction),
-                  lambda a, b: TF.mse_loss(a, b, reduction=reduction),
-                  [r.standard_normal((3, 4)), r.standard_normal((3, 4))])
-    gradcheck(lambda a, b: F.mse_loss(a, b), r.standard_normal(3), r.standard_normal(3))
-
-
 def test_mse_loss_shape_mismatch_raises():
     with pytest.raises(ValueError):
         F.mse_loss(tg.zeros(3), tg.zeros(3, 1))
 
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-def test_binary_cross_entropy(reduction):
+def test_binary_cross_entropy_with_weight(reduction):
     r = rng(28)
     p = r.uniform(0.05, 0.95, (4, 3))
     t = r.random((4, 3))
     w = r.random((4, 3))
-    check_fwd_bwd(lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction),
-                  lambda a, b: TF.binary_cross_entropy(a, b, reduction=reduction), [p, t], grad_of=[0])
-    check_fwd_bwd(lambda a, b, c: F.binary_cross_entropy(a, b, weight=c, reduction=reduction),
-                  lambda a, b, c: TF.binary_cross_entropy(a, b, weight=c, reduction=reduction), [p, t, w],
-                  grad_of=[0])
+    check_against_torch(lambda a, b, c: F.binary_cross_entropy(a, b, weight=c, reduction=reduction),
+                        lambda a, b, c: TF.binary_cross_entropy(a, b, weight=c, reduction=reduction), [p, t, w],
+                        grad_of=[0])
 
 
 def test_binary_cross_entropy_saturated_probabilities():
@@ -463,60 +235,25 @@ def test_binary_cross_entropy_saturated_probabilities():
         close(got, want)
 
 
-def test_binary_cross_entropy_gradcheck():
-    r = rng(29)
-    t = tg.tensor(r.random(4))
-    gradcheck(lambda a: F.binary_cross_entropy(a, t), r.uniform(0.1, 0.9, 4))
-
-
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-def test_binary_cross_entropy_with_logits(reduction):
-    r = rng(30)
-    x = r.standard_normal((4, 3)) * 3
-    t = r.random((4, 3))
-    check_fwd_bwd(lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=reduction),
-                  lambda a, b: TF.binary_cross_entropy_with_logits(a, b, reduction=reduction), [x, t])
-
-
 def test_binary_cross_entropy_with_logits_pos_weight():
     r = rng(31)
     x, t, pw = r.standard_normal((4, 3)) * 3, r.random((4, 3)), r.random(3) * 3
-    check_fwd_bwd(lambda a, b, c: F.binary_cross_entropy_with_logits(a, b, pos_weight=c),
-                  lambda a, b, c: TF.binary_cross_entropy_with_logits(a, b, pos_weight=c), [x, t, pw],
-                  grad_of=[0, 1])
+    check_against_torch(lambda a, b, c: F.binary_cross_entropy_with_logits(a, b, pos_weight=c),
+                        lambda a, b, c: TF.binary_cross_entropy_with_logits(a, b, pos_weight=c), [x, t, pw],
+                        grad_of=[0, 1])
 
 
 def test_binary_cross_entropy_with_logits_extreme():
     x = np.array([1e4, -1e4, 1e4, -1e4, 800.0, -800.0, 0.0])
     t = np.array([1.0, 0.0, 0.0, 1.0, 0.3, 0.7, 0.5])
-    tgs, pts = check_fwd_bwd(lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction="none"),
-                             lambda a, b: TF.binary_cross_entropy_with_logits(a, b, reduction="none"), [x, t])
+    tgs = check_against_torch(lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction="none"),
+                              lambda a, b: TF.binary_cross_entropy_with_logits(a, b, reduction="none"), [x, t])
     assert np.isfinite(tgs[0].grad.numpy()).all()
-
-
-def test_binary_cross_entropy_with_logits_gradcheck():
-    r = rng(32)
-    gradcheck(lambda a, b: F.binary_cross_entropy_with_logits(a, b), r.standard_normal(4) * 2, r.random(4))
 
 
 def test_bad_reduction_raises():
     with pytest.raises(ValueError):
         F.mse_loss(tg.zeros(2), tg.zeros(2), reduction="avg")
-
-
-# ---------------------------------------------------------------- small wrappers
-def test_linear_matches_torch():
-    r = rng(33)
-    check_fwd_bwd(F.linear, TF.linear, [r.standard_normal((2, 3, 4)), r.standard_normal((5, 4)),
-                                        r.standard_normal(5)])
-    check_fwd_bwd(lambda a, w: F.linear(a, w), lambda a, w: TF.linear(a, w),
-                  [r.standard_normal((3, 4)), r.standard_normal((2, 4))])
-
-
-@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "silu"])
-def test_activations_match_torch(name):
-    x = rng(34).standard_normal(20) * 3
-    check_fwd_bwd(getattr(F, name), getattr(torch, name) if name != "silu" else TF.silu, [x])
 
 
 # ---------------------------------------------------------------- the README's extreme inputs
@@ -550,12 +287,13 @@ def test_extreme_inputs_match_torch(name):
     """Every row of the README's table: the same loss and input gradient as PyTorch, inf and NaN
     included (a plain sum weights the output so NaN/inf positions line up exactly)."""
     tg_fn, torch_fn, arrays = EXTREMES[name]
-    pairs = [pair(a) for a in arrays]
-    y_tg, y_torch = tg_fn(*[p[0] for p in pairs]), torch_fn(*[p[1] for p in pairs])
+    xs = [tg.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+    ts = [torch.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+    y_tg, y_torch = tg_fn(*xs), torch_fn(*ts)
     close(y_tg, y_torch, rtol=1e-7, atol=1e-9, what=f"{name}: forward")
     y_tg.sum().backward()
     y_torch.sum().backward()
-    close(pairs[0][0].grad, pairs[0][1].grad, rtol=1e-7, atol=1e-9, what=f"{name}: gradient")
+    close(xs[0].grad, ts[0].grad, rtol=1e-7, atol=1e-9, what=f"{name}: gradient")
 
 
 def test_bce_gradient_is_finite_at_the_edges():

@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
-from helpers import (as_tuple, assert_matches, convert, draw_inputs, dtype_name, reference_inputs, tg_inputs,
-                     to_cuda)
+from helpers import (as_tuple, assert_matches, convert, draw_inputs, dtype_name, large_cases, large_id, large_inputs,
+                     reference_inputs, tg_inputs, to_cuda)
 from op_specs import OPS, cases
 
 SETTINGS = settings(deadline=None, max_examples=12, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -65,6 +65,22 @@ def test_forward_dtype_and_shape_match_torch(case):
                                        atol=1e-4, equal_nan=True, err_msg=f"{op.name} output {i}")
 
     run()
+
+
+LARGE = large_cases(OPS)
+
+
+@pytest.mark.parametrize("op, dtype, i", LARGE, ids=[large_id(c) for c in LARGE])
+def test_large_inputs_match_numpy(op, dtype, i):
+    """The size knob: each row's large cases, contiguous and (2-D and up) in Fortran order."""
+    arrays, params = large_inputs(op, dtype, i)
+    with np.errstate(all="ignore"):
+        refs = as_tuple(op.np(*reference_inputs(arrays), **convert(params, "np")))
+    for layout in ("c",) if op.contiguous_only else ("c", "f"):
+        outs = as_tuple(op.tg(*tg_inputs(arrays, layout), **convert(params, "tg")))
+        assert len(outs) == len(refs)
+        for k, (o, r) in enumerate(zip(outs, refs)):
+            assert_matches(o, r, op, f"{op.name} output {k} (large case {i}, layout {layout})")
 
 
 def test_every_design_op_is_in_the_table():
@@ -130,6 +146,21 @@ def test_forward_on_cuda_matches_cpu(case):
             assert_matches(o, r.numpy(), op, f"{op.name} output {i} on cuda")
 
     run()
+
+
+@pytest.mark.parametrize("op, dtype, i", LARGE, ids=[large_id(c) for c in LARGE])
+def test_large_inputs_on_cuda_match_cpu(op, dtype, i):
+    if not tg.cuda.is_available():
+        pytest.skip("no CUDA GPU available")
+    arrays, params = large_inputs(op, dtype, i)
+    cpu_params = convert(params, "tg")
+    for layout in ("c",) if op.contiguous_only else ("c", "f"):
+        ref = as_tuple(op.tg(*tg_inputs(arrays, layout), **cpu_params))
+        out = as_tuple(op.tg(*[t.to("cuda") for t in tg_inputs(arrays, layout)], **to_cuda(cpu_params)))
+        assert len(out) == len(ref)
+        for k, (o, r) in enumerate(zip(out, ref)):
+            assert o.is_cuda and o.dtype == r.dtype and tuple(o.shape) == tuple(r.shape), f"{op.name} output {k}"
+            assert_matches(o, r.numpy(), op, f"{op.name} output {k} on cuda (large case {i}, layout {layout})")
 
 
 # float32 sums accumulate in float64 along every axis, so a long reduction rounds once: the result

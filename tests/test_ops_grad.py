@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
-from helpers import as_tuple, convert, draw_inputs, tg_inputs, to_cuda
+from helpers import (as_tuple, convert, draw_inputs, large_cases, large_id, large_inputs, tg_inputs, to_cuda,
+                     tolerance)
 from op_specs import OPS
 
 SETTINGS = settings(deadline=None, max_examples=6, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -18,7 +19,10 @@ def test_every_differentiable_row_is_checked():
     assert {op.name for op in OPS if op.diff} == {op.name for op in DIFF}
 
 
-@pytest.mark.parametrize("op", DIFF, ids=[op.name for op in DIFF])
+GRADCHECK = [op for op in DIFF if op.gradcheck]
+
+
+@pytest.mark.parametrize("op", GRADCHECK, ids=[op.name for op in GRADCHECK])
 def test_gradcheck(op):
     @SETTINGS
     @given(data=st.data())
@@ -69,6 +73,52 @@ def test_forward_backward_match_torch(op):
     run()
 
 
+def _weighted_loss(outs, device="cpu"):
+    """sum_k <w_k, out_k> with fixed random weights w_k: every output element gets its own gradient."""
+    rng = np.random.default_rng(0)
+    return sum((o * tg.tensor(rng.uniform(-1, 1, tuple(o.shape)), dtype=o.dtype, device=device)).sum() for o in outs)
+
+
+LARGE_DIFF = large_cases(DIFF, dtypes=("float32", "float64"))
+
+
+@pytest.mark.parametrize("op, dtype, i", large_cases(DIFF, dtypes=("float64",)),
+                         ids=[large_id(c) for c in large_cases(DIFF, dtypes=("float64",))])
+def test_large_gradients_match_torch(op, dtype, i):
+    """The size knob in the backward: each row's large cases against PyTorch's gradients."""
+    torch = pytest.importorskip("torch")
+    if op.torch is None:
+        pytest.skip("no PyTorch reference for this row")
+    arrays, params = large_inputs(op, dtype, i)
+    xs = tg_inputs(arrays, requires_grad=True)
+    ts = [torch.from_numpy(a.copy()).requires_grad_(True) for a in arrays]
+    outs = as_tuple(op.tg(*xs, **convert(params, "tg")))
+    refs = as_tuple(op.torch(*ts, **convert(params, "torch")))
+    _weighted_loss(outs).backward()
+    rng = np.random.default_rng(0)
+    sum((r * torch.from_numpy(rng.uniform(-1, 1, tuple(r.shape)))).sum() for r in refs).backward()
+    for k, (x, t) in enumerate(zip(xs, ts)):
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-8, atol=1e-10,
+                                   err_msg=f"{op.name}: gradient of input {k} (large case {i})")
+
+
+@pytest.mark.parametrize("op, dtype, i", LARGE_DIFF, ids=[large_id(c) for c in LARGE_DIFF])
+def test_large_gradients_on_cuda_match_cpu(op, dtype, i):
+    if not tg.cuda.is_available():
+        pytest.skip("no CUDA GPU available")
+    arrays, params = large_inputs(op, dtype, i)
+    p = convert(params, "tg")
+    grads = {}
+    for device in ("cpu", "cuda"):
+        xs = [x.to(device).detach().requires_grad_() for x in tg_inputs(arrays)]
+        _weighted_loss(as_tuple(op.tg(*xs, **(p if device == "cpu" else to_cuda(p)))), device).backward()
+        grads[device] = [x.grad for x in xs]
+    for k, (g, c) in enumerate(zip(grads["cuda"], grads["cpu"])):
+        assert g.is_cuda and g.dtype == c.dtype and g.shape == c.shape, f"{op.name}: gradient {k}"
+        np.testing.assert_allclose(g.cpu().numpy(), c.numpy(), equal_nan=True, **tolerance(dtype, op),
+                                   err_msg=f"{op.name}: gradient of input {k} on cuda (large case {i})")
+
+
 @pytest.mark.parametrize("op", DIFF, ids=[op.name for op in DIFF])
 def test_gradients_on_cuda_match_cpu(op):
     """Every differentiable row, float64, forward + backward on the GPU against the CPU: the
@@ -84,10 +134,7 @@ def test_gradients_on_cuda_match_cpu(op):
         grads = {}
         for device in ("cpu", "cuda"):
             xs = [x.to(device).detach().requires_grad_() for x in tg_inputs(arrays)]
-            outs = as_tuple(op.tg(*xs, **(p if device == "cpu" else to_cuda(p))))
-            rng = np.random.default_rng(0)
-            loss = sum((o * tg.tensor(rng.uniform(-1, 1, tuple(o.shape)), device=device)).sum() for o in outs)
-            loss.backward()
+            _weighted_loss(as_tuple(op.tg(*xs, **(p if device == "cpu" else to_cuda(p)))), device).backward()
             grads[device] = [x.grad for x in xs]
         for i, (g, c) in enumerate(zip(grads["cuda"], grads["cpu"])):
             assert g.is_cuda and g.dtype == c.dtype and g.shape == c.shape, f"{op.name}: gradient {i}"

@@ -101,8 +101,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                Tensor a = ctx.saved(0);
                if (ctx.input_shape(1).size() == 2 && a.dim() > 2) {
                  // A shared weight: fold the batch into the rows rather than summing per-batch products.
-                 const int64_t K = a.size(-1), N = g[0].size(-1);
-                 db = matmul(mT(reshape(a, {-1, K})), reshape(g[0], {-1, N}));
+                 // (flatten, not reshape to (-1, K): with no rows and K = 0 the -1 is undetermined)
+                 db = matmul(mT(flatten(a, 0, -2)), flatten(g[0], 0, -2));
                } else {
                  db = matmul(mT(a), g[0]);
                }

@@ -95,7 +95,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
     Dims order{0};
     for (int64_t d = 2; d < logits.dim(); ++d) order.push_back(d);
     order.push_back(1);
-    rows2d = reshape(permute(logits, order), {-1, C});
+    rows2d = flatten(permute(logits, order), 0, -2);
   }
   const int64_t R = rows2d.size(0);
   // Targets as row classes, -1 for ignored rows, checked by the backend (Backend::check_indices):
@@ -201,7 +201,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int6
     Shape wshape = weight.shape();
     record("EmbeddingBackward", {weight}, {y}, {flat}, [wshape, padding_idx](const BackwardContext& c, const TensorList& g) {
       Tensor idx = c.saved(0);
-      Tensor grows = reshape(g[0], {-1, wshape[1]});
+      Tensor grows = reshape(g[0], {idx.size(0), wshape[1]});
       if (padding_idx) {
         int64_t pad = *padding_idx < 0 ? *padding_idx + wshape[0] : *padding_idx;
         Tensor keep = ne(idx, scalar_tensor(static_cast<double>(pad), DType::Int64, true));
