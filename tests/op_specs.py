@@ -10,6 +10,8 @@ Each row (OpSpec) names an op and gives:
   dtypes  -- the dtypes it accepts: a name, or a tuple of names (one per input) for mixed rows
   diff    -- whether it is differentiable (gradcheck + comparison with torch's backward)
   gradcheck -- False where a gradient is zero by definition rather than the derivative (padding_idx)
+  reference -- for a fused op, its composite reference (the same function in ordinary ops, called
+             like tg), which the fused kernels must match in value and gradient
   case    -- case(min_side) -> hypothesis strategy of (list of input shapes, params dict)
   large   -- the size knob: fixed (list of input shapes, params) cases big enough to reach every
              kernel path (vector loops and their tails, multi-block grids, split column sums, each
@@ -836,6 +838,16 @@ def _np_attention(q, k, v, scale=None, is_causal=False, attn_mask=None):
     return _np_softmax(s, -1) @ v if s.size else np.zeros(s.shape[:-1] + v.shape[-1:])
 
 
+def _torch_attention_math(q, k, v, scale=None, is_causal=False, attn_mask=None):
+    """PyTorch's attention in ordinary ops: its fused CPU kernel has no double backward."""
+    s = (q @ k.transpose(-1, -2)) * (1 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    if is_causal:
+        attn_mask = torch.ones(s.shape[-2:], dtype=torch.bool).tril()
+    if attn_mask is not None:
+        s = s + attn_mask.to(q.dtype) if attn_mask.dtype != torch.bool else s.masked_fill(~attn_mask, -math.inf)
+    return torch.softmax(s, -1) @ v
+
+
 def _np_lstm_cell(gates, c):
     i, f, g, o = np.split(gates, 4, axis=1)
     c_next = _np_sigmoid(f) * c + _np_sigmoid(i) * np.tanh(g)
@@ -880,6 +892,8 @@ class OpSpec:
     contiguous_only: bool = False  # view() needs a layout it can view
     large: tuple = ()
     gradcheck: bool = True  # False where a gradient is zero by definition rather than the derivative
+    torch_twice: Optional[Callable] = None  # a PyTorch reference for double backward, where op.torch's is not
+    reference: Optional[Callable] = None  # a fused op's composite reference (tg._C.reference): its oracle
     bf16_tol: tuple = (1e-2, 1e-3)  # one bfloat16 rounding is at most 2^-9 relative; most rows round once or twice
 
     def domain_of(self, i):
@@ -893,6 +907,7 @@ class OpSpec:
 
 
 TGF = tg.nn.functional
+REF = tg._C.reference
 F = ("float32", "float64")
 FI = ("float32", "float64", "int64")
 FIB = ("float32", "float64", "int64", "bool")
@@ -983,9 +998,9 @@ OPS = [
     unary("tanh", tg.tanh, np.tanh, _t(torch.tanh) if T else None),
     unary("sigmoid", tg.sigmoid, _np_sigmoid, _t(torch.sigmoid) if T else None),
     unary("relu", tg.relu, lambda x: np.maximum(x, 0), _t(torch.relu) if T else None),
-    unary("gelu", tg.gelu, _np_gelu, _t(TF.gelu) if T else None, dtypes=F),
+    unary("gelu", tg.gelu, _np_gelu, _t(TF.gelu) if T else None, dtypes=F, reference=REF.gelu),
     unary("gelu_tanh", lambda x: tg.gelu(x, approximate="tanh"), _np_gelu_tanh,
-          _t(lambda x: TF.gelu(x, approximate="tanh")), dtypes=F),
+          _t(lambda x: TF.gelu(x, approximate="tanh")), dtypes=F, reference=lambda x: REF.gelu(x, "tanh")),
     unary("softplus", TGF.softplus, lambda x: np.logaddexp(0, x), _t(TF.softplus) if T else None, dtypes=F),
     unary("silu", tg.silu, lambda x: x * _np_sigmoid(x), _t(TF.silu) if T else None, dtypes=F),
     unary("method.exp", lambda x: x.exp(), np.exp, _t(lambda x: x.exp())),
@@ -1158,18 +1173,22 @@ OPS = [
     # -- softmax family --
     OpSpec("softmax", lambda x, dim: tg.softmax(x, dim), _np_softmax, _t(lambda x, dim: torch.softmax(x, dim)), 1,
            dtypes=F, case=dim_case(),
+           reference=lambda x, dim: REF.softmax(x, dim),
            large=large_rows() + (([(64, 1000)], {"dim": 0}),)),
     OpSpec("log_softmax", lambda x, dim: x.log_softmax(dim), _np_log_softmax,
            _t(lambda x, dim: torch.log_softmax(x, dim)), 1, dtypes=F, case=dim_case(),
+           reference=lambda x, dim: REF.log_softmax(x, dim),
            large=large_rows() + (([(64, 1000)], {"dim": 0}),)),
     # -- nn functions: normalisation, losses, lookups, attention, recurrent cells --
     OpSpec("layer_norm", lambda x, normalized_shape: TGF.layer_norm(x, normalized_shape),
            lambda x, normalized_shape: _np_layer_norm(x, normalized_shape=normalized_shape),
            _t(lambda x, normalized_shape: TF.layer_norm(x, normalized_shape)), 1, dtypes=F, case=layer_norm_case,
            atol32=1e-4,
+           reference=lambda x, normalized_shape: REF.layer_norm(x, normalized_shape),
            large=large_rows(lambda cols: {"normalized_shape": (cols,)})),
     OpSpec("layer_norm_affine", lambda x, w, b: TGF.layer_norm(x, w.shape, w, b), _np_layer_norm,
            _t(lambda x, w, b: TF.layer_norm(x, w.shape, w, b)), 3, dtypes=F, case=layer_norm_affine_case, atol32=1e-4,
+           reference=lambda x, w, b: REF.layer_norm(x, w.shape, w, b),
            large=large_rows(lambda cols: {}, lambda rows, cols: [(rows, cols), (cols,), (cols,)])),
     OpSpec("cross_entropy", lambda x, target, ignore_index, reduction: TGF.cross_entropy(x, target, ignore_index,
                                                                                          reduction),
@@ -1177,6 +1196,7 @@ OPS = [
            _t(lambda x, target, ignore_index, reduction: TF.cross_entropy(x, target, ignore_index=ignore_index,
                                                                           reduction=reduction)), 1,
            dtypes=F, case=cross_entropy_case,
+           reference=lambda x, target, ignore_index, reduction: REF.cross_entropy(x, target, ignore_index, reduction),
            large=_large_cross_entropy()),
     OpSpec("cross_entropy_probs", lambda x, t, reduction: TGF.cross_entropy(x, t, reduction=reduction),
            _np_cross_entropy_probs, _t(lambda x, t, reduction: TF.cross_entropy(x, t, reduction=reduction)), 2,
@@ -1196,10 +1216,12 @@ OPS = [
            large=(([(100003,)], {"p": 0.3}),)),
     OpSpec("scaled_dot_product_attention", TGF.scaled_dot_product_attention, _np_attention,
            _t(lambda q, k, v, **kw: TF.scaled_dot_product_attention(q, k, v, **kw)), 3, dtypes=F, case=attention_case, atol32=1e-4,
+           torch_twice=_t(_torch_attention_math), reference=REF.scaled_dot_product_attention,
            large=LARGE_ATTENTION),
     OpSpec("scaled_dot_product_attention_mask", TGF.scaled_dot_product_attention, _np_attention,
            _t(lambda q, k, v, **kw: TF.scaled_dot_product_attention(q, k, v, **kw)), 3, dtypes=F,
            case=lambda m: attention_case(m, masked="bool"), atol32=1e-4,
+           torch_twice=_t(_torch_attention_math), reference=REF.scaled_dot_product_attention,
            large=(([(2, 100, 64), (2, 77, 64), (2, 77, 64)], {"attn_mask": _large_mask((100, 77))}),)),
     # an additive mask has the scores' dtype (PyTorch's rule)
     OpSpec("scaled_dot_product_attention_float_mask",
@@ -1207,9 +1229,11 @@ OPS = [
            _np_attention,
            _t(lambda q, k, v, attn_mask, **kw: TF.scaled_dot_product_attention(q, k, v, attn_mask.to(q.dtype), **kw)),
            3, dtypes=F, case=lambda m: attention_case(m, masked="float"), atol32=1e-4,
+           torch_twice=_t(_torch_attention_math), reference=lambda q, k, v, attn_mask, **kw: REF.scaled_dot_product_attention(q, k, v, attn_mask.to(q.dtype), **kw),
            large=(([(2, 100, 64), (2, 77, 64), (2, 77, 64)], {"attn_mask": Arr(_LARGE.integers(-8, 9, (100, 77)) / 4.0)}),)),
     OpSpec("lstm_cell", lambda gates, c: tuple(tg._C._lstm_cell(gates, c)), _np_lstm_cell, _t(_torch_lstm_cell), 2,
            dtypes=F, case=lstm_cell_case,
+           reference=lambda gates, c: tuple(REF.lstm_cell(gates, c)),
            large=(([(64, 512), (64, 128)], {}),)),
     OpSpec("index_add", lambda base, src, dim, index: base.index_add(dim, index, src), _np_index_add,
            _t(lambda base, src, dim, index: base.index_add(dim, index, src)), 2, dtypes=F, case=index_add_case,

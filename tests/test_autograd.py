@@ -460,3 +460,15 @@ def test_gradient_of_x_to_the_zero_is_zero_at_zero_and_infinity(exponent):
     xt = torch.tensor(values, dtype=torch.float64, requires_grad=True)
     (xt ** (torch.zeros(6, dtype=torch.float64) if exponent == "tensor" else n)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
+
+
+def test_grad_with_respect_to_an_intermediate_leaves_the_graph_below_it():
+    """tg.grad runs only the nodes that lead to its inputs: the graph below a non-leaf input is
+    neither run (no work, no .grad written) nor released, so it can still be differentiated."""
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * x
+    (gy,) = tg.grad((y * 3).sum(), [y])
+    np.testing.assert_array_equal(gy.numpy(), [3.0, 3.0])
+    assert x.grad is None
+    y.sum().backward()  # y's MulBackward was not released by tg.grad
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])

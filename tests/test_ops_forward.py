@@ -83,6 +83,52 @@ def test_large_inputs_match_numpy(op, dtype, i):
             assert_matches(o, r, op, f"{op.name} output {k} (large case {i}, layout {layout})")
 
 
+FUSED = [op for op in OPS if op.reference is not None]
+FUSED_CASES = [(op, dt) for op in FUSED for dt in op.dtypes]
+FUSED_LARGE = large_cases(FUSED)
+
+
+def _assert_same(outs, refs, op, what):
+    assert len(outs) == len(refs), what
+    for k, (o, r) in enumerate(zip(outs, refs)):
+        assert o.dtype == r.dtype and o.device == r.device, f"{what} output {k}"
+        assert_matches(o, r.cpu().numpy(), op, f"{what} output {k}")
+
+
+@pytest.mark.parametrize("case", FUSED_CASES, ids=[_id(c) for c in FUSED_CASES])
+def test_fused_op_matches_its_composite_reference(case):
+    """The oracle: each fused kernel against the same function in ordinary ops (tg._C.reference)."""
+    op, dtype = case
+
+    @SETTINGS
+    @given(data=st.data())
+    def run(data):
+        arrays, params = draw_inputs(data, op, dtype)
+        p = convert(params, "tg")
+        _assert_same(as_tuple(op.tg(*tg_inputs(arrays), **p)), as_tuple(op.reference(*tg_inputs(arrays), **p)), op,
+                     op.name)
+
+    run()
+
+
+@pytest.mark.parametrize("op, dtype, i", FUSED_LARGE, ids=[large_id(c) for c in FUSED_LARGE])
+def test_fused_op_matches_its_composite_reference_at_size(op, dtype, i):
+    arrays, params = large_inputs(op, dtype, i)
+    p = convert(params, "tg")
+    _assert_same(as_tuple(op.tg(*tg_inputs(arrays), **p)), as_tuple(op.reference(*tg_inputs(arrays), **p)), op,
+                 f"{op.name} (large case {i})")
+
+
+@pytest.mark.parametrize("op, dtype, i", FUSED_LARGE, ids=[large_id(c) for c in FUSED_LARGE])
+def test_fused_op_on_cuda_matches_its_composite_reference(op, dtype, i):
+    if not tg.cuda.is_available():
+        pytest.skip("no CUDA GPU available")
+    arrays, params = large_inputs(op, dtype, i)
+    p = to_cuda(convert(params, "tg"))
+    xs = [t.cuda() for t in tg_inputs(arrays)]
+    _assert_same(as_tuple(op.tg(*xs, **p)), as_tuple(op.reference(*xs, **p)), op, f"{op.name} on cuda (large case {i})")
+
+
 def test_every_design_op_is_in_the_table():
     names = {op.name for op in OPS}
     required = {"add", "sub", "mul", "div", "pow", "matmul", "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos",

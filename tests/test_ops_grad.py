@@ -73,6 +73,71 @@ def test_forward_backward_match_torch(op):
     run()
 
 
+@pytest.mark.parametrize("op", DIFF, ids=[op.name for op in DIFF])
+def test_double_backward_matches_torch(op):
+    """create_graph: the gradient is itself differentiable. With w, u fixed random weights, the
+    gradient of sum(u * d<w, out>/dx) matches PyTorch's double backward (fused ops take the
+    derivative of their composite reference here)."""
+    torch = pytest.importorskip("torch")
+    if op.torch is None:
+        pytest.skip("no PyTorch reference for this row")
+
+    @settings(deadline=None, max_examples=4, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(data=st.data())
+    def run(data):
+        arrays, params = draw_inputs(data, op, "float64", min_side=1)
+        xs = tg_inputs(arrays, requires_grad=True)
+        ts = [torch.from_numpy(a.copy()).requires_grad_(True) for a in arrays]
+        outs = as_tuple(op.tg(*xs, **convert(params, "tg")))
+        refs = as_tuple((op.torch_twice or op.torch)(*ts, **convert(params, "torch")))
+        rng = np.random.default_rng(1)
+        ws = [rng.uniform(-1, 1, tuple(r.shape)) for r in refs]
+        us = [rng.uniform(-1, 1, a.shape) for a in arrays]
+        grads = tg.grad(sum((o * tg.tensor(w)).sum() for o, w in zip(outs, ws)), xs, create_graph=True,
+                        allow_unused=True)
+        tgrads = torch.autograd.grad(sum((r * torch.from_numpy(w)).sum() for r, w in zip(refs, ws)), ts,
+                                     create_graph=True, allow_unused=True)
+        # A gradient that is not itself differentiable has a zero second derivative (PyTorch marks
+        # some constant gradients as differentiable: only the values are compared).
+        second = [(g * tg.tensor(u)).sum() for g, u in zip(grads, us) if g is not None and g.requires_grad]
+        tsecond = [(g * torch.from_numpy(u)).sum() for g, u in zip(tgrads, us) if g is not None and g.requires_grad]
+        if second:
+            sum(second).backward()
+        if tsecond:
+            sum(tsecond).backward()
+        for k, (x, t) in enumerate(zip(xs, ts)):
+            want = np.zeros(x.shape) if t.grad is None else t.grad.numpy(force=True)
+            got = np.zeros(x.shape) if x.grad is None else x.grad.numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-10,
+                                       err_msg=f"{op.name}: second derivative, input {k}")
+
+    run()
+
+
+FUSED = [op for op in DIFF if op.reference is not None]
+
+
+@pytest.mark.parametrize("op", FUSED, ids=[op.name for op in FUSED])
+def test_fused_gradient_matches_its_composite_reference(op):
+    """The fused backward kernels against autograd through the composite reference (float64)."""
+    @SETTINGS
+    @given(data=st.data())
+    def run(data):
+        arrays, params = draw_inputs(data, op, "float64", min_side=0)
+        p = convert(params, "tg")
+        grads = []
+        for fn in (op.tg, op.reference):
+            xs = tg_inputs(arrays, requires_grad=True)
+            _weighted_loss(as_tuple(fn(*xs, **p))).backward()
+            grads.append([x.grad for x in xs])
+        for k, (g, r) in enumerate(zip(*grads)):
+            assert g is not None and r is not None, f"{op.name}: input {k} got no gradient"
+            np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=1e-9, atol=1e-11,
+                                       err_msg=f"{op.name}: gradient of input {k}")
+
+    run()
+
+
 def _weighted_loss(outs, device="cpu"):
     """sum_k <w_k, out_k> with fixed random weights w_k: every output element gets its own gradient."""
     rng = np.random.default_rng(0)

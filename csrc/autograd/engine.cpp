@@ -39,8 +39,9 @@ void execute(const TensorList& roots, const TensorList& grad_roots, bool retain_
     root_edges.push_back(gradient_edge(r));
   }
 
-  // 1. dependency counts
+  // 1. dependency counts (and, for tg.grad, who points at whom)
   std::unordered_map<Node*, int> deps;
+  std::unordered_map<Node*, std::vector<Node*>> parents;
   std::vector<Node*> stack;
   std::unordered_map<Node*, bool> seen;
   for (auto& e : root_edges)
@@ -54,10 +55,26 @@ void execute(const TensorList& roots, const TensorList& grad_roots, bool retain_
     for (auto& e : n->next_edges) {
       if (!e.fn) continue;
       deps[e.fn.get()] += 1;
+      if (captures) parents[e.fn.get()].push_back(n);
       if (!seen[e.fn.get()]) {
         seen[e.fn.get()] = true;
         stack.push_back(e.fn.get());
       }
+    }
+  }
+  // tg.grad runs only the nodes that lead to an input: those above a captured node. The graph
+  // below an input (a non-leaf tensor) is left as it is, neither run nor released.
+  std::unordered_map<Node*, bool> leads_to_input;
+  if (captures) {
+    for (const Capture& c : *captures) stack.push_back(c.node);
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      for (Node* p : parents[n])
+        if (!leads_to_input[p]) {
+          leads_to_input[p] = true;
+          stack.push_back(p);
+        }
     }
   }
 
@@ -87,7 +104,7 @@ void execute(const TensorList& roots, const TensorList& grad_roots, bool retain_
     if (captures) {
       for (const Capture& c : *captures)
         if (c.node == node.get() && c.input_nr < inputs.size()) (*captured)[c.slot] = inputs[c.input_nr];
-      if (dynamic_cast<AccumulateGrad*>(node.get())) continue;  // tg.grad() leaves .grad alone
+      if (!leads_to_input[node.get()]) continue;  // (so tg.grad() leaves .grad alone: leaves lead nowhere)
     }
     inputs.resize(node->num_outputs);
     TensorList outputs = node->apply(inputs);
@@ -146,6 +163,18 @@ TensorList grad(const TensorList& roots, const TensorList& grad_roots, const Ten
     TG_CHECK(out[i].defined() || allow_unused, RuntimeError, "grad: input ", i, " (shape ",
              shape_str(inputs[i].shape()), ") was not used to compute the outputs; pass allow_unused=True");
   return out;
+}
+
+TensorList grad_through_reference(const TensorList& references, const TensorList& grad_outputs,
+                                  const TensorList& inputs) {
+  TensorList roots, seeds;
+  for (size_t i = 0; i < references.size(); ++i)
+    if (grad_outputs[i].defined()) {
+      roots.push_back(references[i]);
+      seeds.push_back(grad_outputs[i]);
+    }
+  // retain_graph: the gradient's own graph reads the reference's saved tensors when it is differentiated
+  return grad(roots, seeds, inputs, /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/true);
 }
 
 }  // namespace tg

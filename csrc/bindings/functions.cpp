@@ -317,6 +317,29 @@ void bind_functions(py::module_& m) {
     MaybeNoGIL nogil(x.numel());
     return dropout(x, p, training);
   });
+
+  // ---- the fused ops' composite references (ops.h): the tests' oracle, and a reading aid ----
+  py::module_ ref = m.def_submodule("reference", "The fused ops written in ordinary differentiable ops");
+  ref.def("softmax", &softmax_reference, py::arg("x"), py::arg("dim"));
+  ref.def("log_softmax", &log_softmax_reference, py::arg("x"), py::arg("dim"));
+  ref.def("gelu", [](const Tensor& x, const std::string& approximate) { return gelu_reference(x, approximate == "tanh"); },
+          py::arg("x"), py::arg("approximate") = "none");
+  ref.def("cross_entropy", [](const Tensor& logits, const Tensor& target, int64_t ignore_index,
+                              const std::string& reduction) {
+    return cross_entropy_reference(logits, target, ignore_index, reduction_code(reduction, "cross_entropy"));
+  }, py::arg("logits"), py::arg("target"), py::arg("ignore_index") = -100, py::arg("reduction") = "mean");
+  ref.def("layer_norm", [](const Tensor& x, const Shape& shape, const std::optional<Tensor>& w,
+                           const std::optional<Tensor>& b, double eps) {
+    return layer_norm_reference(x, shape, w ? *w : Tensor(), b ? *b : Tensor(), eps);
+  }, py::arg("x"), py::arg("normalized_shape"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+          py::arg("eps") = 1e-5);
+  ref.def("lstm_cell", &lstm_cell_reference, py::arg("gates"), py::arg("c"));
+  ref.def("scaled_dot_product_attention", [](const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const std::optional<Tensor>& mask, bool is_causal,
+                                             std::optional<double> scale) {
+    return matmul(attention_weights(q, k, mask ? *mask : Tensor(), is_causal, scale), v);
+  }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("attn_mask") = py::none(), py::arg("is_causal") = false,
+          py::arg("scale") = py::none());
 }
 
 }  // namespace tg

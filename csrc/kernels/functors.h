@@ -46,6 +46,7 @@ namespace tg {
   X(Maximum,                      "maximum",                          Numeric, fn::maximum(a, b))                 \
   X(Minimum,                      "minimum",                          Numeric, fn::minimum(a, b))                 \
   X(GeluBackward,                 "gelu_backward",                    Numeric, T(a * fn::gelu_grad(b))) /* dy, x */ \
+  X(GeluTanhBackward,             "gelu_backward",                    Numeric, T(a * fn::gelu_tanh_grad(b)))      \
   X(SquaredDifference,            "mse_loss",                         Numeric, T((a - b) * (a - b)))              \
   X(BinaryCrossEntropy,           "binary_cross_entropy",             Numeric, T(fn::binary_cross_entropy(a, b))) \
   X(BinaryCrossEntropyWithLogits, "binary_cross_entropy_with_logits", Numeric,                                  \
@@ -202,11 +203,19 @@ template <class T> HD T gelu_tanh(T x) {
   return T(0.5) * x * (T(1) + tanh_vec(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
 }
 template <class T> HD T silu(T x) { return x * sigmoid(x); }
-// d gelu / dx = Phi(x) + x phi(x)  (erf form)
+// gelu's derivatives, written here only (the op differentiates its composite reference under create_graph):
+// erf form:  d gelu / dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi)
 template <class T> HD T gelu_grad(T x) {
   const T cdf = T(0.5) * (T(1) + erf_vec(x * T(0.70710678118654752440)));
   const T pdf = exp_vec(T(-0.5) * x * x) * T(0.39894228040143267794);
   return cdf + x * pdf;
+}
+// tanh form: t = tanh u, u = sqrt(2/pi) (x + 0.044715 x^3):
+//            d gelu / dx = (1 + t) / 2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+template <class T> HD T gelu_tanh_grad(T x) {
+  const T t = tanh_vec(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x));
+  const T du = T(0.79788456080286535588) * (T(1) + T(3 * 0.044715) * x * x);
+  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du;
 }
 // softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|.
 template <class T> HD T softplus(T x) { return (x > T(0) ? x : T(0)) + std::log1p(std::exp(x > T(0) ? -x : x)); }

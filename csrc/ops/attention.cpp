@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autograd/engine.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "kernels/philox.h"
@@ -158,11 +159,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       if (GradMode::is_enabled()) {  // create_graph: the derivative through the composite reference
         TG_CHECK(P.args.dropout_p == 0, NotImplementedError, "scaled_dot_product_attention: backward with "
                  "create_graph=True through attention with dropout is not supported (its mask is not kept)");
-        const Tensor q = c.saved(2), k = c.saved(3), v = c.saved(4), dO = g[0];
-        const Tensor p = attention_weights(q, k, P.user_mask, P.args.causal, P.args.scale);
-        const Tensor dP = matmul(dO, mT(v));
-        const Tensor dS = p * (dP - sum(dP * p, {-1}, true));
-        return TensorList{matmul(dS, k) * P.args.scale, matmul(mT(dS), q) * P.args.scale, matmul(mT(p), dO)};
+        const Tensor q = c.saved(2), k = c.saved(3), v = c.saved(4);
+        const Tensor reference = matmul(attention_weights(q, k, P.user_mask, P.args.causal, P.args.scale), v);
+        return grad_through_reference({reference}, g, {q, k, v});
       }
       Tensor lse = c.saved(0), go = contiguous(g[0]);
       Tensor dq = empty(qs, go.dtype(), go.device()), dk = empty(ks, go.dtype(), go.device()), dv = empty(vs, go.dtype(), go.device());

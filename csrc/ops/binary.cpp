@@ -176,22 +176,10 @@ static Tensor extremum(BinaryOp op, const char* name, const Tensor& a, const Ten
 Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Maximum, "MaximumBackward", a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Minimum, "MinimumBackward", a, b); }
 
-// gelu_backward (the erf form's backward, fused): z = dy * gelu'(x), gelu'(x) = Phi(x) + x phi(x).
-// Differentiable again: d/d(dy) = gelu'(x); d/dx = dy * gelu''(x), gelu''(x) = phi(x) (2 - x^2).
-Tensor gelu_backward(const Tensor& dy, const Tensor& x) {
-  Tensor z = map2(BinaryOp::GeluBackward, dy, x);
-  if (should_record({&dy, &x}))
-    record("GeluBackwardBackward", {dy, x}, {z}, {dy, x}, [](const BackwardContext& c, const TensorList& g) {
-      Tensor dy = c.saved(0), x = c.saved(1);
-      Tensor ddy, dx;
-      if (c.needs_grad(0)) ddy = gelu_backward(g[0], x);
-      if (c.needs_grad(1)) {
-        Tensor pdf = exp(x * x * -0.5) * 0.39894228040143267794;
-        dx = g[0] * dy * pdf * (2.0 - x * x);
-      }
-      return TensorList{ddy, dx};
-    });
-  return z;
+// gelu_backward: dy * gelu'(x), one fused pass (gelu' in kernels/functors.h). Not recorded: under
+// create_graph gelu differentiates its composite reference instead (unary.cpp).
+Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_approximation) {
+  return map2(tanh_approximation ? BinaryOp::GeluTanhBackward : BinaryOp::GeluBackward, dy, x);
 }
 
 // ---- pointwise losses of an input against a target of its shape -----------------------------------

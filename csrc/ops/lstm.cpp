@@ -7,6 +7,9 @@
 // backward, with dc_total = dc' + dh' * o * (1 - tanh(c')^2):
 //   da_i = dc_total g i (1 - i)    da_f = dc_total c f (1 - f)
 //   da_g = dc_total i (1 - g^2)    da_o = dh' tanh(c') o (1 - o)    dc = dc_total f
+// Under create_graph the backward differentiates lstm_cell_reference, the same step in ordinary ops.
+#include "autograd/engine.h"
+#include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
@@ -31,7 +34,11 @@ TensorList lstm_cell(const Tensor& gates, const Tensor& c) {
   backend(device).lstm_cell(c.dtype(), B, H, gc.raw_data(), cc.raw_data(), h_out.raw_data(), c_out.raw_data(),
                             act.raw_data(), tanh_c.raw_data());
   if (should_record({&gates, &c}))
-    record("LstmCellBackward", {gates, c}, {h_out, c_out}, {act, cc, tanh_c}, [H](const BackwardContext& ctx, const TensorList& g) {
+    record("LstmCellBackward", {gates, c}, {h_out, c_out}, {act, cc, tanh_c, gates, c}, [H](const BackwardContext& ctx, const TensorList& g) {
+      if (GradMode::is_enabled()) {
+        const Tensor gates = ctx.saved(3), c = ctx.saved(4);
+        return grad_through_reference(lstm_cell_reference(gates, c), g, {gates, c});
+      }
       Tensor act = ctx.saved(0), c_prev = ctx.saved(1), tc = ctx.saved(2);
       Tensor i = narrow(act, 1, 0, H), f = narrow(act, 1, H, H), gg = narrow(act, 1, 2 * H, H), o = narrow(act, 1, 3 * H, H);
       Tensor dh = g[0].defined() ? g[0] : zeros_like(tc);
@@ -42,6 +49,12 @@ TensorList lstm_cell(const Tensor& gates, const Tensor& c) {
       return TensorList{da, dct * f};
     });
   return {h_out, c_out};
+}
+
+TensorList lstm_cell_reference(const Tensor& gates, const Tensor& c) {
+  const int64_t H = c.size(1);
+  const Tensor c_next = sigmoid(narrow(gates, 1, H, H)) * c + sigmoid(narrow(gates, 1, 0, H)) * tanh(narrow(gates, 1, 2 * H, H));
+  return {sigmoid(narrow(gates, 1, 3 * H, H)) * tanh(c_next), c_next};
 }
 
 }  // namespace tg

@@ -1,6 +1,8 @@
-// Neural-network functions: fused row kernels for the forward, backward in tensor ops.
+// Neural-network functions: fused row kernels for the forward and backward, each beside its
+// composite reference (the same function in ordinary ops), which create_graph differentiates.
 #include <cmath>
 
+#include "autograd/engine.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/dispatch.h"
@@ -30,6 +32,9 @@ Tensor as_float(const Tensor& x, const char* op) {
 }  // namespace
 
 // softmax: y_j = e^{x_j} / sum_k e^{x_k} along dim; dx = y * (dy - sum(dy * y))
+// The backward is already ordinary ops of the output y, which is differentiable (through this
+// node), so under create_graph it differentiates again as it is: softmax_reference need not be
+// run, and the input need not be kept. The same holds for log_softmax.
 Tensor softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, as_float(x, "softmax").dim(), "softmax");
   if (any_bf16({&x})) return to_dtype(softmax(widened(x), dim), DType::BFloat16);
@@ -44,6 +49,19 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   return y;
 }
 
+namespace {
+// x less its max along dim (a constant: softmax does not change under a shift), so e^ stays finite;
+// a dim of size 0 has no max and nothing to shift.
+Tensor shifted_by_max(const Tensor& x, int64_t dim) {
+  return x.dim() > 0 && x.size(dim) == 0 ? x : x - detach(amax(x, {dim}, true));
+}
+}  // namespace
+
+Tensor softmax_reference(const Tensor& x, int64_t dim) {
+  const Tensor e = exp(shifted_by_max(x, dim));
+  return e / sum(e, {dim}, true);
+}
+
 // log_softmax: y_j = x_j - log sum_k e^{x_k}; dx = dy - e^y * sum(dy)
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, as_float(x, "log_softmax").dim(), "log_softmax");
@@ -56,6 +74,11 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
       return TensorList{g[0] - exp(c.saved(0)) * sum(g[0], {dim}, true)};
     });
   return y;
+}
+
+Tensor log_softmax_reference(const Tensor& x, int64_t dim) {
+  const Tensor shifted = shifted_by_max(x, dim);
+  return shifted - log(sum(exp(shifted), {dim}, true));
 }
 
 // cross_entropy: loss_i = -log softmax(logits_i)[target_i], over rows whose target is not
@@ -112,14 +135,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
                                      lse.raw_data());
   if (should_record({&rows2d}))
     // d loss_i / d x_ij = softmax(x_i)_j - [j == t_i]; one kernel pass, the softmax rebuilt from lse.
-    record("CrossEntropyBackward", {rows2d}, {loss_rows}, {x2, t, lse}, [C](const BackwardContext& c, const TensorList& g) {
-      Tensor x = c.saved(0), tt = c.saved(1), l = c.saved(2);
-      if (GradMode::is_enabled()) {  // create_graph: the same derivative in differentiable ops
-        Tensor valid = ge(tt, scalar_tensor(0, DType::Int64, true));
-        Tensor onehot = to_dtype(eq(unsqueeze(arange(0, static_cast<double>(C), 1, DType::Int64, x.device()), 0), unsqueeze(tt, 1)), x.dtype());
-        Tensor w = unsqueeze(g[0] * to_dtype(valid, x.dtype()), 1);
-        return TensorList{(softmax(x, 1) - onehot) * w};
-      }
+    // Under create_graph: the derivative of cross_entropy_reference on the same rows.
+    record("CrossEntropyBackward", {rows2d}, {loss_rows}, {rows2d, t, lse}, [C](const BackwardContext& c, const TensorList& g) {
+      const Tensor rows = c.saved(0), tt = c.saved(1);
+      if (GradMode::is_enabled()) return grad_through_reference({cross_entropy_reference(rows, tt, -1, 0)}, g, {rows});
+      Tensor x = contiguous(detach(rows)), l = c.saved(2);
       Tensor gs = contiguous(g[0]), dx = empty(x.shape(), x.dtype(), x.device());
       backend(x.device()).cross_entropy_backward_rows(x.dtype(), x.size(0), C, x.raw_data(), tt.data<int64_t>(),
                                                       l.raw_data(), gs.raw_data(), dx.raw_data());
@@ -133,11 +153,23 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
   return sum(loss_rows) / rows_counted;
 }
 
+// Class targets only (probability targets are ordinary ops in cross_entropy itself).
+Tensor cross_entropy_reference(const Tensor& logits, const Tensor& target, int64_t ignore_index, int reduction) {
+  const int64_t class_dim = logits.dim() == 1 ? 0 : 1;
+  const Tensor counted = ne(target, scalar_tensor(static_cast<double>(ignore_index), DType::Int64, true));
+  const Tensor safe_target = target * to_dtype(counted, DType::Int64);  // ignored rows read class 0
+  const Tensor picked = gather(log_softmax_reference(logits, class_dim), class_dim, unsqueeze(safe_target, class_dim));
+  const Tensor loss = -squeeze(picked, {class_dim}) * to_dtype(counted, logits.dtype());
+  if (reduction == 0) return loss;
+  return reduction == 2 ? sum(loss) : sum(loss) / sum(to_dtype(counted, logits.dtype()));
+}
+
 // layer_norm over the trailing dims `normalized_shape`:
 //   xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps) (biased var); y = xhat * w + b
 //   dxhat = dy * w;  dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-// (dw, db come from the ordinary mul/add that apply w and b.) The backward is one row kernel;
-// under create_graph it is the same formula in tensor ops, so it differentiates again.
+// (dw, db come from the ordinary mul/add that apply w and b.) The backward is one row kernel from
+// the saved x, mean and rstd (xhat is rebuilt, so no second activation is kept); under
+// create_graph it differentiates layer_norm_reference, the same function in ordinary ops.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
   as_float(x, "layer_norm");
   if (any_bf16({&x, &weight, &bias}))
@@ -162,24 +194,31 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Tensor mu = empty(stat_shape, x.dtype(), x.device()), rstd = empty(stat_shape, x.dtype(), x.device());
   backend(x.device()).layer_norm_rows(x.dtype(), rows, cols, xc.raw_data(), xhat.raw_data(), mu.raw_data(),
                                       rstd.raw_data(), eps);
-  if (should_record({&x})) {
-    Dims dims;
-    for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
-    record("LayerNormBackward", {x}, {xhat}, {xhat, rstd}, [dims, rows, cols](const BackwardContext& c, const TensorList& g) {
-      Tensor xh = c.saved(0), rs = c.saved(1);
-      const Tensor& d = g[0];
-      if (GradMode::is_enabled())  // create_graph: the same formula in differentiable ops
-        return TensorList{rs * (d - mean(d, dims, true) - xh * mean(d * xh, dims, true))};
+  if (should_record({&x}))
+    record("LayerNormBackward", {x}, {xhat}, {x, mu, rstd}, [normalized_shape, eps, rows, cols](const BackwardContext& c, const TensorList& g) {
+      const Tensor x = c.saved(0), rs = c.saved(2), d = g[0];
+      if (GradMode::is_enabled())
+        return grad_through_reference({layer_norm_reference(x, normalized_shape, Tensor(), Tensor(), eps)}, g, {x});
+      const Tensor xh = contiguous((detach(x) - c.saved(1)) * rs);
       Tensor dc = contiguous(d), dx = empty(d.shape(), d.dtype(), d.device());
       backend(d.device()).layer_norm_backward_rows(d.dtype(), rows, cols, dc.raw_data(), xh.raw_data(), rs.raw_data(),
                                                    dx.raw_data());
       return TensorList{dx};
     });
-  }
   Tensor y = xhat;
   if (weight.defined()) y = y * weight;
   if (bias.defined()) y = y + bias;
   return y;
+}
+
+Tensor layer_norm_reference(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                            double eps) {
+  Dims dims;
+  for (int64_t i = x.dim() - static_cast<int64_t>(normalized_shape.size()); i < x.dim(); ++i) dims.push_back(i);
+  const Tensor centred = x - mean(x, dims, true);
+  Tensor y = centred * rsqrt(mean(centred * centred, dims, true) + eps);
+  if (weight.defined()) y = y * weight;
+  return bias.defined() ? y + bias : y;
 }
 
 // embedding: y[..., :] = weight[indices[...], :]; dweight = rows of dy added at their indices

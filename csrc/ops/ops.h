@@ -47,7 +47,7 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, bool tanh_approximation = false);
-Tensor gelu_backward(const Tensor& dy, const Tensor& x);  // dy * gelu'(x), erf form, fused
+Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_approximation);  // dy * gelu'(x), fused
 Tensor silu(const Tensor& x);
 Tensor softplus(const Tensor& x);
 Tensor erf(const Tensor& x);
@@ -156,6 +156,17 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps);
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx);
 
+// ---- composite references of the fused ops ------------------------------------------------------
+// Each fused op above (and gelu, and attention's attention_weights below) has one definition in
+// ordinary differentiable ops beside it: its create_graph (double-backward) path, and the oracle
+// the tests hold the fused kernels to.
+Tensor softmax_reference(const Tensor& x, int64_t dim);
+Tensor log_softmax_reference(const Tensor& x, int64_t dim);
+Tensor cross_entropy_reference(const Tensor& logits, const Tensor& target, int64_t ignore_index, int reduction);
+Tensor layer_norm_reference(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                            double eps);
+Tensor gelu_reference(const Tensor& x, bool tanh_approximation);
+
 // ---- in-place arithmetic used by optimizers and `+=` (inplace.cpp) --------------------------------
 // dst = op(dst, src); rebases history when dst requires grad.
 void add_(const Tensor& dst, const Tensor& src, double alpha = 1.0);
@@ -192,6 +203,7 @@ Tensor wrap_scalar(double value, const Tensor& like);
 namespace tg {
 // One LSTM step after its matmuls: gates (B, 4H) and c (B, H) -> {h, c} (lstm.cpp).
 TensorList lstm_cell(const Tensor& gates, const Tensor& c);
+TensorList lstm_cell_reference(const Tensor& gates, const Tensor& c);  // its composite reference
 }  // namespace tg
 
 namespace tg {

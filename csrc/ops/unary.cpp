@@ -1,5 +1,7 @@
 // Elementwise functions of one tensor. Integer inputs of float-valued functions (exp, log, ...)
 // are computed in float32, as PyTorch does.
+#include "autograd/engine.h"
+#include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
@@ -135,26 +137,24 @@ Tensor relu(const Tensor& x) {
   return y;
 }
 
-// gelu (erf form): y = x Phi(x); dx = dy (Phi(x) + x phi(x)), phi(x) = e^(-x^2/2) / sqrt(2 pi)
-// gelu (tanh form): y = x/2 (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3);
-//                   dx = dy (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2))
+// gelu (erf form): y = x Phi(x), Phi the standard normal CDF
+// gelu (tanh form): y = x/2 (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3)
+// dx = dy * gelu'(x), one fused pass; gelu' is written once, in kernels/functors.h. Under
+// create_graph the backward differentiates gelu_reference, the same function in ordinary ops.
 Tensor gelu(const Tensor& x, bool tanh_approximation) {
   Tensor y = map(tanh_approximation ? UnaryOp::GeluTanh : UnaryOp::Gelu, x);
-  if (should_record({&x})) {
-    if (!tanh_approximation) {
-      record("GeluBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
-        return TensorList{gelu_backward(g[0], c.saved(0))};  // one fused pass (binary.cpp)
-      });
-    } else {
-      record("GeluTanhBackward", {x}, {y}, {x}, [](const BackwardContext& c, const TensorList& g) {
-        Tensor x = c.saved(0);
-        Tensor t = tanh((x + x * x * x * 0.044715) * 0.79788456080286535588);
-        Tensor du = (x * x * (3 * 0.044715) + 1.0) * 0.79788456080286535588;
-        return TensorList{g[0] * ((t + 1.0) * 0.5 + x * 0.5 * (1.0 - t * t) * du)};
-      });
-    }
-  }
+  if (should_record({&x}))
+    record("GeluBackward", {x}, {y}, {x}, [tanh_approximation](const BackwardContext& c, const TensorList& g) {
+      const Tensor x = c.saved(0);
+      if (GradMode::is_enabled()) return grad_through_reference({gelu_reference(x, tanh_approximation)}, g, {x});
+      return TensorList{gelu_backward(g[0], x, tanh_approximation)};
+    });
   return y;
+}
+
+Tensor gelu_reference(const Tensor& x, bool tanh_approximation) {
+  if (tanh_approximation) return x * 0.5 * (tanh((x + x * x * x * 0.044715) * 0.79788456080286535588) + 1.0);
+  return x * 0.5 * (erf(x * 0.70710678118654752440) + 1.0);
 }
 
 // silu: y = x s(x); dx = dy s (1 + x (1 - s))
