@@ -11,11 +11,14 @@ namespace {
 
 using Cls = py::class_<TensorImpl, std::shared_ptr<TensorImpl>>;
 
-// The module function takes the tensor as `input`; the method takes it as self.
+// The module function takes the tensor as `input`; the method takes it as self. The name joins
+// _C._functions, which tapegrad/__init__.py re-exports: binding an op is all it takes to publish it.
 template <class F, class... Extra>
 void both(py::module_& m, Cls& cls, const char* name, F&& f, const Extra&... extra) {
   m.def(name, f, py::arg("input"), extra...);
   cls.def(name, f, extra...);
+  if (!py::hasattr(m, "_functions")) m.attr("_functions") = py::list();
+  m.attr("_functions").cast<py::list>().append(name);
 }
 
 struct Options {

@@ -12,7 +12,8 @@ namespace tg {
 // One line per op: its enum name, its name in messages, the dtypes it takes, and what it computes
 // of x (unary) or of a and b (binary), T being the compute type. The enums, op_name, dtypes_of,
 // apply_unary / apply_binary and both backends' dispatch switches all expand these two lists, so a
-// new op is one line here (plus its op function with the backward, its binding and its spec row).
+// new op is one line here, plus its op function with the backward (declared in ops.h), its binding
+// (which also exports it from tapegrad) and its row in tests/op_specs.py.
 //   Numeric  any number type, the result in it (integers keep their dtype)
 //   Float    integers are computed in float32, as PyTorch does
 //   Integer  integers only (bitwise ops)

@@ -8,17 +8,14 @@
 """
 from . import _C
 from ._C import (  # noqa: F401  (re-exported API)
-    Tensor, dtype, device,
+    Tensor, dtype, device, ShapeError,
     zeros, ones, empty, full, rand, randn, randint, arange, linspace, eye, manual_seed, initial_seed, from_numpy,
-    abs, neg, exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, relu, silu, gelu, erf, sign, logical_not,
-    bitwise_not, bitwise_and, bitwise_or, bitwise_xor, ShapeError,
-    add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or, matmul, mm,
-    where, masked_fill, clamp, clip,
-    sum, mean, amax, amin, max, min, var, std, argmax, argmin, logsumexp,
-    reshape, permute, transpose, unsqueeze, squeeze, flatten, broadcast_to, cat, concat, stack, split, chunk,
-    clone, detach, nonzero, gather, index_select, index_add, scatter_add, softmax, log_softmax,
-    is_grad_enabled,
+    where, reshape, permute, transpose, unsqueeze, squeeze, flatten,
+    broadcast_to, cat, concat, stack, split, chunk, clone, detach, nonzero, is_grad_enabled,
 )
+# Every math function bound both as tg.f(x) and as x.f() (bindings/functions.cpp's both()):
+# exp, tanh, gelu, sum, softmax, ... A new op is exported by its binding.
+globals().update({name: getattr(_C, name) for name in _C._functions})
 from ._tensor import tensor, zeros_like, ones_like, full_like, empty_like, rand_like, randn_like  # noqa: F401
 from .autograd import no_grad, enable_grad, set_grad_enabled, grad  # noqa: F401
 from .tape import GradientTape  # noqa: F401
