@@ -5,9 +5,10 @@
 #   bash benchmarks/gpu_session.sh [all | build | check | hopper | test | sanitize | bench | examples]...
 #
 #   build     the extension with the CUDA backend for this GPU's architecture only (fast)
-#   check     benchmarks/cuda/kernel_check --check: GEMM and fused attention against CPU references
-#   hopper    the opt-in Hopper attention kernels (TAPEGRAD_CUDA_ATTENTION=wgmma): kernel_check's checks
-#             and attention timings, bench_cuda.py's attention rows (beside PyTorch's flash backend),
+#   check     benchmarks/cuda/{gemm,attention,rows}_check --check: the GEMM, fused-attention and row
+#             kernels against double-precision CPU references (built by build_checks.sh)
+#   hopper    the opt-in Hopper attention kernels (TAPEGRAD_CUDA_ATTENTION=wgmma): attention_check's
+#             checks and timings, bench_cuda.py's attention rows (beside PyTorch's flash backend),
 #             the attention tests, and those under compute-sanitizer memcheck
 #   test      the whole test suite on the GPU machine (CUDA rows run; nothing may skip for lack of a GPU)
 #   sanitize  the CUDA tests under compute-sanitizer memcheck (the issue's bar: 0 errors)
@@ -50,21 +51,22 @@ build() {
 for stage in "${stages[@]}"; do
   case $stage in
     build) run_stage build build ;;
-    check) run_stage kernel_check bash -c "bash benchmarks/cuda/build_kernel_check.sh && build/kernel_check --check" ;;
+    check) run_stage checks bash -c "bash benchmarks/cuda/build_checks.sh &&
+        build/gemm_check --check && build/attention_check --check && build/rows_check --check" ;;
     # Time limits: kernels that have never run on a GPU may hang (an mbarrier phase that never completes).
     hopper) run_stage hopper bash -c "set -e; export TAPEGRAD_CUDA_ATTENTION=wgmma
-        [ -x build/kernel_check ] || bash benchmarks/cuda/build_kernel_check.sh
-        timeout 300 build/kernel_check --check
-        timeout 120 build/kernel_check --attention
+        [ -x build/attention_check ] || bash benchmarks/cuda/build_checks.sh
+        timeout 300 build/attention_check --check
+        timeout 120 build/attention_check --bench
         timeout 180 python3 benchmarks/bench_cuda.py --only attention --json '$OUT_DIR/bench_hopper_attention.json'
-        timeout 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py -k attention
+        timeout 300 python3 -m pytest -q -p no:cacheprovider tests/cuda/test_cuda_kernels.py -k attention
         timeout 300 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
-          python3 -m pytest -q -x -p no:cacheprovider tests/test_cuda.py -k attention" ;;
+          python3 -m pytest -q -x -p no:cacheprovider tests/cuda/test_cuda_kernels.py -k attention" ;;
     test) run_stage test python3 -m pytest -q -p no:cacheprovider --maxfail=30 --timeout=300 -rfE tests ;;
     # The CUDA tests and the op tables' CUDA rows. The out-of-memory test is left out: the cudaMalloc
     # failure it provokes on purpose is an API error to the sanitizer (the test stage runs it).
     sanitize) run_stage sanitize compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
-      python3 -m pytest -q -x -p no:cacheprovider tests/test_cuda.py tests/test_ops_forward.py tests/test_ops_grad.py \
+      python3 -m pytest -q -x -p no:cacheprovider tests/cuda tests/test_ops_forward.py tests/test_ops_grad.py tests/test_bfloat16.py \
       -k "cuda and not out_of_memory" ;;
     bench) run_stage bench python3 benchmarks/bench_cuda.py --json "$OUT_DIR/bench_cuda.json" ;;
     examples) run_stage examples bash -c "set -e

@@ -1,12 +1,15 @@
-"""tapegrad's CUDA GEMM and fused-attention code (csrc/kernels/cuda/gemm.cu, attention.cu,
-attention_tc.cu and the Hopper GEMM sm90/gemm_wgmma.cu: the real entry points and their dispatch)
+"""tapegrad's CUDA GEMM, fused-attention and row kernels (csrc/kernels/cuda/gemm.cu, attention.cu,
+attention_tc.cu, nn.cu and the Hopper kernels of sm90/: the real entry points and their dispatch)
 run on the CPU, one host thread per CUDA thread, with the sm_80 and sm_90a instructions emulated
-from their PTX ISA definitions (emulator/: ldmatrix, mma.sync, cp.async,
-shuffles, __syncthreads; mbarriers, TMA copies with the 128-byte swizzle, wgmma). Results are
-compared with NumPy and with tapegrad's CPU attention in float64 on the same inputs. No GPU is
-needed: this checks the kernels' tiling, fragment and shared-memory layouts, pipelines, masking,
-online softmax, gradients and edge handling wherever the tests run; benchmarks/gpu_session.sh
-checks the hardware."""
+from their PTX ISA definitions (emulator/: ldmatrix, mma.sync, cp.async, shuffles,
+__syncthreads; mbarriers, TMA copies with the 128-byte swizzle, wgmma). The programs are the
+check-and-bench programs of benchmarks/cuda/ (gemm_check, attention_check, rows_check), built
+against the emulator by benchmarks/cuda/build_checks.sh. GEMM and attention results are compared
+with NumPy and with tapegrad's CPU attention in float64 on the same inputs (the programs' file
+commands); the programs' own checks against their double-precision references run too (--check).
+No GPU is needed: this checks the kernels' tiling, fragment and shared-memory layouts, pipelines,
+masking, online softmax, row kinds, gradients and edge handling wherever the tests run;
+benchmarks/gpu_session.sh checks the hardware."""
 import math
 import os
 import shutil
@@ -19,30 +22,27 @@ import pytest
 import tapegrad as tg
 
 ROOT = Path(__file__).resolve().parents[1]
-EMULATOR = ROOT / "emulator"
-DRIVER = ROOT / "tests" / "cuda_emulator" / "emulated_kernels.cpp"
+BUILD_CHECKS = ROOT / "benchmarks" / "cuda" / "build_checks.sh"
 GXX = shutil.which("g++")
-pytestmark = pytest.mark.skipif(GXX is None or not (ROOT / "csrc").is_dir(), reason="needs g++ and the source tree")
+pytestmark = pytest.mark.skipif(GXX is None or shutil.which("bash") is None or not BUILD_CHECKS.is_file(),
+                                reason="needs g++, bash and the source tree")
 
 
 @pytest.fixture(scope="module")
 def emulated(tmp_path_factory):
-    exe = tmp_path_factory.mktemp("emulator") / "emulated_kernels"
-    cuda = ROOT / "csrc" / "kernels" / "cuda"
-    kernels = [str(cuda / f) for f in ("gemm.cu", "gemm_cublas.cu", "attention.cu", "attention_tc.cu")]
-    kernels += sorted(str(f) for f in (cuda / "sm90").glob("*.cu"))
-    cmd = [GXX, "-std=c++17", "-O2", "-pthread", "-Wno-psabi", "-DTG_WARP_EMULATOR", "-DTAPEGRAD_WITH_SM90=1",
-           f"-I{EMULATOR}", f"-I{ROOT / 'csrc'}",
-           "-x", "c++", *kernels, "-x", "none", str(DRIVER), "-o", str(exe)]
-    built = subprocess.run(cmd, capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    return exe
+    """{program name: path} of the check programs, built against the emulator."""
+    build = tmp_path_factory.mktemp("emulator")
+    built = subprocess.run(["bash", str(BUILD_CHECKS)], capture_output=True, text=True,
+                           env={**os.environ, "EMULATOR": "1", "BUILD": str(build), "CXX": GXX})
+    assert built.returncode == 0, built.stdout + built.stderr
+    return {name: build / name for name in ("gemm_check", "attention_check", "rows_check")}
 
 
 def run(exe, *args, env=None):
     ran = subprocess.run([str(exe)] + [str(a) for a in args], capture_output=True, text=True, timeout=900,
                          env={**os.environ, **(env or {})})
-    assert ran.returncode == 0, ran.stderr
+    assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr
+    return ran.stdout
 
 
 def bf16(a):
@@ -140,8 +140,8 @@ def test_attention_kernels_match_float64(emulated, tmp_path, case, path):
         mask.tofile(tmp_path / "mask.bin")
         offsets.astype(np.int64).tofile(tmp_path / "mask_offsets.bin")
     seed = 1234
-    run(emulated, "attention", tmp_path, dtype, N, L, S, E, Ev, int(causal), mask_row, mask_col, p, seed, int(misalign),
-        env=env)
+    run(emulated["attention_check"], "attention", tmp_path, dtype, N, L, S, E, Ev, int(causal), mask_row, mask_col, p,
+        seed, int(misalign), env=env)
     got = {name: np.fromfile(tmp_path / f"{name}.bin", np.float32) for name in ("out", "lse", "dq", "dk", "dv")}
 
     # The reference: tapegrad's fused CPU attention in float64 on the same values (and, after
@@ -185,7 +185,7 @@ GEMM_CASES = [  # dtype, batch, M, N, K, a layout, b layout, accumulate, tf32, m
 ]
 
 
-def check_gemm(exe, tmp_path, case, *config, sm="90"):
+def check_gemm(emulated, tmp_path, case, *config, sm="90"):
     """Runs one GEMM_CASES-style case (through gemm_with_config when `config` is (kernel, index))
     on an emulated device of compute capability `sm` and checks it against float64 NumPy."""
     dtype, batch, M, N, K, a_layout, b_layout, accumulate, tf32, misalign = case
@@ -198,8 +198,8 @@ def check_gemm(exe, tmp_path, case, *config, sm="90"):
     (a if a_layout == "mk" else a.transpose(0, 2, 1)).tofile(tmp_path / "a.bin")
     (b if b_layout == "kn" else b.transpose(0, 2, 1)).tofile(tmp_path / "b.bin")
     c0.tofile(tmp_path / "c.bin")
-    run(exe, "gemm", tmp_path, dtype, batch, M, N, K, a_layout, b_layout, int(accumulate), int(tf32), int(misalign),
-        *config, env={"TAPEGRAD_EMULATED_SM": sm})
+    run(emulated["gemm_check"], "gemm", tmp_path, dtype, batch, M, N, K, a_layout, b_layout, int(accumulate), int(tf32),
+        int(misalign), *config, env={"TAPEGRAD_EMULATED_SM": sm})
     got = np.fromfile(tmp_path / "c.bin", np.float32).reshape(batch, M, N).astype(np.float64)
     exact = a.astype(np.float64) @ b.astype(np.float64) + c0
     magnitude = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)) + np.abs(c0)
@@ -224,7 +224,7 @@ def test_gemm_kernels_match_numpy(emulated, tmp_path, case, sm):
     check_gemm(emulated, tmp_path, case, sm=sm)
 
 
-# Every tile configuration of the own kernels (gemm_with_config, what kernel_check --bench times):
+# Every tile configuration of the own kernels (gemm_with_config, what gemm_check --bench times):
 # M and N past whole tiles of 128 and 256, K past whole stages and past more tiles than stages,
 # each operand in both layouts. The mma kernel takes float32 as tf32; its m- or n-contiguous
 # operands need M or N a multiple of 8 (bfloat16) or 4 (float32). wgmma: K past both rings (4 and
@@ -250,7 +250,7 @@ CONFIG_CASES = {
 @pytest.mark.parametrize("kernel,case", [(k, c) for k, cases in CONFIG_CASES.items() for c in cases],
                          ids=lambda x: x if isinstance(x, str) else gemm_case_id(x))
 def test_gemm_tile_configurations_match_numpy(emulated, tmp_path, kernel, case):
-    listed = subprocess.run([str(emulated), "gemm-configs", kernel], capture_output=True, text=True)
+    listed = subprocess.run([str(emulated["gemm_check"]), "gemm-configs", kernel], capture_output=True, text=True)
     assert listed.returncode == 0, listed.stderr
     names = listed.stdout.splitlines()
     assert names, names
@@ -259,3 +259,23 @@ def test_gemm_tile_configurations_match_numpy(emulated, tmp_path, kernel, case):
             check_gemm(emulated, tmp_path, case, kernel, index)
         except AssertionError as e:
             raise AssertionError(f"{kernel} configuration {index} ({name}): {e}") from None
+
+
+def assert_checks_pass(stdout):
+    """The summary line of a program's --check: some checks ran and none failed."""
+    passed, failed = (int(w) for w in stdout.strip().splitlines()[-1].split()[::2])
+    assert failed == 0 and passed > 0, stdout[-4000:]
+
+
+# The row kernels (nn.cu) against rows_check's float64 reference: every row kind (warp and block
+# registers, streamed), with and without vector loads, float32 and float64.
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "layer_norm", "layer_norm_backward", "cross_entropy",
+                                "cross_entropy_backward"])
+def test_row_kernels_match_float64(emulated, op):
+    assert_checks_pass(run(emulated["rows_check"], "--check", op))
+
+
+# attention_check's own checks (what benchmarks/gpu_session.sh runs on a GPU first), on each path.
+@pytest.mark.parametrize("group", ["f32", "tf32", "bf16"])
+def test_attention_check_program_passes(emulated, group):
+    assert_checks_pass(run(emulated["attention_check"], "--check", group))

@@ -1,4 +1,4 @@
-// What the two device attention implementations share (attention.cu: on the CUDA cores;
+// What the two device attention implementations share (attention_simt.cuh: on the CUDA cores;
 // attention_tc.cu: on the tensor cores): the kernel parameters, the score of one (i, j)
 // with its mask, the dropout factor, and the head-dim dispatch.
 #pragma once

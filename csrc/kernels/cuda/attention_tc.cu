@@ -1,9 +1,9 @@
 // Fused attention on the tensor cores, float32 accumulators, FlashAttention-2 style (Dao, 2023):
 // bfloat16 (mma.sync m16n8k16) and, under allow_tf32, float32 as tf32 (m16n8k8; TcOps below says
 // what the element type changes). The math, the masks, the dropout stream and the results (out,
-// and lse as N x L floats) are those of the float32 kernel in attention.cu, whose header gives the
-// formulas; only the products run on tensor cores, with P and dS rounded to the element type (or
-// tf32) on their way into the second product, as FlashAttention does.
+// and lse as N x L floats) are those of the CUDA-core kernels (attention_simt.cuh); attention.cu's
+// header gives the formulas. Only the products run on tensor cores, with P and dS rounded to the
+// element type (or tf32) on their way into the second product, as FlashAttention does.
 //
 // A forward CTA is 4 warps; a tile is 64 rows (queries or keys), 16 per warp; D is the head dim
 // padded to 32, 64 or 128 (zero columns add nothing to a product). Fragment layouts:

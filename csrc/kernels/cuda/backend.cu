@@ -1,5 +1,6 @@
 // The CUDA backends (one per GPU), their memory, the entry points whose drivers other programs
-// call too (gemm.h, attention.h: the check-and-bench programs), and the GPU runtime tg.cuda sees.
+// call too (gemm.h, attention.h, rows.h: the check-and-bench programs of benchmarks/cuda/), and the
+// GPU runtime tg.cuda sees.
 #include <memory>
 #include <vector>
 
@@ -7,6 +8,7 @@
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/rows.h"
 #include "kernels/cuda/runtime.h"
 
 namespace tg {
@@ -37,6 +39,31 @@ void CudaBackend::gemm(DType dtype, const GemmArgs& args) {
   GemmArgs on_this_gpu = args;
   on_this_gpu.device = device;
   cuda::gemm(dtype, on_this_gpu);
+}
+
+void CudaBackend::softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) {
+  cuda::softmax_rows(dtype, rows, cols, in, out, log, device);
+}
+
+void CudaBackend::layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean,
+                                  void* rstd, double eps) {
+  cuda::layer_norm_rows(dtype, rows, cols, in, out, mean, rstd, eps, device);
+}
+
+void CudaBackend::layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
+                                           const void* rstd, void* dx) {
+  cuda::layer_norm_backward_rows(dtype, rows, cols, g, xhat, rstd, dx, device);
+}
+
+void CudaBackend::cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,
+                                     void* loss, void* lse) {
+  cuda::cross_entropy_rows(dtype, rows, C, logits, targets, loss, lse, device);
+}
+
+void CudaBackend::cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const void* logits,
+                                              const int64_t* targets, const void* lse, const void* row_scale,
+                                              void* dlogits) {
+  cuda::cross_entropy_backward_rows(dtype, rows, C, logits, targets, lse, row_scale, dlogits, device);
 }
 
 void CudaBackend::attention_forward(DType dtype, const AttentionArgs& a, const void* q, const void* k, const void* v,

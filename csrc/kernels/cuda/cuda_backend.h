@@ -42,7 +42,7 @@ class CudaBackend final : public Backend {
   void random_int(int64_t* out, int64_t n, int64_t low, int64_t high, uint64_t seed, uint64_t offset) override;
   void dropout(DType dtype, int64_t n, const void* x, void* out, void* scale, double p, uint64_t seed,
                uint64_t offset) override;
-  // nn.cu
+  // nn.cu (backend.cu: through rows.h)
   void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) override;
   void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean, void* rstd,
                        double eps) override;

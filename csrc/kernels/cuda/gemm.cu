@@ -119,7 +119,7 @@ dim3 grid_for(int64_t batch, int64_t M, int64_t N, int block_m, int block_n) {
 }
 
 // ---- tile configurations ----
-// The ones benchmarks/cuda/kernel_check.cu --bench times (by index); gemm() runs the defaults.
+// The ones benchmarks/cuda/gemm_check.cu --bench times (by index); gemm() runs the defaults.
 template <class... Cs> struct ConfigList {
   using Tuple = std::tuple<Cs...>;
   static std::vector<std::string> names() { return {Cs::name()...}; }
@@ -132,7 +132,7 @@ template <class... Cs> struct ConfigList {
 
 // Shared memory per CTA with both operands k-contiguous (the other layouts take no more), and
 // the warp tile. A CTA may opt in to 227 KB on sm_90, 163 KB on sm_80, 99 KB on sm_86 / sm_89.
-// The survivors of a sweep of eleven (kernel_check --configs) on an H100 at 4096^3, TFLOP/s
+// The survivors of a sweep of eleven (now gemm_check --configs) on an H100 at 4096^3, TFLOP/s
 // (256 x 128 with 4 stages gave 383 bf16 in 216 KB, too close to the 3-stage 381 to keep; 128 x
 // 256 tiles at most 366; the 4-warp 64 x 32 warp tiles of the first version 285):
 //                                                        bf16   tf32

@@ -33,7 +33,7 @@ void set_allow_tf32(bool allow);
 
 // ---- for benchmarks and tests: the own kernels' tile configurations ----------------------------
 // gemm() picks a configuration of each own kernel by the device and the product
-// (gemm_config_for); these run any, to time them (benchmarks/cuda/kernel_check.cu) and to check
+// (gemm_config_for); these run any, to time them (benchmarks/cuda/gemm_check.cu) and to check
 // them (tests/test_cuda_emulated.py).
 enum class OwnKernel : uint8_t {
   Mma,    // tensor cores through mma.sync: bfloat16, and float32 as tf32 (sm_80 and up)

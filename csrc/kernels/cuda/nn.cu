@@ -5,11 +5,13 @@
 //                to 1,024 float32) or of a block (up to 16,384): one read and one write per element,
 //                which is what reaches the copy bandwidth;
 //   StreamedRow  longer rows stay in global memory, one block per row, each pass reading it again.
-// The host picks the smallest RegisterRow that holds the row (with_row_kind below).
+// The host picks the smallest RegisterRow that holds the row (with_row_kind below). The entry
+// points are rows.h's; CudaBackend forwards to them (backend.cu).
 #include <algorithm>
 #include <initializer_list>
 
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/rows.h"
 
 namespace tg::cuda {
 
@@ -240,7 +242,7 @@ bool rows_vectorizable(int64_t cols, std::initializer_list<const void*> ptrs) {
 
 }  // namespace
 
-void CudaBackend::softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) {
+void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log, int device) {
   if (rows * cols == 0) return;
   TG_DISPATCH_FLOAT(dtype, "softmax", [&](auto tag) {
     using T = decltype(tag);
@@ -253,8 +255,8 @@ void CudaBackend::softmax_rows(DType dtype, int64_t rows, int64_t cols, const vo
   });
 }
 
-void CudaBackend::layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean,
-                                  void* rstd, double eps) {
+void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean, void* rstd,
+                     double eps, int device) {
   if (rows == 0) return;
   TG_DISPATCH_FLOAT(dtype, "layer_norm", [&](auto tag) {
     using T = decltype(tag);
@@ -268,8 +270,8 @@ void CudaBackend::layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const
   });
 }
 
-void CudaBackend::layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
-                                           const void* rstd, void* dx) {
+void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
+                              const void* rstd, void* dx, int device) {
   if (rows * cols == 0) return;
   TG_DISPATCH_FLOAT(dtype, "layer_norm backward", [&](auto tag) {
     using T = decltype(tag);
@@ -283,8 +285,8 @@ void CudaBackend::layer_norm_backward_rows(DType dtype, int64_t rows, int64_t co
   });
 }
 
-void CudaBackend::cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,
-                                     void* loss, void* lse) {
+void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets, void* loss,
+                        void* lse, int device) {
   if (rows == 0) return;
   TG_DISPATCH_FLOAT(dtype, "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
@@ -297,8 +299,8 @@ void CudaBackend::cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const
   });
 }
 
-void CudaBackend::cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const void* logits,
-                                              const int64_t* targets, const void* lse, const void* row_scale, void* dlogits) {
+void cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,
+                                 const void* lse, const void* row_scale, void* dlogits, int device) {
   if (rows * C == 0) return;
   TG_DISPATCH_FLOAT(dtype, "cross_entropy backward", [&](auto tag) {
     using T = decltype(tag);
