@@ -127,20 +127,23 @@ void check_layer_norm(const RowCase& c) {
   expect(c, "layer_norm", "rstd", rstd.result(), ref_rstd, 1);
 }
 
-// dx = rstd (g - mean(g) - xhat mean(g xhat)).
+// dx = rstd (g - mean(g) - xhat mean(g xhat)), xhat = (x - mean) rstd rebuilt by the kernel.
 void check_layer_norm_backward(const RowCase& c) {
   std::vector<double> rstd_values = normal(c.rows, 0, 0.5);
   for (double& s : rstd_values) s = std::exp(s);
-  const DeviceArray g(c, normal(c.count(), 0, 1)), xhat(c, normal(c.count(), 0, 1)), rstd(c, rstd_values);
-  const DeviceArray dx(c, c.count());
-  cu::layer_norm_backward_rows(c.dtype, c.rows, c.cols, g.ptr(), xhat.ptr(), rstd.ptr(), dx.ptr(), kDevice);
-  std::vector<double> ref(c.count());
+  const DeviceArray g(c, normal(c.count(), 0, 1)), x(c, normal(c.count(), 0.5, 2)), mean(c, normal(c.rows, 0.5, 1));
+  const DeviceArray rstd(c, rstd_values), dx(c, c.count());
+  cu::layer_norm_backward_rows(c.dtype, c.rows, c.cols, g.ptr(), x.ptr(), mean.ptr(), rstd.ptr(), dx.ptr(), kDevice);
+  std::vector<double> ref(c.count()), xhat(c.cols);
   for (int64_t r = 0; r < c.rows; ++r) {
-    const double *gr = &g.host[r * c.cols], *xr = &xhat.host[r * c.cols];
+    const double* gr = &g.host[r * c.cols];
     double mg = 0, mgx = 0;
-    for (int64_t j = 0; j < c.cols; ++j) mg += gr[j], mgx += gr[j] * xr[j];
+    for (int64_t j = 0; j < c.cols; ++j) {
+      xhat[j] = (x.host[r * c.cols + j] - mean.host[r]) * rstd.host[r];
+      mg += gr[j], mgx += gr[j] * xhat[j];
+    }
     mg /= c.cols, mgx /= c.cols;
-    for (int64_t j = 0; j < c.cols; ++j) ref[r * c.cols + j] = rstd.host[r] * (gr[j] - mg - xr[j] * mgx);
+    for (int64_t j = 0; j < c.cols; ++j) ref[r * c.cols + j] = rstd.host[r] * (gr[j] - mg - xhat[j] * mgx);
   }
   expect(c, "layer_norm_backward", "dx", dx.result(), ref, 1);
 }
@@ -212,7 +215,7 @@ void rows_bench() {
     const double layer_norm =
         rate(8, [&] { cu::layer_norm_rows(t, rows, cols, x.ptr, y.ptr, a.ptr, b.ptr, 1e-5, kDevice); });
     const double ln_backward =
-        rate(12, [&] { cu::layer_norm_backward_rows(t, rows, cols, g.ptr, y.ptr, b.ptr, dx.ptr, kDevice); });
+        rate(12, [&] { cu::layer_norm_backward_rows(t, rows, cols, g.ptr, x.ptr, a.ptr, b.ptr, dx.ptr, kDevice); });
     const double cross_entropy =
         rate(4, [&] { cu::cross_entropy_rows(t, rows, cols, x.ptr, targets.ptr, a.ptr, b.ptr, kDevice); });
     const double ce_backward = rate(8, [&] {

@@ -129,9 +129,10 @@ class Backend : public DeviceMemory {
   // Layer norm: out = (x - mean) * rstd; mean and rstd per row saved.
   virtual void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean,
                                void* rstd, double eps) = 0;
-  // Its backward: dx = rstd (g - mean(g) - xhat mean(g xhat)).
-  virtual void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
-                                        const void* rstd, void* dx) = 0;
+  // Its backward: dx = rstd (g - mean(g) - xhat mean(g xhat)), xhat = (x - mean) rstd rebuilt from
+  // the forward's input and statistics (so the op keeps one activation, x, not two).
+  virtual void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* x,
+                                        const void* mean, const void* rstd, void* dx) = 0;
   // Cross-entropy at class targets (-1 = ignored row):
   // lse_i = log sum_j exp(x_ij), loss_i = lse_i - x_i,t_i (0 for ignored rows).
   virtual void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,

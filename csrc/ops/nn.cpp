@@ -199,10 +199,10 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
       const Tensor x = c.saved(0), rs = c.saved(2), d = g[0];
       if (GradMode::is_enabled())
         return grad_through_reference({layer_norm_reference(x, normalized_shape, Tensor(), Tensor(), eps)}, g, {x});
-      const Tensor xh = contiguous((detach(x) - c.saved(1)) * rs);
+      const Tensor xc = contiguous(detach(x)), mu = c.saved(1);
       Tensor dc = contiguous(d), dx = empty(d.shape(), d.dtype(), d.device());
-      backend(d.device()).layer_norm_backward_rows(d.dtype(), rows, cols, dc.raw_data(), xh.raw_data(), rs.raw_data(),
-                                                   dx.raw_data());
+      backend(d.device()).layer_norm_backward_rows(d.dtype(), rows, cols, dc.raw_data(), xc.raw_data(), mu.raw_data(),
+                                                   rs.raw_data(), dx.raw_data());
       return TensorList{dx};
     });
   Tensor y = xhat;

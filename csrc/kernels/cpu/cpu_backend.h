@@ -42,8 +42,8 @@ class CpuBackend final : public Backend {
   void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) override;
   void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean, void* rstd,
                        double eps) override;
-  void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
-                                const void* rstd, void* dx) override;
+  void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* x,
+                                const void* mean, const void* rstd, void* dx) override;
   void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets, void* loss,
                           void* lse) override;
   void cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,

@@ -52,17 +52,18 @@ TG_SIMD_CLONES void layer_norm_range(const T* x, T* y, T* mean, T* rstd, int64_t
 }
 
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g the gradient at xhat (after the affine
-// weight), per row.
+// weight), per row; xhat = (x - mean) * rstd is rebuilt into dx's row, which then takes the result.
 template <class T>
-TG_SIMD_CLONES void layer_norm_backward_range(const T* g, const T* xhat, const T* rstd, T* dx, int64_t cols,
-                                              int64_t b, int64_t e) {
+TG_SIMD_CLONES void layer_norm_backward_range(const T* g, const T* x, const T* mean, const T* rstd, T* dx,
+                                              int64_t cols, int64_t b, int64_t e) {
   for (int64_t r = b; r < e; ++r) {
     const T* gr = g + r * cols;
-    const T* xr = xhat + r * cols;
-    const T mg = static_cast<T>(row_sum(gr, cols) / cols), mgx = static_cast<T>(row_dot(gr, xr, cols) / cols);
-    const T rs = rstd[r];
+    const T* xr = x + r * cols;
+    const T mu = mean[r], rs = rstd[r];
     T* d = dx + r * cols;
-    for (int64_t j = 0; j < cols; ++j) d[j] = rs * (gr[j] - mg - xr[j] * mgx);
+    for (int64_t j = 0; j < cols; ++j) d[j] = (xr[j] - mu) * rs;
+    const T mg = static_cast<T>(row_sum(gr, cols) / cols), mgx = static_cast<T>(row_dot(gr, d, cols) / cols);
+    for (int64_t j = 0; j < cols; ++j) d[j] = rs * (gr[j] - mg - d[j] * mgx);
   }
 }
 
@@ -116,12 +117,12 @@ void CpuBackend::layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const 
   });
 }
 
-void CpuBackend::layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g_in, const void* xhat_in,
-                                          const void* rstd_in, void* dx_out) {
+void CpuBackend::layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g_in, const void* x_in,
+                                          const void* mean_in, const void* rstd_in, void* dx_out) {
   TG_DISPATCH_FLOAT(dtype, "layer_norm backward", [&](auto tag) {
     using T = decltype(tag);
     parallel_for(rows, row_grain(cols), [&](int64_t b, int64_t e) {
-      layer_norm_backward_range(static_cast<const T*>(g_in), static_cast<const T*>(xhat_in),
+      layer_norm_backward_range(static_cast<const T*>(g_in), static_cast<const T*>(x_in), static_cast<const T*>(mean_in),
                                 static_cast<const T*>(rstd_in), static_cast<T*>(dx_out), cols, b, e);
     });
   });

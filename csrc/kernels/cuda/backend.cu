@@ -50,9 +50,9 @@ void CudaBackend::layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const
   cuda::layer_norm_rows(dtype, rows, cols, in, out, mean, rstd, eps, device);
 }
 
-void CudaBackend::layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
-                                           const void* rstd, void* dx) {
-  cuda::layer_norm_backward_rows(dtype, rows, cols, g, xhat, rstd, dx, device);
+void CudaBackend::layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* x,
+                                           const void* mean, const void* rstd, void* dx) {
+  cuda::layer_norm_backward_rows(dtype, rows, cols, g, x, mean, rstd, dx, device);
 }
 
 void CudaBackend::cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,

@@ -165,19 +165,20 @@ __global__ void __launch_bounds__(Row::kBlockThreads) layer_norm_kernel(const T*
   });
 }
 
-// dx = rstd (g - mean(g) - xhat mean(g xhat))
+// dx = rstd (g - mean(g) - xhat mean(g xhat)), xhat = (x - mean) rstd rebuilt from the forward's input
 template <class T, class Row>
-__global__ void __launch_bounds__(Row::kBlockThreads) layer_norm_backward_kernel(const T* g, const T* xhat, const T* rstd, T* dx, int64_t rows, int64_t cols,
+__global__ void __launch_bounds__(Row::kBlockThreads) layer_norm_backward_kernel(const T* g, const T* x, const T* mean, const T* rstd, T* dx, int64_t rows, int64_t cols,
                                            bool vectors) {
   __shared__ T scratch[32];
   for_each_row<Row>(rows, [&](int64_t r, int lane) {
     Row gr, xr;
     gr.load(g + r * cols, cols, lane, vectors);
-    xr.load(xhat + r * cols, cols, lane, vectors);
+    xr.load(x + r * cols, cols, lane, vectors);
+    const T mu = mean[r], rs = rstd[r];
+    const auto xhat = [&](auto k) { return (xr.at(k) - mu) * rs; };
     const T mg = row_reduce(gr, [&](auto k) { return gr.at(k); }, SumOp{}, T(0), scratch) / T(cols);
-    const T mgx = row_reduce(gr, [&](auto k) { return gr.at(k) * xr.at(k); }, SumOp{}, T(0), scratch) / T(cols);
-    const T rs = rstd[r];
-    gr.store(dx + r * cols, vectors, [&](auto k) { return rs * (gr.at(k) - mg - xr.at(k) * mgx); });
+    const T mgx = row_reduce(gr, [&](auto k) { return gr.at(k) * xhat(k); }, SumOp{}, T(0), scratch) / T(cols);
+    gr.store(dx + r * cols, vectors, [&](auto k) { return rs * (gr.at(k) - mg - xhat(k) * mgx); });
   });
 }
 
@@ -270,16 +271,17 @@ void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, vo
   });
 }
 
-void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* xhat,
-                              const void* rstd, void* dx, int device) {
+void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* x,
+                              const void* mean, const void* rstd, void* dx, int device) {
   if (rows * cols == 0) return;
   TG_DISPATCH_FLOAT(dtype, "layer_norm backward", [&](auto tag) {
     using T = decltype(tag);
-    const bool vectors = rows_vectorizable<T>(cols, {g, xhat, dx});
+    const bool vectors = rows_vectorizable<T>(cols, {g, x, dx});
     with_row_kind<T>(cols, [&](auto row) {
       using Row = decltype(row);
       launch("layer_norm backward", device, row_blocks<Row>(rows), Row::kBlockThreads, layer_norm_backward_kernel<T, Row>,
-             static_cast<const T*>(g), static_cast<const T*>(xhat), static_cast<const T*>(rstd), static_cast<T*>(dx),
+             static_cast<const T*>(g), static_cast<const T*>(x), static_cast<const T*>(mean), static_cast<const T*>(rstd),
+             static_cast<T*>(dx),
              rows, cols, vectors);
     });
   });
