@@ -167,11 +167,8 @@ def test_large_gradients_match_torch(op, dtype, i):
                                    err_msg=f"{op.name}: gradient of input {k} (large case {i})")
 
 
-@pytest.mark.parametrize("op, dtype, i", LARGE_DIFF, ids=[large_id(c) for c in LARGE_DIFF])
-def test_large_gradients_on_cuda_match_cpu(op, dtype, i):
-    if not tg.cuda.is_available():
-        pytest.skip("no CUDA GPU available")
-    arrays, params = large_inputs(op, dtype, i)
+def _check_gradients_on_cuda(op, arrays, params, tol, what):
+    """Forward + backward on the GPU against the CPU, on the same inputs and weights."""
     p = convert(params, "tg")
     grads = {}
     for device in ("cpu", "cuda"):
@@ -180,8 +177,16 @@ def test_large_gradients_on_cuda_match_cpu(op, dtype, i):
         grads[device] = [x.grad for x in xs]
     for k, (g, c) in enumerate(zip(grads["cuda"], grads["cpu"])):
         assert g.is_cuda and g.dtype == c.dtype and g.shape == c.shape, f"{op.name}: gradient {k}"
-        np.testing.assert_allclose(g.cpu().numpy(), c.numpy(), equal_nan=True, **tolerance(dtype, op),
-                                   err_msg=f"{op.name}: gradient of input {k} on cuda (large case {i})")
+        np.testing.assert_allclose(g.cpu().numpy(), c.numpy(), equal_nan=True, **tol,
+                                   err_msg=f"{op.name}: gradient of input {k} on cuda{what}")
+
+
+@pytest.mark.parametrize("op, dtype, i", LARGE_DIFF, ids=[large_id(c) for c in LARGE_DIFF])
+def test_large_gradients_on_cuda_match_cpu(op, dtype, i):
+    if not tg.cuda.is_available():
+        pytest.skip("no CUDA GPU available")
+    arrays, params = large_inputs(op, dtype, i)
+    _check_gradients_on_cuda(op, arrays, params, tolerance(dtype, op), f" (large case {i})")
 
 
 @pytest.mark.parametrize("op", DIFF, ids=[op.name for op in DIFF])
@@ -195,16 +200,7 @@ def test_gradients_on_cuda_match_cpu(op):
     @given(data=st.data())
     def run(data):
         arrays, params = draw_inputs(data, op, "float64", min_side=1)
-        p = convert(params, "tg")
-        grads = {}
-        for device in ("cpu", "cuda"):
-            xs = [x.to(device).detach().requires_grad_() for x in tg_inputs(arrays)]
-            _weighted_loss(as_tuple(op.tg(*xs, **(p if device == "cpu" else to_cuda(p)))), device).backward()
-            grads[device] = [x.grad for x in xs]
-        for i, (g, c) in enumerate(zip(grads["cuda"], grads["cpu"])):
-            assert g.is_cuda and g.dtype == c.dtype and g.shape == c.shape, f"{op.name}: gradient {i}"
-            np.testing.assert_allclose(g.cpu().numpy(), c.numpy(), rtol=1e-9, atol=1e-11,
-                                       err_msg=f"{op.name}: gradient of input {i} on cuda")
+        _check_gradients_on_cuda(op, arrays, params, tolerance("float64"), "")
 
     run()
 
