@@ -148,24 +148,33 @@ Tensor index_put(const Tensor& x, const std::vector<std::optional<Tensor>>& indi
 // x[indices] = values, in place (inplace.cpp).
 void index_put_(const Tensor& x, const std::vector<std::optional<Tensor>>& indices, const Tensor& values);
 
-// ---- neural-network functions (nn.cpp) ----------------------------------------------------------
+// ---- neural-network functions (nn.cpp, lstm.cpp, attention.cpp) --------------------------------
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 // reduction: 0 none, 1 mean, 2 sum
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, int reduction);
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps);
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx);
+// One LSTM step after its matmuls: gates (B, 4H) and c (B, H) -> {h, c} (lstm.cpp).
+TensorList lstm_cell(const Tensor& gates, const Tensor& c);
+// softmax(q k^T * scale + mask) v, fused (attention.cpp). mask: undefined, bool (true = may
+// attend) or additive float, broadcastable to (..., L, S).
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                                    double dropout_p, bool is_causal, std::optional<double> scale);
 
 // ---- composite references of the fused ops ------------------------------------------------------
-// Each fused op above (and gelu, and attention's attention_weights below) has one definition in
-// ordinary differentiable ops beside it: its create_graph (double-backward) path, and the oracle
-// the tests hold the fused kernels to.
+// Each fused op above (and gelu) has one definition in ordinary differentiable ops beside it: its
+// create_graph (double-backward) path, and the oracle the tests hold the fused kernels to.
 Tensor softmax_reference(const Tensor& x, int64_t dim);
 Tensor log_softmax_reference(const Tensor& x, int64_t dim);
 Tensor cross_entropy_reference(const Tensor& logits, const Tensor& target, int64_t ignore_index, int reduction);
 Tensor layer_norm_reference(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                             double eps);
 Tensor gelu_reference(const Tensor& x, bool tanh_approximation);
+TensorList lstm_cell_reference(const Tensor& gates, const Tensor& c);
+// attention's: the weights softmax(q k^T * scale + mask) (..., L, S) (also what need_weights returns);
+// the reference of the output is attention_weights(q, k, ...) @ v.
+Tensor attention_weights(const Tensor& q, const Tensor& k, const Tensor& mask, bool is_causal, std::optional<double> scale);
 
 // ---- in-place arithmetic used by optimizers and `+=` (inplace.cpp) --------------------------------
 // dst = op(dst, src); rebases history when dst requires grad.
@@ -198,20 +207,4 @@ Tensor operator/(double a, const Tensor& b);
 // The wrapped number for `value` next to a tensor of dtype `like`.
 Tensor wrap_scalar(double value, const Tensor& like);
 
-}  // namespace tg
-
-namespace tg {
-// One LSTM step after its matmuls: gates (B, 4H) and c (B, H) -> {h, c} (lstm.cpp).
-TensorList lstm_cell(const Tensor& gates, const Tensor& c);
-TensorList lstm_cell_reference(const Tensor& gates, const Tensor& c);  // its composite reference
-}  // namespace tg
-
-namespace tg {
-// softmax(q k^T * scale + mask) v, fused (attention.cpp). mask: undefined, bool (true = may
-// attend) or additive float, broadcastable to (..., L, S).
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                                    double dropout_p, bool is_causal, std::optional<double> scale);
-// Its composite reference: the weights softmax(q k^T * scale + mask) (..., L, S) in differentiable
-// ops (what need_weights returns; the double-backward path).
-Tensor attention_weights(const Tensor& q, const Tensor& k, const Tensor& mask, bool is_causal, std::optional<double> scale);
 }  // namespace tg
