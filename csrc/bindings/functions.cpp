@@ -140,23 +140,9 @@ void bind_functions(py::module_& m) {
   m.def("_scalar_tensor", [](const Scalar& s, std::optional<DType> d) { return scalar_to_tensor(s, d); });
 
   // ---- elementwise ----
-  both(m, cls, "abs", &abs);
-  both(m, cls, "neg", &neg);
-  both(m, cls, "exp", &exp);
-  both(m, cls, "log", &log);
-  both(m, cls, "sqrt", &sqrt);
-  both(m, cls, "rsqrt", &rsqrt);
-  both(m, cls, "sin", &sin);
-  both(m, cls, "cos", &cos);
-  both(m, cls, "tanh", &tanh);
-  both(m, cls, "sigmoid", &sigmoid);
-  both(m, cls, "relu", &relu);
-  both(m, cls, "silu", &silu);
-  both(m, cls, "softplus", &softplus);
-  both(m, cls, "erf", &erf);
-  both(m, cls, "sign", &sign);
-  both(m, cls, "logical_not", &logical_not);
-  both(m, cls, "bitwise_not", &bitwise_not);
+#define TG_BIND_UNARY(f) both(m, cls, #f, &f);
+  TG_UNARY_FUNCTIONS(TG_BIND_UNARY)
+#undef TG_BIND_UNARY
   both(m, cls, "gelu", [](const Tensor& x, const std::string& approximate) {
     TG_CHECK(approximate == "none" || approximate == "tanh", ValueError, "gelu: approximate must be 'none' or 'tanh', got '",
              approximate, "'");
@@ -168,24 +154,9 @@ void bind_functions(py::module_& m) {
     MaybeNoGIL nogil(std::max(x.numel(), y.numel()));                               \
     return FN(x, y);                                                                \
   }, py::arg("other"));
-  TG_BIND_BINARY("add", add)
-  TG_BIND_BINARY("sub", sub)
-  TG_BIND_BINARY("mul", mul)
-  TG_BIND_BINARY("div", div)
-  TG_BIND_BINARY("pow", pow)
-  TG_BIND_BINARY("maximum", maximum)
-  TG_BIND_BINARY("minimum", minimum)
-  TG_BIND_BINARY("eq", eq)
-  TG_BIND_BINARY("ne", ne)
-  TG_BIND_BINARY("lt", lt)
-  TG_BIND_BINARY("le", le)
-  TG_BIND_BINARY("gt", gt)
-  TG_BIND_BINARY("ge", ge)
-  TG_BIND_BINARY("logical_and", logical_and)
-  TG_BIND_BINARY("logical_or", logical_or)
-  TG_BIND_BINARY("bitwise_and", bitwise_and)
-  TG_BIND_BINARY("bitwise_or", bitwise_or)
-  TG_BIND_BINARY("bitwise_xor", bitwise_xor)
+#define TG_BIND_BINARY_FUNCTION(f) TG_BIND_BINARY(#f, f)
+  TG_BINARY_FUNCTIONS(TG_BIND_BINARY_FUNCTION)
+#undef TG_BIND_BINARY_FUNCTION
   TG_BIND_BINARY("matmul", matmul)
   TG_BIND_BINARY("mm", matmul)
 #undef TG_BIND_BINARY

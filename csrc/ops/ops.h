@@ -35,44 +35,23 @@ Tensor dropout(const Tensor& x, double p, bool training);
 uint64_t reserve_random(int64_t n, uint64_t* seed);
 
 // ---- elementwise (unary.cpp, binary.cpp) -------------------------------------------------------
-Tensor neg(const Tensor& x);
-Tensor abs(const Tensor& x);
-Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);
-Tensor sqrt(const Tensor& x);
-Tensor rsqrt(const Tensor& x);
-Tensor sin(const Tensor& x);
-Tensor cos(const Tensor& x);
-Tensor tanh(const Tensor& x);
-Tensor sigmoid(const Tensor& x);
-Tensor relu(const Tensor& x);
+// The functions of one tensor and of two, as lists: each name is declared here and bound to Python
+// (tg.f and Tensor.f) from the same list, so a new elementwise op is a functor line (functors.h),
+// its function with its backward (unary.cpp / binary.cpp), its name here and a spec row.
+#define TG_UNARY_FUNCTIONS(X) \
+  X(neg) X(abs) X(exp) X(log) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(softplus) \
+  X(erf) X(sign) X(logical_not) X(bitwise_not)
+#define TG_BINARY_FUNCTIONS(X)                                                                  \
+  X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) \
+  X(logical_and) X(logical_or) X(bitwise_and) X(bitwise_or) X(bitwise_xor)
+#define TG_DECLARE_UNARY(f) Tensor f(const Tensor& x);
+#define TG_DECLARE_BINARY(f) Tensor f(const Tensor& a, const Tensor& b);
+TG_UNARY_FUNCTIONS(TG_DECLARE_UNARY)
+TG_BINARY_FUNCTIONS(TG_DECLARE_BINARY)
+#undef TG_DECLARE_UNARY
+#undef TG_DECLARE_BINARY
 Tensor gelu(const Tensor& x, bool tanh_approximation = false);
 Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_approximation);  // dy * gelu'(x), fused
-Tensor silu(const Tensor& x);
-Tensor softplus(const Tensor& x);
-Tensor erf(const Tensor& x);
-Tensor sign(const Tensor& x);
-Tensor logical_not(const Tensor& x);
-Tensor bitwise_not(const Tensor& x);
-
-Tensor add(const Tensor& a, const Tensor& b);
-Tensor sub(const Tensor& a, const Tensor& b);
-Tensor mul(const Tensor& a, const Tensor& b);
-Tensor div(const Tensor& a, const Tensor& b);
-Tensor pow(const Tensor& a, const Tensor& b);
-Tensor maximum(const Tensor& a, const Tensor& b);
-Tensor minimum(const Tensor& a, const Tensor& b);
-Tensor eq(const Tensor& a, const Tensor& b);
-Tensor ne(const Tensor& a, const Tensor& b);
-Tensor lt(const Tensor& a, const Tensor& b);
-Tensor le(const Tensor& a, const Tensor& b);
-Tensor gt(const Tensor& a, const Tensor& b);
-Tensor ge(const Tensor& a, const Tensor& b);
-Tensor logical_and(const Tensor& a, const Tensor& b);
-Tensor logical_or(const Tensor& a, const Tensor& b);
-Tensor bitwise_and(const Tensor& a, const Tensor& b);
-Tensor bitwise_or(const Tensor& a, const Tensor& b);
-Tensor bitwise_xor(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value);
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
