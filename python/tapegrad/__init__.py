@@ -12,6 +12,7 @@ from ._C import (  # noqa: F401  (re-exported API)
     zeros, ones, empty, full, rand, randn, randint, arange, linspace, eye, manual_seed, initial_seed, from_numpy,
     where, reshape, permute, transpose, unsqueeze, squeeze, flatten,
     broadcast_to, cat, concat, stack, split, chunk, clone, detach, nonzero, is_grad_enabled,
+    set_num_threads, get_num_threads,
 )
 # Every math function bound both as tg.f(x) and as x.f() (bindings/functions.cpp's both()):
 # exp, tanh, gelu, sum, softmax, ... A new op is exported by its binding.

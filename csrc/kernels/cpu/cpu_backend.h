@@ -70,5 +70,8 @@ class CpuBackend final : public Backend {
 void gemm_matrix(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col,
                  const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate);
 const char* gemm_isa();  // the micro-kernel chosen for this CPU: "avx512", "avx2" or "portable"
+// Float32 FLOP/s of fused multiply-adds on every thread at the GEMM's vector width, from a
+// loop that runs about `seconds` (peak.cpp): the benchmarks' arithmetic limit.
+double peak_fma_flops(double seconds);
 
 }  // namespace tg::cpu
