@@ -32,6 +32,8 @@ PYBIND11_MODULE(_C, m) {
     return 1;
 #endif
   });
+  m.def("_host_cache_bytes", &tg::cpu::cached_host_bytes, "Bytes of large host blocks kept for reuse.");
+  m.def("_empty_host_cache", &tg::cpu::empty_host_cache, "Gives the cached host blocks back to the system.");
   m.def("_peak_fma_flops", &tg::cpu::peak_fma_flops, py::arg("seconds") = 0.2,
         "Measured float32 FLOP/s of fused multiply-adds on every thread (the benchmarks' limit).");
 }

@@ -7,7 +7,7 @@ namespace tg::cpu {
 
 class CpuBackend final : public Backend {
  public:
-  // memory (backend.cpp): 64-byte aligned host blocks
+  // memory.cpp: 64-byte aligned host blocks, large ones cached for reuse
   void* allocate(size_t nbytes) override;
   void release(void* ptr) noexcept override;
   void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override;
@@ -70,6 +70,9 @@ class CpuBackend final : public Backend {
 void gemm_matrix(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col,
                  const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate);
 const char* gemm_isa();  // the micro-kernel chosen for this CPU: "avx512", "avx2" or "portable"
+// The large host blocks kept for reuse (memory.cpp): their bytes, and giving them all back.
+size_t cached_host_bytes();
+void empty_host_cache();
 // Float32 FLOP/s of fused multiply-adds on every thread at the GEMM's vector width, from a
 // loop that runs about `seconds` (peak.cpp): the benchmarks' arithmetic limit.
 double peak_fma_flops(double seconds);
