@@ -17,12 +17,14 @@
 
 namespace tg::cpu {
 
-// Hot contiguous loops are compiled twice, for baseline x86-64 and for x86-64-v3 (AVX2 + FMA),
-// and the loader binds the best one for the CPU it runs on (GCC function multiversioning), so a
-// build that runs anywhere still uses 8-wide vectors where it can. Mark a function with it only
-// when its loop is inside it (an OpenMP region or a lambda it calls is not cloned).
+// Hot contiguous loops are compiled three times, for baseline x86-64, x86-64-v3 (AVX2 + FMA) and
+// x86-64-v4 (AVX-512), and the loader binds the best one for the CPU it runs on (GCC function
+// multiversioning), so a build that runs anywhere still uses 16-wide vectors where it can. (The
+// GEMM picks its micro-kernel itself, gemm.cpp: its tile shape differs per instruction set.)
+// Mark a function with it only when its loop is inside it (an OpenMP region or a lambda it
+// calls is not cloned).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
-#define TG_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define TG_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TG_SIMD_CLONES
 #endif
