@@ -1,8 +1,17 @@
 // Reductions of a contiguous (outer, r, inner) buffer over its middle axis.
-// inner == 1 reduces contiguous rows (a dot-product-like loop); inner > 1 adds whole rows of
-// length `inner` into the output, which vectorises over the inner axis.
+//
+//   inner == 1: contiguous rows of length r. Each row reduces in vector lanes (float32 sums in
+//               float64 lanes: loops.h's row_sum); a few long rows (a sum over everything) are
+//               cut into fixed chunks so that every thread works, and the chunks' partial sums
+//               are added in order, so the result does not depend on the thread count.
+//   inner  > 1: a middle dim. Whole rows of length `inner` are combined into kColumns
+//               accumulators at a time, which vectorises along the inner axis.
+//
+// The row and column loops are SIMD-cloned (loops.h): AVX-512, AVX2 or the baseline, chosen for
+// the CPU at load time. Memory-bound at large sizes: one read of the input.
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
@@ -11,77 +20,176 @@ namespace tg::cpu {
 
 namespace {
 
-// float32 sums accumulate in float64 so that long rows and columns keep their precision.
+// float32 sums accumulate in float64 so that long rows and columns keep their precision;
+// integers stay exact in their own type.
 template <class T> using SumAcc = std::conditional_t<std::is_same_v<T, float>, double, T>;
 
 template <class T>
+TG_ALWAYS_INLINE SumAcc<T> sum_of(const T* x, int64_t n) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return static_cast<SumAcc<T>>(row_sum(x, n));
+  } else {
+    T acc = 0;
+    for (int64_t j = 0; j < n; ++j) acc += x[j];
+    return acc;
+  }
+}
+
+template <class T>
+TG_SIMD_CLONES void sum_rows(const T* in, T* out, int64_t r, int64_t b, int64_t e) {
+  for (int64_t o = b; o < e; ++o) out[o] = static_cast<T>(sum_of(in + o * r, r));
+}
+
+constexpr int64_t kChunk = int64_t(1) << 15;  // elements per partial sum of a long row
+
+// Partial sums [b, e) of rows cut into chunks of kChunk: piece t is chunk t % chunks of row
+// t / chunks.
+template <class T>
+TG_SIMD_CLONES void sum_chunks(const T* in, SumAcc<T>* partial, int64_t r, int64_t chunks, int64_t b, int64_t e) {
+  for (int64_t t = b; t < e; ++t) {
+    const int64_t o = t / chunks, start = (t % chunks) * kChunk;
+    partial[t] = sum_of(in + o * r + start, std::min(kChunk, r - start));
+  }
+}
+
+constexpr int64_t kColumns = 256;  // accumulators of a middle-dim reduction, on the stack
+
+// out[o, c0 + k] = sum_j in[o, j, c0 + k] for k < n. Four rows per pass over the accumulators
+// (fewer loads and stores of them); float32 columns round once, like rows.
+template <class T>
+TG_SIMD_CLONES void sum_columns(const T* in, T* out, int64_t r, int64_t inner, int64_t o, int64_t c0, int64_t n) {
+  SumAcc<T> acc[kColumns];
+  for (int64_t k = 0; k < n; ++k) acc[k] = 0;
+  const T* row = in + o * r * inner + c0;
+  int64_t j = 0;
+  for (; j + 4 <= r; j += 4, row += 4 * inner) {
+    const T *r1 = row + inner, *r2 = r1 + inner, *r3 = r2 + inner;
+    for (int64_t k = 0; k < n; ++k)
+      acc[k] += (SumAcc<T>(row[k]) + SumAcc<T>(r1[k])) + (SumAcc<T>(r2[k]) + SumAcc<T>(r3[k]));
+  }
+  for (; j < r; ++j, row += inner)
+    for (int64_t k = 0; k < n; ++k) acc[k] += row[k];
+  for (int64_t k = 0; k < n; ++k) out[o * inner + c0 + k] = static_cast<T>(acc[k]);
+}
+
+// Splits the flat (outer, inner) output range [b, e) into column blocks of one outer index.
+template <class F>
+void for_column_blocks(int64_t inner, int64_t b, int64_t e, F block) {
+  for (int64_t pos = b; pos < e;) {
+    const int64_t o = pos / inner, i0 = pos % inner, i1 = std::min(inner, i0 + (e - pos));
+    for (int64_t c0 = i0; c0 < i1; c0 += kColumns) block(o, c0, std::min(kColumns, i1 - c0));
+    pos += i1 - i0;
+  }
+}
+
+template <class T>
 void sum_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, T* out) {
-  if (inner == 1) {
-    parallel_for(outer, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(r, 1)), [&](int64_t b, int64_t e) {
-      for (int64_t o = b; o < e; ++o) {
-        const T* row = in + o * r;
-        SumAcc<T> acc = 0;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t j = 0; j < r; ++j) acc += row[j];
-        out[o] = static_cast<T>(acc);
-      }
+  if (inner > 1) {
+    parallel_for(outer * inner, kParallelGrain, [&](int64_t b, int64_t e) {
+      for_column_blocks(inner, b, e, [&](int64_t o, int64_t c0, int64_t n) { sum_columns(in, out, r, inner, o, c0, n); });
     });
     return;
   }
-  // Columns are summed kCols at a time into an accumulator of SumAcc<T> (on the stack), row after
-  // row: the adds still vectorise along the row, and float32 columns round once, like rows.
-  constexpr int64_t kCols = 256;
-  parallel_for(outer * inner, kParallelGrain, [&](int64_t b, int64_t e) {
-    SumAcc<T> acc[kCols];
-    // Split the flat (outer, inner) output range into per-outer pieces.
-    for (int64_t pos = b; pos < e;) {
-      int64_t o = pos / inner, i0 = pos % inner, i1 = std::min(inner, i0 + (e - pos));
-      for (int64_t c0 = i0; c0 < i1; c0 += kCols) {
-        const int64_t n = std::min(kCols, i1 - c0);
-        for (int64_t k = 0; k < n; ++k) acc[k] = 0;
-        const T* row = in + o * r * inner + c0;
-        int64_t j = 0;
-        for (; j + 4 <= r; j += 4, row += 4 * inner) {  // four rows per pass over acc: fewer loads and stores of it
-          const T *r1 = row + inner, *r2 = r1 + inner, *r3 = r2 + inner;
-#pragma omp simd
-          for (int64_t k = 0; k < n; ++k)
-            acc[k] += (SumAcc<T>(row[k]) + SumAcc<T>(r1[k])) + (SumAcc<T>(r2[k]) + SumAcc<T>(r3[k]));
-        }
-        for (; j < r; ++j, row += inner) {
-#pragma omp simd
-          for (int64_t k = 0; k < n; ++k) acc[k] += row[k];
-        }
-        for (int64_t k = 0; k < n; ++k) out[o * inner + c0 + k] = static_cast<T>(acc[k]);
-      }
-      pos += i1 - i0;
+  if (r >= 2 * kChunk && outer < 16) {  // few long rows: threads share each row
+    const int64_t chunks = (r + kChunk - 1) / kChunk;
+    std::vector<SumAcc<T>> partial(static_cast<size_t>(outer * chunks));
+    parallel_for(outer * chunks, 1, [&](int64_t b, int64_t e) { sum_chunks(in, partial.data(), r, chunks, b, e); });
+    for (int64_t o = 0; o < outer; ++o) {
+      SumAcc<T> total = 0;
+      for (int64_t c = 0; c < chunks; ++c) total += partial[o * chunks + c];
+      out[o] = static_cast<T>(total);
     }
-  });
+    return;
+  }
+  parallel_for(outer, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(r, 1)),
+               [&](int64_t b, int64_t e) { sum_rows(in, out, r, b, e); });
 }
 
+// ---- max / min / argmax / argmin: the first extreme element; NaN beats everything ----------
+
 template <class T, bool is_max>
-bool better(T a, T b) {  // is a strictly better than the current best b? NaN beats everything.
-  if (a != a) return b == b;
+TG_ALWAYS_INLINE bool better(T a, T b) {  // is a strictly better than the current best b?
+  if constexpr (std::is_floating_point_v<T>) {
+    if (a != a) return b == b;
+  }
   return is_max ? a > b : a < b;
 }
 
-template <class T, bool is_max, bool want_index>
-void extreme_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, void* out_raw) {
-  parallel_for(outer * inner, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(r, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t pos = b; pos < e; ++pos) {
-      int64_t o = pos / inner, i = pos % inner;
-      const T* base = in + o * r * inner + i;
-      T best = base[0];
-      int64_t best_j = 0;
-      for (int64_t j = 1; j < r; ++j) {
-        T v = base[j * inner];
-        if (better<T, is_max>(v, best)) {
-          best = v;
-          best_j = j;
-        }
-      }
-      if constexpr (want_index) static_cast<int64_t*>(out_raw)[pos] = best_j;
-      else static_cast<T*>(out_raw)[pos] = best;
+// The extreme of a row in vector lanes: a max (min) that skips NaN, and whether a NaN was seen.
+template <class T, bool is_max>
+TG_ALWAYS_INLINE T row_extreme(const T* x, int64_t n) {
+  if constexpr (std::is_floating_point_v<T>) {
+    // Start from -inf (+inf), not lowest(): a row of -inf has -inf as its max, and argmax's
+    // search for the first element equal to the extreme must find one.
+    T m = is_max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+    bool nan = false;
+    if constexpr (is_max) {
+#pragma omp simd reduction(max : m) reduction(| : nan)
+      for (int64_t j = 0; j < n; ++j) m = x[j] > m ? x[j] : m, nan |= x[j] != x[j];
+    } else {
+#pragma omp simd reduction(min : m) reduction(| : nan)
+      for (int64_t j = 0; j < n; ++j) m = x[j] < m ? x[j] : m, nan |= x[j] != x[j];
     }
+    return nan ? std::numeric_limits<T>::quiet_NaN() : m;
+  } else {
+    T m = x[0];
+    for (int64_t j = 1; j < n; ++j) m = better<T, is_max>(x[j], m) ? x[j] : m;
+    return m;
+  }
+}
+
+// Rows: the extreme value in one vector pass, then (for an index) the first element equal to it.
+template <class T, bool is_max, bool want_index>
+TG_SIMD_CLONES void extreme_rows(const T* in, void* out, int64_t r, int64_t b, int64_t e) {
+  for (int64_t o = b; o < e; ++o) {
+    const T* x = in + o * r;
+    const T best = row_extreme<T, is_max>(x, r);
+    if constexpr (want_index) {
+      int64_t j = 0;
+      if (best != best) {
+        while (x[j] == x[j]) ++j;
+      } else {
+        while (x[j] != best) ++j;
+      }
+      static_cast<int64_t*>(out)[o] = j;
+    } else {
+      static_cast<T*>(out)[o] = best;
+    }
+  }
+}
+
+// A middle dim: per column the best so far and where, updated row after row (selects that vectorise).
+template <class T, bool is_max, bool want_index>
+TG_SIMD_CLONES void extreme_columns(const T* in, void* out, int64_t r, int64_t inner, int64_t o, int64_t c0, int64_t n) {
+  T best[kColumns];
+  int64_t where[kColumns];
+  const T* base = in + o * r * inner + c0;
+  for (int64_t k = 0; k < n; ++k) best[k] = base[k], where[k] = 0;
+  for (int64_t j = 1; j < r; ++j) {
+    const T* row = base + j * inner;
+    for (int64_t k = 0; k < n; ++k) {
+      const bool take = better<T, is_max>(row[k], best[k]);
+      best[k] = take ? row[k] : best[k];
+      where[k] = take ? j : where[k];
+    }
+  }
+  for (int64_t k = 0; k < n; ++k) {
+    if constexpr (want_index) static_cast<int64_t*>(out)[o * inner + c0 + k] = where[k];
+    else static_cast<T*>(out)[o * inner + c0 + k] = best[k];
+  }
+}
+
+template <class T, bool is_max, bool want_index>
+void extreme_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, void* out) {
+  if (inner == 1) {
+    parallel_for(outer, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(r, 1)),
+                 [&](int64_t b, int64_t e) { extreme_rows<T, is_max, want_index>(in, out, r, b, e); });
+    return;
+  }
+  parallel_for(outer * inner, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(r, 1)), [&](int64_t b, int64_t e) {
+    for_column_blocks(inner, b, e, [&](int64_t o, int64_t c0, int64_t n) {
+      extreme_columns<T, is_max, want_index>(in, out, r, inner, o, c0, n);
+    });
   });
 }
 
