@@ -8,11 +8,12 @@
 #   check     benchmarks/cuda/{gemm,attention,rows}_check --check: the GEMM, fused-attention and row
 #             kernels against double-precision CPU references (built by build_checks.sh)
 #   hopper    the opt-in Hopper attention kernels (TAPEGRAD_CUDA_ATTENTION=wgmma): attention_check's
-#             checks and timings, bench_cuda.py's attention rows (beside PyTorch's flash backend),
+#             checks and timings, the suite's CUDA attention rows (beside PyTorch's flash backend),
 #             the attention tests, and those under compute-sanitizer memcheck
 #   test      the whole test suite on the GPU machine (CUDA rows run; nothing may skip for lack of a GPU)
 #   sanitize  the CUDA tests under compute-sanitizer memcheck (the issue's bar: 0 errors)
-#   bench     benchmarks/bench_cuda.py beside PyTorch CUDA, JSON into $OUT (or out/)
+#   bench     the suite's CUDA cases (python -m tapegrad.bench --device cuda) beside PyTorch CUDA,
+#             JSON into $OUT (or out/)
 #   examples  every example with --device cuda (the short modes of the long ones)
 #
 # Logs and JSON go to $OUT when set (the lent machine's output folder), else out/gpu; the examples'
@@ -58,7 +59,7 @@ for stage in "${stages[@]}"; do
         [ -x build/attention_check ] || bash benchmarks/cuda/build_checks.sh
         timeout 300 build/attention_check --check
         timeout 120 build/attention_check --bench
-        timeout 180 python3 benchmarks/bench_cuda.py --only attention --json '$OUT_DIR/bench_hopper_attention.json'
+        timeout 300 python3 -m tapegrad.bench --device cuda --only attention --json '$OUT_DIR/bench_hopper_attention.json'
         timeout 300 python3 -m pytest -q -p no:cacheprovider tests/cuda/test_cuda_kernels.py -k attention
         timeout 300 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
           python3 -m pytest -q -x -p no:cacheprovider tests/cuda/test_cuda_kernels.py -k attention" ;;
@@ -68,7 +69,7 @@ for stage in "${stages[@]}"; do
     sanitize) run_stage sanitize compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
       python3 -m pytest -q -x -p no:cacheprovider tests/cuda tests/test_ops_forward.py tests/test_ops_grad.py tests/test_bfloat16.py \
       -k "cuda and not out_of_memory" ;;
-    bench) run_stage bench python3 benchmarks/bench_cuda.py --json "$OUT_DIR/bench_cuda.json" ;;
+    bench) run_stage bench python3 -m tapegrad.bench --device cuda --json "$OUT_DIR/bench_cuda.json" ;;
     examples) run_stage examples bash -c "set -e
         python3 examples/masked_lm.py --steps 300 --device cuda --out '$EXAMPLES_OUT'
         python3 examples/sentiment_lstm.py --quick --device cuda --out '$EXAMPLES_OUT'
