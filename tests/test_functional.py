@@ -79,6 +79,63 @@ def test_cross_entropy_loss_module():
     close(got, torch.nn.CrossEntropyLoss(reduction="sum")(torch.tensor(x), torch.tensor(y)))
 
 
+# ---------------------------------------------------------------- layer_norm's weight and bias
+# The kernel applies weight and bias itself and sums their gradients over the rows; the op table
+# draws both together. Here: each alone, a 2-d normalized shape, a parameter of another dtype
+# (ordinary promoting ops apply it), gradients for the parameters only, and no rows at all.
+@pytest.mark.parametrize("params", ["weight", "bias", "both", "neither"])
+def test_layer_norm_affine_parts_match_torch(params):
+    r = rng(70)
+    has_w, has_b = params in ("weight", "both"), params in ("bias", "both")
+    arrays = [r.standard_normal((5, 3, 4))] + [r.standard_normal((3, 4)) for _ in range(has_w + has_b)]
+
+    def run(F_, x, *p):
+        return F_.layer_norm(x, (3, 4), p[0] if has_w else None, p[-1] if has_b else None)
+
+    check_against_torch(lambda *a: run(F, *a), lambda *a: run(TF, *a), arrays)
+
+
+def test_layer_norm_parameter_of_another_dtype_promotes():
+    r = rng(71)
+    x = r.standard_normal((6, 8)).astype(np.float32)
+    w = r.standard_normal(8)  # float64
+    xt, wt = tg.tensor(x, requires_grad=True), tg.tensor(w, requires_grad=True)
+    y = F.layer_norm(xt, 8, wt, None)
+    xp, wp = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yp = TF.layer_norm(xp, (8,)) * wp
+    assert y.dtype == tg.float64
+    close(y, yp, rtol=1e-5, atol=1e-6, what="forward")
+    y.sum().backward()
+    yp.sum().backward()
+    close(wt.grad, wp.grad, rtol=1e-5, atol=1e-5, what="weight gradient")
+    close(xt.grad, xp.grad, rtol=1e-4, atol=1e-5, what="input gradient")
+
+
+def test_layer_norm_gradients_of_parameters_alone_and_of_no_rows():
+    r = rng(72)
+    x, w, b = r.standard_normal((300, 16)), r.standard_normal(16), r.standard_normal(16)
+    check_against_torch(lambda x, w, b: F.layer_norm(x, 16, w, b), lambda x, w, b: TF.layer_norm(x, (16,), w, b),
+                        [x, w, b], grad_of=[1, 2])
+    wt, bt = tg.tensor(w, requires_grad=True), tg.tensor(b, requires_grad=True)
+    F.layer_norm(tg.zeros((0, 16), dtype=tg.float64), 16, wt, bt).sum().backward()
+    assert np.array_equal(wt.grad.numpy(), np.zeros(16)) and np.array_equal(bt.grad.numpy(), np.zeros(16))
+
+
+def test_layer_norm_parameter_gradients_do_not_depend_on_the_thread_count():
+    r = rng(73)
+    x, g = r.standard_normal((4096, 64)).astype(np.float32), r.standard_normal((4096, 64)).astype(np.float32)
+    before, grads = tg.get_num_threads(), []
+    try:
+        for n in (1, 2):
+            tg.set_num_threads(n)
+            w = tg.tensor(np.ones(64, np.float32), requires_grad=True)
+            (F.layer_norm(tg.tensor(x), 64, w, None) * tg.tensor(g)).sum().backward()
+            grads.append(w.grad.numpy())
+    finally:
+        tg.set_num_threads(before)
+    assert np.array_equal(grads[0], grads[1])
+
+
 # ---------------------------------------------------------------- embedding, gelu
 def test_embedding_out_of_range_raises():
     w = tg.randn(4, 2)

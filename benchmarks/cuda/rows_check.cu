@@ -23,6 +23,7 @@
 #include "check_common.cuh"
 
 using namespace tg_check;
+using tg::LayerNormArgs;
 
 namespace {
 
@@ -107,11 +108,12 @@ void check_softmax(const RowCase& c, bool log) {
   expect(c, log ? "log_softmax" : "softmax", "y", y.result(), ref, log ? 1 : 1e-30);
 }
 
-// mean = sum_j x_j / n, rstd = 1 / sqrt(sum_j (x_j - mean)^2 / n + eps), y = (x - mean) rstd.
+// mean = sum_j x_j / n, rstd = 1 / sqrt(sum_j (x_j - mean)^2 / n + eps), y = (x - mean) rstd w + b.
 void check_layer_norm(const RowCase& c) {
   const double eps = 1e-5;
   const DeviceArray x(c, normal(c.count(), 2, 1.5)), y(c, c.count()), mean(c, c.rows), rstd(c, c.rows);
-  cu::layer_norm_rows(c.dtype, c.rows, c.cols, x.ptr(), y.ptr(), mean.ptr(), rstd.ptr(), eps, kDevice);
+  const DeviceArray w(c, normal(c.cols, 1, 0.5)), b(c, normal(c.cols, 0, 0.5));
+  cu::layer_norm_rows({c.dtype, c.rows, c.cols, x.ptr(), w.ptr(), b.ptr(), mean.ptr(), rstd.ptr(), eps}, y.ptr(), kDevice);
   std::vector<double> ref_y(c.count()), ref_mean(c.rows), ref_rstd(c.rows);
   for (int64_t r = 0; r < c.rows; ++r) {
     const double* xr = &x.host[r * c.cols];
@@ -120,32 +122,39 @@ void check_layer_norm(const RowCase& c) {
     const double mu = sum / c.cols;
     for (int64_t j = 0; j < c.cols; ++j) ss += (xr[j] - mu) * (xr[j] - mu);
     ref_mean[r] = mu, ref_rstd[r] = 1 / std::sqrt(ss / c.cols + eps);
-    for (int64_t j = 0; j < c.cols; ++j) ref_y[r * c.cols + j] = (xr[j] - mu) * ref_rstd[r];
+    for (int64_t j = 0; j < c.cols; ++j) ref_y[r * c.cols + j] = (xr[j] - mu) * ref_rstd[r] * w.host[j] + b.host[j];
   }
   expect(c, "layer_norm", "y", y.result(), ref_y, 1);
   expect(c, "layer_norm", "mean", mean.result(), ref_mean, 1);
   expect(c, "layer_norm", "rstd", rstd.result(), ref_rstd, 1);
 }
 
-// dx = rstd (g - mean(g) - xhat mean(g xhat)), xhat = (x - mean) rstd rebuilt by the kernel.
+// dxhat = g w, dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), xhat = (x - mean) rstd
+// rebuilt by the kernel; dw = sum over rows of g xhat, db = sum over rows of g.
 void check_layer_norm_backward(const RowCase& c) {
   std::vector<double> rstd_values = normal(c.rows, 0, 0.5);
   for (double& s : rstd_values) s = std::exp(s);
   const DeviceArray g(c, normal(c.count(), 0, 1)), x(c, normal(c.count(), 0.5, 2)), mean(c, normal(c.rows, 0.5, 1));
-  const DeviceArray rstd(c, rstd_values), dx(c, c.count());
-  cu::layer_norm_backward_rows(c.dtype, c.rows, c.cols, g.ptr(), x.ptr(), mean.ptr(), rstd.ptr(), dx.ptr(), kDevice);
-  std::vector<double> ref(c.count()), xhat(c.cols);
+  const DeviceArray rstd(c, rstd_values), dx(c, c.count()), w(c, normal(c.cols, 1, 0.5));
+  const DeviceArray dw(c, c.cols), db(c, c.cols);
+  cu::layer_norm_backward_rows({c.dtype, c.rows, c.cols, x.ptr(), w.ptr(), nullptr, mean.ptr(), rstd.ptr(), 0.0},
+                               g.ptr(), dx.ptr(), dw.ptr(), db.ptr(), kDevice);
+  std::vector<double> ref(c.count()), xhat(c.cols), dxhat(c.cols), ref_dw(c.cols, 0.0), ref_db(c.cols, 0.0);
   for (int64_t r = 0; r < c.rows; ++r) {
     const double* gr = &g.host[r * c.cols];
     double mg = 0, mgx = 0;
     for (int64_t j = 0; j < c.cols; ++j) {
       xhat[j] = (x.host[r * c.cols + j] - mean.host[r]) * rstd.host[r];
-      mg += gr[j], mgx += gr[j] * xhat[j];
+      dxhat[j] = gr[j] * w.host[j];
+      mg += dxhat[j], mgx += dxhat[j] * xhat[j];
+      ref_dw[j] += gr[j] * xhat[j], ref_db[j] += gr[j];
     }
     mg /= c.cols, mgx /= c.cols;
-    for (int64_t j = 0; j < c.cols; ++j) ref[r * c.cols + j] = rstd.host[r] * (gr[j] - mg - xhat[j] * mgx);
+    for (int64_t j = 0; j < c.cols; ++j) ref[r * c.cols + j] = rstd.host[r] * (dxhat[j] - mg - xhat[j] * mgx);
   }
   expect(c, "layer_norm_backward", "dx", dx.result(), ref, 1);
+  expect(c, "layer_norm_backward", "dweight", dw.result(), ref_dw, 1);
+  expect(c, "layer_norm_backward", "dbias", db.result(), ref_db, 1);
 }
 
 // lse_i = log sum_j exp(x_ij), loss_i = lse_i - x_i,t_i (0 for an ignored row).
@@ -212,10 +221,10 @@ void rows_bench() {
     const DType t = DType::Float32;
     const double softmax = rate(8, [&] { cu::softmax_rows(t, rows, cols, x.ptr, y.ptr, false, kDevice); });
     const double log_softmax = rate(8, [&] { cu::softmax_rows(t, rows, cols, x.ptr, y.ptr, true, kDevice); });
-    const double layer_norm =
-        rate(8, [&] { cu::layer_norm_rows(t, rows, cols, x.ptr, y.ptr, a.ptr, b.ptr, 1e-5, kDevice); });
+    const LayerNormArgs ln{t, rows, cols, x.ptr, nullptr, nullptr, a.ptr, b.ptr, 1e-5};  // no weight or bias
+    const double layer_norm = rate(8, [&] { cu::layer_norm_rows(ln, y.ptr, kDevice); });
     const double ln_backward =
-        rate(12, [&] { cu::layer_norm_backward_rows(t, rows, cols, g.ptr, x.ptr, a.ptr, b.ptr, dx.ptr, kDevice); });
+        rate(12, [&] { cu::layer_norm_backward_rows(ln, g.ptr, dx.ptr, nullptr, nullptr, kDevice); });
     const double cross_entropy =
         rate(4, [&] { cu::cross_entropy_rows(t, rows, cols, x.ptr, targets.ptr, a.ptr, b.ptr, kDevice); });
     const double ce_backward = rate(8, [&] {

@@ -16,6 +16,7 @@
 #include "core/memory.h"
 #include "core/shape.h"
 #include "kernels/attention_args.h"
+#include "kernels/layer_norm_args.h"
 #include "kernels/functors.h"
 
 namespace tg {
@@ -126,13 +127,14 @@ class Backend : public DeviceMemory {
   // -- row kernels of the nn functions, over contiguous (rows, cols) buffers
   // Softmax (or log-softmax) of each row, max-subtracted.
   virtual void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) = 0;
-  // Layer norm: out = (x - mean) * rstd; mean and rstd per row saved.
-  virtual void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean,
-                               void* rstd, double eps) = 0;
-  // Its backward: dx = rstd (g - mean(g) - xhat mean(g xhat)), xhat = (x - mean) rstd rebuilt from
-  // the forward's input and statistics (so the op keeps one activation, x, not two).
-  virtual void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* x,
-                                        const void* mean, const void* rstd, void* dx) = 0;
+  // Layer norm (LayerNormArgs): y = xhat * weight + bias, xhat = (x - mean) * rstd; mean and rstd
+  // per row saved.
+  virtual void layer_norm_rows(const LayerNormArgs& a, void* y) = 0;
+  // Its backward from dy: dxhat = dy * weight, dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),
+  // and over the rows dweight = sum dy xhat, dbias = sum dy (each null when not wanted). xhat is
+  // rebuilt from x and the statistics (so the op keeps one activation, x, not two).
+  virtual void layer_norm_backward_rows(const LayerNormArgs& a, const void* dy, void* dx, void* dweight,
+                                        void* dbias) = 0;
   // Cross-entropy at class targets (-1 = ignored row):
   // lse_i = log sum_j exp(x_ij), loss_i = lse_i - x_i,t_i (0 for ignored rows).
   virtual void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,

@@ -164,12 +164,24 @@ Tensor cross_entropy_reference(const Tensor& logits, const Tensor& target, int64
   return reduction == 2 ? sum(loss) : sum(loss) / sum(to_dtype(counted, logits.dtype()));
 }
 
+namespace {
+// `saved` and then those of weight and bias that are defined (an undefined saved tensor reads as
+// freed in the backward).
+TensorList affine_saved(TensorList saved, const Tensor& weight, const Tensor& bias) {
+  for (const Tensor* p : {&weight, &bias})
+    if (p->defined()) saved.push_back(*p);
+  return saved;
+}
+}  // namespace
+
 // layer_norm over the trailing dims `normalized_shape`:
 //   xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps) (biased var); y = xhat * w + b
 //   dxhat = dy * w;  dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-// (dw, db come from the ordinary mul/add that apply w and b.) The backward is one row kernel from
-// the saved x, mean and rstd (xhat is rebuilt, so no second activation is kept); under
-// create_graph it differentiates layer_norm_reference, the same function in ordinary ops.
+//   dw = sum over the rows of dy * xhat,  db = sum over the rows of dy
+// One row kernel each way, w and b applied inside it (no pass over y for each). The backward
+// rebuilds xhat from the saved x, mean and rstd (one activation kept, x). Under create_graph it
+// differentiates layer_norm_reference, the same function in ordinary ops. A w or b of another
+// dtype or device than x is applied after the kernel by ordinary (promoting) ops.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
   as_float(x, "layer_norm");
   if (any_bf16({&x, &weight, &bias}))
@@ -182,32 +194,56 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   for (const Tensor* p : {&weight, &bias})
     TG_CHECK(!p->defined() || p->shape() == normalized_shape, ShapeError, "layer_norm: weight and bias must have shape ",
              shape_str(normalized_shape), ", got ", shape_str(p->shape()));
+  const auto fusable = [&](const Tensor& p) {
+    return !p.defined() || (p.dtype() == x.dtype() && p.device() == x.device());
+  };
+  if (!fusable(weight) || !fusable(bias)) {
+    Tensor y = layer_norm(x, normalized_shape, Tensor(), Tensor(), eps);
+    if (weight.defined()) y = y * weight;
+    return bias.defined() ? y + bias : y;
+  }
   const int64_t cols = numel_of(normalized_shape), rows = cols == 0 ? 0 : x.numel() / cols;
-  Tensor xc;
+  Tensor xc, wc, bc;
   {
     GradModeGuard no_grad(false);
     xc = contiguous(x);
+    if (weight.defined()) wc = contiguous(weight);
+    if (bias.defined()) bc = contiguous(bias);
   }
-  Tensor xhat = empty(x.shape(), x.dtype(), x.device());
+  Tensor y = empty(x.shape(), x.dtype(), x.device());
   Shape stat_shape(x.shape().begin(), x.shape().end() - k);
   stat_shape.insert(stat_shape.end(), k, 1);
   Tensor mu = empty(stat_shape, x.dtype(), x.device()), rstd = empty(stat_shape, x.dtype(), x.device());
-  backend(x.device()).layer_norm_rows(x.dtype(), rows, cols, xc.raw_data(), xhat.raw_data(), mu.raw_data(),
-                                      rstd.raw_data(), eps);
-  if (should_record({&x}))
-    record("LayerNormBackward", {x}, {xhat}, {x, mu, rstd}, [normalized_shape, eps, rows, cols](const BackwardContext& c, const TensorList& g) {
-      const Tensor x = c.saved(0), rs = c.saved(2), d = g[0];
-      if (GradMode::is_enabled())
-        return grad_through_reference({layer_norm_reference(x, normalized_shape, Tensor(), Tensor(), eps)}, g, {x});
-      const Tensor xc = contiguous(detach(x)), mu = c.saved(1);
-      Tensor dc = contiguous(d), dx = empty(d.shape(), d.dtype(), d.device());
-      backend(d.device()).layer_norm_backward_rows(d.dtype(), rows, cols, dc.raw_data(), xc.raw_data(), mu.raw_data(),
-                                                   rs.raw_data(), dx.raw_data());
-      return TensorList{dx};
+  const auto data = [](const Tensor& t) -> void* { return t.defined() ? t.raw_data() : nullptr; };
+  const LayerNormArgs args{x.dtype(), rows, cols, xc.raw_data(), data(wc), data(bc), mu.raw_data(), rstd.raw_data(), eps};
+  backend(x.device()).layer_norm_rows(args, y.raw_data());
+  if (should_record({&x, &weight, &bias}))
+    record("LayerNormBackward", {x, weight, bias}, {y}, affine_saved({x, mu, rstd}, weight, bias),
+           [normalized_shape, eps, rows, cols, has_w = weight.defined(), has_b = bias.defined()](
+               const BackwardContext& c, const TensorList& g) {
+      const Tensor x = c.saved(0), d = g[0];
+      const Tensor w = has_w ? c.saved(3) : Tensor(), b = has_b ? c.saved(3 + has_w) : Tensor();
+      if (GradMode::is_enabled()) {
+        TensorList inputs{x};
+        for (const Tensor& p : {w, b})
+          if (p.defined()) inputs.push_back(p);
+        TensorList grads = grad_through_reference({layer_norm_reference(x, normalized_shape, w, b, eps)}, g, inputs);
+        TensorList out{grads[0], Tensor(), Tensor()};
+        size_t next = 1;
+        if (w.defined()) out[1] = grads[next++];
+        if (b.defined()) out[2] = grads[next++];
+        return out;
+      }
+      const Tensor xc = contiguous(detach(x)), mu = c.saved(1), rs = c.saved(2);
+      const Tensor wc = w.defined() ? contiguous(detach(w)) : Tensor(), dc = contiguous(d);
+      Tensor dx = empty(d.shape(), d.dtype(), d.device());
+      Tensor dw = w.defined() && c.needs_grad(1) ? empty(normalized_shape, d.dtype(), d.device()) : Tensor();
+      Tensor db = b.defined() && c.needs_grad(2) ? empty(normalized_shape, d.dtype(), d.device()) : Tensor();
+      const auto data = [](const Tensor& t) -> void* { return t.defined() ? t.raw_data() : nullptr; };
+      const LayerNormArgs a{d.dtype(), rows, cols, xc.raw_data(), data(wc), nullptr, mu.raw_data(), rs.raw_data(), eps};
+      backend(d.device()).layer_norm_backward_rows(a, dc.raw_data(), dx.raw_data(), data(dw), data(db));
+      return TensorList{dx, dw, db};
     });
-  Tensor y = xhat;
-  if (weight.defined()) y = y * weight;
-  if (bias.defined()) y = y + bias;
   return y;
 }
 

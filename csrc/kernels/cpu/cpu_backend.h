@@ -40,10 +40,8 @@ class CpuBackend final : public Backend {
                uint64_t offset) override;
   // nn.cpp
   void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log) override;
-  void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean, void* rstd,
-                       double eps) override;
-  void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* x,
-                                const void* mean, const void* rstd, void* dx) override;
+  void layer_norm_rows(const LayerNormArgs& a, void* y) override;
+  void layer_norm_backward_rows(const LayerNormArgs& a, const void* dy, void* dx, void* dweight, void* dbias) override;
   void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets, void* loss,
                           void* lse) override;
   void cross_entropy_backward_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,

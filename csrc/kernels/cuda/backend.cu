@@ -45,14 +45,11 @@ void CudaBackend::softmax_rows(DType dtype, int64_t rows, int64_t cols, const vo
   cuda::softmax_rows(dtype, rows, cols, in, out, log, device);
 }
 
-void CudaBackend::layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean,
-                                  void* rstd, double eps) {
-  cuda::layer_norm_rows(dtype, rows, cols, in, out, mean, rstd, eps, device);
-}
+void CudaBackend::layer_norm_rows(const LayerNormArgs& a, void* y) { cuda::layer_norm_rows(a, y, device); }
 
-void CudaBackend::layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* x,
-                                           const void* mean, const void* rstd, void* dx) {
-  cuda::layer_norm_backward_rows(dtype, rows, cols, g, x, mean, rstd, dx, device);
+void CudaBackend::layer_norm_backward_rows(const LayerNormArgs& a, const void* dy, void* dx, void* dweight,
+                                           void* dbias) {
+  cuda::layer_norm_backward_rows(a, dy, dx, dweight, dbias, device);
 }
 
 void CudaBackend::cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets,

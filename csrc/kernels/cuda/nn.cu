@@ -93,6 +93,7 @@ struct StreamedRow {
   int lane;
 
   __device__ __forceinline__ void load(const T* x_, int64_t cols_, int lane_, bool) { x = x_, cols = cols_, lane = lane_; }
+  __device__ __forceinline__ int64_t col(int64_t j) const { return j; }
   __device__ __forceinline__ T at(int64_t j) const { return x[j]; }
   template <class F>
   __device__ __forceinline__ void for_each(F f) const {
@@ -146,40 +147,66 @@ __global__ void __launch_bounds__(Row::kBlockThreads) softmax_kernel(const T* in
 }
 
 // Two passes over the row (mean, then the centred second moment), as the CPU does.
-// y = (x - mu) rstd,  rstd = 1 / sqrt(mean((x - mu)^2) + eps)
+// y = (x - mu) rstd w + b,  rstd = 1 / sqrt(mean((x - mu)^2) + eps); w, b per column (null: 1, 0)
 template <class T, class Row>
-__global__ void __launch_bounds__(Row::kBlockThreads) layer_norm_kernel(const T* in, T* out, T* mean_out, T* rstd_out, int64_t rows, int64_t cols, double eps,
-                                  bool vectors) {
+__global__ void __launch_bounds__(Row::kBlockThreads) layer_norm_kernel(LayerNormArgs a, T* out, bool vectors) {
   __shared__ T scratch[32];
-  for_each_row<Row>(rows, [&](int64_t r, int lane) {
+  const T *in = static_cast<const T*>(a.x), *w = static_cast<const T*>(a.weight), *b = static_cast<const T*>(a.bias);
+  const int64_t cols = a.cols;
+  for_each_row<Row>(a.rows, [&](int64_t r, int lane) {
     Row x;
     x.load(in + r * cols, cols, lane, vectors);
     const T mu = row_reduce(x, [&](auto k) { return x.at(k); }, SumOp{}, T(0), scratch) / T(cols);
     const T ss = row_reduce(x, [&](auto k) { return (x.at(k) - mu) * (x.at(k) - mu); }, SumOp{}, T(0), scratch);
-    const T rstd = static_cast<T>(1.0 / sqrt(static_cast<double>(ss) / static_cast<double>(cols) + eps));
-    x.store(out + r * cols, vectors, [&](auto k) { return (x.at(k) - mu) * rstd; });
+    const T rstd = static_cast<T>(1.0 / sqrt(static_cast<double>(ss) / static_cast<double>(cols) + a.eps));
+    x.store(out + r * cols, vectors, [&](auto k) {
+      const T xhat = (x.at(k) - mu) * rstd;
+      return (w ? xhat * w[x.col(k)] : xhat) + (b ? b[x.col(k)] : T(0));
+    });
     if (lane == 0) {
-      mean_out[r] = mu;
-      rstd_out[r] = rstd;
+      static_cast<T*>(a.mean)[r] = mu;
+      static_cast<T*>(a.rstd)[r] = rstd;
     }
   });
 }
 
-// dx = rstd (g - mean(g) - xhat mean(g xhat)), xhat = (x - mean) rstd rebuilt from the forward's input
+// dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy w, xhat = (x - mean) rstd
+// rebuilt from the forward's input
 template <class T, class Row>
-__global__ void __launch_bounds__(Row::kBlockThreads) layer_norm_backward_kernel(const T* g, const T* x, const T* mean, const T* rstd, T* dx, int64_t rows, int64_t cols,
-                                           bool vectors) {
+__global__ void __launch_bounds__(Row::kBlockThreads) layer_norm_backward_kernel(LayerNormArgs a, const T* g, T* dx,
+                                                                                 bool vectors) {
   __shared__ T scratch[32];
-  for_each_row<Row>(rows, [&](int64_t r, int lane) {
+  const T *x = static_cast<const T*>(a.x), *w = static_cast<const T*>(a.weight);
+  const int64_t cols = a.cols;
+  for_each_row<Row>(a.rows, [&](int64_t r, int lane) {
     Row gr, xr;
     gr.load(g + r * cols, cols, lane, vectors);
     xr.load(x + r * cols, cols, lane, vectors);
-    const T mu = mean[r], rs = rstd[r];
+    const T mu = static_cast<const T*>(a.mean)[r], rs = static_cast<const T*>(a.rstd)[r];
     const auto xhat = [&](auto k) { return (xr.at(k) - mu) * rs; };
-    const T mg = row_reduce(gr, [&](auto k) { return gr.at(k); }, SumOp{}, T(0), scratch) / T(cols);
-    const T mgx = row_reduce(gr, [&](auto k) { return gr.at(k) * xhat(k); }, SumOp{}, T(0), scratch) / T(cols);
-    gr.store(dx + r * cols, vectors, [&](auto k) { return rs * (gr.at(k) - mg - xhat(k) * mgx); });
+    const auto dxhat = [&](auto k) { return w ? gr.at(k) * w[gr.col(k)] : gr.at(k); };
+    const T mg = row_reduce(gr, dxhat, SumOp{}, T(0), scratch) / T(cols);
+    const T mgx = row_reduce(gr, [&](auto k) { return dxhat(k) * xhat(k); }, SumOp{}, T(0), scratch) / T(cols);
+    gr.store(dx + r * cols, vectors, [&](auto k) { return rs * (dxhat(k) - mg - xhat(k) * mgx); });
   });
+}
+
+// dw_j = sum_r dy_rj xhat_rj, db_j = sum_r dy_rj: a thread per column walks down the rows
+// (neighbouring threads read neighbouring columns: coalesced), in the order of the rows, so the
+// sums are the same run after run. Either output may be null.
+template <class T>
+__global__ void layer_norm_param_grads_kernel(LayerNormArgs a, const T* g, T* dw, T* db) {
+  const T *x = static_cast<const T*>(a.x), *mean = static_cast<const T*>(a.mean), *rstd = static_cast<const T*>(a.rstd);
+  for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < a.cols; j += int64_t(gridDim.x) * blockDim.x) {
+    double sw = 0, sb = 0;
+    for (int64_t r = 0; r < a.rows; ++r) {
+      const T gv = g[r * a.cols + j];
+      sw += static_cast<double>(gv) * static_cast<double>((x[r * a.cols + j] - mean[r]) * rstd[r]);
+      sb += gv;
+    }
+    if (dw) dw[j] = static_cast<T>(sw);
+    if (db) db[j] = static_cast<T>(sb);
+  }
 }
 
 // lse_i = m + log sum_j exp(x_ij - m);  loss_i = lse_i - x_i,t_i  (0 for ignored rows, t_i < 0)
@@ -256,34 +283,35 @@ void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void*
   });
 }
 
-void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean, void* rstd,
-                     double eps, int device) {
-  if (rows == 0) return;
-  TG_DISPATCH_FLOAT(dtype, "layer_norm", [&](auto tag) {
+void layer_norm_rows(const LayerNormArgs& a, void* y, int device) {
+  if (a.rows == 0) return;
+  TG_DISPATCH_FLOAT(a.dtype, "layer_norm", [&](auto tag) {
     using T = decltype(tag);
-    const bool vectors = rows_vectorizable<T>(cols, {in, out});
-    with_row_kind<T>(cols, [&](auto row) {
+    const bool vectors = rows_vectorizable<T>(a.cols, {a.x, y});
+    with_row_kind<T>(a.cols, [&](auto row) {
       using Row = decltype(row);
-      launch("layer_norm", device, row_blocks<Row>(rows), Row::kBlockThreads, layer_norm_kernel<T, Row>,
-             static_cast<const T*>(in), static_cast<T*>(out), static_cast<T*>(mean), static_cast<T*>(rstd), rows, cols,
-             eps, vectors);
+      launch("layer_norm", device, row_blocks<Row>(a.rows), Row::kBlockThreads, layer_norm_kernel<T, Row>, a,
+             static_cast<T*>(y), vectors);
     });
   });
 }
 
-void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* x,
-                              const void* mean, const void* rstd, void* dx, int device) {
-  if (rows * cols == 0) return;
-  TG_DISPATCH_FLOAT(dtype, "layer_norm backward", [&](auto tag) {
+void layer_norm_backward_rows(const LayerNormArgs& a, const void* dy, void* dx, void* dweight, void* dbias,
+                              int device) {
+  if (a.cols == 0) return;
+  TG_DISPATCH_FLOAT(a.dtype, "layer_norm backward", [&](auto tag) {
     using T = decltype(tag);
-    const bool vectors = rows_vectorizable<T>(cols, {g, x, dx});
-    with_row_kind<T>(cols, [&](auto row) {
-      using Row = decltype(row);
-      launch("layer_norm backward", device, row_blocks<Row>(rows), Row::kBlockThreads, layer_norm_backward_kernel<T, Row>,
-             static_cast<const T*>(g), static_cast<const T*>(x), static_cast<const T*>(mean), static_cast<const T*>(rstd),
-             static_cast<T*>(dx),
-             rows, cols, vectors);
-    });
+    const bool vectors = rows_vectorizable<T>(a.cols, {dy, a.x, dx});
+    if (a.rows > 0)
+      with_row_kind<T>(a.cols, [&](auto row) {
+        using Row = decltype(row);
+        launch("layer_norm backward", device, row_blocks<Row>(a.rows), Row::kBlockThreads,
+               layer_norm_backward_kernel<T, Row>, a, static_cast<const T*>(dy), static_cast<T*>(dx), vectors);
+      });
+    if (dweight || dbias)  // zeros when there are no rows
+      launch("layer_norm weight and bias gradients", device, blocks_for(a.cols), kThreads,
+             layer_norm_param_grads_kernel<T>, a, static_cast<const T*>(dy), static_cast<T*>(dweight),
+             static_cast<T*>(dbias));
   });
 }
 

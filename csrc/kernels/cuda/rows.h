@@ -6,17 +6,16 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "kernels/layer_norm_args.h"
 
 namespace tg::cuda {
 
 // Softmax (or log-softmax) of each row, max-subtracted.
 void softmax_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, bool log, int device);
-// out = (x - mean) * rstd; mean and rstd per row saved.
-void layer_norm_rows(DType dtype, int64_t rows, int64_t cols, const void* in, void* out, void* mean, void* rstd,
-                     double eps, int device);
-// dx = rstd (g - mean(g) - xhat mean(g xhat)), xhat = (x - mean) rstd.
-void layer_norm_backward_rows(DType dtype, int64_t rows, int64_t cols, const void* g, const void* x,
-                              const void* mean, const void* rstd, void* dx, int device);
+// y = xhat * weight + bias, xhat = (x - mean) * rstd; mean and rstd per row saved.
+void layer_norm_rows(const LayerNormArgs& a, void* y, int device);
+// dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy * weight; dweight, dbias over the rows.
+void layer_norm_backward_rows(const LayerNormArgs& a, const void* dy, void* dx, void* dweight, void* dbias, int device);
 // lse_i = log sum_j exp(x_ij), loss_i = lse_i - x_i,t_i (0 for ignored rows, t_i = -1).
 void cross_entropy_rows(DType dtype, int64_t rows, int64_t C, const void* logits, const int64_t* targets, void* loss,
                         void* lse, int device);
