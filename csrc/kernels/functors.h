@@ -159,6 +159,29 @@ HD float erf_float(float x) {
   return x < 0.0f ? -r : (x == 0.0f ? x : r);  // keeps the sign of -0
 }
 
+// The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2 for float, from one erfc form on the
+// whole line (no series branch, so about half erf_float's work):
+//   a = |x| / sqrt 2,  erfc(a) = exp(-a^2) t Q(t),  t = 1 / (1 + a/2),  Q of degree 8 fitted on
+//   a in [0, 9.5] (relative error 1.4e-7; kernels/fit_float_math.py);
+//   x < 0: Phi = erfc(a) / 2, accurate relative to itself (gelu's negative tail keeps its digits,
+//          where 1 + erf(x / sqrt 2) would cancel); x >= 0: Phi = 1 - erfc(a) / 2.
+// About 4e-7 relative; Phi(-inf) = 0, Phi(inf) = 1, NaN stays NaN.
+HD float normal_cdf_float(float x) {
+  const float a = (x < 0.0f ? -x : x) * 0.70710678118654752440f;
+  const float t = 1.0f / (1.0f + 0.5f * a);
+  float q = -6.1273979431e-02f;
+  q = q * t + 2.9449899243e-01f;
+  q = q * t + -5.0602635629e-01f;
+  q = q * t + 2.9765056064e-01f;
+  q = q * t + -3.8789432742e-02f;
+  q = q * t + 2.0728548789e-01f;
+  q = q * t + 2.4207497623e-01f;
+  q = q * t + 2.8249934660e-01f;
+  q = q * t + 2.8208026332e-01f;
+  const float half_erfc = 0.5f * exp_float(-a * a) * t * q;
+  return x < 0.0f ? half_erfc : 1.0f - half_erfc;
+}
+
 // tanh for float, straight-line like erf_float.
 //   |x| < 0.625: x P(x^2), P a degree-5 least-squares fit of tanh(x)/x (1e-7 relative);
 //   otherwise:   1 - 2 / (exp(2|x|) + 1), which tends to 1 without overflow (exp -> inf gives 1).
@@ -180,7 +203,10 @@ HD float tanh_float(float x) {
 template <class T> HD T exp_vec(T x) { return std::exp(x); }
 template <class T> HD T erf_vec(T x) { return std::erf(x); }
 template <class T> HD T tanh_vec(T x) { return std::tanh(x); }
+template <class T> HD T normal_cdf(T x) { return T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440))); }
 #else
+template <class T> HD T normal_cdf(T x) { return T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440))); }
+template <> HD float normal_cdf(float x) { return normal_cdf_float(x); }
 template <class T> HD T exp_vec(T x) { return std::exp(x); }
 template <> HD float exp_vec(float x) { return exp_float(x); }
 template <class T> HD T erf_vec(T x) { return std::erf(x); }
@@ -189,16 +215,13 @@ template <class T> HD T tanh_vec(T x) { return std::tanh(x); }
 template <> HD float tanh_vec(float x) { return tanh_float(x); }
 #endif
 
-template <class T> HD T sigmoid(T x) {
-  // Never exponentiates a large positive number: e = exp(-|x|) is in (0, 1], and both
-  // 1 / (1 + e) (x >= 0) and e / (1 + e) (x < 0) stay in (0, 1].
-  const T e = exp_vec(x < T(0) ? x : -x);
-  const T r = T(1) / (T(1) + e);
-  return x >= T(0) ? r : e * r;
-}
+// sigmoid(x) = 1 / (1 + e^-x): one exp and one division, no branch. For very negative x, e^-x
+// overflows to inf and the quotient is 0, the true value rounded (below 1e-38 in float32);
+// for very positive x it is 1; relative error about 2 ulp throughout.
+template <class T> HD T sigmoid(T x) { return T(1) / (T(1) + exp_vec(-x)); }
 template <class T> HD T relu(T x) { return x > T(0) ? x : T(0); }
 // gelu(x) = x * Phi(x) = x/2 * (1 + erf(x / sqrt 2))
-template <class T> HD T gelu(T x) { return T(0.5) * x * (T(1) + erf_vec(x * T(0.70710678118654752440))); }
+template <class T> HD T gelu(T x) { return x * normal_cdf(x); }
 // tanh form: x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
 template <class T> HD T gelu_tanh(T x) {
   return T(0.5) * x * (T(1) + tanh_vec(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
@@ -207,7 +230,7 @@ template <class T> HD T silu(T x) { return x * sigmoid(x); }
 // gelu's derivatives, written here only (the op differentiates its composite reference under create_graph):
 // erf form:  d gelu / dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi)
 template <class T> HD T gelu_grad(T x) {
-  const T cdf = T(0.5) * (T(1) + erf_vec(x * T(0.70710678118654752440)));
+  const T cdf = normal_cdf(x);
   const T pdf = exp_vec(T(-0.5) * x * x) * T(0.39894228040143267794);
   return cdf + x * pdf;
 }

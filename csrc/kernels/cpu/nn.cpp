@@ -14,6 +14,27 @@ int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<i
 
 // Each kernel's rows [b, e) in one SIMD-cloned function (the threads only split the rows).
 
+// out_j = exp(x_j - m), returning sum_j out_j: one pass for the exps and their sum. The sum runs
+// in full-width T lanes over blocks of 64 (a lane adds at most 8 terms, all positive: a few ulp)
+// and the blocks' sums add up in double, so long rows keep their precision.
+template <class T>
+TG_ALWAYS_INLINE double exps_and_sum(const T* x, T m, T* out, int64_t n) {
+  constexpr int64_t kBlock = 64;
+  double s = 0;
+  for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
+    const int64_t j1 = std::min(n, j0 + kBlock);
+    T block = 0;
+#pragma omp simd reduction(+ : block)
+    for (int64_t j = j0; j < j1; ++j) {
+      const T e = fn::exp_vec(x[j] - m);
+      out[j] = e;
+      block += e;
+    }
+    s += block;
+  }
+  return s;
+}
+
 // softmax(x)_j = exp(x_j - m) / sum_k exp(x_k - m), m = max_k x_k (exact, and no overflow).
 // A row of all -inf has no maximum to subtract: it gives NaN, as in PyTorch.
 template <class T>
@@ -22,9 +43,7 @@ TG_SIMD_CLONES void softmax_range(const T* x, T* y, int64_t cols, int64_t b, int
     const T* xr = x + r * cols;
     T* yr = y + r * cols;
     const T m = row_max(xr, cols);
-    // exps first (a loop the compiler widens), then their sum in double
-    for (int64_t j = 0; j < cols; ++j) yr[j] = fn::exp_vec(xr[j] - m);
-    const double s = row_sum(yr, cols);
+    const double s = exps_and_sum(xr, m, yr, cols);
     if (log) {
       const T lse = m + static_cast<T>(std::log(s));
       for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] - lse;
@@ -117,8 +136,7 @@ TG_SIMD_CLONES void cross_entropy_range(const T* x, const int64_t* targets, T* l
   for (int64_t r = b; r < e; ++r) {
     const T* xr = x + r * C;
     const T m = row_max(xr, C);
-    for (int64_t j = 0; j < C; ++j) scratch[j] = fn::exp_vec(xr[j] - m);
-    lse[r] = m + static_cast<T>(std::log(row_sum(scratch, C)));
+    lse[r] = m + static_cast<T>(std::log(exps_and_sum(xr, m, scratch, C)));
     loss[r] = targets[r] < 0 ? T(0) : lse[r] - xr[targets[r]];
   }
 }
