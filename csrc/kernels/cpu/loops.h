@@ -148,26 +148,29 @@ struct StridedLoop {
 #endif
 
 // Written with GCC/Clang vector extensions: SLP vectorisation of scalar partials is fragile
-// (the partials get split into scalar registers first), a vector type is not. A 32-byte vector
-// is one AVX register in the x86-64-v3 clone and two SSE registers in the baseline one.
-template <class T> struct Vec32 { typedef T type __attribute__((vector_size(32))); };
-using Double4 = Vec32<double>::type;
+// (the partials get split into scalar registers first), a vector type is not. A 64-byte vector
+// is one AVX-512 register in the x86-64-v4 clone, two AVX registers in the v3 one and four SSE
+// registers in the baseline.
+template <class T> struct Vec64 { typedef T type __attribute__((vector_size(64))); };
+using Double8 = Vec64<double>::type;
+constexpr int64_t kDoubleLanes = 8;
 
 template <class T>
-TG_ALWAYS_INLINE Double4 load_double4(const T* p) {
-  return Double4{static_cast<double>(p[0]), static_cast<double>(p[1]), static_cast<double>(p[2]),
-                 static_cast<double>(p[3])};
+TG_ALWAYS_INLINE Double8 load_double8(const T* p) {
+  Double8 v;
+  for (int k = 0; k < kDoubleLanes; ++k) v[k] = static_cast<double>(p[k]);
+  return v;
 }
-TG_ALWAYS_INLINE double horizontal_sum(Double4 a, Double4 b) {
+TG_ALWAYS_INLINE double horizontal_sum(Double8 a, Double8 b) {
   a += b;
-  return (a[0] + a[1]) + (a[2] + a[3]);
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
 // A NaN is skipped by the max (x > m is false); callers see it again when they use the row
 // (exp(NaN - m) is NaN), so rows with NaN still come out NaN.
 template <class T>
 TG_ALWAYS_INLINE T row_max(const T* x, int64_t n) {
-  using V = typename Vec32<T>::type;
+  using V = typename Vec64<T>::type;
   constexpr int W = sizeof(V) / sizeof(T);
   const T lowest = -std::numeric_limits<T>::infinity();
   V m0, m1;
@@ -187,44 +190,42 @@ TG_ALWAYS_INLINE T row_max(const T* x, int64_t n) {
   return best;
 }
 
-// Sums accumulate in double (float rows keep their precision), two vectors of four partials.
+// Sums accumulate in double (float rows keep their precision), two vectors of eight partials.
 //   row_sum = sum_j x_j,  row_dot = sum_j x_j y_j,  row_sq_dev = sum_j (x_j - c)^2
-template <class T>
-TG_ALWAYS_INLINE double row_sum(const T* x, int64_t n) {
-  Double4 s0 = {0, 0, 0, 0}, s1 = s0;
+// One loop serves the three: lanes(j) is the terms of elements j .. j + 7 as a vector, term(j)
+// the one term of element j (the tail).
+template <class Lanes, class Term>
+TG_ALWAYS_INLINE double row_accumulate(int64_t n, Lanes lanes, Term term) {
+  Double8 s0 = {}, s1 = {};
   int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    s0 += load_double4(x + j);
-    s1 += load_double4(x + j + 4);
+  for (; j + 2 * kDoubleLanes <= n; j += 2 * kDoubleLanes) {
+    s0 += lanes(j);
+    s1 += lanes(j + kDoubleLanes);
   }
   double t = horizontal_sum(s0, s1);
-  for (; j < n; ++j) t += x[j];
+  for (; j < n; ++j) t += term(j);
   return t;
+}
+template <class T>
+TG_ALWAYS_INLINE double row_sum(const T* x, int64_t n) {
+  return row_accumulate(
+      n, [&](int64_t j) { return load_double8(x + j); }, [&](int64_t j) { return static_cast<double>(x[j]); });
 }
 template <class T>
 TG_ALWAYS_INLINE double row_dot(const T* x, const T* y, int64_t n) {
-  Double4 s0 = {0, 0, 0, 0}, s1 = s0;
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    s0 += load_double4(x + j) * load_double4(y + j);
-    s1 += load_double4(x + j + 4) * load_double4(y + j + 4);
-  }
-  double t = horizontal_sum(s0, s1);
-  for (; j < n; ++j) t += static_cast<double>(x[j]) * y[j];
-  return t;
+  return row_accumulate(
+      n, [&](int64_t j) { return load_double8(x + j) * load_double8(y + j); },
+      [&](int64_t j) { return static_cast<double>(x[j]) * y[j]; });
 }
 template <class T>
 TG_ALWAYS_INLINE double row_sq_dev(const T* x, int64_t n, double c) {
-  Double4 s0 = {0, 0, 0, 0}, s1 = s0;
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    const Double4 d0 = load_double4(x + j) - c, d1 = load_double4(x + j + 4) - c;
-    s0 += d0 * d0;
-    s1 += d1 * d1;
-  }
-  double t = horizontal_sum(s0, s1);
-  for (; j < n; ++j) t += (x[j] - c) * (x[j] - c);
-  return t;
+  return row_accumulate(
+      n,
+      [&](int64_t j) {
+        const Double8 d = load_double8(x + j) - c;
+        return d * d;
+      },
+      [&](int64_t j) { return (x[j] - c) * (x[j] - c); });
 }
 
 }  // namespace tg::cpu

@@ -10,6 +10,7 @@
 // The row and column loops are SIMD-cloned (loops.h): AVX-512, AVX2 or the baseline, chosen for
 // the CPU at load time. Memory-bound at large sizes: one read of the input.
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -122,7 +123,7 @@ TG_ALWAYS_INLINE T row_extreme(const T* x, int64_t n) {
     // Start from -inf (+inf), not lowest(): a row of -inf has -inf as its max, and argmax's
     // search for the first element equal to the extreme must find one.
     T m = is_max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
-    bool nan = false;
+    int nan = 0;  // an int, not a bool: GCC vectorises an int or-reduction, not a bool one
     if constexpr (is_max) {
 #pragma omp simd reduction(max : m) reduction(| : nan)
       for (int64_t j = 0; j < n; ++j) m = x[j] > m ? x[j] : m, nan |= x[j] != x[j];
@@ -138,23 +139,35 @@ TG_ALWAYS_INLINE T row_extreme(const T* x, int64_t n) {
   }
 }
 
+// The first j in [0, n) with x[j] == best (the first NaN when best is NaN); best is in the row.
+template <class T>
+TG_ALWAYS_INLINE int64_t first_index_of(const T* x, T best) {
+  int64_t j = 0;
+  if (best != best) {
+    while (x[j] == x[j]) ++j;
+  } else {
+    while (x[j] != best) ++j;
+  }
+  return j;
+}
+
 // Rows: the extreme value in one vector pass, then (for an index) the first element equal to it.
 template <class T, bool is_max, bool want_index>
 TG_SIMD_CLONES void extreme_rows(const T* in, void* out, int64_t r, int64_t b, int64_t e) {
   for (int64_t o = b; o < e; ++o) {
     const T* x = in + o * r;
     const T best = row_extreme<T, is_max>(x, r);
-    if constexpr (want_index) {
-      int64_t j = 0;
-      if (best != best) {
-        while (x[j] == x[j]) ++j;
-      } else {
-        while (x[j] != best) ++j;
-      }
-      static_cast<int64_t*>(out)[o] = j;
-    } else {
-      static_cast<T*>(out)[o] = best;
-    }
+    if constexpr (want_index) static_cast<int64_t*>(out)[o] = first_index_of(x, best);
+    else static_cast<T*>(out)[o] = best;
+  }
+}
+
+// Pieces [b, e) of rows cut into chunks of kChunk (piece t: chunk t % chunks of row t / chunks).
+template <class T, bool is_max>
+TG_SIMD_CLONES void extreme_chunks(const T* in, T* partial, int64_t r, int64_t chunks, int64_t b, int64_t e) {
+  for (int64_t t = b; t < e; ++t) {
+    const int64_t o = t / chunks, start = (t % chunks) * kChunk;
+    partial[t] = row_extreme<T, is_max>(in + o * r + start, std::min(kChunk, r - start));
   }
 }
 
@@ -181,6 +194,21 @@ TG_SIMD_CLONES void extreme_columns(const T* in, void* out, int64_t r, int64_t i
 
 template <class T, bool is_max, bool want_index>
 void extreme_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, void* out) {
+  if (inner == 1 && r >= 2 * kChunk && outer < 16) {  // few long rows: threads share each row
+    const int64_t chunks = (r + kChunk - 1) / kChunk;
+    std::unique_ptr<T[]> partial(new T[static_cast<size_t>(outer * chunks)]);  // T may be bool
+    parallel_for(outer * chunks, 1,
+                 [&](int64_t b, int64_t e) { extreme_chunks<T, is_max>(in, partial.get(), r, chunks, b, e); });
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* part = partial.get() + o * chunks;
+      int64_t c = 0;  // the first chunk holding the extreme
+      for (int64_t k = 1; k < chunks; ++k)
+        if (better<T, is_max>(part[k], part[c])) c = k;
+      if constexpr (want_index) static_cast<int64_t*>(out)[o] = c * kChunk + first_index_of(in + o * r + c * kChunk, part[c]);
+      else static_cast<T*>(out)[o] = part[c];
+    }
+    return;
+  }
   if (inner == 1) {
     parallel_for(outer, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(r, 1)),
                  [&](int64_t b, int64_t e) { extreme_rows<T, is_max, want_index>(in, out, r, b, e); });
