@@ -7,9 +7,10 @@
 #   build     the extension with the CUDA backend for this GPU's architecture only (fast)
 #   check     benchmarks/cuda/{gemm,attention,rows}_check --check: the GEMM, fused-attention and row
 #             kernels against double-precision CPU references (built by build_checks.sh)
-#   hopper    the opt-in Hopper attention kernels (TAPEGRAD_CUDA_ATTENTION=wgmma): attention_check's
-#             checks and timings, the suite's CUDA attention rows (beside PyTorch's flash backend),
-#             the attention tests, and those under compute-sanitizer memcheck
+#   hopper    the Hopper attention kernels (wgmma, the default for bfloat16 on sm_90) against the
+#             mma.sync ones (TAPEGRAD_CUDA_ATTENTION=mma): attention_check's checks and timings of
+#             both, the suite's CUDA attention rows of both (beside PyTorch's flash backend), the
+#             attention tests, and those under compute-sanitizer memcheck
 #   test      the whole test suite on the GPU machine (CUDA rows run; nothing may skip for lack of a GPU)
 #   sanitize  the CUDA tests under compute-sanitizer memcheck (the issue's bar: 0 errors)
 #   bench     the suite's CUDA cases (python -m tapegrad.bench --device cuda) beside PyTorch CUDA,
@@ -55,11 +56,13 @@ for stage in "${stages[@]}"; do
     check) run_stage checks bash -c "bash benchmarks/cuda/build_checks.sh &&
         build/gemm_check --check && build/attention_check --check && build/rows_check --check" ;;
     # Time limits: kernels that have never run on a GPU may hang (an mbarrier phase that never completes).
-    hopper) run_stage hopper bash -c "set -e; export TAPEGRAD_CUDA_ATTENTION=wgmma
+    hopper) run_stage hopper bash -c "set -e
         [ -x build/attention_check ] || bash benchmarks/cuda/build_checks.sh
         timeout 300 build/attention_check --check
         timeout 120 build/attention_check --bench
+        TAPEGRAD_CUDA_ATTENTION=mma timeout 120 build/attention_check --bench
         timeout 300 python3 -m tapegrad.bench --device cuda --only attention --json '$OUT_DIR/bench_hopper_attention.json'
+        TAPEGRAD_CUDA_ATTENTION=mma timeout 300 python3 -m tapegrad.bench --device cuda --only 'attention.*bfloat16'
         timeout 300 python3 -m pytest -q -p no:cacheprovider tests/cuda/test_cuda_kernels.py -k attention
         timeout 300 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
           python3 -m pytest -q -x -p no:cacheprovider tests/cuda/test_cuda_kernels.py -k attention" ;;

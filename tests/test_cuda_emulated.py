@@ -95,13 +95,13 @@ ATTENTION_CASES = [  # N, L, S, E, Ev, causal, mask, dropout_p, misalign
     (2, 70, 90, 48, 112, False, None, 0.0, False),
 ]
 # (dtype, environment, tolerance): float32 on the CUDA cores, and as tf32 on the tensor cores
-# (allow_tf32); bfloat16 on the Hopper kernels (TAPEGRAD_CUDA_ATTENTION=wgmma: where the head dim
-# is 64 or more and the TMA can read the operands, else mma.sync), on the mma.sync kernels of an
+# (allow_tf32); bfloat16 on the Hopper kernels (the default on sm_90: where the head dim is 64 or
+# more and the TMA can read the operands, else mma.sync), on the mma.sync kernels of an
 # sm_80 device (the backward with 128-key tiles and two query stages, with one stage, and with
 # 64-key tiles), and on the CUDA cores when TAPEGRAD_CUDA_ATTENTION=simt.
 SM80 = {"TAPEGRAD_EMULATED_SM": "80"}
 ATTENTION_PATHS = {"f32": ("f32", {}, 2e-4), "tf32-tensor-cores": ("tf32", {}, 3e-3),
-                   "bf16-hopper": ("bf16", {"TAPEGRAD_CUDA_ATTENTION": "wgmma"}, 2.5e-2),
+                   "bf16-hopper": ("bf16", {}, 2.5e-2),
                    "bf16-tensor-cores": ("bf16", SM80, 2.5e-2),
                    "bf16-tensor-cores-one-stage": ("bf16", {**SM80, "TAPEGRAD_CUDA_ATTENTION_STAGES": "1"}, 2.5e-2),
                    "bf16-tensor-cores-64-keys": ("bf16", {**SM80, "TAPEGRAD_CUDA_ATTENTION_KEY_TILE": "64"}, 2.5e-2),

@@ -1,6 +1,6 @@
 // The fused-attention kernels (csrc/kernels/cuda/attention.cu and what it dispatches to: the CUDA
 // cores, attention_simt.cuh; the tensor cores, attention_tc.cu; Hopper, sm90/attention_wgmma.cu
-// behind TAPEGRAD_CUDA_ATTENTION=wgmma), forward and backward, checked against a double-precision
+// for bfloat16 on sm_90 unless TAPEGRAD_CUDA_ATTENTION=mma), forward and backward, checked against a double-precision
 // CPU reference of the CPU kernel's semantics (exit status 1 on any failure), then timed in
 // TFLOP/s. One program, two builds (benchmarks/cuda/build_checks.sh; check_common.cuh says what
 // each runs):

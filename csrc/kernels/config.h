@@ -12,9 +12,9 @@ struct KernelConfig {
   bool cpu_gemm_portable = false;
   // TAPEGRAD_CUDA_MATMUL=own|cublas: the CUDA GEMM at start (default: cuBLAS when built).
   bool cuda_matmul_own = false, cuda_matmul_cublas = false;
-  // TAPEGRAD_CUDA_ATTENTION=simt|wgmma: the CUDA-core attention kernels for every type, or the
-  // Hopper ones (sm90/) for bfloat16 where they apply.
-  bool cuda_attention_simt = false, cuda_attention_wgmma = false;
+  // TAPEGRAD_CUDA_ATTENTION=simt|mma: the CUDA-core attention kernels for every type, or bfloat16
+  // on the mma.sync kernels on Hopper too (the default there: the wgmma ones, sm90/, where they apply).
+  bool cuda_attention_simt = false, cuda_attention_mma = false;
   // TAPEGRAD_CUDA_ATTENTION_KEY_TILE=64, TAPEGRAD_CUDA_ATTENTION_STAGES=1: the tensor-core
   // attention backward's smaller key tile and its single query stage.
   bool cuda_attention_key_tile_64 = false, cuda_attention_one_stage = false;
@@ -31,7 +31,7 @@ inline const KernelConfig& kernel_config() {
     c.cuda_matmul_own = is("TAPEGRAD_CUDA_MATMUL", "own");
     c.cuda_matmul_cublas = is("TAPEGRAD_CUDA_MATMUL", "cublas");
     c.cuda_attention_simt = is("TAPEGRAD_CUDA_ATTENTION", "simt");
-    c.cuda_attention_wgmma = is("TAPEGRAD_CUDA_ATTENTION", "wgmma");
+    c.cuda_attention_mma = is("TAPEGRAD_CUDA_ATTENTION", "mma");
     c.cuda_attention_key_tile_64 = is("TAPEGRAD_CUDA_ATTENTION_KEY_TILE", "64");
     c.cuda_attention_one_stage = is("TAPEGRAD_CUDA_ATTENTION_STAGES", "1");
     return c;

@@ -181,13 +181,14 @@ def test_bfloat16_attention_matches_float64(L, S, E, causal):
 
 
 @gpu
-def test_bfloat16_attention_on_the_hopper_kernels_matches_float64():
-    """TAPEGRAD_CUDA_ATTENTION=wgmma (read once per process, so in a child process) puts bfloat16
-    attention on the wgmma kernels where the device is an sm_90 one (head dims 64 and 128 here;
-    32 falls back): the bfloat16 attention checks above must hold there too."""
+def test_bfloat16_attention_on_the_mma_kernels_matches_float64():
+    """On an sm_90 device bfloat16 attention takes the wgmma kernels where they apply (head dims 64
+    and 128 in the test above; 32 falls back to mma.sync). TAPEGRAD_CUDA_ATTENTION=mma (read once
+    per process, so in a child process) keeps it on the mma.sync kernels there: the bfloat16
+    attention checks above must hold on those too."""
     test = f"{Path(__file__).resolve()}::test_bfloat16_attention_matches_float64"
     ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
-                         env={**os.environ, "TAPEGRAD_CUDA_ATTENTION": "wgmma"}, capture_output=True, text=True,
+                         env={**os.environ, "TAPEGRAD_CUDA_ATTENTION": "mma"}, capture_output=True, text=True,
                          timeout=900)
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-4000:]
     assert "4 passed" in ran.stdout, ran.stdout[-2000:]
