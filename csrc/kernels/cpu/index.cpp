@@ -30,7 +30,7 @@ void CpuBackend::index_select(DType dtype, int64_t outer, int64_t n_in, int64_t 
   const int64_t isz = itemsize(dtype), row = inner * isz;
   const char* src = static_cast<const char*>(in);
   char* dst = static_cast<char*>(out);
-  parallel_for(outer * n_index, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+  parallel_for(outer * n_index, grain_for(inner), [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       int64_t o = t / n_index, j = t % n_index;
       std::memcpy(dst + t * row, src + (o * n_in + index[j]) * row, row);
@@ -45,7 +45,7 @@ void CpuBackend::index_add(DType dtype, int64_t outer, int64_t n_out, int64_t in
     T* o = static_cast<T*>(out);
     const T* s = static_cast<const T*>(src);
     // Threads split the inner axis: two indices may name the same row, so rows are not split.
-    parallel_for(inner, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(outer * n_index, 1)), [&](int64_t ib, int64_t ie) {
+    parallel_for(inner, grain_for(outer * n_index), [&](int64_t ib, int64_t ie) {
       for (int64_t b = 0; b < outer; ++b)
         for (int64_t j = 0; j < n_index; ++j) {
           T* d = o + (b * n_out + index[j]) * inner;

@@ -2,6 +2,7 @@
 // in every operand are merged first, so a contiguous or scalar-broadcast case becomes one flat
 // inner loop that the compiler vectorises. Large ranges are split over OpenMP threads.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <limits>
@@ -30,6 +31,9 @@ namespace tg::cpu {
 #endif
 
 constexpr int64_t kParallelGrain = 32768;  // elements below which threads cost more than they give
+
+// The grain of a loop whose items each touch `work` elements (a row of a reduction, say).
+constexpr int64_t grain_for(int64_t work) { return work <= 1 ? kParallelGrain : std::max<int64_t>(1, kParallelGrain / work); }
 
 constexpr int kMaxLoopDims = 16;
 

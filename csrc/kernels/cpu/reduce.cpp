@@ -85,8 +85,8 @@ void for_column_blocks(int64_t inner, int64_t b, int64_t e, F block) {
 
 template <class T>
 void sum_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, T* out) {
-  if (inner > 1) {
-    parallel_for(outer * inner, kParallelGrain, [&](int64_t b, int64_t e) {
+  if (inner > 1) {  // the grain counts outputs, each of r inputs: a middle-dim sum is threaded too
+    parallel_for(outer * inner, grain_for(r), [&](int64_t b, int64_t e) {
       for_column_blocks(inner, b, e, [&](int64_t o, int64_t c0, int64_t n) { sum_columns(in, out, r, inner, o, c0, n); });
     });
     return;
@@ -102,7 +102,7 @@ void sum_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, T* out) {
     }
     return;
   }
-  parallel_for(outer, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(r, 1)),
+  parallel_for(outer, grain_for(r),
                [&](int64_t b, int64_t e) { sum_rows(in, out, r, b, e); });
 }
 
@@ -210,11 +210,11 @@ void extreme_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, void* 
     return;
   }
   if (inner == 1) {
-    parallel_for(outer, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(r, 1)),
+    parallel_for(outer, grain_for(r),
                  [&](int64_t b, int64_t e) { extreme_rows<T, is_max, want_index>(in, out, r, b, e); });
     return;
   }
-  parallel_for(outer * inner, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(r, 1)), [&](int64_t b, int64_t e) {
+  parallel_for(outer * inner, grain_for(r), [&](int64_t b, int64_t e) {
     for_column_blocks(inner, b, e, [&](int64_t o, int64_t c0, int64_t n) {
       extreme_columns<T, is_max, want_index>(in, out, r, inner, o, c0, n);
     });
