@@ -53,7 +53,7 @@ void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int64_t 
   // Threads only for a block worth it (~256 KB): a parallel region costs microseconds, and far
   // more when the cores are shared with other processes.
   const int64_t panel_elems = std::max<int64_t>(1, NR * kc);
-  parallel_for(panels, std::max<int64_t>(1, (int64_t(1) << 16) / panel_elems), [&](int64_t pb, int64_t pe) {
+  parallel_for(panels, grain_for(panel_elems, int64_t(1) << 16), [&](int64_t pb, int64_t pe) {
     for (int64_t p = pb; p < pe; ++p) {
       int64_t nr = std::min<int64_t>(NR, nc - p * NR);
       T* dst = Bp + p * NR * kc;
@@ -177,7 +177,7 @@ void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T*
       BlockStep<T> step{A + pc * acs, ars, acs, Bp, C, ldc, M, nc, kc, jc, n_panels, panel_group, n_groups,
                         accumulate || pc > 0};
       const int64_t flops_per_task = MC * kc * panel_group * v.NR;
-      parallel_for(m_blocks * n_groups, std::max<int64_t>(1, (int64_t(1) << 21) / std::max<int64_t>(flops_per_task, 1)),
+      parallel_for(m_blocks * n_groups, grain_for(flops_per_task, int64_t(1) << 21),
                    [&](int64_t tb, int64_t te) {
         const int64_t mc_max = (std::min(MC, M) + v.MR - 1) / v.MR * v.MR;
         std::vector<T> Ap_store(static_cast<size_t>(mc_max * kc_max) + 64);

@@ -32,8 +32,11 @@ namespace tg::cpu {
 
 constexpr int64_t kParallelGrain = 32768;  // elements below which threads cost more than they give
 
-// The grain of a loop whose items each touch `work` elements (a row of a reduction, say).
-constexpr int64_t grain_for(int64_t work) { return work <= 1 ? kParallelGrain : std::max<int64_t>(1, kParallelGrain / work); }
+// The grain of a loop whose items each cost `work` (the elements of a row, a task's flops): enough
+// items that a thread's share costs at least `budget`.
+constexpr int64_t grain_for(int64_t work, int64_t budget = kParallelGrain) {
+  return std::max<int64_t>(1, budget / std::max<int64_t>(work, 1));
+}
 
 constexpr int kMaxLoopDims = 16;
 

@@ -18,7 +18,7 @@ void CpuBackend::lstm_cell(DType dtype, int64_t batch, int64_t hidden, const voi
     T* cn = static_cast<T*>(c_out);
     T* act = static_cast<T*>(act_out);
     T* tc = static_cast<T*>(tanh_c_out);
-    parallel_for(batch, std::max<int64_t>(1, 4096 / std::max<int64_t>(hidden, 1)), [&](int64_t b0, int64_t b1) {
+    parallel_for(batch, grain_for(hidden, 4096), [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const T* ab = a + b * 4 * hidden;
         T* actb = act + b * 4 * hidden;

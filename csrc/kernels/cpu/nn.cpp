@@ -10,7 +10,7 @@ namespace tg::cpu {
 
 namespace {
 // Rows per thread chunk: enough that a chunk holds ~16K elements.
-int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)); }
+constexpr int64_t row_grain(int64_t cols) { return grain_for(cols, 16384); }
 
 // Each kernel's rows [b, e) in one SIMD-cloned function (the threads only split the rows).
 

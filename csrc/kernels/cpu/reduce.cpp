@@ -102,8 +102,7 @@ void sum_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, T* out) {
     }
     return;
   }
-  parallel_for(outer, grain_for(r),
-               [&](int64_t b, int64_t e) { sum_rows(in, out, r, b, e); });
+  parallel_for(outer, grain_for(r), [&](int64_t b, int64_t e) { sum_rows(in, out, r, b, e); });
 }
 
 // ---- max / min / argmax / argmin: the first extreme element; NaN beats everything ----------
