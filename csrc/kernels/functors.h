@@ -110,8 +110,11 @@ template <class T> HD T abs(T x) { return x < T(0) ? -x : x; }
 // exp for float in straight-line code the vectoriser can widen (std::exp is a libm call per
 // element): 2^n * e^r with n = round(x log2 e), |r| <= ln2 / 2, e^r by Cephes' degree-7
 // polynomial (about 1 ulp). exp(-inf) = 0, exp(+inf) = inf, NaN stays NaN.
+// Only the underflow needs a select at the end: the clamps let NaN through (every comparison
+// with NaN is false) and NaN stays NaN through the arithmetic; above ln(FLT_MAX) = 88.7228 the
+// clamp at 89 keeps n = 128, so p * 2^128 overflows to inf by itself.
 HD float exp_float(float x) {
-  const float xc = x < -86.5f ? -86.5f : (x > 88.72f ? 88.72f : x);
+  const float xc = x < -86.5f ? -86.5f : (x > 89.0f ? 89.0f : x);
   const float shifted = xc * 1.44269504088896341f + 12582912.0f;  // 1.5 * 2^23: rounds to an integer
   const float n = shifted - 12582912.0f;
   const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
@@ -129,7 +132,7 @@ HD float exp_float(float x) {
   scale.i = (bits.i - 0x4B400000 + 126) << 23;  // 2^(n-1): n reaches 128 just below the overflow
   const float y = (p * scale.f) * 2.0f;
   // Below -86.5 the true value is under 3e-38: flushed to 0 (and exp(-inf) = 0 exactly).
-  return x != x ? x : (x < -86.5f ? 0.0f : (x > 88.72f ? __builtin_inff() : y));
+  return x < -86.5f ? 0.0f : y;
 }
 // erf for float, straight-line (both branches computed, one selected) so loops vectorise.
 //   |x| < 0.5:  the Taylor series 2/sqrt(pi) sum_n (-1)^n x^(2n+1) / (n! (2n+1)), n <= 7
