@@ -112,9 +112,12 @@ template <class T> HD T abs(T x) { return x < T(0) ? -x : x; }
 // polynomial (about 1 ulp). exp(-inf) = 0, exp(+inf) = inf, NaN stays NaN.
 // Only the underflow needs a select at the end: the clamps let NaN through (every comparison
 // with NaN is false) and NaN stays NaN through the arithmetic; above ln(FLT_MAX) = 88.7228 the
-// clamp at 89 keeps n = 128, so p * 2^128 overflows to inf by itself.
+// clamp at 89 keeps n = 128, so p * 2^128 overflows to inf by itself. kCanOverflow = false: the
+// caller knows x <= 0 (or NaN), as in exp(x - max x) and exp(-x^2), and the upper clamp goes.
+template <bool kCanOverflow = true>
 HD float exp_float(float x) {
-  const float xc = x < -86.5f ? -86.5f : (x > 89.0f ? 89.0f : x);
+  float xc = x < -86.5f ? -86.5f : x;
+  if constexpr (kCanOverflow) xc = xc > 89.0f ? 89.0f : xc;
   const float shifted = xc * 1.44269504088896341f + 12582912.0f;  // 1.5 * 2^23: rounds to an integer
   const float n = shifted - 12582912.0f;
   const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
@@ -158,7 +161,7 @@ HD float erf_float(float x) {
   q = q * t + 3.0712455010e-01f;
   q = q * t + 2.7230644081e-01f;
   q = q * t + 2.8276722333e-01f;
-  const float r = a < 0.5f ? a * s : 1.0f - exp_float(-u) * t * q;
+  const float r = a < 0.5f ? a * s : 1.0f - exp_float<false>(-u) * t * q;
   return x < 0.0f ? -r : (x == 0.0f ? x : r);  // keeps the sign of -0
 }
 
@@ -181,7 +184,7 @@ HD float normal_cdf_float(float x) {
   q = q * t + 2.4207497623e-01f;
   q = q * t + 2.8249934660e-01f;
   q = q * t + 2.8208026332e-01f;
-  const float half_erfc = 0.5f * exp_float(-a * a) * t * q;
+  const float half_erfc = 0.5f * exp_float<false>(-0.5f * x * x) * t * q;  // e^(-a^2) = e^(-x^2/2)
   return x < 0.0f ? half_erfc : 1.0f - half_erfc;
 }
 
@@ -204,6 +207,7 @@ HD float tanh_float(float x) {
 // host; CUDA's own erff/tanhf/expf are already fast), std:: for double.
 #ifdef __CUDA_ARCH__
 template <class T> HD T exp_vec(T x) { return std::exp(x); }
+template <class T> HD T exp_nonpositive(T x) { return std::exp(x); }
 template <class T> HD T erf_vec(T x) { return std::erf(x); }
 template <class T> HD T tanh_vec(T x) { return std::tanh(x); }
 template <class T> HD T normal_cdf(T x) { return T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440))); }
@@ -212,6 +216,9 @@ template <class T> HD T normal_cdf(T x) { return T(0.5) * (T(1) + std::erf(x * T
 template <> HD float normal_cdf(float x) { return normal_cdf_float(x); }
 template <class T> HD T exp_vec(T x) { return std::exp(x); }
 template <> HD float exp_vec(float x) { return exp_float(x); }
+// exp of an x known to be <= 0 (or NaN): x - max, x - logsumexp, -x^2 / 2.
+template <class T> HD T exp_nonpositive(T x) { return std::exp(x); }
+template <> HD float exp_nonpositive(float x) { return exp_float<false>(x); }
 template <class T> HD T erf_vec(T x) { return std::erf(x); }
 template <> HD float erf_vec(float x) { return erf_float(x); }
 template <class T> HD T tanh_vec(T x) { return std::tanh(x); }
@@ -234,7 +241,7 @@ template <class T> HD T silu(T x) { return x * sigmoid(x); }
 // erf form:  d gelu / dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi)
 template <class T> HD T gelu_grad(T x) {
   const T cdf = normal_cdf(x);
-  const T pdf = exp_vec(T(-0.5) * x * x) * T(0.39894228040143267794);
+  const T pdf = exp_nonpositive(T(-0.5) * x * x) * T(0.39894228040143267794);
   return cdf + x * pdf;
 }
 // tanh form: t = tanh u, u = sqrt(2/pi) (x + 0.044715 x^3):

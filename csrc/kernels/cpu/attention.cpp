@@ -55,7 +55,7 @@ TG_SIMD_CLONES void softmax_rows_of(const AttentionArgs& a, int64_t n, T* s, T* 
       lse[i] = m;
       continue;
     }
-    for (int64_t j = 0; j < a.S; ++j) row[j] = fn::exp_vec(row[j] - m);
+    for (int64_t j = 0; j < a.S; ++j) row[j] = fn::exp_nonpositive(row[j] - m);
     const double sum = row_sum(row, a.S);
     const T inv = static_cast<T>(1.0 / sum);
     for (int64_t j = 0; j < a.S; ++j) row[j] *= inv;
@@ -80,7 +80,7 @@ TG_SIMD_CLONES void score_gradients_of(const AttentionArgs& a, int64_t n, const 
       for (int64_t j = 0; j < a.S; ++j) pr[j] = dpr[j] = 0;
       continue;
     }
-    for (int64_t j = 0; j < a.S; ++j) pr[j] = fn::exp_vec(pr[j] - l);
+    for (int64_t j = 0; j < a.S; ++j) pr[j] = fn::exp_nonpositive(pr[j] - l);
     if (a.dropout_p > 0) {
       dropout_row(a, n, i, z);
       for (int64_t j = 0; j < a.S; ++j) dpr[j] *= z[j];

@@ -28,7 +28,7 @@ TG_ALWAYS_INLINE double exps_and_sum(const T* x, T m, T* out, int64_t n) {
     T block = 0;
 #pragma omp simd reduction(+ : block)
     for (int64_t j = j0; j < j1; ++j) {
-      const T e = fn::exp_vec(x[j] - m);
+      const T e = fn::exp_nonpositive(x[j] - m);
       out[j] = e;
       block += e;
     }
@@ -152,7 +152,7 @@ TG_SIMD_CLONES void cross_entropy_backward_range(const T* x, const int64_t* targ
     T* dr = dx + r * C;
     const T* xr = x + r * C;
     const T s = targets[r] < 0 ? T(0) : scale[r], l = lse[r];
-    for (int64_t j = 0; j < C; ++j) dr[j] = s * fn::exp_vec(xr[j] - l);
+    for (int64_t j = 0; j < C; ++j) dr[j] = s * fn::exp_nonpositive(xr[j] - l);
     if (targets[r] >= 0) dr[targets[r]] -= s;
   }
 }
