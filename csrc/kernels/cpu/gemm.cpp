@@ -124,7 +124,7 @@ struct BlockStep {
   int64_t ars, acs;
   const T* Bp;
   T* C;
-  int64_t ldc, M, nc, kc, jc, n_panels, panel_group, n_groups;
+  int64_t ldc, M, mc, nc, kc, jc, n_panels, panel_group, n_groups;  // mc: rows per row block
   bool accumulate;
 };
 
@@ -135,7 +135,7 @@ __attribute__((always_inline)) inline void run_tasks(const BlockStep<T>& s, int6
   int64_t packed_block = -1;
   for (int64_t t = tb; t < te; ++t) {
     const int64_t ib = t / s.n_groups, g = t % s.n_groups;
-    const int64_t ic = ib * MC, mc = std::min(MC, s.M - ic);
+    const int64_t ic = ib * s.mc, mc = std::min(s.mc, s.M - ic);
     if (packed_block != ib) {
       pack_a<T, MR>(s.A + ic * s.ars, s.ars, s.acs, mc, s.kc, Ap);
       packed_block = ib;
@@ -156,6 +156,18 @@ struct Variant {
   int64_t MR, NR;
 };
 
+// Rows per row block: at most MC, a multiple of MR, and near-equal blocks in a count the threads
+// split evenly when the tasks are few. M = 307 in blocks of 96 is 96, 96, 96, 19: two threads get
+// 192 and 115 rows; in four blocks of 80 they get 160 and 147. M = 128: 96 + 32 -> 64 + 64.
+int64_t row_block_height(int64_t M, int64_t MR, int64_t n_groups) {
+  const int64_t threads = available_threads();
+  int64_t blocks = (M + MC - 1) / MC;
+  if ((blocks * n_groups) % threads != 0 && blocks * n_groups < 8 * threads)
+    blocks = (blocks + threads - 1) / threads * threads;
+  const int64_t rows = (M + blocks - 1) / blocks;
+  return std::min(MC, std::max(MR, (rows + MR - 1) / MR * MR));
+}
+
 // The portable driver: blocking, packing of B, threads. It calls the variant for the compute.
 template <class T>
 void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs,
@@ -171,16 +183,15 @@ void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T*
       const int64_t kc = std::min(KC, K - pc);
       pack_b<T>(B + pc * brs + jc * bcs, brs, bcs, kc, nc, v.NR, Bp);
       // Tasks: (row block, group of column panels), so small-M products still use every core.
-      const int64_t m_blocks = (M + MC - 1) / MC;
       const int64_t panel_group = std::max<int64_t>(1, std::min<int64_t>(n_panels, 16));
       const int64_t n_groups = (n_panels + panel_group - 1) / panel_group;
-      BlockStep<T> step{A + pc * acs, ars, acs, Bp, C, ldc, M, nc, kc, jc, n_panels, panel_group, n_groups,
+      const int64_t mc = row_block_height(M, v.MR, n_groups), m_blocks = (M + mc - 1) / mc;
+      BlockStep<T> step{A + pc * acs, ars, acs, Bp, C, ldc, M, mc, nc, kc, jc, n_panels, panel_group, n_groups,
                         accumulate || pc > 0};
-      const int64_t flops_per_task = MC * kc * panel_group * v.NR;
+      const int64_t flops_per_task = mc * kc * panel_group * v.NR;
       parallel_for(m_blocks * n_groups, grain_for(flops_per_task, int64_t(1) << 21),
                    [&](int64_t tb, int64_t te) {
-        const int64_t mc_max = (std::min(MC, M) + v.MR - 1) / v.MR * v.MR;
-        std::vector<T> Ap_store(static_cast<size_t>(mc_max * kc_max) + 64);
+        std::vector<T> Ap_store(static_cast<size_t>(mc * kc_max) + 64);
         T* Ap = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(Ap_store.data()) + 63) & ~uintptr_t(63));
         v.tasks(step, tb, te, Ap);
       });
@@ -250,6 +261,49 @@ void gemm_small(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_
   }
 }
 
+// Little output and a long inner dim, as the weight gradients X^T dY (128 x 2048 x 128): the
+// blocked loop would sync the threads once per KC step with only a task or two each. Here each
+// thread multiplies its own slice of K on its own (a nested parallel_for runs on one thread), the
+// first into C, the others into scratch added to C at the end.
+//   C (+)= sum_t A[:, K_t] B[K_t, :]
+bool wants_split_k(int64_t M, int64_t N, int64_t K) { return available_threads() > 1 && K >= 4 * KC && M * N <= 512 * 512; }
+
+template <class T>
+void gemm_split_k(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs,
+                  const T* B, int64_t brs, int64_t bcs, T* C, int64_t ldc, bool accumulate) {
+  const int64_t threads = std::min<int64_t>(available_threads(), K / (2 * KC));
+  // K slices in whole KC steps, so no slice ends in a short step.
+  const int64_t steps = (K + KC - 1) / KC, steps_per_slice = (steps + threads - 1) / threads;
+  std::vector<T> partials(static_cast<size_t>((threads - 1) * M * N));
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (int64_t t = 0; t < threads; ++t) {
+    const int64_t k0 = std::min(K, t * steps_per_slice * KC), k1 = std::min(K, k0 + steps_per_slice * KC);
+    T* out = t == 0 ? C : partials.data() + (t - 1) * M * N;
+    const int64_t ld = t == 0 ? ldc : N;
+    if (k1 > k0) gemm_blocked(v, M, N, k1 - k0, A + k0 * acs, ars, acs, B + k0 * brs, brs, bcs, out, ld, t == 0 && accumulate);
+    else if (t > 0) std::fill(out, out + M * N, T(0));
+  }
+  parallel_for(M, grain_for(N * (threads - 1)), [&](int64_t i0, int64_t i1) {
+    for (int64_t t = 1; t < threads; ++t)
+      for (int64_t i = i0; i < i1; ++i) {
+        const T* p = partials.data() + (t - 1) * M * N + i * N;
+        T* c = C + i * ldc;
+        for (int64_t j = 0; j < N; ++j) c[j] += p[j];
+      }
+  });
+}
+
+// The float products: small ones unpacked, the rest blocked, over K slices where that threads better.
+template <class T>
+void gemm_floating(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col,
+                   const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate) {
+  const T *a = static_cast<const T*>(A), *b = static_cast<const T*>(B);
+  T* c = static_cast<T*>(C);
+  if (M * N * K <= 32 * 32 * 32 || K == 0) gemm_small<T>(M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate);
+  else if (wants_split_k(M, N, K)) gemm_split_k<T>(v, M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate);
+  else gemm_blocked<T>(v, M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate);
+}
+
 }  // namespace
 
 const char* gemm_isa() { return kernels().name; }
@@ -257,15 +311,12 @@ const char* gemm_isa() { return kernels().name; }
 void gemm_matrix(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col,
                  const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate) {
   if (M == 0 || N == 0) return;
-  const bool small = M * N * K <= 32 * 32 * 32 || K == 0;
   switch (dtype) {
     case DType::Float32:
-      if (small) gemm_small<float>(M, N, K, (const float*)A, a_row, a_col, (const float*)B, b_row, b_col, (float*)C, ldc, accumulate);
-      else gemm_blocked<float>(*kernels().f32, M, N, K, (const float*)A, a_row, a_col, (const float*)B, b_row, b_col, (float*)C, ldc, accumulate);
+      gemm_floating<float>(*kernels().f32, M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate);
       return;
     case DType::Float64:
-      if (small) gemm_small<double>(M, N, K, (const double*)A, a_row, a_col, (const double*)B, b_row, b_col, (double*)C, ldc, accumulate);
-      else gemm_blocked<double>(*kernels().f64, M, N, K, (const double*)A, a_row, a_col, (const double*)B, b_row, b_col, (double*)C, ldc, accumulate);
+      gemm_floating<double>(*kernels().f64, M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate);
       return;
     case DType::Int64:
       gemm_small<int64_t>(M, N, K, (const int64_t*)A, a_row, a_col, (const int64_t*)B, b_row, b_col, (int64_t*)C, ldc, accumulate);

@@ -38,6 +38,16 @@ constexpr int64_t grain_for(int64_t work, int64_t budget = kParallelGrain) {
   return std::max<int64_t>(1, budget / std::max<int64_t>(work, 1));
 }
 
+// Threads a parallel_for started here would get: one inside a parallel region (nested regions
+// run on the thread that meets them), else OpenMP's team size.
+inline int64_t available_threads() {
+#ifdef _OPENMP
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 constexpr int kMaxLoopDims = 16;
 
 // Run fn(begin, end) over [0, n) split across threads when n * cost_per_item is large.
