@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -271,22 +272,24 @@ bool wants_split_k(int64_t M, int64_t N, int64_t K) { return available_threads()
 template <class T>
 void gemm_split_k(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs,
                   const T* B, int64_t brs, int64_t bcs, T* C, int64_t ldc, bool accumulate) {
-  const int64_t threads = std::min<int64_t>(available_threads(), K / (2 * KC));
-  // K slices in whole KC steps, so no slice ends in a short step.
-  const int64_t steps = (K + KC - 1) / KC, steps_per_slice = (steps + threads - 1) / threads;
-  std::vector<T> partials(static_cast<size_t>((threads - 1) * M * N));
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-  for (int64_t t = 0; t < threads; ++t) {
-    const int64_t k0 = std::min(K, t * steps_per_slice * KC), k1 = std::min(K, k0 + steps_per_slice * KC);
-    T* out = t == 0 ? C : partials.data() + (t - 1) * M * N;
-    const int64_t ld = t == 0 ? ldc : N;
-    if (k1 > k0) gemm_blocked(v, M, N, k1 - k0, A + k0 * acs, ars, acs, B + k0 * brs, brs, bcs, out, ld, t == 0 && accumulate);
-    else if (t > 0) std::fill(out, out + M * N, T(0));
+  // Slices of whole KC steps, at least two steps each, none empty (the last may be shorter).
+  const int64_t steps = (K + KC - 1) / KC;
+  const int64_t wanted = std::min(available_threads(), steps / 2);  // >= 2: K >= 4 KC
+  const int64_t steps_per_slice = (steps + wanted - 1) / wanted;
+  const int64_t slices = (steps + steps_per_slice - 1) / steps_per_slice;
+  // Every partial is written whole by its slice's product (accumulate off): no zeroing first.
+  std::unique_ptr<T[]> partials(new T[static_cast<size_t>((slices - 1) * M * N)]);
+#pragma omp parallel for num_threads(slices) schedule(static, 1)
+  for (int64_t t = 0; t < slices; ++t) {
+    const int64_t k0 = t * steps_per_slice * KC, k1 = std::min(K, k0 + steps_per_slice * KC);
+    T* out = t == 0 ? C : partials.get() + (t - 1) * M * N;
+    gemm_blocked(v, M, N, k1 - k0, A + k0 * acs, ars, acs, B + k0 * brs, brs, bcs, out, t == 0 ? ldc : N,
+                 t == 0 && accumulate);
   }
-  parallel_for(M, grain_for(N * (threads - 1)), [&](int64_t i0, int64_t i1) {
-    for (int64_t t = 1; t < threads; ++t)
+  parallel_for(M, grain_for(N * (slices - 1)), [&](int64_t i0, int64_t i1) {
+    for (int64_t t = 1; t < slices; ++t)
       for (int64_t i = i0; i < i1; ++i) {
-        const T* p = partials.data() + (t - 1) * M * N + i * N;
+        const T* p = partials.get() + (t - 1) * M * N + i * N;
         T* c = C + i * ldc;
         for (int64_t j = 0; j < N; ++j) c[j] += p[j];
       }
