@@ -163,13 +163,13 @@ def dim_case(min_dims=1, nonempty=False):
     return case
 
 
-def linear_case(min_side):
-    """x (..., in), weight (out, in), bias (out,)."""
+def linear_case(min_side, bias=True):
+    """x (..., in), weight (out, in), bias (out,) (or no bias)."""
     @st.composite
     def c(draw):
         lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=min_side, max_side=MAX_SIDE))
         n_in, n_out = draw(st.integers(min_side, MAX_SIDE)), draw(st.integers(min_side, MAX_SIDE))
-        return [lead + (n_in,), (n_out, n_in), (n_out,)], {}
+        return [lead + (n_in,), (n_out, n_in)] + ([(n_out,)] if bias else []), {}
     return c()
 
 
@@ -987,7 +987,14 @@ OPS = [
     OpSpec("linear", TGF.linear, lambda x, w, b: x @ w.T + b, _t(TF.linear) if T else None, 3, dtypes=F,
            case=linear_case, atol32=1e-4,
            bf16_tol=(1e-2, 1e-2),  # the product rounds before the bias joins: 2^-9 |bias| where they cancel
-           large=(([(64, 300), (200, 300), (200,)], {}),)),
+           # the bias in each GEMM path's epilogue: blocked with edge tiles, split K (K >= 1024),
+           # column blocks past NC = 2048, a 3-d input
+           large=(([(64, 300), (200, 300), (200,)], {}), ([(2, 37, 1100), (45, 1100), (45,)], {}),
+                  ([(20, 16), (2100, 16), (2100,)], {}))),
+    OpSpec("linear_nobias", lambda x, w: TGF.linear(x, w), lambda x, w: x @ w.T,
+           _t(lambda x, w: TF.linear(x, w)) if T else None, 2, dtypes=F, case=lambda min_side: linear_case(min_side, bias=False),
+           atol32=1e-4,
+           large=(([(64, 300), (200, 300)], {}), ([(3, 1100), (70, 1100)], {}))),
     # -- unary --
     unary("neg", lambda x: -x, np.negative, _t(lambda x: -x)),
     unary("abs", tg.abs, np.abs, _t(torch.abs) if T else None),

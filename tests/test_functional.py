@@ -180,6 +180,26 @@ def test_dropout_same_seed_same_mask():
     assert not np.array_equal(b, c)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("offset", [0, 2**32 - 7, 2**40 + 3])
+@pytest.mark.parametrize("n", [1, 63, 64, 200, 1027])
+def test_dropout_mask_is_the_philox_stream(dtype, offset, n):
+    """Element e keeps when 24 bits of output e % 4 of counter offset + e // 4 are >= p 2^24: the
+    vector kernel (16 counters at a time, the low counter word carrying into the high one past
+    2^32) and the scalar ends give the stream's numbers exactly."""
+    from op_specs import _np_philox
+    p, seed = 0.37, 99
+    tg._C._set_rng_state(seed, offset)
+    x = tg.ones(n, dtype=getattr(tg, dtype))
+    y = F.dropout(x, p).numpy()
+    counters = np.uint64(offset) + np.arange((n + 3) // 4, dtype=np.uint64)
+    bits = _np_philox(seed, counters).reshape(-1)[:n]
+    kept = (bits >> np.uint64(8)).astype(np.float64) / 16777216.0 >= p
+    np.testing.assert_array_equal(y != 0, kept)
+    np.testing.assert_allclose(y[kept], 1 / (1 - p), rtol=1e-7)
+    assert tg._C._rng_state() == (seed, offset + (n + 3) // 4)
+
+
 def test_dropout_extremes():
     x = tg.tensor(rng(19).standard_normal((3, 4)))
     close(F.dropout(x, 0.0), x)

@@ -136,6 +136,8 @@ void bind_functions(py::module_& m) {
   }, py::arg("n"), py::arg("m") = py::none());
   m.def("manual_seed", [](uint64_t s) { manual_seed(s); }, py::arg("seed"));
   m.def("initial_seed", &initial_seed);
+  m.def("_rng_state", &rng_state, "The generator as (seed, next Philox counter).");
+  m.def("_set_rng_state", &set_rng_state, py::arg("seed"), py::arg("offset"));
   m.def("from_numpy", &from_numpy, py::arg("array"), "A tensor sharing the NumPy array's memory.");
   m.def("_scalar_tensor", [](const Scalar& s, std::optional<DType> d) { return scalar_to_tensor(s, d); });
 
@@ -267,6 +269,9 @@ void bind_functions(py::module_& m) {
     MaybeNoGIL nogil(input.numel());
     return binary_cross_entropy_with_logits(input, target, pos_weight ? *pos_weight : Tensor(), r);
   });
+  m.def("_linear", [](const Tensor& x, const Tensor& w, const std::optional<Tensor>& b) {
+    return linear(x, w, b ? *b : Tensor());
+  }, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), "x w^T + b: one GEMM, the bias in its epilogue.");
   m.def("_layer_norm", [](const Tensor& x, const Shape& shape, const std::optional<Tensor>& w,
                           const std::optional<Tensor>& b, double eps) {
     MaybeNoGIL nogil(x.numel());

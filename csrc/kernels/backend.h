@@ -49,6 +49,8 @@ struct IndexRule {
 //   A_b(i, k) = A[b * a_batch + i * a_row + k * a_col]   M x K, one of a_row / a_col is 1
 //   B_b(k, j) = B[b * b_batch + k * b_row + j * b_col]   K x N, one of b_row / b_col is 1
 //   C_b(i, j) = C[b * c_batch + i * ldc + j]             M x N
+//   bias (optional, only with accumulate false): C_b(i, j) = (A_b @ B_b)(i, j) + bias[j], added
+//   as the tile is stored (the GEMM's epilogue), in C's dtype
 struct GemmArgs {
   int64_t batch, M, N, K;
   const void* A;
@@ -59,6 +61,7 @@ struct GemmArgs {
   int64_t c_batch, ldc;
   bool accumulate;
   int device;  // the GPU (set by the CUDA backend; the CPU ignores it)
+  const void* bias = nullptr;
 };
 
 // One parameter of a multi-tensor optimizer step; buffers the update does not use are null.

@@ -4,7 +4,8 @@
 //   da = dc @ b^T   (..., M, K)
 //   db = a^T @ dc   (..., K, N)   (summed over broadcast batch dims by the engine)
 //
-// The kernel reads a and b through their strides, so transposed views cost no copy.
+// The kernel reads a and b through their strides, so transposed views cost no copy. linear
+// (below) is the layer's product with its bias.
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/dispatch.h"
@@ -111,6 +112,61 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
            });
   }
   return c;
+}
+
+namespace {
+// (..., n) as the rows of a matrix (rows, n); a vector is one row.
+Tensor as_rows(const Tensor& t) { return t.dim() == 1 ? unsqueeze(t, 0) : flatten(t, 0, -2); }
+}  // namespace
+
+// linear: PyTorch's layer product, the weight stored (out, in), as one GEMM whose epilogue adds
+// the bias while the tile is in registers (no second pass over y).
+//
+//   x (..., K), w (N, K), b (N) -> y (..., N),   y = x w^T + b
+//   dx = dy w          (..., K)
+//   dw = dy^T x        (N, K)   rows folded: already the parameter's layout, contiguous
+//   db = sum_rows dy   (N)
+//
+// Mixed dtypes, bfloat16 and K = 0 take the composite matmul(x, w^T) + b.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  const char* op = "linear";
+  check_same_device(op, {&x, &w, &b});
+  TG_CHECK(w.dim() == 2, ShapeError, op, ": weight must be 2-d (out_features, in_features), got shape ",
+           shape_str(w.shape()));
+  TG_CHECK(x.dim() >= 1 && x.size(-1) == w.size(1), ShapeError, op, ": input of shape ", shape_str(x.shape()),
+           " does not fit weight of shape ", shape_str(w.shape()), " (input (..., in_features))");
+  TG_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), ShapeError, op, ": bias of shape ",
+           shape_str(b.shape()), " does not fit weight of shape ", shape_str(w.shape()), " (bias (out_features,))");
+  const DType dtype = x.dtype();
+  const int64_t N = w.size(0), K = w.size(1);
+  const bool fused = (dtype == DType::Float32 || dtype == DType::Float64) && w.dtype() == dtype &&
+                     (!b.defined() || b.dtype() == dtype) && K > 0;
+  if (!fused) {
+    const Tensor y = matmul(x, mT(w));
+    return b.defined() ? add(y, b) : y;
+  }
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  out_shape.push_back(N);
+  Tensor y = empty(out_shape, dtype, x.device());
+  if (y.numel() > 0) {
+    GradModeGuard no_grad(false);
+    const Tensor x2 = as_matrix(as_rows(x)), w2 = as_matrix(w), b2 = b.defined() ? contiguous(b) : Tensor();
+    // B = w^T: B(k, j) = w[j, k]
+    backend(x.device()).gemm(dtype, GemmArgs{1, x2.size(0), N, K, x2.raw_data(), 0, x2.strides()[0], x2.strides()[1],
+                                             w2.raw_data(), 0, w2.strides()[1], w2.strides()[0], y.raw_data(), 0, N,
+                                             false, 0, b2.defined() ? b2.raw_data() : nullptr});
+  }
+  if (should_record({&x, &w, &b})) {
+    record("LinearBackward", {x, w, b}, {y}, {w.requires_grad() ? x : Tensor(), x.requires_grad() ? w : Tensor()},
+           [](const BackwardContext& ctx, const TensorList& g) {
+             Tensor dx, dw, db;
+             if (ctx.needs_grad(0)) dx = matmul(g[0], ctx.saved(1));
+             if (ctx.needs_grad(1)) dw = matmul(mT(as_rows(g[0])), as_rows(ctx.saved(0)));
+             if (ctx.needs_grad(2)) db = sum(as_rows(g[0]), {0});
+             return TensorList{dx, dw, db};
+           });
+  }
+  return y;
 }
 
 }  // namespace tg

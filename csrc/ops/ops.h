@@ -3,6 +3,7 @@
 // with these same ops so that it runs on any device and can itself be differentiated.
 #pragma once
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -26,6 +27,9 @@ Tensor eye(int64_t n, int64_t m, DType dtype, Device device = {});
 // ---- random numbers (random.cpp): Philox4x32-10, element i of a call uses counter offset+i ------
 void manual_seed(uint64_t seed);
 uint64_t initial_seed();
+// The generator as (seed, next counter), and setting it: to replay a stream from any point.
+std::pair<uint64_t, uint64_t> rng_state();
+void set_rng_state(uint64_t seed, uint64_t offset);
 Tensor rand(const Shape& shape, DType dtype = DType::Float32, Device device = {});
 Tensor randn(const Shape& shape, DType dtype = DType::Float32, Device device = {});
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = DType::Int64, Device device = {});
@@ -77,6 +81,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 
 // ---- matmul (matmul.cpp) ------------------------------------------------------------------------
 Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());  // x w^T + b
 
 // ---- shape and views (movement.cpp) -------------------------------------------------------------
 Tensor reshape(const Tensor& x, Shape shape);  // one -1 allowed; a view when the strides allow

@@ -31,6 +31,15 @@ void manual_seed(uint64_t seed) {
   generator_seed = seed;
   generator_offset = 0;
 }
+std::pair<uint64_t, uint64_t> rng_state() {
+  std::lock_guard<std::mutex> lock(generator_mutex);
+  return {generator_seed, generator_offset};
+}
+void set_rng_state(uint64_t seed, uint64_t offset) {
+  std::lock_guard<std::mutex> lock(generator_mutex);
+  generator_seed = seed;
+  generator_offset = offset;
+}
 uint64_t initial_seed() {
   std::lock_guard<std::mutex> lock(generator_mutex);
   return generator_seed;

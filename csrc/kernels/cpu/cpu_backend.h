@@ -63,10 +63,11 @@ class CpuBackend final : public Backend {
   void rmsprop_update(DType dtype, const std::vector<OptimTensor>& tensors, const RMSpropConfig& cfg) override;
 };
 
-// One product C[M,N] (row-major, leading dim ldc) (+)= A[M,K] @ B[K,N], A and B read through
-// element strides (gemm.cpp); the batched entry point and the attention kernel call it.
+// One product C[M,N] (row-major, leading dim ldc) (+)= A[M,K] @ B[K,N] (+ bias[N] on every row,
+// with accumulate false), A and B read through element strides (gemm.cpp); the batched entry
+// point, linear and the attention kernel call it.
 void gemm_matrix(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col,
-                 const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate);
+                 const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate, const void* bias = nullptr);
 const char* gemm_isa();  // the micro-kernel chosen for this CPU: "avx512", "avx2" or "portable"
 // The large host blocks kept for reuse (memory.cpp): their bytes, and giving them all back.
 size_t cached_host_bytes();

@@ -71,10 +71,12 @@ void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int64_t 
   });
 }
 
-// C tile [mr x nr] (+)= Ap panel [kc x MR]^T @ Bp panel [kc x NR].
+// C tile [mr x nr] (+)= Ap panel [kc x MR]^T @ Bp panel [kc x NR], plus bias[0..nr) on each row
+// when given (the epilogue: the first K step of a product that does not accumulate).
 template <class T, int VB, int MR, int NR>
 __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp,
-                                                        T* C, int64_t ldc, int64_t mr, int64_t nr, bool accumulate) {
+                                                        T* C, int64_t ldc, int64_t mr, int64_t nr, bool accumulate,
+                                                        const T* bias) {
   using V = typename Vec<T, VB>::type;
   constexpr int L = VB / sizeof(T), NV = NR / L;
   V acc[MR][NV];
@@ -96,15 +98,19 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
     Bp += NR;
   }
   if (mr == MR && nr == NR) {
+    V row_bias[NV];
+    for (int j = 0; j < NV; ++j)
+      if (bias) std::memcpy(&row_bias[j], bias + j * L, sizeof(V));
     for (int i = 0; i < MR; ++i)
       for (int j = 0; j < NV; ++j) {
         T* c = C + i * ldc + j * L;
-        V cur;
+        V cur = acc[i][j];
         if (accumulate) {
-          std::memcpy(&cur, c, sizeof(V));
-          cur += acc[i][j];
-        } else {
-          cur = acc[i][j];
+          V old;
+          std::memcpy(&old, c, sizeof(V));
+          cur += old;
+        } else if (bias) {
+          cur += row_bias[j];
         }
         std::memcpy(c, &cur, sizeof(V));
       }
@@ -114,7 +120,8 @@ __attribute__((always_inline)) inline void micro_kernel(int64_t kc, const T* __r
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NV; ++j) std::memcpy(tile + i * NR + j * L, &acc[i][j], sizeof(V));
   for (int64_t i = 0; i < mr; ++i)
-    for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : T(0)) + tile[i * NR + j];
+    for (int64_t j = 0; j < nr; ++j)
+      C[i * ldc + j] = (accumulate ? C[i * ldc + j] : bias ? bias[j] : T(0)) + tile[i * NR + j];
 }
 
 // One (jc, pc) step of the blocked product: Bp is packed; tasks [tb, te) are
@@ -127,6 +134,7 @@ struct BlockStep {
   T* C;
   int64_t ldc, M, mc, nc, kc, jc, n_panels, panel_group, n_groups;  // mc: rows per row block
   bool accumulate;
+  const T* bias;  // (N) added to each row, or null; only in a step that does not accumulate
 };
 
 // The compute of a range of tasks: packs its A blocks, runs the micro-kernel. No lambdas and
@@ -146,7 +154,8 @@ __attribute__((always_inline)) inline void run_tasks(const BlockStep<T>& s, int6
       const int64_t jr = p * NR, nr = std::min<int64_t>(NR, s.nc - jr);
       for (int64_t ir = 0; ir < mc; ir += MR)
         micro_kernel<T, VB, MR, NR>(s.kc, Ap + ir * s.kc, s.Bp + p * NR * s.kc, s.C + (ic + ir) * s.ldc + s.jc + jr,
-                                    s.ldc, std::min<int64_t>(MR, mc - ir), nr, s.accumulate);
+                                    s.ldc, std::min<int64_t>(MR, mc - ir), nr, s.accumulate,
+                                    s.bias ? s.bias + s.jc + jr : nullptr);
     }
   }
 }
@@ -172,7 +181,7 @@ int64_t row_block_height(int64_t M, int64_t MR, int64_t n_groups) {
 // The portable driver: blocking, packing of B, threads. It calls the variant for the compute.
 template <class T>
 void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs,
-                  const T* B, int64_t brs, int64_t bcs, T* C, int64_t ldc, bool accumulate) {
+                  const T* B, int64_t brs, int64_t bcs, T* C, int64_t ldc, bool accumulate, const T* bias) {
   // Packed buffers sized to this product (a small batched product must not pay for a 2 MB block).
   const int64_t kc_max = std::min(KC, K), nc_max = (std::min(NC, N) + v.NR - 1) / v.NR * v.NR;
   std::vector<T> Bp_store(static_cast<size_t>(kc_max * nc_max) + 64);
@@ -187,8 +196,9 @@ void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T*
       const int64_t panel_group = std::max<int64_t>(1, std::min<int64_t>(n_panels, 16));
       const int64_t n_groups = (n_panels + panel_group - 1) / panel_group;
       const int64_t mc = row_block_height(M, v.MR, n_groups), m_blocks = (M + mc - 1) / mc;
+      const bool add_to_c = accumulate || pc > 0;
       BlockStep<T> step{A + pc * acs, ars, acs, Bp, C, ldc, M, mc, nc, kc, jc, n_panels, panel_group, n_groups,
-                        accumulate || pc > 0};
+                        add_to_c, add_to_c ? nullptr : bias};
       const int64_t flops_per_task = mc * kc * panel_group * v.NR;
       parallel_for(m_blocks * n_groups, grain_for(flops_per_task, int64_t(1) << 21),
                    [&](int64_t tb, int64_t te) {
@@ -245,11 +255,11 @@ const Kernels& kernels() {
 // Small products: packing costs more than it saves. i-k-j order streams rows of B and C.
 template <class T>
 void gemm_small(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B, int64_t brs,
-                int64_t bcs, T* C, int64_t ldc, bool accumulate) {
+                int64_t bcs, T* C, int64_t ldc, bool accumulate, const T* bias = nullptr) {
   for (int64_t i = 0; i < M; ++i) {
     T* c = C + i * ldc;
     if (!accumulate)
-      for (int64_t j = 0; j < N; ++j) c[j] = T(0);
+      for (int64_t j = 0; j < N; ++j) c[j] = bias ? bias[j] : T(0);
     for (int64_t k = 0; k < K; ++k) {
       const T a = A[i * ars + k * acs];
       const T* b = B + k * brs;
@@ -271,7 +281,7 @@ bool wants_split_k(int64_t M, int64_t N, int64_t K) { return available_threads()
 
 template <class T>
 void gemm_split_k(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs,
-                  const T* B, int64_t brs, int64_t bcs, T* C, int64_t ldc, bool accumulate) {
+                  const T* B, int64_t brs, int64_t bcs, T* C, int64_t ldc, bool accumulate, const T* bias) {
   // Slices of whole KC steps, at least two steps each, none empty (the last may be shorter).
   const int64_t steps = (K + KC - 1) / KC;
   const int64_t wanted = std::min(available_threads(), steps / 2);  // >= 2: K >= 4 KC
@@ -284,7 +294,7 @@ void gemm_split_k(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T*
     const int64_t k0 = t * steps_per_slice * KC, k1 = std::min(K, k0 + steps_per_slice * KC);
     T* out = t == 0 ? C : partials.get() + (t - 1) * M * N;
     gemm_blocked(v, M, N, k1 - k0, A + k0 * acs, ars, acs, B + k0 * brs, brs, bcs, out, t == 0 ? ldc : N,
-                 t == 0 && accumulate);
+                 t == 0 && accumulate, t == 0 ? bias : nullptr);
   }
   parallel_for(M, grain_for(N * (slices - 1)), [&](int64_t i0, int64_t i1) {
     for (int64_t t = 1; t < slices; ++t)
@@ -299,12 +309,14 @@ void gemm_split_k(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T*
 // The float products: small ones unpacked, the rest blocked, over K slices where that threads better.
 template <class T>
 void gemm_floating(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col,
-                   const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate) {
+                   const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate,
+                   const void* bias_of_c) {
   const T *a = static_cast<const T*>(A), *b = static_cast<const T*>(B);
+  const T* bias = accumulate ? nullptr : static_cast<const T*>(bias_of_c);
   T* c = static_cast<T*>(C);
-  if (M * N * K <= 32 * 32 * 32 || K == 0) gemm_small<T>(M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate);
-  else if (wants_split_k(M, N, K)) gemm_split_k<T>(v, M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate);
-  else gemm_blocked<T>(v, M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate);
+  if (M * N * K <= 32 * 32 * 32 || K == 0) gemm_small<T>(M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate, bias);
+  else if (wants_split_k(M, N, K)) gemm_split_k<T>(v, M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate, bias);
+  else gemm_blocked<T>(v, M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate, bias);
 }
 
 }  // namespace
@@ -312,17 +324,18 @@ void gemm_floating(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const v
 const char* gemm_isa() { return kernels().name; }
 
 void gemm_matrix(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col,
-                 const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate) {
+                 const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate, const void* bias) {
   if (M == 0 || N == 0) return;
   switch (dtype) {
     case DType::Float32:
-      gemm_floating<float>(*kernels().f32, M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate);
+      gemm_floating<float>(*kernels().f32, M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate, bias);
       return;
     case DType::Float64:
-      gemm_floating<double>(*kernels().f64, M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate);
+      gemm_floating<double>(*kernels().f64, M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate, bias);
       return;
     case DType::Int64:
-      gemm_small<int64_t>(M, N, K, (const int64_t*)A, a_row, a_col, (const int64_t*)B, b_row, b_col, (int64_t*)C, ldc, accumulate);
+      gemm_small<int64_t>(M, N, K, (const int64_t*)A, a_row, a_col, (const int64_t*)B, b_row, b_col, (int64_t*)C, ldc,
+                          accumulate, accumulate ? nullptr : static_cast<const int64_t*>(bias));
       return;
     default:
       throw TypeError(str("matmul: not supported for dtype ", dtype_name(dtype)));
@@ -333,7 +346,7 @@ void gemm_matrix(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, in
 // large one threads inside (gemm_blocked).
 void CpuBackend::gemm(DType dtype, const GemmArgs& g) {
   if (g.batch == 1) {
-    gemm_matrix(dtype, g.M, g.N, g.K, g.A, g.a_row, g.a_col, g.B, g.b_row, g.b_col, g.C, g.ldc, g.accumulate);
+    gemm_matrix(dtype, g.M, g.N, g.K, g.A, g.a_row, g.a_col, g.B, g.b_row, g.b_col, g.C, g.ldc, g.accumulate, g.bias);
     return;
   }
   const int64_t isz = itemsize(dtype);
@@ -344,7 +357,7 @@ void CpuBackend::gemm(DType dtype, const GemmArgs& g) {
   parallel_for(g.batch, grain, [&](int64_t b0, int64_t b1) {
     for (int64_t i = b0; i < b1; ++i)
       gemm_matrix(dtype, g.M, g.N, g.K, a + i * g.a_batch * isz, g.a_row, g.a_col, b + i * g.b_batch * isz, g.b_row,
-                  g.b_col, c + i * g.c_batch * isz, g.ldc, g.accumulate);
+                  g.b_col, c + i * g.c_batch * isz, g.ldc, g.accumulate, g.bias);
   });
 }
 

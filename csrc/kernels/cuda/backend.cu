@@ -38,6 +38,16 @@ void CudaBackend::copy_bytes(void* dst, Device dst_device, const void* src, Devi
 void CudaBackend::gemm(DType dtype, const GemmArgs& args) {
   GemmArgs on_this_gpu = args;
   on_this_gpu.device = device;
+  if (args.bias) {
+    // The bias rows are written into C first and the product is added to them: cuBLAS and the own
+    // kernels all accumulate, so none needs an epilogue of its own.
+    TG_CHECK(!args.accumulate, ValueError, "gemm: a bias is added only to a product that does not accumulate");
+    const int64_t c_strides[3] = {args.c_batch, args.ldc, 1}, bias_strides[3] = {0, 0, 1};
+    copy(Shape{args.batch, args.M, args.N}, Operand{static_cast<char*>(args.C), c_strides, dtype},
+         Operand{static_cast<char*>(const_cast<void*>(args.bias)), bias_strides, dtype});
+    on_this_gpu.bias = nullptr;
+    on_this_gpu.accumulate = true;
+  }
   cuda::gemm(dtype, on_this_gpu);
 }
 
