@@ -178,14 +178,30 @@ int64_t row_block_height(int64_t M, int64_t MR, int64_t n_groups) {
   return std::min(MC, std::max(MR, (rows + MR - 1) / MR * MR));
 }
 
+// A packing buffer of at least n elements, 64-byte aligned: one per thread and per operand (A, B),
+// grown when a product needs more and kept. Attention runs thousands of small products a step,
+// and each would otherwise allocate (and zero) its buffers.
+enum class Packed { A, B };
+template <class T>
+T* packing_buffer(Packed operand, int64_t n) {
+  thread_local std::unique_ptr<char[]> buffers[2];
+  thread_local size_t capacities[2] = {0, 0};
+  const int i = static_cast<int>(operand);
+  const size_t bytes = static_cast<size_t>(n) * sizeof(T) + 64;
+  if (capacities[i] < bytes) {
+    buffers[i].reset(new char[bytes]);
+    capacities[i] = bytes;
+  }
+  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(buffers[i].get()) + 63) & ~uintptr_t(63));
+}
+
 // The portable driver: blocking, packing of B, threads. It calls the variant for the compute.
 template <class T>
 void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs,
                   const T* B, int64_t brs, int64_t bcs, T* C, int64_t ldc, bool accumulate, const T* bias) {
-  // Packed buffers sized to this product (a small batched product must not pay for a 2 MB block).
+  // Packed panels in this thread's kept buffers (packing_buffer), sized to this product.
   const int64_t kc_max = std::min(KC, K), nc_max = (std::min(NC, N) + v.NR - 1) / v.NR * v.NR;
-  std::vector<T> Bp_store(static_cast<size_t>(kc_max * nc_max) + 64);
-  T* Bp = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(Bp_store.data()) + 63) & ~uintptr_t(63));
+  T* Bp = packing_buffer<T>(Packed::B, kc_max * nc_max);
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     const int64_t n_panels = (nc + v.NR - 1) / v.NR;
@@ -202,16 +218,16 @@ void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T*
       const int64_t flops_per_task = mc * kc * panel_group * v.NR;
       parallel_for(m_blocks * n_groups, grain_for(flops_per_task, int64_t(1) << 21),
                    [&](int64_t tb, int64_t te) {
-        std::vector<T> Ap_store(static_cast<size_t>(mc * kc_max) + 64);
-        T* Ap = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(Ap_store.data()) + 63) & ~uintptr_t(63));
-        v.tasks(step, tb, te, Ap);
+        v.tasks(step, tb, te, packing_buffer<T>(Packed::A, mc * kc_max));
       });
     }
   }
 }
 
 // The three builds of the compute. 256-bit vectors: 6x16 float tiles (12 accumulators of 16
-// registers); 512-bit: 8x32 (16 of 32). NAME_f32 / NAME_f64 are Variants.
+// registers); 512-bit: 8x32 (16 of 32), and 16x16 for narrow products (N <= 16, as attention's
+// P v and dS k with a head dim of 16), where an 8x32 tile would compute half zeros. NAME_f32 /
+// NAME_f64 are Variants.
 #define TG_GEMM_VARIANT(NAME, ATTR, VB, MR, NRF, NRD)                                                       \
   ATTR void NAME##_tasks_f32(const BlockStep<float>& s, int64_t tb, int64_t te, float* Ap) {                 \
     run_tasks<float, VB, MR, NRF>(s, tb, te, Ap);                                                            \
@@ -224,6 +240,7 @@ void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T*
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 TG_GEMM_VARIANT(gemm_avx512, __attribute__((target("avx512f,avx512dq,fma"))), 64, 8, 32, 16)
+TG_GEMM_VARIANT(gemm_avx512_narrow, __attribute__((target("avx512f,avx512dq,fma"))), 64, 16, 16, 8)
 TG_GEMM_VARIANT(gemm_avx2, __attribute__((target("avx2,fma"))), 32, 6, 16, 8)
 #endif
 TG_GEMM_VARIANT(gemm_portable, , 64, 8, 32, 16)
@@ -232,6 +249,11 @@ struct Kernels {
   const Variant<float>* f32;
   const Variant<double>* f64;
   const char* name;
+  const Variant<float>* f32_narrow = nullptr;  // for N <= NR / 2, where the ISA has one
+  const Variant<double>* f64_narrow = nullptr;
+
+  const Variant<float>& for_width(int64_t N, float) const { return f32_narrow && 2 * N <= f32->NR ? *f32_narrow : *f32; }
+  const Variant<double>& for_width(int64_t N, double) const { return f64_narrow && 2 * N <= f64->NR ? *f64_narrow : *f64; }
 };
 
 Kernels pick_kernels() {
@@ -240,7 +262,7 @@ Kernels pick_kernels() {
   if (!portable) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
-      return {&gemm_avx512_f32, &gemm_avx512_f64, "avx512"};
+      return {&gemm_avx512_f32, &gemm_avx512_f64, "avx512", &gemm_avx512_narrow_f32, &gemm_avx512_narrow_f64};
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {&gemm_avx2_f32, &gemm_avx2_f64, "avx2"};
   }
 #endif
@@ -328,10 +350,10 @@ void gemm_matrix(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, in
   if (M == 0 || N == 0) return;
   switch (dtype) {
     case DType::Float32:
-      gemm_floating<float>(*kernels().f32, M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate, bias);
+      gemm_floating<float>(kernels().for_width(N, float()), M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate, bias);
       return;
     case DType::Float64:
-      gemm_floating<double>(*kernels().f64, M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate, bias);
+      gemm_floating<double>(kernels().for_width(N, double()), M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate, bias);
       return;
     case DType::Int64:
       gemm_small<int64_t>(M, N, K, (const int64_t*)A, a_row, a_col, (const int64_t*)B, b_row, b_col, (int64_t*)C, ldc,
