@@ -36,8 +36,9 @@ Tensor as_batched_matrices(const Tensor& t, const Shape& batch, int64_t rows, in
   return gemm_readable(s[1], s[2], rows, cols) ? v : contiguous(v);
 }
 
-// a (..., M, K) @ b (..., K, N), both with dim >= 2, batch dims broadcast; no autograd.
-Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
+// a (..., M, K) @ b (..., K, N), both with dim >= 2, batch dims broadcast; no autograd. A bias
+// (N), when given in the product's dtype, is added to every row by the GEMM's epilogue (linear).
+Tensor matmul_kernel(const Tensor& a, const Tensor& b, const Tensor& bias = Tensor()) {
   GradModeGuard no_grad(false);  // the caller records one node for the whole product
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   TG_CHECK(b.size(-2) == K, ShapeError, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
@@ -59,17 +60,18 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
   Tensor c = empty(out_shape, dtype, a.device());
   if (c.numel() == 0) return c;
   const int64_t nb = numel_of(batch);
+  const void* bias_data = bias.defined() ? bias.raw_data() : nullptr;
   // b is one matrix: a's rows, folded into one (batch*M, K) @ (K, N) product.
   if (b.dim() == 2 && a.dim() > 2) {
     const Tensor a2 = as_matrix(reshape(A, {nb * M, K})), b2 = as_matrix(B);
     kernels.gemm(dtype, GemmArgs{1, nb * M, N, K, a2.raw_data(), 0, a2.strides()[0], a2.strides()[1], b2.raw_data(), 0,
-                                 b2.strides()[0], b2.strides()[1], c.raw_data(), 0, N, false, 0});
+                                 b2.strides()[0], b2.strides()[1], c.raw_data(), 0, N, false, 0, bias_data});
     return c;
   }
   const Tensor a3 = as_batched_matrices(A, batch, M, K), b3 = as_batched_matrices(B, batch, K, N);
   kernels.gemm(dtype, GemmArgs{nb, M, N, K, a3.raw_data(), a3.strides()[0], a3.strides()[1], a3.strides()[2],
                                b3.raw_data(), b3.strides()[0], b3.strides()[1], b3.strides()[2], c.raw_data(), M * N,
-                               N, false, 0});
+                               N, false, 0, bias_data});
   return c;
 }
 
@@ -138,24 +140,14 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   TG_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), ShapeError, op, ": bias of shape ",
            shape_str(b.shape()), " does not fit weight of shape ", shape_str(w.shape()), " (bias (out_features,))");
   const DType dtype = x.dtype();
-  const int64_t N = w.size(0), K = w.size(1);
   const bool fused = (dtype == DType::Float32 || dtype == DType::Float64) && w.dtype() == dtype &&
-                     (!b.defined() || b.dtype() == dtype) && K > 0;
+                     (!b.defined() || b.dtype() == dtype) && w.size(1) > 0;
   if (!fused) {
     const Tensor y = matmul(x, mT(w));
     return b.defined() ? add(y, b) : y;
   }
-  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
-  out_shape.push_back(N);
-  Tensor y = empty(out_shape, dtype, x.device());
-  if (y.numel() > 0) {
-    GradModeGuard no_grad(false);
-    const Tensor x2 = as_matrix(as_rows(x)), w2 = as_matrix(w), b2 = b.defined() ? contiguous(b) : Tensor();
-    // B = w^T: B(k, j) = w[j, k]
-    backend(x.device()).gemm(dtype, GemmArgs{1, x2.size(0), N, K, x2.raw_data(), 0, x2.strides()[0], x2.strides()[1],
-                                             w2.raw_data(), 0, w2.strides()[1], w2.strides()[0], y.raw_data(), 0, N,
-                                             false, 0, b2.defined() ? b2.raw_data() : nullptr});
-  }
+  Tensor y = matmul_kernel(x.dim() == 1 ? unsqueeze(x, 0) : x, mT(w), b.defined() ? contiguous(b) : Tensor());
+  if (x.dim() == 1) y = squeeze(y, {0});
   if (should_record({&x, &w, &b})) {
     record("LinearBackward", {x, w, b}, {y}, {w.requires_grad() ? x : Tensor(), x.requires_grad() ? w : Tensor()},
            [](const BackwardContext& ctx, const TensorList& g) {

@@ -26,19 +26,15 @@ uint64_t reserve_random(int64_t n, uint64_t* seed) {
   return start;
 }
 
-void manual_seed(uint64_t seed) {
-  std::lock_guard<std::mutex> lock(generator_mutex);
-  generator_seed = seed;
-  generator_offset = 0;
-}
-std::pair<uint64_t, uint64_t> rng_state() {
-  std::lock_guard<std::mutex> lock(generator_mutex);
-  return {generator_seed, generator_offset};
-}
 void set_rng_state(uint64_t seed, uint64_t offset) {
   std::lock_guard<std::mutex> lock(generator_mutex);
   generator_seed = seed;
   generator_offset = offset;
+}
+void manual_seed(uint64_t seed) { set_rng_state(seed, 0); }
+std::pair<uint64_t, uint64_t> rng_state() {
+  std::lock_guard<std::mutex> lock(generator_mutex);
+  return {generator_seed, generator_offset};
 }
 uint64_t initial_seed() {
   std::lock_guard<std::mutex> lock(generator_mutex);

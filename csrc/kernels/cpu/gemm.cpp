@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -252,8 +253,11 @@ struct Kernels {
   const Variant<float>* f32_narrow = nullptr;  // for N <= NR / 2, where the ISA has one
   const Variant<double>* f64_narrow = nullptr;
 
-  const Variant<float>& for_width(int64_t N, float) const { return f32_narrow && 2 * N <= f32->NR ? *f32_narrow : *f32; }
-  const Variant<double>& for_width(int64_t N, double) const { return f64_narrow && 2 * N <= f64->NR ? *f64_narrow : *f64; }
+  template <class T>
+  const Variant<T>& for_width(int64_t N) const {
+    if constexpr (std::is_same_v<T, float>) return f32_narrow && 2 * N <= f32->NR ? *f32_narrow : *f32;
+    else return f64_narrow && 2 * N <= f64->NR ? *f64_narrow : *f64;
+  }
 };
 
 Kernels pick_kernels() {
@@ -333,8 +337,7 @@ template <class T>
 void gemm_floating(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col,
                    const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate,
                    const void* bias_of_c) {
-  const T *a = static_cast<const T*>(A), *b = static_cast<const T*>(B);
-  const T* bias = accumulate ? nullptr : static_cast<const T*>(bias_of_c);
+  const T *a = static_cast<const T*>(A), *b = static_cast<const T*>(B), *bias = static_cast<const T*>(bias_of_c);
   T* c = static_cast<T*>(C);
   if (M * N * K <= 32 * 32 * 32 || K == 0) gemm_small<T>(M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate, bias);
   else if (wants_split_k(M, N, K)) gemm_split_k<T>(v, M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate, bias);
@@ -348,16 +351,17 @@ const char* gemm_isa() { return kernels().name; }
 void gemm_matrix(DType dtype, int64_t M, int64_t N, int64_t K, const void* A, int64_t a_row, int64_t a_col,
                  const void* B, int64_t b_row, int64_t b_col, void* C, int64_t ldc, bool accumulate, const void* bias) {
   if (M == 0 || N == 0) return;
+  if (accumulate) bias = nullptr;  // a bias joins only a product written fresh
   switch (dtype) {
     case DType::Float32:
-      gemm_floating<float>(kernels().for_width(N, float()), M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate, bias);
+      gemm_floating<float>(kernels().for_width<float>(N), M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate, bias);
       return;
     case DType::Float64:
-      gemm_floating<double>(kernels().for_width(N, double()), M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate, bias);
+      gemm_floating<double>(kernels().for_width<double>(N), M, N, K, A, a_row, a_col, B, b_row, b_col, C, ldc, accumulate, bias);
       return;
     case DType::Int64:
       gemm_small<int64_t>(M, N, K, (const int64_t*)A, a_row, a_col, (const int64_t*)B, b_row, b_col, (int64_t*)C, ldc,
-                          accumulate, accumulate ? nullptr : static_cast<const int64_t*>(bias));
+                          accumulate, static_cast<const int64_t*>(bias));
       return;
     default:
       throw TypeError(str("matmul: not supported for dtype ", dtype_name(dtype)));

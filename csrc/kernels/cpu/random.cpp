@@ -94,7 +94,7 @@ TG_SIMD_CLONES void multiply(const T* a, const T* b, T* out, int64_t n) {
 int64_t keep_scales_wide(uint64_t seed, uint64_t offset, uint64_t first, int64_t n, double p, float keep_scale,
                          float* z) {
 #ifdef TG_PHILOX_AVX512
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  static const bool avx512 = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f"));
   if (avx512) return keep_scales_avx512(seed, offset, first, n, p, keep_scale, z);
 #endif
   return 0;
