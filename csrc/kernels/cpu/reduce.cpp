@@ -109,10 +109,10 @@ void sum_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, T* out) {
 
 template <class T, bool is_max>
 TG_ALWAYS_INLINE bool better(T a, T b) {  // is a strictly better than the current best b?
-  if constexpr (std::is_floating_point_v<T>) {
-    if (a != a) return b == b;
-  }
-  return is_max ? a > b : a < b;
+  const bool beats = is_max ? a > b : a < b;  // false when either is NaN
+  // Bitwise, not short-circuit: no branch, so the column loops vectorise into compares and selects.
+  if constexpr (std::is_floating_point_v<T>) return beats | ((a != a) & (b == b));
+  return beats;
 }
 
 // The extreme of a row in vector lanes: a max (min) that skips NaN, and whether a NaN was seen.
@@ -170,24 +170,46 @@ TG_SIMD_CLONES void extreme_chunks(const T* in, T* partial, int64_t r, int64_t c
   }
 }
 
-// A middle dim: per column the best so far and where, updated row after row (selects that vectorise).
+// A middle dim: per column the best so far (and, for an index, where), updated row after row with
+// selects that vectorise.
+//   values: four rows per pass, a max (min) that skips NaN, and per column whether a NaN was seen
+//           (as row_extreme): the extreme value does not depend on which equal element it is;
+//   index:  row by row, the first strictly better element, NaN beating everything (better).
 template <class T, bool is_max, bool want_index>
 TG_SIMD_CLONES void extreme_columns(const T* in, void* out, int64_t r, int64_t inner, int64_t o, int64_t c0, int64_t n) {
   T best[kColumns];
-  int64_t where[kColumns];
   const T* base = in + o * r * inner + c0;
-  for (int64_t k = 0; k < n; ++k) best[k] = base[k], where[k] = 0;
-  for (int64_t j = 1; j < r; ++j) {
-    const T* row = base + j * inner;
-    for (int64_t k = 0; k < n; ++k) {
-      const bool take = better<T, is_max>(row[k], best[k]);
-      best[k] = take ? row[k] : best[k];
-      where[k] = take ? j : where[k];
+  for (int64_t k = 0; k < n; ++k) best[k] = base[k];
+  if constexpr (want_index) {
+    int64_t where[kColumns];
+    for (int64_t k = 0; k < n; ++k) where[k] = 0;
+    for (int64_t j = 1; j < r; ++j) {
+      const T* row = base + j * inner;
+      for (int64_t k = 0; k < n; ++k) {
+        const bool take = better<T, is_max>(row[k], best[k]);
+        best[k] = take ? row[k] : best[k];
+        where[k] = take ? j : where[k];
+      }
     }
-  }
-  for (int64_t k = 0; k < n; ++k) {
-    if constexpr (want_index) static_cast<int64_t*>(out)[o * inner + c0 + k] = where[k];
-    else static_cast<T*>(out)[o * inner + c0 + k] = best[k];
+    for (int64_t k = 0; k < n; ++k) static_cast<int64_t*>(out)[o * inner + c0 + k] = where[k];
+  } else {
+    auto pick = [](T a, T b) { return (is_max ? b > a : b < a) ? b : a; };  // skips a NaN b
+    int nan[kColumns];  // an int, not a bool: GCC vectorises int selects and ors
+    for (int64_t k = 0; k < n; ++k) nan[k] = base[k] != base[k];
+    int64_t j = 1;
+    for (; j + 4 <= r; j += 4) {
+      const T *x0 = base + j * inner, *x1 = x0 + inner, *x2 = x1 + inner, *x3 = x2 + inner;
+      for (int64_t k = 0; k < n; ++k) {
+        best[k] = pick(best[k], pick(pick(x0[k], x1[k]), pick(x2[k], x3[k])));
+        nan[k] |= (x0[k] != x0[k]) | (x1[k] != x1[k]) | (x2[k] != x2[k]) | (x3[k] != x3[k]);
+      }
+    }
+    for (; j < r; ++j) {
+      const T* row = base + j * inner;
+      for (int64_t k = 0; k < n; ++k) best[k] = pick(best[k], row[k]), nan[k] |= row[k] != row[k];
+    }
+    for (int64_t k = 0; k < n; ++k)
+      static_cast<T*>(out)[o * inner + c0 + k] = nan[k] ? std::numeric_limits<T>::quiet_NaN() : best[k];
   }
 }
 
