@@ -61,9 +61,10 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b, const Tensor& bias = Tens
   if (c.numel() == 0) return c;
   const int64_t nb = numel_of(batch);
   const void* bias_data = bias.defined() ? bias.raw_data() : nullptr;
-  // b is one matrix: a's rows, folded into one (batch*M, K) @ (K, N) product.
-  if (b.dim() == 2 && a.dim() > 2) {
-    const Tensor a2 = as_matrix(reshape(A, {nb * M, K})), b2 = as_matrix(B);
+  // b is one matrix: a's rows (a batch folded into them) in one (batch*M, K) @ (K, N) product.
+  // Two matrices take this path too: no broadcast views to build, which small products feel.
+  if (b.dim() == 2) {
+    const Tensor a2 = as_matrix(a.dim() == 2 ? A : reshape(A, {nb * M, K})), b2 = as_matrix(B);
     kernels.gemm(dtype, GemmArgs{1, nb * M, N, K, a2.raw_data(), 0, a2.strides()[0], a2.strides()[1], b2.raw_data(), 0,
                                  b2.strides()[0], b2.strides()[1], c.raw_data(), 0, N, false, 0, bias_data});
     return c;

@@ -39,6 +39,12 @@ template <class T, int MR>
 __attribute__((always_inline)) inline void pack_a(const T* A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* Ap) {
   for (int64_t p = 0; p < mc; p += MR) {
     int64_t mr = std::min<int64_t>(MR, mc - p);
+    if (mr == MR) {  // a whole panel: a fixed count per k, unrolled (no compare per element)
+      for (int64_t k = 0; k < kc; ++k, Ap += MR)
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) Ap[i] = A[(p + i) * rs + k * cs];
+      continue;
+    }
     for (int64_t k = 0; k < kc; ++k) {
       for (int64_t i = 0; i < mr; ++i) Ap[i] = A[(p + i) * rs + k * cs];
       for (int64_t i = mr; i < MR; ++i) Ap[i] = T(0);
@@ -217,7 +223,7 @@ void gemm_blocked(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const T*
       BlockStep<T> step{A + pc * acs, ars, acs, Bp, C, ldc, M, mc, nc, kc, jc, n_panels, panel_group, n_groups,
                         add_to_c, add_to_c ? nullptr : bias};
       const int64_t flops_per_task = mc * kc * panel_group * v.NR;
-      parallel_for(m_blocks * n_groups, grain_for(flops_per_task, int64_t(1) << 21),
+      parallel_for(m_blocks * n_groups, grain_for(flops_per_task, int64_t(1) << 19),
                    [&](int64_t tb, int64_t te) {
         v.tasks(step, tb, te, packing_buffer<T>(Packed::A, mc * kc_max));
       });
@@ -280,7 +286,7 @@ const Kernels& kernels() {
 
 // Small products: packing costs more than it saves. i-k-j order streams rows of B and C.
 template <class T>
-void gemm_small(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B, int64_t brs,
+TG_SIMD_CLONES void gemm_small(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B, int64_t brs,
                 int64_t bcs, T* C, int64_t ldc, bool accumulate, const T* bias = nullptr) {
   for (int64_t i = 0; i < M; ++i) {
     T* c = C + i * ldc;
@@ -339,7 +345,7 @@ void gemm_floating(const Variant<T>& v, int64_t M, int64_t N, int64_t K, const v
                    const void* bias_of_c) {
   const T *a = static_cast<const T*>(A), *b = static_cast<const T*>(B), *bias = static_cast<const T*>(bias_of_c);
   T* c = static_cast<T*>(C);
-  if (M * N * K <= 32 * 32 * 32 || K == 0) gemm_small<T>(M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate, bias);
+  if (M * N * K <= 16 * 16 * 16 || K == 0) gemm_small<T>(M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate, bias);
   else if (wants_split_k(M, N, K)) gemm_split_k<T>(v, M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate, bias);
   else gemm_blocked<T>(v, M, N, K, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate, bias);
 }
