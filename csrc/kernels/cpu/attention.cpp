@@ -55,14 +55,14 @@ TG_SIMD_CLONES void softmax_rows_of(const AttentionArgs& a, int64_t n, T* s, T* 
       lse[i] = m;
       continue;
     }
-    for (int64_t j = 0; j < a.S; ++j) row[j] = fn::exp_nonpositive(row[j] - m);
-    const double sum = row_sum(row, a.S);
+    const double sum = exps_and_sum(row, m, row, a.S);
     const T inv = static_cast<T>(1.0 / sum);
-    for (int64_t j = 0; j < a.S; ++j) row[j] *= inv;
     lse[i] = m + static_cast<T>(std::log(sum));
     if (a.dropout_p > 0) {
       dropout_row(a, n, i, z);
-      for (int64_t j = 0; j < a.S; ++j) row[j] *= z[j];
+      for (int64_t j = 0; j < a.S; ++j) row[j] *= inv * z[j];
+    } else {
+      for (int64_t j = 0; j < a.S; ++j) row[j] *= inv;
     }
   }
 }
@@ -80,15 +80,17 @@ TG_SIMD_CLONES void score_gradients_of(const AttentionArgs& a, int64_t n, const 
       for (int64_t j = 0; j < a.S; ++j) pr[j] = dpr[j] = 0;
       continue;
     }
-    for (int64_t j = 0; j < a.S; ++j) pr[j] = fn::exp_nonpositive(pr[j] - l);
     if (a.dropout_p > 0) {
       dropout_row(a, n, i, z);
       for (int64_t j = 0; j < a.S; ++j) dpr[j] *= z[j];
     }
-    const T d = static_cast<T>(row_dot(pr, dpr, a.S));
-    for (int64_t j = 0; j < a.S; ++j) dpr[j] = scale * pr[j] * (dpr[j] - d);
-    if (a.dropout_p > 0)
-      for (int64_t j = 0; j < a.S; ++j) pr[j] *= z[j];
+    // P recomputed and D = sum_j P_ij dP_ij in one pass
+    const T d = static_cast<T>(exps_and_sum_of(pr, l, pr, a.S, [&](T e, int64_t j) { return e * dpr[j]; }));
+    if (a.dropout_p > 0) {
+      for (int64_t j = 0; j < a.S; ++j) dpr[j] = scale * pr[j] * (dpr[j] - d), pr[j] *= z[j];
+    } else {
+      for (int64_t j = 0; j < a.S; ++j) dpr[j] = scale * pr[j] * (dpr[j] - d);
+    }
   }
 }
 

@@ -65,6 +65,15 @@ void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int64_t 
     for (int64_t p = pb; p < pe; ++p) {
       int64_t nr = std::min<int64_t>(NR, nc - p * NR);
       T* dst = Bp + p * NR * kc;
+      if (rs == 1 && cs != 1) {  // B = X^T with X row-major (q k^T): each column of B is contiguous
+        for (int64_t j = 0; j < nr; ++j) {
+          const T* col = B + (p * NR + j) * cs;
+          for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = col[k];
+        }
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = T(0);
+        continue;
+      }
       for (int64_t k = 0; k < kc; ++k) {
         const T* src = B + k * rs + p * NR * cs;
         if (cs == 1 && nr == NR) std::memcpy(dst, src, NR * sizeof(T));

@@ -14,29 +14,6 @@ constexpr int64_t row_grain(int64_t cols) { return grain_for(cols, 16384); }
 
 // Each kernel's rows [b, e) in one SIMD-cloned function (the threads only split the rows).
 
-// out_j = exp(x_j - m), returning sum_j out_j: one pass for the exps and their sum. The sum runs
-// in full-width T lanes over blocks of 256 and the blocks' sums add up in double, so long rows keep
-// their precision: a lane adds 16 (AVX-512) to 64 (SSE) terms, all positive, so at most 64 ulp and
-// in practice a few (float32 softmax of 1e5 columns: 1.2e-6 relative to float64). Smaller blocks
-// cost a horizontal sum every few vectors (64: 15 % slower rows).
-template <class T>
-TG_ALWAYS_INLINE double exps_and_sum(const T* x, T m, T* out, int64_t n) {
-  constexpr int64_t kBlock = 256;
-  double s = 0;
-  for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
-    const int64_t j1 = std::min(n, j0 + kBlock);
-    T block = 0;
-#pragma omp simd reduction(+ : block)
-    for (int64_t j = j0; j < j1; ++j) {
-      const T e = fn::exp_nonpositive(x[j] - m);
-      out[j] = e;
-      block += e;
-    }
-    s += block;
-  }
-  return s;
-}
-
 // softmax(x)_j = exp(x_j - m) / sum_k exp(x_k - m), m = max_k x_k (exact, and no overflow).
 // A row of all -inf has no maximum to subtract: it gives NaN, as in PyTorch.
 template <class T>
