@@ -6,7 +6,8 @@ Each row (OpSpec) names an op and gives:
   torch   -- the PyTorch reference, torch(*tensors, **params), or None
   nargs   -- number of tensor inputs
   domain  -- input-value hints: one string, or one per input ("real", "positive", "nonzero",
-             "grid" (a coarse grid, so that comparisons and ties happen), "exponent")
+             "grid" (a coarse grid, so that comparisons and ties happen), "exponent", "unit",
+             "symmetric_unit" (-0.9, 0.9), "above_one" (1.2, 3))
   dtypes  -- the dtypes it accepts: a name, or a tuple of names (one per input) for mixed rows
   diff    -- whether it is differentiable (gradcheck + comparison with torch's backward)
   gradcheck -- False where a gradient is zero by definition rather than the derivative (padding_idx)
@@ -94,6 +95,10 @@ def make_array(shape, dtype, domain, rng):
         v = rng.uniform(-1.5, 2.5, shape)
     elif domain == "unit":  # probabilities, away from 0 and 1
         v = rng.uniform(0.05, 0.95, shape)
+    elif domain == "symmetric_unit":  # inside (-1, 1), away from its ends (asin, atanh; tan's poles)
+        v = rng.uniform(-0.9, 0.9, shape)
+    elif domain == "above_one":  # acosh, away from its branch point at 1
+        v = rng.uniform(1.2, 3.0, shape)
     else:
         v = rng.uniform(-2.0, 2.0, shape)
     return np.asarray(v, dtype=np.float32 if dtype == "float32" else np.float64)
@@ -1018,6 +1023,50 @@ OPS = [
     unary("erf", tg.erf, _erf, _t(torch.erf) if T else None, dtypes=F),
     unary("sign", tg.sign, np.sign, _t(torch.sign) if T else None, domain="nonzero"),  # away from the step at 0
     unary("logical_not", tg.logical_not, np.logical_not, _t(torch.logical_not) if T else None, dtypes=FIB, diff=False),
+    # -- logarithms and exponentials, trigonometric and hyperbolic functions (integers in float32) --
+    unary("log2", tg.log2, np.log2, _t(torch.log2) if T else None, domain="positive"),
+    unary("log10", tg.log10, np.log10, _t(torch.log10) if T else None, domain="positive"),
+    unary("log1p", tg.log1p, np.log1p, _t(torch.log1p) if T else None, domain="positive"),
+    unary("expm1", tg.expm1, np.expm1, _t(torch.expm1) if T else None),
+    unary("exp2", tg.exp2, np.exp2, _t(torch.exp2) if T else None),
+    unary("tan", tg.tan, np.tan, _t(torch.tan) if T else None, domain="symmetric_unit", dtypes=F),
+    unary("asin", tg.asin, np.arcsin, _t(torch.asin) if T else None, domain="symmetric_unit", dtypes=F),
+    unary("acos", tg.acos, np.arccos, _t(torch.acos) if T else None, domain="symmetric_unit", dtypes=F),
+    unary("atan", tg.atan, np.arctan, _t(torch.atan) if T else None),
+    unary("sinh", tg.sinh, np.sinh, _t(torch.sinh) if T else None),
+    unary("cosh", tg.cosh, np.cosh, _t(torch.cosh) if T else None),
+    unary("asinh", tg.asinh, np.arcsinh, _t(torch.asinh) if T else None),
+    unary("acosh", tg.acosh, np.arccosh, _t(torch.acosh) if T else None, domain="above_one", dtypes=F),
+    unary("atanh", tg.atanh, np.arctanh, _t(torch.atanh) if T else None, domain="symmetric_unit", dtypes=F),
+    unary("reciprocal", tg.reciprocal, lambda x: 1.0 / x, _t(torch.reciprocal) if T else None, domain="nonzero"),
+    unary("square", tg.square, np.square, _t(torch.square) if T else None),
+    unary("method.log1p", lambda x: x.log1p(), np.log1p, _t(lambda x: x.log1p()), domain="positive"),
+    # -- rounding: integers are their own; round is to nearest, ties to even ("grid" has the ties) --
+    unary("floor", tg.floor, np.floor, _t(torch.floor) if T else None),
+    unary("ceil", tg.ceil, np.ceil, _t(torch.ceil) if T else None),
+    unary("round", tg.round, np.round, _t(torch.round) if T else None),
+    unary("round_ties", tg.round, np.round, _t(torch.round) if T else None, domain="grid", diff=False),
+    unary("trunc", tg.trunc, np.trunc, _t(torch.trunc) if T else None),
+    unary("frac", tg.frac, lambda x: x - np.trunc(x), _t(torch.frac) if T else None, dtypes=F),
+    # -- division with rounding (Python's // and %, C's fmod), with scalars on either side --
+    binary("floor_divide", lambda a, b: a // b, np.floor_divide, _t(lambda a, b: a // b), domain=("real", "nonzero"),
+           diff=False),
+    binary("remainder", lambda a, b: a % b, np.remainder, _t(lambda a, b: a % b), domain=("real", "nonzero")),
+    binary("fmod", tg.fmod, np.fmod, _t(torch.fmod) if T else None, domain=("real", "nonzero")),
+    binary("floor_divide_grid", lambda a, b: a // b, np.floor_divide, _t(lambda a, b: a // b), domain=("grid", "nonzero"),
+           diff=False),  # exact multiples: a // b lands on the quotient, a % b on 0
+    binary("remainder_grid", lambda a, b: a % b, np.remainder, _t(lambda a, b: a % b), domain=("grid", "nonzero"),
+           diff=False),
+    unary("floordiv_scalar", lambda x: x // 3, lambda x: np.floor_divide(x, 3), _t(lambda x: x // 3), diff=False),
+    unary("rfloordiv_scalar", lambda x: 7 // x, lambda x: np.floor_divide(7, x), _t(lambda x: 7 // x), domain="nonzero",
+          diff=False),
+    unary("mod_scalar", lambda x: x % 3, lambda x: np.remainder(x, 3), _t(lambda x: x % 3)),
+    unary("rmod_scalar", lambda x: 7 % x, lambda x: np.remainder(7, x), _t(lambda x: torch.full_like(x, 7) % x),
+          domain="nonzero"),  # PyTorch's number % tensor has no backward; its tensor % tensor does
+    unary("mod_negative_scalar", lambda x: x % -3, lambda x: np.remainder(x, -3), _t(lambda x: x % -3)),
+    # -- two-argument float functions (integers in float32) --
+    binary("atan2", tg.atan2, np.arctan2, _t(torch.atan2) if T else None, domain=("real", "nonzero")),
+    binary("copysign", tg.copysign, np.copysign, _t(torch.copysign) if T else None, domain=("nonzero", "nonzero")),
     # -- dtype conversions (the cast kernels; a float -> int cast truncates toward zero, as C does) --
     unary("to_float64", lambda x: x.to(tg.float64), lambda x: x.astype(np.float64), _t(lambda x: x.to(torch.float64)),
           dtypes=FIB),

@@ -23,6 +23,13 @@ CASES = [
     ("matmul_batch_shapes", lambda: f32(2, 2, 3) @ f32(3, 3, 4), ValueError, r"matmul"),
     ("matmul_0d", lambda: tg.matmul(tg.tensor(1.0), f32(2)), ValueError, r"matmul"),
     ("mean_int", lambda: tg.tensor([1, 2]).mean(), TypeError, r"mean.*int64"),
+    # integer division by zero would trap the CPU (SIGFPE): checked first, on either side of the op
+    ("floordiv_int_zero", lambda: tg.tensor([1, 2]) // tg.tensor([1, 0]), ZeroDivisionError,
+     r"floor_divide.*zero.*\(2,\).*\(2,\)"),
+    ("floordiv_int_zero_scalar", lambda: tg.tensor([[1, 2]]) // 0, ZeroDivisionError, r"floor_divide.*\(1, 2\)"),
+    ("rfloordiv_int_zero", lambda: 5 // tg.tensor([3, 0]), ZeroDivisionError, r"floor_divide"),
+    ("mod_int_zero", lambda: tg.tensor([1, 2]) % 0, ZeroDivisionError, r"remainder.*zero"),
+    ("fmod_bool_zero", lambda: tg.fmod(tg.tensor([True]), tg.tensor([False])), ZeroDivisionError, r"fmod.*zero"),
     ("var_int", lambda: tg.tensor([1, 2]).var(), TypeError, r"var.*int64"),
     ("softmax_int", lambda: tg.softmax(tg.tensor([1, 2]), 0), TypeError, r"softmax.*int64"),
     ("requires_grad_int", lambda: tg.tensor([1, 2]).requires_grad_(), RuntimeError, r"floating"),

@@ -262,6 +262,8 @@ void bind_tensor(py::module_& m) {
   bind_binary(cls, "__mul__", "__rmul__", &mul);
   bind_binary(cls, "__truediv__", "__rtruediv__", &div);
   bind_binary(cls, "__pow__", "__rpow__", &pow);
+  bind_binary(cls, "__floordiv__", "__rfloordiv__", &floor_divide);
+  bind_binary(cls, "__mod__", "__rmod__", &remainder);
   bind_binary(cls, "__matmul__", "__rmatmul__", &matmul);
   bind_binary(cls, "__eq__", nullptr, &eq);
   bind_binary(cls, "__ne__", nullptr, &ne);

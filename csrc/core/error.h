@@ -19,6 +19,7 @@ struct IndexError : Error { using Error::Error; };
 struct RuntimeError : Error { using Error::Error; };
 struct MemoryError : Error { using Error::Error; };
 struct NotImplementedError : Error { using Error::Error; };
+struct ZeroDivisionError : Error { using Error::Error; };  // integer division by zero
 // The device allocator could not find memory even after returning its cache to the driver.
 struct CudaOutOfMemoryError : RuntimeError { using RuntimeError::RuntimeError; };
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/host_device.h"
 
@@ -37,7 +38,28 @@ namespace tg {
   X(Erf,        "erf",         Float,   fn::erf_vec(x))  \
   X(Sign,       "sign",        Numeric, fn::sign(x))     \
   X(LogicalNot, "logical_not", ToBool,  !x)              \
-  X(BitwiseNot, "bitwise_not", Integer, T(~x))
+  X(BitwiseNot, "bitwise_not", Integer, T(~x))           \
+  X(Log2,       "log2",        Float,   std::log2(x))    \
+  X(Log10,      "log10",       Float,   std::log10(x))   \
+  X(Log1p,      "log1p",       Float,   std::log1p(x))   \
+  X(Expm1,      "expm1",       Float,   std::expm1(x))   \
+  X(Exp2,       "exp2",        Float,   std::exp2(x))    \
+  X(Tan,        "tan",         Float,   std::tan(x))     \
+  X(Asin,       "asin",        Float,   std::asin(x))    \
+  X(Acos,       "acos",        Float,   std::acos(x))    \
+  X(Atan,       "atan",        Float,   std::atan(x))    \
+  X(Sinh,       "sinh",        Float,   std::sinh(x))    \
+  X(Cosh,       "cosh",        Float,   std::cosh(x))    \
+  X(Asinh,      "asinh",       Float,   std::asinh(x))   \
+  X(Acosh,      "acosh",       Float,   std::acosh(x))   \
+  X(Atanh,      "atanh",       Float,   std::atanh(x))   \
+  X(Reciprocal, "reciprocal",  Float,   T(1) / x)        \
+  X(Square,     "square",      Numeric, T(x * x))        \
+  X(Floor,      "floor",       Numeric, fn::floor(x))    \
+  X(Ceil,       "ceil",        Numeric, fn::ceil(x))     \
+  X(Round,      "round",       Numeric, fn::round(x))    \
+  X(Trunc,      "trunc",       Numeric, fn::trunc(x))    \
+  X(Frac,       "frac",        Float,   x - std::trunc(x))
 #define TG_BINARY_OPS(X)                                                                                        \
   X(Add,                          "add",                              Numeric, T(a + b))                          \
   X(Sub,                          "sub",                              Numeric, T(a - b))                          \
@@ -46,6 +68,11 @@ namespace tg {
   X(Pow,                          "pow",                              Numeric, fn::pow(a, b))                     \
   X(Maximum,                      "maximum",                          Numeric, fn::maximum(a, b))                 \
   X(Minimum,                      "minimum",                          Numeric, fn::minimum(a, b))                 \
+  X(FloorDivide,                  "floor_divide",                     Numeric, fn::floor_divide(a, b))            \
+  X(Remainder,                    "remainder",                        Numeric, fn::remainder(a, b))               \
+  X(Fmod,                         "fmod",                             Numeric, fn::fmod(a, b))                    \
+  X(Atan2,                        "atan2",                            Float,   T(std::atan2(a, b)))               \
+  X(Copysign,                     "copysign",                         Float,   T(std::copysign(a, b)))            \
   X(GeluBackward,                 "gelu_backward",                    Numeric, T(a * fn::gelu_grad(b))) /* dy, x */ \
   X(GeluTanhBackward,             "gelu_backward",                    Numeric, T(a * fn::gelu_tanh_grad(b)))      \
   X(SquaredDifference,            "mse_loss",                         Numeric, T((a - b) * (a - b)))              \
@@ -262,6 +289,43 @@ template <class T> HD T binary_cross_entropy(T p, T t) {
 // The same of p = sigmoid(x), stably: -(t log s(x) + (1 - t) log s(-x)) = (1 - t) x + softplus(-x).
 template <class T> HD T binary_cross_entropy_with_logits(T x, T t) { return (T(1) - t) * x + softplus(-x); }
 template <class T> HD T sign(T x) { return T((T(0) < x) - (x < T(0))); }
+// Rounding: integers are their own floor, ceil, round and trunc. round is to nearest, ties to
+// even (nearbyint in the default rounding mode), as NumPy and PyTorch.
+template <class T> HD T floor(T x) { if constexpr (std::is_integral_v<T>) return x; else return std::floor(x); }
+template <class T> HD T ceil(T x) { if constexpr (std::is_integral_v<T>) return x; else return std::ceil(x); }
+template <class T> HD T round(T x) { if constexpr (std::is_integral_v<T>) return x; else return std::nearbyint(x); }
+template <class T> HD T trunc(T x) { if constexpr (std::is_integral_v<T>) return x; else return std::trunc(x); }
+// Division that rounds toward -inf, and the remainder that goes with it (the divisor's sign):
+//   a = b floor_divide(a, b) + remainder(a, b)       (Python's // and %)
+// fmod is C's: the quotient truncated, the remainder with the dividend's sign.
+// Floats follow Python's float divmod (and NumPy's, PyTorch's): from fmod, which is exact, with the
+// quotient rounded to the nearest integer of (a - mod) / b, so that 1.0 // 0.1 is 9.0, not 10.0.
+// A zero divisor gives inf / NaN for floats; integer ops check for it before the kernel runs (the
+// kernel would trap), and b = -1 is its own case: INT64_MIN / -1 overflows (and traps) in C.
+template <class T> HD T fmod(T a, T b) {
+  if constexpr (std::is_integral_v<T>) return b == T(-1) ? T(0) : b == T(0) ? T(0) : T(a % b);
+  else return std::fmod(a, b);
+}
+template <class T> HD T remainder(T a, T b) {
+  const T m = fn::fmod(a, b);
+  return m != T(0) && ((m < T(0)) != (b < T(0))) ? T(m + b) : m;
+}
+template <class T> HD T floor_divide(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    if (b == T(-1)) return T(T(0) - static_cast<std::make_unsigned_t<T>>(a));  // wraps, as PyTorch
+    if (b == T(0)) return T(0);
+    const T q = a / b;
+    return (a % b != T(0)) && ((a < T(0)) != (b < T(0))) ? T(q - 1) : q;
+  } else {
+    if (b == T(0)) return a / b;
+    const T mod = std::fmod(a, b);
+    T div = (a - mod) / b;
+    if (mod != T(0) && ((b < T(0)) != (mod < T(0)))) div -= T(1);
+    if (div == T(0)) return std::copysign(T(0), a / b);
+    const T floor_div = std::floor(div);
+    return div - floor_div > T(0.5) ? floor_div + T(1) : floor_div;
+  }
+}
 template <class T> HD T rsqrt(T x) { return T(1) / std::sqrt(x); }
 
 template <class T> HD T pow(T a, T b) { return std::pow(a, b); }

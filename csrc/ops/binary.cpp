@@ -71,7 +71,8 @@ Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
       else if (op == BinaryOp::Mul || op == BinaryOp::Minimum) op = BinaryOp::LogicalAnd;
       else common = DType::Int64;  // pow counts them
     }
-    if (op == BinaryOp::Div && !is_floating(common)) common = DType::Float32;  // true division
+    // true division and the float functions (atan2, copysign): integers computed in float32
+    if ((op == BinaryOp::Div || dtypes_of(op) == OpDtypes::Float) && !is_floating(common)) common = DType::Float32;
   }
   const Device device = a.is_wrapped_number() ? b.device() : a.device();
   // The kernel runs in the compute dtype (float32 for bfloat16); the result is rounded to `common`.
@@ -175,6 +176,76 @@ static Tensor extremum(BinaryOp op, const char* name, const Tensor& a, const Ten
 }
 Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Maximum, "MaximumBackward", a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Minimum, "MinimumBackward", a, b); }
+
+// ---- division with rounding, and two sign functions -----------------------------------------------
+namespace {
+// Integer division by zero has no value (and traps the CPU): checked before the kernel, as PyTorch.
+void check_integer_divisor(const char* name, const Tensor& a, const Tensor& b) {
+  if (is_floating(result_type(a, b)) || b.numel() == 0) return;
+  GradModeGuard no_grad(false);
+  const bool zero = amax(eq(b, wrap_scalar(0.0, b))).item<bool>();
+  TG_CHECK(!zero, ZeroDivisionError, name, ": integer division by zero (shapes ", shape_str(a.shape()), " and ",
+           shape_str(b.shape()), ")");
+}
+}  // namespace
+
+// floor_divide (a // b): floor(a / b), Python's rounding toward -inf. Piecewise constant: its
+// gradient is zero wherever it exists, as floor's (PyTorch's backward raises instead).
+Tensor floor_divide(const Tensor& a, const Tensor& b) {
+  check_integer_divisor("floor_divide", a, b);
+  Tensor z = map2(BinaryOp::FloorDivide, a, b);
+  if (should_record({&a, &b}))
+    record("FloorDivideBackward", {a, b}, {z}, {}, [](const BackwardContext& c, const TensorList& g) {
+      const Tensor zero = zeros_like(g[0]);
+      return TensorList{c.needs_grad(0) ? zero : Tensor(), c.needs_grad(1) ? zero : Tensor()};
+    });
+  return z;
+}
+
+// remainder (a % b): a - b floor(a / b), the divisor's sign; da = dz, db = -dz floor(a / b)
+Tensor remainder(const Tensor& a, const Tensor& b) {
+  check_integer_divisor("remainder", a, b);
+  Tensor z = map2(BinaryOp::Remainder, a, b);
+  if (should_record({&a, &b}))
+    record("RemainderBackward", {a, b}, {z}, {a, b}, [](const BackwardContext& c, const TensorList& g) {
+      return TensorList{g[0], c.needs_grad(1) ? -(g[0] * floor_divide(c.saved(0), c.saved(1))) : Tensor()};
+    });
+  return z;
+}
+
+// fmod: a - b trunc(a / b), the dividend's sign (C's fmod); da = dz, db = -dz trunc(a / b)
+Tensor fmod(const Tensor& a, const Tensor& b) {
+  check_integer_divisor("fmod", a, b);
+  Tensor z = map2(BinaryOp::Fmod, a, b);
+  if (should_record({&a, &b}))
+    record("FmodBackward", {a, b}, {z}, {a, b}, [](const BackwardContext& c, const TensorList& g) {
+      return TensorList{g[0], c.needs_grad(1) ? -(g[0] * trunc(div(c.saved(0), c.saved(1)))) : Tensor()};
+    });
+  return z;
+}
+
+// atan2(a, b): the angle of the point (b, a); da = dz b / (a^2 + b^2), db = -dz a / (a^2 + b^2)
+Tensor atan2(const Tensor& a, const Tensor& b) {
+  Tensor z = map2(BinaryOp::Atan2, a, b);
+  if (should_record({&a, &b}))
+    record("Atan2Backward", {a, b}, {z}, {a, b}, [](const BackwardContext& c, const TensorList& g) {
+      const Tensor a = c.saved(0), b = c.saved(1), scale = g[0] / (a * a + b * b);
+      return TensorList{c.needs_grad(0) ? scale * b : Tensor(), c.needs_grad(1) ? -(scale * a) : Tensor()};
+    });
+  return z;
+}
+
+// copysign(a, b): |a| with the sign of b; da = dz z / a (+-1; 0 where a = 0, as PyTorch), db = 0
+Tensor copysign(const Tensor& a, const Tensor& b) {
+  Tensor z = map2(BinaryOp::Copysign, a, b);
+  if (should_record({&a, &b}))
+    record("CopysignBackward", {a, b}, {z}, {a, z}, [](const BackwardContext& c, const TensorList& g) {
+      const Tensor a = c.saved(0), zero = zeros_like(g[0]);
+      return TensorList{c.needs_grad(0) ? where(eq(a, wrap_scalar(0.0, a)), zero, g[0] * (c.saved(1) / a)) : Tensor(),
+                        c.needs_grad(1) ? zero : Tensor()};
+    });
+  return z;
+}
 
 // gelu_backward: dy * gelu'(x), one fused pass (gelu' in kernels/functors.h). Not recorded: under
 // create_graph gelu differentiates its composite reference instead (unary.cpp).

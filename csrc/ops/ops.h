@@ -44,10 +44,13 @@ uint64_t reserve_random(int64_t n, uint64_t* seed);
 // its function with its backward (unary.cpp / binary.cpp), its name here and a spec row.
 #define TG_UNARY_FUNCTIONS(X) \
   X(neg) X(abs) X(exp) X(log) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(softplus) \
-  X(erf) X(sign) X(logical_not) X(bitwise_not)
+  X(erf) X(sign) X(logical_not) X(bitwise_not) X(log2) X(log10) X(log1p) X(expm1) X(exp2) X(tan) X(asin)      \
+  X(acos) X(atan) X(sinh) X(cosh) X(asinh) X(acosh) X(atanh) X(reciprocal) X(square) X(floor) X(ceil) X(round) \
+  X(trunc) X(frac)
 #define TG_BINARY_FUNCTIONS(X)                                                                  \
   X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) \
-  X(logical_and) X(logical_or) X(bitwise_and) X(bitwise_or) X(bitwise_xor)
+  X(logical_and) X(logical_or) X(bitwise_and) X(bitwise_or) X(bitwise_xor) X(floor_divide) X(remainder) X(fmod) \
+  X(atan2) X(copysign)
 #define TG_DECLARE_UNARY(f) Tensor f(const Tensor& x);
 #define TG_DECLARE_BINARY(f) Tensor f(const Tensor& a, const Tensor& b);
 TG_UNARY_FUNCTIONS(TG_DECLARE_UNARY)

@@ -208,4 +208,93 @@ Tensor bitwise_not(const Tensor& x) {
   return map(UnaryOp::BitwiseNot, x);
 }
 
+// ---- functions whose derivative is an expression in x or in y = f(x) ------------------------------
+// dx = dy * derivative(x) (or of y where that is cheaper), written in tensor ops so that it
+// differentiates again.
+namespace {
+enum class SavedFor { Input, Output };
+Tensor with_derivative(UnaryOp op, const char* node, const Tensor& x, SavedFor saved, Tensor (*derivative)(const Tensor&)) {
+  Tensor y = map(op, x);
+  if (should_record({&x}))
+    record(node, {x}, {y}, {saved == SavedFor::Input ? x : y}, [derivative](const BackwardContext& c, const TensorList& g) {
+      return TensorList{g[0] * derivative(c.saved(0))};
+    });
+  return y;
+}
+// Piecewise constant (floor, ceil, round, trunc): the gradient is zero wherever it exists.
+Tensor with_zero_derivative(UnaryOp op, const char* node, const Tensor& x) {
+  Tensor y = map(op, x);
+  if (should_record({&x}))
+    record(node, {x}, {y}, {}, [](const BackwardContext&, const TensorList& g) { return TensorList{zeros_like(g[0])}; });
+  return y;
+}
+constexpr double kLn2 = 0.69314718055994530942, kLn10 = 2.30258509299404568402;
+}  // namespace
+
+// log2: d/dx = 1 / (x ln 2);  log10: 1 / (x ln 10);  log1p = ln(1 + x): 1 / (1 + x)
+Tensor log2(const Tensor& x) {
+  return with_derivative(UnaryOp::Log2, "Log2Backward", x, SavedFor::Input, [](const Tensor& x) { return reciprocal(x * kLn2); });
+}
+Tensor log10(const Tensor& x) {
+  return with_derivative(UnaryOp::Log10, "Log10Backward", x, SavedFor::Input, [](const Tensor& x) { return reciprocal(x * kLn10); });
+}
+Tensor log1p(const Tensor& x) {
+  return with_derivative(UnaryOp::Log1p, "Log1pBackward", x, SavedFor::Input, [](const Tensor& x) { return reciprocal(x + 1.0); });
+}
+// expm1 = e^x - 1: d/dx = y + 1;  exp2 = 2^x: y ln 2
+Tensor expm1(const Tensor& x) {
+  return with_derivative(UnaryOp::Expm1, "Expm1Backward", x, SavedFor::Output, [](const Tensor& y) { return y + 1.0; });
+}
+Tensor exp2(const Tensor& x) {
+  return with_derivative(UnaryOp::Exp2, "Exp2Backward", x, SavedFor::Output, [](const Tensor& y) { return y * kLn2; });
+}
+// tan: d/dx = 1 + tan^2 x = 1 + y^2
+Tensor tan(const Tensor& x) {
+  return with_derivative(UnaryOp::Tan, "TanBackward", x, SavedFor::Output, [](const Tensor& y) { return y * y + 1.0; });
+}
+// asin: 1 / sqrt(1 - x^2);  acos: -1 / sqrt(1 - x^2);  atan: 1 / (1 + x^2)
+Tensor asin(const Tensor& x) {
+  return with_derivative(UnaryOp::Asin, "AsinBackward", x, SavedFor::Input, [](const Tensor& x) { return rsqrt(1.0 - x * x); });
+}
+Tensor acos(const Tensor& x) {
+  return with_derivative(UnaryOp::Acos, "AcosBackward", x, SavedFor::Input, [](const Tensor& x) { return -rsqrt(1.0 - x * x); });
+}
+Tensor atan(const Tensor& x) {
+  return with_derivative(UnaryOp::Atan, "AtanBackward", x, SavedFor::Input, [](const Tensor& x) { return reciprocal(x * x + 1.0); });
+}
+// sinh: cosh x;  cosh: sinh x
+Tensor sinh(const Tensor& x) {
+  return with_derivative(UnaryOp::Sinh, "SinhBackward", x, SavedFor::Input, [](const Tensor& x) { return cosh(x); });
+}
+Tensor cosh(const Tensor& x) {
+  return with_derivative(UnaryOp::Cosh, "CoshBackward", x, SavedFor::Input, [](const Tensor& x) { return sinh(x); });
+}
+// asinh: 1 / sqrt(x^2 + 1);  acosh: 1 / sqrt(x^2 - 1);  atanh: 1 / (1 - x^2)
+Tensor asinh(const Tensor& x) {
+  return with_derivative(UnaryOp::Asinh, "AsinhBackward", x, SavedFor::Input, [](const Tensor& x) { return rsqrt(x * x + 1.0); });
+}
+Tensor acosh(const Tensor& x) {
+  return with_derivative(UnaryOp::Acosh, "AcoshBackward", x, SavedFor::Input, [](const Tensor& x) { return rsqrt(x * x - 1.0); });
+}
+Tensor atanh(const Tensor& x) {
+  return with_derivative(UnaryOp::Atanh, "AtanhBackward", x, SavedFor::Input, [](const Tensor& x) { return reciprocal(1.0 - x * x); });
+}
+// reciprocal: y = 1 / x (integers in float32): d/dx = -y^2;  square: y = x^2 (dtype kept): 2 x
+Tensor reciprocal(const Tensor& x) {
+  return with_derivative(UnaryOp::Reciprocal, "ReciprocalBackward", x, SavedFor::Output, [](const Tensor& y) { return -(y * y); });
+}
+Tensor square(const Tensor& x) {
+  return with_derivative(UnaryOp::Square, "SquareBackward", x, SavedFor::Input, [](const Tensor& x) { return x * 2.0; });
+}
+Tensor floor(const Tensor& x) { return with_zero_derivative(UnaryOp::Floor, "FloorBackward", x); }
+Tensor ceil(const Tensor& x) { return with_zero_derivative(UnaryOp::Ceil, "CeilBackward", x); }
+Tensor round(const Tensor& x) { return with_zero_derivative(UnaryOp::Round, "RoundBackward", x); }
+Tensor trunc(const Tensor& x) { return with_zero_derivative(UnaryOp::Trunc, "TruncBackward", x); }
+// frac: y = x - trunc(x): dx = dy (trunc is piecewise constant)
+Tensor frac(const Tensor& x) {
+  Tensor y = map(UnaryOp::Frac, x);
+  if (should_record({&x})) record("FracBackward", {x}, {y}, {}, [](const BackwardContext&, const TensorList& g) { return TensorList{g[0]}; });
+  return y;
+}
+
 }  // namespace tg
