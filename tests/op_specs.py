@@ -7,7 +7,7 @@ Each row (OpSpec) names an op and gives:
   nargs   -- number of tensor inputs
   domain  -- input-value hints: one string, or one per input ("real", "positive", "nonzero",
              "grid" (a coarse grid, so that comparisons and ties happen), "exponent", "unit",
-             "symmetric_unit" (-0.9, 0.9), "above_one" (1.2, 3))
+             "symmetric_unit" (-0.9, 0.9), "above_one" (1.2, 3), "wide" (-8, 8))
   dtypes  -- the dtypes it accepts: a name, or a tuple of names (one per input) for mixed rows
   diff    -- whether it is differentiable (gradcheck + comparison with torch's backward)
   gradcheck -- False where a gradient is zero by definition rather than the derivative (padding_idx)
@@ -99,6 +99,8 @@ def make_array(shape, dtype, domain, rng):
         v = rng.uniform(-0.9, 0.9, shape)
     elif domain == "above_one":  # acosh, away from its branch point at 1
         v = rng.uniform(1.2, 3.0, shape)
+    elif domain == "wide":  # past the knees of hardtanh, relu6, hardsigmoid and hardswish
+        v = rng.uniform(-8.0, 8.0, shape)
     else:
         v = rng.uniform(-2.0, 2.0, shape)
     return np.asarray(v, dtype=np.float32 if dtype == "float32" else np.float64)
@@ -1023,6 +1025,29 @@ OPS = [
     unary("erf", tg.erf, _erf, _t(torch.erf) if T else None, dtypes=F),
     unary("sign", tg.sign, np.sign, _t(torch.sign) if T else None, domain="nonzero"),  # away from the step at 0
     unary("logical_not", tg.logical_not, np.logical_not, _t(torch.logical_not) if T else None, dtypes=FIB, diff=False),
+    # -- activations (tapegrad.nn.functional): one functor each, a parameter as a broadcast number --
+    unary("leaky_relu", TGF.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x), _t(TF.leaky_relu) if T else None,
+          domain="nonzero", dtypes=F),
+    unary("leaky_relu_slope", lambda x: TGF.leaky_relu(x, negative_slope=0.2), lambda x: np.where(x > 0, x, 0.2 * x),
+          _t(lambda x: TF.leaky_relu(x, negative_slope=0.2)), domain="nonzero", dtypes=F),
+    unary("elu", lambda x: TGF.elu(x, alpha=1.5), lambda x: np.where(x > 0, x, 1.5 * np.expm1(x)),
+          _t(lambda x: TF.elu(x, alpha=1.5)), dtypes=F),
+    # PyTorch's float64 celu and hardsigmoid gradients use float32 constants (alpha, 1/6), 3e-8 off:
+    # their torch columns are the same functions in exact torch ops
+    unary("celu", lambda x: TGF.celu(x, alpha=0.7), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x / 0.7)),
+          _t(lambda x: torch.where(x > 0, x, 0.7 * torch.expm1(x / 0.7))), dtypes=F),
+    unary("selu", TGF.selu, lambda x: 1.0507009873554804934 * np.where(x > 0, x, 1.6732632423543772848 * np.expm1(x)),
+          _t(TF.selu) if T else None, dtypes=F),
+    unary("softsign", TGF.softsign, lambda x: x / (1 + np.abs(x)), _t(TF.softsign) if T else None, dtypes=F),
+    unary("mish", TGF.mish, lambda x: x * np.tanh(np.logaddexp(0, x)), _t(TF.mish) if T else None, dtypes=F),
+    unary("logsigmoid", TGF.logsigmoid, lambda x: -np.logaddexp(0, -x), _t(TF.logsigmoid) if T else None, dtypes=F),
+    unary("hardsigmoid", TGF.hardsigmoid, lambda x: np.clip(x / 6 + 0.5, 0, 1),
+          _t(lambda x: torch.clamp(x / 6 + 0.5, 0, 1)), domain="wide", dtypes=F),
+    unary("hardswish", TGF.hardswish, lambda x: x * np.clip(x / 6 + 0.5, 0, 1), _t(TF.hardswish) if T else None,
+          domain="wide", dtypes=F),
+    unary("hardtanh", lambda x: TGF.hardtanh(x, -2.0, 3.0), lambda x: np.clip(x, -2.0, 3.0),
+          _t(lambda x: TF.hardtanh(x, -2.0, 3.0)), domain="wide", dtypes=F),
+    unary("relu6", TGF.relu6, lambda x: np.clip(x, 0, 6), _t(TF.relu6) if T else None, domain="wide", dtypes=F),
     # -- logarithms and exponentials, trigonometric and hyperbolic functions (integers in float32) --
     unary("log2", tg.log2, np.log2, _t(torch.log2) if T else None, domain="positive"),
     unary("log10", tg.log10, np.log10, _t(torch.log10) if T else None, domain="positive"),

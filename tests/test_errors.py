@@ -23,6 +23,9 @@ CASES = [
     ("matmul_batch_shapes", lambda: f32(2, 2, 3) @ f32(3, 3, 4), ValueError, r"matmul"),
     ("matmul_0d", lambda: tg.matmul(tg.tensor(1.0), f32(2)), ValueError, r"matmul"),
     ("mean_int", lambda: tg.tensor([1, 2]).mean(), TypeError, r"mean.*int64"),
+    ("celu_alpha_zero", lambda: tg.nn.functional.celu(f32(2), 0.0), ValueError, r"celu.*alpha.*\(2,\)"),
+    ("leaky_relu_int", lambda: tg.nn.functional.leaky_relu(tg.tensor([1, 2])), TypeError, r"leaky_relu.*int64.*\(2,\)"),
+    ("hardtanh_bounds", lambda: tg.nn.functional.hardtanh(f32(2), 1.0, -1.0), ValueError, r"hardtanh.*min_val"),
     # integer division by zero would trap the CPU (SIGFPE): checked first, on either side of the op
     ("floordiv_int_zero", lambda: tg.tensor([1, 2]) // tg.tensor([1, 0]), ZeroDivisionError,
      r"floor_divide.*zero.*\(2,\).*\(2,\)"),

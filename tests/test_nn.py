@@ -265,6 +265,23 @@ def test_sequential():
 
 
 # ================================================================ layers vs PyTorch
+ACTIVATION_LAYERS = [
+    ("ReLU6", {}), ("SELU", {}), ("Softsign", {}), ("Mish", {}), ("LogSigmoid", {}), ("Hardsigmoid", {}),
+    ("Hardswish", {}), ("LeakyReLU", {"negative_slope": 0.3}), ("ELU", {"alpha": 0.5}), ("CELU", {"alpha": 2.0}),
+    ("Hardtanh", {"min_val": -0.5, "max_val": 2.0}),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", ACTIVATION_LAYERS, ids=[n for n, _ in ACTIVATION_LAYERS])
+def test_activation_layers_match_torch(name, kwargs):
+    layer, ref = getattr(nn, name)(**kwargs), getattr(torch.nn, name)(**kwargs)
+    assert list(layer.parameters()) == [] and layer.extra_repr() == ref.extra_repr()
+    xt, xp = pair(rng(9).uniform(-7, 7, (3, 50)))
+    backprop_both([layer(xt)], [ref(xp)])
+    # PyTorch's float64 Hardsigmoid and CELU gradients use float32 constants (1/6, alpha): 3e-8 off
+    close(xt.grad, xp.grad, rtol=1e-7 if name in ("Hardsigmoid", "CELU") else RTOL, what=name)
+
+
 def test_linear_matches_torch():
     ref = torch.nn.Linear(5, 3).double()
     lin = nn.Linear(5, 3, dtype=tg.float64)

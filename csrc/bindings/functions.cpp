@@ -175,6 +175,15 @@ void bind_functions(py::module_& m) {
   both(m, cls, "clamp", clamp_fn, py::arg("min") = py::none(), py::arg("max") = py::none());
   both(m, cls, "clip", clamp_fn, py::arg("min") = py::none(), py::arg("max") = py::none());
 
+  // ---- activations (tapegrad.nn.functional), PyTorch's argument names ----
+  m.def("leaky_relu", &leaky_relu, py::arg("input"), py::arg("negative_slope") = 0.01);
+  m.def("elu", &elu, py::arg("input"), py::arg("alpha") = 1.0);
+  m.def("celu", &celu, py::arg("input"), py::arg("alpha") = 1.0);
+  m.def("hardtanh", &hardtanh, py::arg("input"), py::arg("min_val") = -1.0, py::arg("max_val") = 1.0);
+  for (auto [name, fn] : {std::pair{"selu", &selu}, {"softsign", &softsign}, {"mish", &mish}, {"logsigmoid", &logsigmoid},
+                          {"hardsigmoid", &hardsigmoid}, {"hardswish", &hardswish}, {"relu6", &relu6}})
+    m.def(name, fn, py::arg("input"));
+
   // ---- reductions ----
   auto reduce_binding = [](Tensor (*fn)(const Tensor&, const Dims&, bool)) {
     return [fn](const Tensor& x, const py::object& dim, bool keepdim) {

@@ -59,7 +59,13 @@ namespace tg {
   X(Ceil,       "ceil",        Numeric, fn::ceil(x))     \
   X(Round,      "round",       Numeric, fn::round(x))    \
   X(Trunc,      "trunc",       Numeric, fn::trunc(x))    \
-  X(Frac,       "frac",        Float,   x - std::trunc(x))
+  X(Frac,       "frac",        Float,   x - std::trunc(x)) \
+  X(Softsign,   "softsign",    Float,   x / (T(1) + fn::abs(x)))             \
+  X(Mish,       "mish",        Float,   x * fn::tanh_vec(fn::softplus(x)))   \
+  X(LogSigmoid, "logsigmoid",  Float,   -fn::softplus(-x))                   \
+  X(Hardsigmoid, "hardsigmoid", Float,  fn::hardsigmoid(x))                  \
+  X(Hardswish,  "hardswish",   Float,   x * fn::hardsigmoid(x))              \
+  X(Selu,       "selu",        Float,   fn::selu(x))
 #define TG_BINARY_OPS(X)                                                                                        \
   X(Add,                          "add",                              Numeric, T(a + b))                          \
   X(Sub,                          "sub",                              Numeric, T(a - b))                          \
@@ -73,6 +79,9 @@ namespace tg {
   X(Fmod,                         "fmod",                             Numeric, fn::fmod(a, b))                    \
   X(Atan2,                        "atan2",                            Float,   T(std::atan2(a, b)))               \
   X(Copysign,                     "copysign",                         Float,   T(std::copysign(a, b)))            \
+  X(LeakyRelu,                    "leaky_relu",                       Float,   T(a > T(0) ? a : a * b)) /* b: slope */ \
+  X(Elu,                          "elu",                              Float,   T(a > T(0) ? a : b * std::expm1(a))) /* b: alpha */ \
+  X(Celu,                         "celu",                             Float,   T(a > T(0) ? a : b * std::expm1(a / b)))   \
   X(GeluBackward,                 "gelu_backward",                    Numeric, T(a * fn::gelu_grad(b))) /* dy, x */ \
   X(GeluTanhBackward,             "gelu_backward",                    Numeric, T(a * fn::gelu_tanh_grad(b)))      \
   X(SquaredDifference,            "mse_loss",                         Numeric, T((a - b) * (a - b)))              \
@@ -288,6 +297,11 @@ template <class T> HD T binary_cross_entropy(T p, T t) {
 }
 // The same of p = sigmoid(x), stably: -(t log s(x) + (1 - t) log s(-x)) = (1 - t) x + softplus(-x).
 template <class T> HD T binary_cross_entropy_with_logits(T x, T t) { return (T(1) - t) * x + softplus(-x); }
+// hardsigmoid(x) = clamp(x / 6 + 1 / 2, 0, 1); hardswish(x) = x hardsigmoid(x)
+template <class T> HD T hardsigmoid(T x) { return x <= T(-3) ? T(0) : x >= T(3) ? T(1) : x / T(6) + T(0.5); }
+// selu(x) = scale (x > 0 ? x : alpha (e^x - 1)), the self-normalising constants of Klambauer et al.
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717, kSeluScale = 1.0507009873554804934193349852946;
+template <class T> HD T selu(T x) { return T(kSeluScale) * (x > T(0) ? x : T(kSeluAlpha) * std::expm1(x)); }
 template <class T> HD T sign(T x) { return T((T(0) < x) - (x < T(0))); }
 // Rounding: integers are their own floor, ceil, round and trunc. round is to nearest, ties to
 // even (nearbyint in the default rounding mode), as NumPy and PyTorch.

@@ -91,6 +91,8 @@ Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
+Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) { return map2(op, a, b); }
+
 // add: z = a + b; da = dz, db = dz
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor z = map2(BinaryOp::Add, a, b);

@@ -11,6 +11,8 @@
 namespace tg {
 
 using Dims = std::vector<int64_t>;
+enum class UnaryOp : uint8_t;   // the elementwise ops' enums (kernels/functors.h)
+enum class BinaryOp : uint8_t;
 
 // ---- creation (creation.cpp) -------------------------------------------------------------------
 Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = {});
@@ -57,6 +59,10 @@ TG_UNARY_FUNCTIONS(TG_DECLARE_UNARY)
 TG_BINARY_FUNCTIONS(TG_DECLARE_BINARY)
 #undef TG_DECLARE_UNARY
 #undef TG_DECLARE_BINARY
+// The elementwise forward alone, no node recorded: the dtype rules of unary.cpp / binary.cpp
+// (promotion, integers in float32 for float functions, bfloat16 computed in float32).
+Tensor unary_op(UnaryOp op, const Tensor& x);
+Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b);
 Tensor gelu(const Tensor& x, bool tanh_approximation = false);
 Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_approximation);  // dy * gelu'(x), fused
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
@@ -69,6 +75,19 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
                                         int reduction);
 // The dtype PyTorch gives `a op b` (0-d tensors and wrapped numbers do not upcast).
 DType result_type(const Tensor& a, const Tensor& b);
+
+// ---- activations (activation.cpp); relu, gelu, silu, softplus are elementwise functions above ----
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor elu(const Tensor& x, double alpha = 1.0);
+Tensor celu(const Tensor& x, double alpha = 1.0);
+Tensor selu(const Tensor& x);
+Tensor softsign(const Tensor& x);
+Tensor mish(const Tensor& x);
+Tensor logsigmoid(const Tensor& x);
+Tensor hardsigmoid(const Tensor& x);
+Tensor hardswish(const Tensor& x);
+Tensor hardtanh(const Tensor& x, double min_val = -1.0, double max_val = 1.0);
+Tensor relu6(const Tensor& x);
 
 // ---- reductions (reduce.cpp); empty dims = all dims ---------------------------------------------
 Tensor sum(const Tensor& x, const Dims& dims = {}, bool keepdim = false);

@@ -38,6 +38,8 @@ Tensor map(UnaryOp op, const Tensor& x) {
 
 }  // namespace
 
+Tensor unary_op(UnaryOp op, const Tensor& x) { return map(op, x); }
+
 // neg: y = -x; dx = -dy
 Tensor neg(const Tensor& x) {
   Tensor y = map(UnaryOp::Neg, x);

@@ -2,7 +2,8 @@
 from . import functional, init, utils  # noqa: F401
 from .attention import MultiHeadAttention, TransformerEncoderLayer  # noqa: F401
 from .layers import (  # noqa: F401
-    GELU, Dense, Dropout, Embedding, LayerNorm, Linear, ReLU, Sigmoid, SiLU, Tanh,
+    CELU, ELU, GELU, SELU, Dense, Dropout, Embedding, Hardsigmoid, Hardswish, Hardtanh, LayerNorm, LeakyReLU, Linear,
+    LogSigmoid, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softsign, Tanh,
 )
 from .module import Module, ModuleList, Parameter, Sequential  # noqa: F401
 from .rnn import LSTM  # noqa: F401

@@ -10,6 +10,17 @@ silu = _C.silu
 softplus = _C.softplus
 softmax = _C.softmax
 log_softmax = _C.log_softmax
+leaky_relu = _C.leaky_relu
+elu = _C.elu
+celu = _C.celu
+selu = _C.selu
+hardtanh = _C.hardtanh
+relu6 = _C.relu6
+hardsigmoid = _C.hardsigmoid
+hardswish = _C.hardswish
+softsign = _C.softsign
+mish = _C.mish
+logsigmoid = _C.logsigmoid
 
 
 def gelu(input, approximate="none"):

@@ -129,6 +129,75 @@ class SiLU(_Activation):
     fn = staticmethod(_C.silu)
 
 
+class ReLU6(_Activation):
+    fn = staticmethod(_C.relu6)
+
+
+class SELU(_Activation):
+    fn = staticmethod(_C.selu)
+
+
+class Softsign(_Activation):
+    fn = staticmethod(_C.softsign)
+
+
+class Mish(_Activation):
+    fn = staticmethod(_C.mish)
+
+
+class LogSigmoid(_Activation):
+    fn = staticmethod(_C.logsigmoid)
+
+
+class Hardsigmoid(_Activation):
+    fn = staticmethod(_C.hardsigmoid)
+
+
+class Hardswish(_Activation):
+    fn = staticmethod(_C.hardswish)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return _C.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return _C.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class CELU(ELU):
+    def forward(self, x):
+        return _C.celu(x, self.alpha)
+
+
+class Hardtanh(Module):
+    def __init__(self, min_val=-1.0, max_val=1.0):
+        super().__init__()
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x):
+        return _C.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
 class GELU(Module):
     def __init__(self, approximate="none"):
         super().__init__()
