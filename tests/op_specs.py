@@ -7,7 +7,8 @@ Each row (OpSpec) names an op and gives:
   nargs   -- number of tensor inputs
   domain  -- input-value hints: one string, or one per input ("real", "positive", "nonzero",
              "grid" (a coarse grid, so that comparisons and ties happen), "exponent", "unit",
-             "symmetric_unit" (-0.9, 0.9), "above_one" (1.2, 3), "wide" (-8, 8))
+             "symmetric_unit" (-0.9, 0.9), "above_one" (1.2, 3), "wide" (-8, 8),
+             "special" (NaN, +-inf, 0 and ordinary values))
   dtypes  -- the dtypes it accepts: a name, or a tuple of names (one per input) for mixed rows
   diff    -- whether it is differentiable (gradcheck + comparison with torch's backward)
   gradcheck -- False where a gradient is zero by definition rather than the derivative (padding_idx)
@@ -101,6 +102,8 @@ def make_array(shape, dtype, domain, rng):
         v = rng.uniform(1.2, 3.0, shape)
     elif domain == "wide":  # past the knees of hardtanh, relu6, hardsigmoid and hardswish
         v = rng.uniform(-8.0, 8.0, shape)
+    elif domain == "special":  # NaN, +inf, -inf and 0 among ordinary values
+        v = rng.choice(np.array([np.nan, np.inf, -np.inf, 0.0, 1.5, -2.5]), shape)
     else:
         v = rng.uniform(-2.0, 2.0, shape)
     return np.asarray(v, dtype=np.float32 if dtype == "float32" else np.float64)
@@ -1139,7 +1142,38 @@ OPS = [
     unary("bitwise_not", lambda x: ~x, np.invert, _t(lambda x: ~x), dtypes=("int64", "bool"), diff=False),
     unary("tg.bitwise_not", tg.bitwise_not, np.invert, _t(torch.bitwise_not) if T else None,
           dtypes=("int64", "bool"), diff=False),
+    # -- bitwise shifts of integers (counts 0..3 from "exponent") --
+    binary("bitwise_left_shift", lambda a, b: a << b, np.left_shift, _t(lambda a, b: a << b), domain=("real", "exponent"),
+           dtypes=("int64",), diff=False),
+    binary("bitwise_right_shift", lambda a, b: a >> b, np.right_shift, _t(lambda a, b: a >> b),
+           domain=("real", "exponent"), dtypes=("int64",), diff=False),
+    # -- float classification and repair --
+    unary("isnan", tg.isnan, np.isnan, _t(torch.isnan) if T else None, domain="special", dtypes=FIB, diff=False),
+    unary("isinf", tg.isinf, np.isinf, _t(torch.isinf) if T else None, domain="special", dtypes=FIB, diff=False),
+    unary("isfinite", tg.isfinite, np.isfinite, _t(torch.isfinite) if T else None, domain="special", dtypes=FIB,
+          diff=False),
+    # the default replacements are the dtype's extremes: NumPy's reference runs in float64, so float64 only
+    unary("nan_to_num", tg.nan_to_num, np.nan_to_num, _t(torch.nan_to_num) if T else None, domain="special",
+          dtypes=("float64",), diff=False),
+    unary("nan_to_num_values", lambda x: x.nan_to_num(nan=1.0, posinf=2.0, neginf=-3.0),
+          lambda x: np.nan_to_num(x, nan=1.0, posinf=2.0, neginf=-3.0),
+          _t(lambda x: x.nan_to_num(nan=1.0, posinf=2.0, neginf=-3.0)), domain="special", diff=False),
+    unary("nan_to_num_grad", tg.nan_to_num, np.nan_to_num, _t(torch.nan_to_num) if T else None, dtypes=F),
+    binary("isclose", lambda a, b: tg.isclose(a, b, rtol=0.1, atol=0.2), lambda a, b: np.isclose(a, b, 0.1, 0.2),
+           _t(lambda a, b: torch.isclose(a, b, rtol=0.1, atol=0.2)), domain="grid", dtypes=F, diff=False),
+    binary("isclose_special", lambda a, b: tg.isclose(a, b, equal_nan=True), lambda a, b: np.isclose(a, b, equal_nan=True),
+           _t(lambda a, b: torch.isclose(a, b, equal_nan=True)), domain="special", dtypes=F, diff=False),
+    OpSpec("lerp", tg.lerp, lambda a, b, w: a + w * (b - a), _t(torch.lerp) if T else None, 3, dtypes=F,
+           case=broadcast_case(3), bf16_tol=(3e-2, 3e-2)),  # three ops, each rounded to bfloat16
+    unary("lerp_number", lambda x: x.lerp(x * 2 + 1, 0.25), lambda x: x + 0.25 * (x + 1), _t(lambda x: x.lerp(x * 2 + 1, 0.25)),
+          dtypes=F),
     # -- reductions --
+    OpSpec("any", lambda x, dim, keepdim: x.any(dim=dim, keepdim=keepdim), _np_reduce(np.any),
+           _t(lambda x, dim, keepdim: torch.any(x, dim=tuple(range(x.ndim)) if dim is None else dim, keepdim=keepdim)),
+           1, domain="with_zeros", dtypes=FIB, diff=False, case=reduce_case()),
+    OpSpec("all", lambda x, dim, keepdim: x.all(dim=dim, keepdim=keepdim), _np_reduce(np.all),
+           _t(lambda x, dim, keepdim: torch.all(x, dim=tuple(range(x.ndim)) if dim is None else dim, keepdim=keepdim)),
+           1, domain="with_zeros", dtypes=FIB, diff=False, case=reduce_case()),
     OpSpec("sum", lambda x, dim, keepdim: x.sum(dim=dim, keepdim=keepdim), _np_reduce(np.sum),
            _t(lambda x, dim, keepdim: x.sum(dim=dim, keepdim=keepdim) if dim is not None else
               (x.sum() if not keepdim else x.sum(dim=tuple(range(x.ndim)), keepdim=True))),

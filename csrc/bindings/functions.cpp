@@ -175,6 +175,22 @@ void bind_functions(py::module_& m) {
   both(m, cls, "clamp", clamp_fn, py::arg("min") = py::none(), py::arg("max") = py::none());
   both(m, cls, "clip", clamp_fn, py::arg("min") = py::none(), py::arg("max") = py::none());
 
+  both(m, cls, "nan_to_num", &nan_to_num, py::arg("nan") = 0.0, py::arg("posinf") = py::none(),
+       py::arg("neginf") = py::none());
+  both(m, cls, "lerp", [](const Tensor& start, const Tensor& end, const py::object& weight) {
+    auto w = other_operand(start, weight);
+    TG_CHECK(w.has_value(), TypeError, "lerp: weight must be a number or a tensor");
+    return lerp(start, end, *w);
+  }, py::arg("end"), py::arg("weight"));
+  both(m, cls, "isclose", [](const py::object& a, const py::object& b, double rtol, double atol, bool equal_nan) {
+    auto [x, y] = operands(a, b, "isclose");
+    return isclose(x, y, rtol, atol, equal_nan);
+  }, py::arg("other"), py::arg("rtol") = 1e-5, py::arg("atol") = 1e-8, py::arg("equal_nan") = false);
+  both(m, cls, "allclose", [](const py::object& a, const py::object& b, double rtol, double atol, bool equal_nan) {
+    auto [x, y] = operands(a, b, "allclose");
+    return all(isclose(x, y, rtol, atol, equal_nan)).item<bool>();
+  }, py::arg("other"), py::arg("rtol") = 1e-5, py::arg("atol") = 1e-8, py::arg("equal_nan") = false);
+
   // ---- activations (tapegrad.nn.functional), PyTorch's argument names ----
   m.def("leaky_relu", &leaky_relu, py::arg("input"), py::arg("negative_slope") = 0.01);
   m.def("elu", &elu, py::arg("input"), py::arg("alpha") = 1.0);
@@ -194,6 +210,8 @@ void bind_functions(py::module_& m) {
   };
   both(m, cls, "sum", reduce_binding(&sum), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "mean", reduce_binding(&mean), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  both(m, cls, "any", reduce_binding(&any), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  both(m, cls, "all", reduce_binding(&all), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "amax", reduce_binding(&amax), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "amin", reduce_binding(&amin), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "logsumexp", reduce_binding(&logsumexp), py::arg("dim") = py::none(), py::arg("keepdim") = false);

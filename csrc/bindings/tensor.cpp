@@ -264,6 +264,8 @@ void bind_tensor(py::module_& m) {
   bind_binary(cls, "__pow__", "__rpow__", &pow);
   bind_binary(cls, "__floordiv__", "__rfloordiv__", &floor_divide);
   bind_binary(cls, "__mod__", "__rmod__", &remainder);
+  bind_binary(cls, "__lshift__", "__rlshift__", &bitwise_left_shift);
+  bind_binary(cls, "__rshift__", "__rrshift__", &bitwise_right_shift);
   bind_binary(cls, "__matmul__", "__rmatmul__", &matmul);
   bind_binary(cls, "__eq__", nullptr, &eq);
   bind_binary(cls, "__ne__", nullptr, &ne);

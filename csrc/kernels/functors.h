@@ -65,7 +65,10 @@ namespace tg {
   X(LogSigmoid, "logsigmoid",  Float,   -fn::softplus(-x))                   \
   X(Hardsigmoid, "hardsigmoid", Float,  fn::hardsigmoid(x))                  \
   X(Hardswish,  "hardswish",   Float,   x * fn::hardsigmoid(x))              \
-  X(Selu,       "selu",        Float,   fn::selu(x))
+  X(Selu,       "selu",        Float,   fn::selu(x))         \
+  X(IsNan,      "isnan",       ToBool,  x != x)               \
+  X(IsInf,      "isinf",       ToBool,  fn::is_inf(x))        \
+  X(IsFinite,   "isfinite",    ToBool,  fn::is_finite(x))
 #define TG_BINARY_OPS(X)                                                                                        \
   X(Add,                          "add",                              Numeric, T(a + b))                          \
   X(Sub,                          "sub",                              Numeric, T(a - b))                          \
@@ -91,6 +94,8 @@ namespace tg {
   X(BitwiseAnd,                   "bitwise_and",                      Integer, T(a & b))                          \
   X(BitwiseOr,                    "bitwise_or",                       Integer, T(a | b))                          \
   X(BitwiseXor,                   "bitwise_xor",                      Integer, T(a ^ b))                          \
+  X(BitwiseLeftShift,             "bitwise_left_shift",               Integer, fn::shift_left(a, b))              \
+  X(BitwiseRightShift,            "bitwise_right_shift",              Integer, fn::shift_right(a, b))             \
   X(Eq,                           "eq",                               ToBool,  a == b)                            \
   X(Ne,                           "ne",                               ToBool,  a != b)                            \
   X(Lt,                           "lt",                               ToBool,  a < b)                             \
@@ -297,6 +302,31 @@ template <class T> HD T binary_cross_entropy(T p, T t) {
 }
 // The same of p = sigmoid(x), stably: -(t log s(x) + (1 - t) log s(-x)) = (1 - t) x + softplus(-x).
 template <class T> HD T binary_cross_entropy_with_logits(T x, T t) { return (T(1) - t) * x + softplus(-x); }
+// Classification of floats; an integer or bool is always finite.
+template <class T> HD bool is_inf(T x) {
+  if constexpr (std::is_floating_point_v<T>) return x == T(INFINITY) || x == T(-INFINITY);
+  else return false;
+}
+template <class T> HD bool is_finite(T x) {
+  if constexpr (std::is_floating_point_v<T>) return x == x && !is_inf(x);
+  else return true;
+}
+// Shifts of integers, defined for every count as PyTorch: a count outside [0, bits) shifts every
+// bit out (0, or -1 for a negative number shifted right) instead of being undefined in C.
+template <class T> HD T shift_left(T a, T b) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    return b < T(0) || b >= T(8 * sizeof(T)) ? T(0) : T(static_cast<std::make_unsigned_t<T>>(a) << b);
+  } else {
+    return a;
+  }
+}
+template <class T> HD T shift_right(T a, T b) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    return b < T(0) || b >= T(8 * sizeof(T)) ? T(a < T(0) ? -1 : 0) : T(a >> b);
+  } else {
+    return a;
+  }
+}
 // hardsigmoid(x) = clamp(x / 6 + 1 / 2, 0, 1); hardswish(x) = x hardsigmoid(x)
 template <class T> HD T hardsigmoid(T x) { return x <= T(-3) ? T(0) : x >= T(3) ? T(1) : x / T(6) + T(0.5); }
 // selu(x) = scale (x > 0 ? x : alpha (e^x - 1)), the self-normalising constants of Klambauer et al.

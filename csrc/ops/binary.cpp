@@ -60,7 +60,8 @@ Tensor map2(BinaryOp op, const Tensor& a, const Tensor& b) {
     TG_CHECK(!is_floating(common), NotImplementedError, name, ": only integer and bool tensors are supported, got ",
              dtype_name(a.dtype()), " and ", dtype_name(b.dtype()), " (shapes ", shape_str(a.shape()), " and ",
              shape_str(b.shape()), ")");
-    if (common == DType::Bool)
+    if (common == DType::Bool && (op == BinaryOp::BitwiseLeftShift || op == BinaryOp::BitwiseRightShift)) common = DType::Int64;
+    else if (common == DType::Bool)
       op = op == BinaryOp::BitwiseAnd ? BinaryOp::LogicalAnd : op == BinaryOp::BitwiseOr ? BinaryOp::LogicalOr : BinaryOp::Ne;
   } else if (!is_comparison_op(op)) {
     if (common == DType::Bool) {
@@ -336,6 +337,29 @@ Tensor logical_or(const Tensor& a, const Tensor& b) { return map2(BinaryOp::Logi
 Tensor bitwise_and(const Tensor& a, const Tensor& b) { return map2(BinaryOp::BitwiseAnd, a, b); }
 Tensor bitwise_or(const Tensor& a, const Tensor& b) { return map2(BinaryOp::BitwiseOr, a, b); }
 Tensor bitwise_xor(const Tensor& a, const Tensor& b) { return map2(BinaryOp::BitwiseXor, a, b); }
+// Shifts of integers (bools count as 0 / 1); a count outside [0, 64) shifts every bit out.
+Tensor bitwise_left_shift(const Tensor& a, const Tensor& b) { return map2(BinaryOp::BitwiseLeftShift, a, b); }
+Tensor bitwise_right_shift(const Tensor& a, const Tensor& b) { return map2(BinaryOp::BitwiseRightShift, a, b); }
+
+// lerp: start + weight (end - start); d start = 1 - weight, d end = weight, d weight = end - start
+// (tensor ops: autograd differentiates them)
+Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) {
+  TG_CHECK(is_floating(start.dtype()) && is_floating(end.dtype()), TypeError, "lerp: expected floating-point tensors, got ",
+           dtype_name(start.dtype()), " and ", dtype_name(end.dtype()), " (shapes ", shape_str(start.shape()), " and ",
+           shape_str(end.shape()), ")");
+  return start + weight * (end - start);
+}
+
+// isclose: |a - b| <= atol + rtol |b|, and equal values (the infinities) always close; NaN is close
+// to NaN only with equal_nan. Bool out, no gradient.
+Tensor isclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  TG_CHECK(rtol >= 0 && atol >= 0, ValueError, "isclose: rtol and atol must be non-negative, got ", rtol, " and ", atol);
+  GradModeGuard no_grad(false);
+  const Tensor near = le(abs(a - b), abs(b) * rtol + atol);
+  Tensor close = logical_or(eq(a, b), logical_and(near, logical_and(isfinite(a), isfinite(b))));
+  if (equal_nan) close = logical_or(close, logical_and(isnan(a), isnan(b)));
+  return close;
+}
 
 // where: z = cond ? a : b; da = cond ? dz : 0, db = cond ? 0 : dz
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {

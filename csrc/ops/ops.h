@@ -48,11 +48,11 @@ uint64_t reserve_random(int64_t n, uint64_t* seed);
   X(neg) X(abs) X(exp) X(log) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(softplus) \
   X(erf) X(sign) X(logical_not) X(bitwise_not) X(log2) X(log10) X(log1p) X(expm1) X(exp2) X(tan) X(asin)      \
   X(acos) X(atan) X(sinh) X(cosh) X(asinh) X(acosh) X(atanh) X(reciprocal) X(square) X(floor) X(ceil) X(round) \
-  X(trunc) X(frac)
+  X(trunc) X(frac) X(isnan) X(isinf) X(isfinite)
 #define TG_BINARY_FUNCTIONS(X)                                                                  \
   X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) \
   X(logical_and) X(logical_or) X(bitwise_and) X(bitwise_or) X(bitwise_xor) X(floor_divide) X(remainder) X(fmod) \
-  X(atan2) X(copysign)
+  X(atan2) X(copysign) X(bitwise_left_shift) X(bitwise_right_shift)
 #define TG_DECLARE_UNARY(f) Tensor f(const Tensor& x);
 #define TG_DECLARE_BINARY(f) Tensor f(const Tensor& a, const Tensor& b);
 TG_UNARY_FUNCTIONS(TG_DECLARE_UNARY)
@@ -68,6 +68,13 @@ Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_approximation)
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value);
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
+// nan_to_num: NaN, +inf and -inf replaced (by default 0 and the dtype's largest finite values)
+Tensor nan_to_num(const Tensor& x, double nan = 0.0, std::optional<double> posinf = std::nullopt,
+                  std::optional<double> neginf = std::nullopt);
+// lerp: start + weight (end - start), weight a tensor (or a number wrapped as one)
+Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight);
+// isclose: |a - b| <= atol + rtol |b| (infinities equal when equal; NaN equal to NaN only with equal_nan)
+Tensor isclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
 // Pointwise losses (binary.cpp); reduction: 0 none, 1 mean, 2 sum. pos_weight may be undefined.
 Tensor mse_loss(const Tensor& input, const Tensor& target, int reduction);
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, int reduction);
@@ -92,6 +99,8 @@ Tensor relu6(const Tensor& x);
 // ---- reductions (reduce.cpp); empty dims = all dims ---------------------------------------------
 Tensor sum(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor mean(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor any(const Tensor& x, const Dims& dims = {}, bool keepdim = false);  // bool out; False over nothing
+Tensor all(const Tensor& x, const Dims& dims = {}, bool keepdim = false);  // bool out; True over nothing
 Tensor amax(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor amin(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor var(const Tensor& x, const Dims& dims = {}, double correction = 1, bool keepdim = false);

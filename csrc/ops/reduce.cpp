@@ -130,6 +130,22 @@ static Tensor extreme(const Tensor& x, const Dims& dims, bool keepdim, bool is_m
   }
   return y;
 }
+// any / all: whether some / every element is nonzero (NaN is), as the max / min of x != 0. Bool
+// out, no gradient; over no elements any is False and all is True.
+static Tensor any_or_all(const Tensor& x, const Dims& dims, bool keepdim, bool is_any) {
+  const char* name = is_any ? "any" : "all";
+  const uint64_t mask = reduce_mask(dims, x.dim(), name);
+  GradModeGuard no_grad(false);
+  if (count_of(x.shape(), mask) == 0) {
+    Tensor out = zeros(reduced_shape(x.shape(), mask, keepdim), DType::Bool, x.device());
+    return is_any ? out : logical_not(out);
+  }
+  const Tensor nonzero = x.dtype() == DType::Bool ? x : ne(x, wrap_scalar(0.0, x));
+  return reduce_kernel(is_any ? ReduceOp::Max : ReduceOp::Min, nonzero, mask, keepdim, DType::Bool, name);
+}
+Tensor any(const Tensor& x, const Dims& dims, bool keepdim) { return any_or_all(x, dims, keepdim, true); }
+Tensor all(const Tensor& x, const Dims& dims, bool keepdim) { return any_or_all(x, dims, keepdim, false); }
+
 Tensor amax(const Tensor& x, const Dims& dims, bool keepdim) { return extreme(x, dims, keepdim, true); }
 Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) { return extreme(x, dims, keepdim, false); }
 

@@ -1,5 +1,7 @@
 // Elementwise functions of one tensor. Integer inputs of float-valued functions (exp, log, ...)
 // are computed in float32, as PyTorch does.
+#include <limits>
+
 #include "autograd/engine.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
@@ -201,6 +203,22 @@ Tensor sign(const Tensor& x) {
 }
 
 Tensor logical_not(const Tensor& x) { return map(UnaryOp::LogicalNot, x); }
+Tensor isnan(const Tensor& x) { return map(UnaryOp::IsNan, x); }
+Tensor isinf(const Tensor& x) { return map(UnaryOp::IsInf, x); }
+Tensor isfinite(const Tensor& x) { return map(UnaryOp::IsFinite, x); }
+
+// nan_to_num: where(isnan, nan, where(x == inf, posinf, where(x == -inf, neginf, x))); the gradient
+// flows to the finite elements (where's). Integers and bools have nothing to replace.
+Tensor nan_to_num(const Tensor& x, double nan, std::optional<double> posinf, std::optional<double> neginf) {
+  if (!is_floating(x.dtype())) return clone(x);
+  const double largest = x.dtype() == DType::Float64 ? std::numeric_limits<double>::max()
+                         : x.dtype() == DType::BFloat16 ? 3.3895313892515355e38  // (2 - 2^-7) 2^127
+                                                        : double(std::numeric_limits<float>::max());
+  const double inf = std::numeric_limits<double>::infinity();
+  Tensor y = where(eq(x, wrap_scalar(-inf, x)), wrap_scalar(neginf.value_or(-largest), x), x);
+  y = where(eq(x, wrap_scalar(inf, x)), wrap_scalar(posinf.value_or(largest), x), y);
+  return where(isnan(x), wrap_scalar(nan, x), y);
+}
 
 // bitwise_not: ~x on integers (dtype kept), logical_not on bools; floats raise TypeError as in PyTorch.
 Tensor bitwise_not(const Tensor& x) {
