@@ -78,6 +78,7 @@ void bind_autograd(pybind11::module_& m);
 void bind_optim(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
 void bind_lstm(pybind11::module_& m);
+void bind_conv(pybind11::module_& m);
 
 }  // namespace tg
 

@@ -18,6 +18,7 @@
 #include "kernels/attention_args.h"
 #include "kernels/layer_norm_args.h"
 #include "kernels/functors.h"
+#include "kernels/im2col.h"
 
 namespace tg {
 
@@ -114,6 +115,10 @@ class Backend : public DeviceMemory {
                       const int64_t* index, void* out) = 0;
   virtual void scatter_add(DType dtype, int64_t outer, int64_t n_out, int64_t n_index, int64_t inner, void* out,
                            const int64_t* index, const void* src) = 0;
+  // Patches of a 2-d convolution (kernels/im2col.h): unfold writes cols from x; fold writes x
+  // (overwriting it) as the sum of cols over the pixels they were read from. fold: float dtypes.
+  virtual void im2col(DType dtype, const Im2ColArgs& a, const void* x, void* cols) = 0;
+  virtual void col2im(DType dtype, const Im2ColArgs& a, const void* cols, void* x) = 0;
   // out[positions[i]] = values[i] (flat positions into a contiguous buffer); with repeated
   // positions one of the writes wins (the CPU: the last).
   virtual void put(DType dtype, void* out, const int64_t* positions, const void* values, int64_t n) = 0;

@@ -96,6 +96,21 @@ Tensor hardswish(const Tensor& x);
 Tensor hardtanh(const Tensor& x, double min_val = -1.0, double max_val = 1.0);
 Tensor relu6(const Tensor& x);
 
+// ---- convolution and pooling (conv.cpp) -----------------------------------------------------------
+// A window over 2-d images: kernel (kh, kw), stride, dilation, and padding before (ph, pw) and
+// after (ph_end, pw_end) each dim (after > before: PyTorch's 'same' with an even kernel, ceil_mode).
+struct Window2d {
+  int64_t kh, kw, sh = 1, sw = 1, ph = 0, pw = 0, ph_end = 0, pw_end = 0, dh = 1, dw = 1;
+};
+Tensor unfold(const Tensor& x, const Window2d& window, double pad_value = 0.0);  // (N, C kh kw, L)
+Tensor fold(const Tensor& cols, int64_t H, int64_t W, const Window2d& window);  // (N, C, H, W)
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Window2d& window, int64_t groups = 1);
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Window2d& window, int64_t groups,
+                        int64_t out_h, int64_t out_w);
+Tensor max_pool2d(const Tensor& x, const Window2d& window);
+Tensor avg_pool2d(const Tensor& x, const Window2d& window, bool count_include_pad = true);
+Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
+
 // ---- reductions (reduce.cpp); empty dims = all dims ---------------------------------------------
 Tensor sum(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor mean(const Tensor& x, const Dims& dims = {}, bool keepdim = false);

@@ -32,6 +32,8 @@ class CudaBackend final : public Backend {
                     int64_t n_index, void* out) override;
   void index_add(DType dtype, int64_t outer, int64_t n_out, int64_t inner, void* out, const int64_t* index,
                  int64_t n_index, const void* src) override;
+  void im2col(DType dtype, const Im2ColArgs& a, const void* x, void* cols) override;
+  void col2im(DType dtype, const Im2ColArgs& a, const void* cols, void* x) override;
   void gather(DType dtype, int64_t outer, int64_t n_in, int64_t n_index, int64_t inner, const void* in,
               const int64_t* index, void* out) override;
   void scatter_add(DType dtype, int64_t outer, int64_t n_out, int64_t n_index, int64_t inner, void* out,

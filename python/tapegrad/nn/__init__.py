@@ -5,6 +5,10 @@ from .layers import (  # noqa: F401
     CELU, ELU, GELU, SELU, Dense, Dropout, Embedding, Hardsigmoid, Hardswish, Hardtanh, LayerNorm, LeakyReLU, Linear,
     LogSigmoid, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softsign, Tanh,
 )
+from .conv import (  # noqa: F401
+    AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, Flatten, Identity, MaxPool1d, MaxPool2d,
+    Unflatten,
+)
 from .module import Module, ModuleList, Parameter, Sequential  # noqa: F401
 from .rnn import LSTM  # noqa: F401
 

@@ -2,6 +2,9 @@
 the few composites spell out their math in terms of those ops."""
 
 from .. import _C
+from ._conv import (  # noqa: F401
+    adaptive_avg_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose2d, fold, max_pool1d, max_pool2d, unfold,
+)
 
 relu = _C.relu
 sigmoid = _C.sigmoid

@@ -1,0 +1,44 @@
+// Convolution and pooling for tapegrad.nn.functional: the Python layer normalises the arguments
+// (ints or pairs, 'same' / 'valid', ceil_mode) into one window of ten numbers,
+// (kh, kw, sh, sw, ph, pw, ph_end, pw_end, dh, dw).
+#include <array>
+
+#include "bindings/convert.h"
+#include "ops/ops.h"
+
+namespace py = pybind11;
+
+namespace tg {
+
+namespace {
+using WindowTuple = std::array<int64_t, 10>;
+Window2d window_of(const WindowTuple& t) {
+  Window2d w;
+  w.kh = t[0], w.kw = t[1], w.sh = t[2], w.sw = t[3], w.ph = t[4], w.pw = t[5], w.ph_end = t[6], w.pw_end = t[7];
+  w.dh = t[8], w.dw = t[9];
+  return w;
+}
+}  // namespace
+
+void bind_conv(py::module_& m) {
+  m.def("_unfold", [](const Tensor& x, const WindowTuple& w) { return unfold(x, window_of(w)); }, py::arg("input"),
+        py::arg("window"));
+  m.def("_fold", [](const Tensor& cols, int64_t h, int64_t w, const WindowTuple& win) { return fold(cols, h, w, window_of(win)); },
+        py::arg("input"), py::arg("height"), py::arg("width"), py::arg("window"));
+  m.def("_conv2d", [](const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, const WindowTuple& w,
+                      int64_t groups) { return conv2d(x, weight, bias.value_or(Tensor()), window_of(w), groups); },
+        py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("window"), py::arg("groups"));
+  m.def("_conv_transpose2d", [](const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, const WindowTuple& w,
+                                int64_t groups, int64_t out_h, int64_t out_w) {
+    return conv_transpose2d(x, weight, bias.value_or(Tensor()), window_of(w), groups, out_h, out_w);
+  }, py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("window"), py::arg("groups"), py::arg("out_h"),
+        py::arg("out_w"));
+  m.def("_max_pool2d", [](const Tensor& x, const WindowTuple& w) { return max_pool2d(x, window_of(w)); }, py::arg("input"),
+        py::arg("window"));
+  m.def("_avg_pool2d", [](const Tensor& x, const WindowTuple& w, bool count_include_pad) {
+    return avg_pool2d(x, window_of(w), count_include_pad);
+  }, py::arg("input"), py::arg("window"), py::arg("count_include_pad"));
+  m.def("_adaptive_avg_pool2d", &adaptive_avg_pool2d, py::arg("input"), py::arg("out_h"), py::arg("out_w"));
+}
+
+}  // namespace tg
