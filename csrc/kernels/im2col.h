@@ -2,8 +2,8 @@
 // arithmetic shared by the CPU kernels and their CUDA twins: one element of the result per call.
 //
 //   x     (N, C, H, W), contiguous
-//   cols  (N, C * kh * kw, L), L = Ho * Wo, at any strides (col_n, col_c, col_l): the convolution
-//         stores it channel-major, (C * kh * kw, N, L), so that W (O, C kh kw) @ cols is one GEMM
+//   cols  (N, C * kh * kw, L), L = Ho * Wo, at any strides (col_n, col_c, col_l) (unfold writes it
+//         contiguous; fold reads the gradient in whatever layout it arrives)
 //   cols[n, (c kh + i) kw + j, ho Wo + wo] = x[n, c, ho sh - ph + i dh, wo sw - pw + j dw]
 //                                            (pad_value outside the image)
 //   Ho = (H + 2 ph - dh (kh - 1) - 1) / sh + 1, and Wo alike

@@ -1,10 +1,12 @@
 // Convolution and pooling over 2-d images (1-d ones are images of height 1), built from one pair
 // of ops with kernels, unfold and fold (kernels/im2col.h), and the ops autograd already knows:
 //
-//   conv2d:  cols = unfold(x)                    (N, C kh kw, L), stored as (C kh kw, N L)
-//            out  = W (O, C kh kw) @ cols        one GEMM per group, (O, N L) -> (N, O, Ho, Wo)
-//            dW = dOut @ cols^T, dcols = W^T @ dOut, dx = fold(dcols): matmul's and unfold's backward
-//   conv_transpose2d: the adjoint, out = fold(W^T @ x)
+//   conv2d:  cols = unfold(x)                    (N, C kh kw, L), L = Ho Wo
+//            out  = W (O, C kh kw) @ cols        a batched GEMM, W shared: out (N, O, L) is NCHW as it
+//                                                comes out (one product per image and group)
+//            dW = sum_n dOut_n @ cols_n^T, dcols = W^T @ dOut, dx = fold(dcols): matmul's and
+//            unfold's backward
+//   conv_transpose2d: the adjoint in x, out = fold(W^T @ x)
 //   max / avg pooling: the patches of each channel, reduced (amax / mean) over the window
 //
 // Every backward is these ops again, so the gradients differentiate once more (double backward).
@@ -38,7 +40,7 @@ Im2ColArgs patches(const char* op, const Shape& image, const Window2d& w) {
            shape_str(image));
   a.Ho = span_h / w.sh + 1, a.Wo = span_w / w.sw + 1;
   const int64_t L = a.Ho * a.Wo;
-  a.col_n = L, a.col_c = a.N * L, a.col_l = 1;
+  a.col_n = a.rows() * L, a.col_c = L, a.col_l = 1;
   return a;
 }
 
@@ -49,8 +51,7 @@ void check_images(const char* op, const Tensor& x) {
 }  // namespace
 
 // unfold: (N, C, H, W) -> cols (N, C kh kw, L), cols[n, (c kh + i) kw + j, ho Wo + wo] = the pixel
-// (ho sh - ph + i dh, wo sw - pw + j dw) of channel c (pad_value outside). Stored channel-major
-// (strides (L, N L, 1)): permute(1, 0, 2) of it is contiguous. d x = fold(d cols).
+// (ho sh - ph + i dh, wo sw - pw + j dw) of channel c (pad_value outside). d x = fold(d cols).
 Tensor unfold(const Tensor& x, const Window2d& w, double pad_value) {
   check_images("unfold", x);
   const Im2ColArgs a = [&] {
@@ -59,7 +60,7 @@ Tensor unfold(const Tensor& x, const Window2d& w, double pad_value) {
     return g;
   }();
   const Tensor xc = contiguous(x);
-  Tensor cols = permute(empty({a.rows(), a.N, a.positions()}, x.dtype(), x.device()), {1, 0, 2});
+  Tensor cols = empty({a.N, a.rows(), a.positions()}, x.dtype(), x.device());
   {
     GradModeGuard no_grad(false);
     backend(x.device()).im2col(x.dtype(), a, xc.raw_data(), cols.raw_data());
@@ -109,12 +110,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const W
            " does not match the weight's shape ", shape_str(weight.shape()));
   TG_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == O), ShapeError, "conv2d: bias of shape ",
            shape_str(bias.shape()), " for ", O, " output channels (weight of shape ", shape_str(weight.shape()), ")");
-  const Tensor cols = unfold(x, window);  // (N, C kh kw, L), channel-major
+  const Tensor cols = unfold(x, window);  // (N, C kh kw, L)
   const int64_t L = cols.size(2), rows = cols.size(1);
-  const Tensor patches_by_channel = reshape(permute(cols, {1, 0, 2}), {G, rows / G, N * L});  // a view
-  Tensor out = matmul(reshape(weight, {G, O / G, rows / G}), patches_by_channel);  // (G, O / G, N L)
-  out = permute(reshape(out, {O, N, L}), {1, 0, 2});                                 // (N, O, L), a view
-  out = bias.defined() ? out + reshape(bias, {1, O, 1}) : contiguous(out);
+  // (1, G, O / G, C / G kh kw) @ (N, G, C / G kh kw, L) -> (N, G, O / G, L) = (N, O, L)
+  Tensor out = reshape(matmul(reshape(weight, {1, G, O / G, rows / G}), reshape(cols, {N, G, rows / G, L})), {N, O, L});
+  if (bias.defined()) out = out + reshape(bias, {1, O, 1});
   const Im2ColArgs a = patches("conv2d", x.shape(), window);
   return reshape(out, {N, O, a.Ho, a.Wo});
 }
@@ -138,9 +138,9 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
            ") has ", a.Ho, " x ", a.Wo, " windows (", window_str(window), "), the input of shape ", shape_str(x.shape()), " has ",
            x.size(2), " x ", x.size(3));
   const int64_t L = a.positions(), K = window.kh * window.kw;
-  const Tensor xg = reshape(contiguous(permute(reshape(x, {N, C, L}), {1, 0, 2})), {G, C / G, N * L});  // (G, C / G, N L)
-  const Tensor wg = transpose(reshape(weight, {G, C / G, Og * K}), 1, 2);                          // (G, Og K, C / G)
-  const Tensor cols = permute(reshape(matmul(wg, xg), {O * K, N, L}), {1, 0, 2});                   // (N, O K, L)
+  // (1, G, Og K, C / G) @ (N, G, C / G, L) -> (N, G, Og K, L) = (N, O K, L)
+  const Tensor wg = transpose(reshape(weight, {1, G, C / G, Og * K}), 2, 3);
+  const Tensor cols = reshape(matmul(wg, reshape(x, {N, G, C / G, L})), {N, O * K, L});
   Tensor out = fold(cols, out_h, out_w, window);
   return bias.defined() ? out + reshape(bias, {1, O, 1, 1}) : out;
 }

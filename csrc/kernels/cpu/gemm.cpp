@@ -76,7 +76,9 @@ void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int64_t 
       }
       for (int64_t k = 0; k < kc; ++k) {
         const T* src = B + k * rs + p * NR * cs;
-        if (cs == 1 && nr == NR) std::memcpy(dst, src, NR * sizeof(T));
+        if (cs == 1 && nr == NR) {  // a loop, not memcpy: a call per 128 bytes cost more than the copy
+          for (int64_t j = 0; j < NR; ++j) dst[j] = src[j];
+        }
         else {
           for (int64_t j = 0; j < nr; ++j) dst[j] = src[j * cs];
           for (int64_t j = nr; j < NR; ++j) dst[j] = T(0);
