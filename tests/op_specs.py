@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tapegrad as tg
+import conv_reference as CR
 
 try:
     import torch
@@ -1167,6 +1168,37 @@ OPS = [
            case=broadcast_case(3), bf16_tol=(3e-2, 3e-2)),  # three ops, each rounded to bfloat16
     unary("lerp_number", lambda x: x.lerp(x * 2 + 1, 0.25), lambda x: x + 0.25 * (x + 1), _t(lambda x: x.lerp(x * 2 + 1, 0.25)),
           dtypes=F),
+    # -- convolution and pooling (references: direct loops over the taps, conv_reference.py) --
+    OpSpec("conv2d", TGF.conv2d, CR.np_conv2d, _t(TF.conv2d) if T else None, 3, dtypes=F, case=CR.conv2d_case, atol32=1e-4,
+           bf16_tol=(2e-2, 2e-2),  # unfold's values and the GEMM's product rounded, then the bias added and rounded
+           large=(([(3, 4, 20, 17), (6, 4, 3, 3), (6,)], {"stride": 2, "padding": 1}),
+                  ([(2, 6, 9, 40), (9, 2, 2, 5), (9,)], {"groups": 3, "dilation": (2, 1), "padding": "same"}))),
+    OpSpec("conv2d_nobias", lambda x, w, **p: TGF.conv2d(x, w, **p), lambda x, w, **p: CR.np_conv2d(x, w, **p),
+           _t(lambda x, w, **p: TF.conv2d(x, w, **p)), 2, dtypes=F, atol32=1e-4, bf16_tol=(2e-2, 2e-2),
+           case=lambda m: CR.conv2d_case(m).map(lambda c: (c[0][:2], c[1]))),
+    OpSpec("conv1d", TGF.conv1d, CR.np_conv1d, _t(TF.conv1d) if T else None, 3, dtypes=F, case=CR.conv1d_case, atol32=1e-4,
+           bf16_tol=(2e-2, 2e-2), large=(([(4, 3, 301), (5, 3, 4), (5,)], {"stride": 3, "padding": 2}),)),
+    OpSpec("conv_transpose2d", TGF.conv_transpose2d, CR.np_conv_transpose2d, _t(TF.conv_transpose2d) if T else None, 3,
+           dtypes=F, case=CR.conv_transpose2d_case, atol32=1e-4, bf16_tol=(2e-2, 2e-2),
+           large=(([(2, 4, 11, 13), (4, 3, 3, 3), (3,)], {"stride": 2, "padding": 1, "output_padding": 1}),)),
+    OpSpec("max_pool2d", TGF.max_pool2d, CR.np_max_pool2d, _t(TF.max_pool2d) if T else None, 1, dtypes=F,
+           case=CR.pool2d_case, large=(([(3, 5, 33, 30)], {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),)),
+    OpSpec("avg_pool2d", TGF.avg_pool2d, CR.np_avg_pool2d, _t(TF.avg_pool2d) if T else None, 1, dtypes=F,
+           case=lambda m: CR.pool2d_case(m, average=True),
+           large=(([(3, 5, 33, 30)], {"kernel_size": (3, 2), "stride": 2, "padding": 1, "ceil_mode": True,
+                                      "count_include_pad": False}),)),
+    OpSpec("max_pool1d", lambda x: TGF.max_pool1d(x, 3, 2, 1), lambda x: CR.np_max_pool2d(x[:, :, None], (1, 3), (1, 2), (0, 1))[:, :, 0],
+           _t(lambda x: TF.max_pool1d(x, 3, 2, 1)), 1, dtypes=F,
+           case=lambda m: st.tuples(st.integers(max(m, 1), 2), st.integers(1, 2), st.integers(2, 9)).map(lambda s: ([s], {}))),
+    OpSpec("avg_pool1d", lambda x: TGF.avg_pool1d(x, 2), lambda x: CR.np_avg_pool2d(x[:, :, None], (1, 2))[:, :, 0],
+           _t(lambda x: TF.avg_pool1d(x, 2)), 1, dtypes=F,
+           case=lambda m: st.tuples(st.integers(max(m, 1), 2), st.integers(1, 2), st.integers(2, 9)).map(lambda s: ([s], {}))),
+    OpSpec("adaptive_avg_pool2d", TGF.adaptive_avg_pool2d, CR.np_adaptive_avg_pool2d, _t(TF.adaptive_avg_pool2d) if T else None,
+           1, dtypes=F, case=CR.adaptive_pool_case),
+    OpSpec("unfold", TGF.unfold, CR.np_unfold, _t(TF.unfold) if T else None, 1, dtypes=F, case=CR.unfold_case,
+           large=(([(2, 3, 40, 31)], {"kernel_size": 3, "dilation": 1, "padding": 1, "stride": 1}),)),
+    OpSpec("fold", TGF.fold, CR.np_fold, _t(TF.fold) if T else None, 1, dtypes=F, case=CR.fold_case,
+           large=(([(2, 27, 1240)], {"output_size": (40, 31), "kernel_size": 3, "dilation": 1, "padding": 1, "stride": 1}),)),
     # -- reductions --
     OpSpec("any", lambda x, dim, keepdim: x.any(dim=dim, keepdim=keepdim), _np_reduce(np.any),
            _t(lambda x, dim, keepdim: torch.any(x, dim=tuple(range(x.ndim)) if dim is None else dim, keepdim=keepdim)),

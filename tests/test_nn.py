@@ -265,6 +265,45 @@ def test_sequential():
 
 
 # ================================================================ layers vs PyTorch
+CONV_LAYERS = [
+    ("Conv2d", (4, 6, 3), {"stride": 2, "padding": 1}, (2, 4, 9, 8)),
+    ("Conv2d", (4, 6, (2, 3)), {"padding": "same", "dilation": 2, "groups": 2, "bias": False}, (2, 4, 7, 9)),
+    ("Conv1d", (3, 5, 4), {"stride": 2, "padding": 1}, (2, 3, 11)),
+    ("ConvTranspose2d", (4, 3, 3), {"stride": 2, "padding": 1, "output_padding": 1}, (2, 4, 5, 6)),
+    ("MaxPool2d", (3,), {"stride": 2, "padding": 1, "ceil_mode": True}, (2, 3, 9, 8)),
+    ("AvgPool2d", (2,), {"count_include_pad": False, "padding": 1}, (2, 3, 9, 8)),
+    ("MaxPool1d", (2,), {}, (2, 3, 9)),
+    ("AvgPool1d", (3,), {"stride": 2}, (2, 3, 9)),
+    ("AdaptiveAvgPool2d", ((3, 2),), {}, (2, 3, 9, 8)),
+    ("Flatten", (), {}, (2, 3, 4, 5)),
+    ("Unflatten", (1, (2, 2)), {}, (3, 4, 5)),
+    ("Identity", (), {}, (2, 3)),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs, shape", CONV_LAYERS, ids=[c[0] + str(i) for i, c in enumerate(CONV_LAYERS)])
+def test_conv_and_pool_layers_match_torch(name, args, kwargs, shape):
+    ref = getattr(torch.nn, name)(*args, **kwargs).double()
+    layer = getattr(nn, name)(*args, **kwargs)
+    state_keys_match(layer, ref)
+    if list(ref.parameters()):
+        layer.double()
+        copy_weights(layer, ref)
+    xt, xp = pair(rng(11).standard_normal(shape))
+    backprop_both([layer(xt)], [ref(xp)])
+    close(xt.grad, xp.grad, what=name)
+    compare_param_grads(layer, ref)
+
+
+def test_conv2d_initialisation_matches_torch_bounds():
+    """kaiming-uniform(a=sqrt 5) weights and uniform(+-1/sqrt(fan_in)) bias: both within 1/sqrt(fan_in)."""
+    conv = nn.Conv2d(8, 16, 3, groups=2)
+    bound = 1 / math.sqrt(4 * 9)
+    for p in (conv.weight, conv.bias):
+        v = p.numpy()
+        assert np.abs(v).max() <= bound and np.abs(v).max() > 0.5 * bound
+
+
 ACTIVATION_LAYERS = [
     ("ReLU6", {}), ("SELU", {}), ("Softsign", {}), ("Mish", {}), ("LogSigmoid", {}), ("Hardsigmoid", {}),
     ("Hardswish", {}), ("LeakyReLU", {"negative_slope": 0.3}), ("ELU", {"alpha": 0.5}), ("CELU", {"alpha": 2.0}),

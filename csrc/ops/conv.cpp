@@ -29,8 +29,8 @@ std::string window_str(const Window2d& w) {
 
 // The patch geometry of window w over (N, C, H, W) images, cols stored channel-major.
 Im2ColArgs patches(const char* op, const Shape& image, const Window2d& w) {
-  TG_CHECK(w.kh > 0 && w.kw > 0 && w.sh > 0 && w.sw > 0 && w.dh > 0 && w.dw > 0 && w.ph >= 0 && w.pw >= 0 &&
-               w.ph_end >= 0 && w.pw_end >= 0,
+  // (ph_end < 0 trims rows at the end: conv_transpose2d's output_padding past the last window's reach)
+  TG_CHECK(w.kh > 0 && w.kw > 0 && w.sh > 0 && w.sw > 0 && w.dh > 0 && w.dw > 0 && w.ph >= 0 && w.pw >= 0,
            ValueError, op, ": kernel, stride and dilation must be positive and padding non-negative, got ", window_str(w));
   Im2ColArgs a{};
   a.N = image[0], a.C = image[1], a.H = image[2], a.W = image[3];
@@ -110,12 +110,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const W
            " does not match the weight's shape ", shape_str(weight.shape()));
   TG_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == O), ShapeError, "conv2d: bias of shape ",
            shape_str(bias.shape()), " for ", O, " output channels (weight of shape ", shape_str(weight.shape()), ")");
-  const Tensor cols = unfold(x, window);  // (N, C kh kw, L)
+  const Im2ColArgs a = patches("conv2d", x.shape(), window);  // checks the window before unfold does
+  const Tensor cols = unfold(x, window);                       // (N, C kh kw, L)
   const int64_t L = cols.size(2), rows = cols.size(1);
   // (1, G, O / G, C / G kh kw) @ (N, G, C / G kh kw, L) -> (N, G, O / G, L) = (N, O, L)
   Tensor out = reshape(matmul(reshape(weight, {1, G, O / G, rows / G}), reshape(cols, {N, G, rows / G, L})), {N, O, L});
   if (bias.defined()) out = out + reshape(bias, {1, O, 1});
-  const Im2ColArgs a = patches("conv2d", x.shape(), window);
   return reshape(out, {N, O, a.Ho, a.Wo});
 }
 
@@ -133,7 +133,12 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
            " and weight of shape ", shape_str(weight.shape()), " do not fit ", G, " group(s)");
   TG_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == O), ShapeError, "conv_transpose2d: bias of shape ",
            shape_str(bias.shape()), " for ", O, " output channels");
-  const Im2ColArgs a = patches("conv_transpose2d", {N, O, out_h, out_w}, window);
+  // The output rows past the last window's reach (output_padding) get no contribution: the window
+  // ends that much earlier, so that fold sees exactly the input's H x W windows.
+  Window2d win = window;
+  win.ph_end = window.ph - (out_h - ((x.size(2) - 1) * window.sh - 2 * window.ph + window.dh * (window.kh - 1) + 1));
+  win.pw_end = window.pw - (out_w - ((x.size(3) - 1) * window.sw - 2 * window.pw + window.dw * (window.kw - 1) + 1));
+  const Im2ColArgs a = patches("conv_transpose2d", {N, O, out_h, out_w}, win);
   TG_CHECK(a.Ho == x.size(2) && a.Wo == x.size(3), ShapeError, "conv_transpose2d: an output of (", out_h, ", ", out_w,
            ") has ", a.Ho, " x ", a.Wo, " windows (", window_str(window), "), the input of shape ", shape_str(x.shape()), " has ",
            x.size(2), " x ", x.size(3));
@@ -141,7 +146,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   // (1, G, Og K, C / G) @ (N, G, C / G, L) -> (N, G, Og K, L) = (N, O K, L)
   const Tensor wg = transpose(reshape(weight, {1, G, C / G, Og * K}), 2, 3);
   const Tensor cols = reshape(matmul(wg, reshape(x, {N, G, C / G, L})), {N, O * K, L});
-  Tensor out = fold(cols, out_h, out_w, window);
+  Tensor out = fold(cols, out_h, out_w, win);
   return bias.defined() ? out + reshape(bias, {1, O, 1, 1}) : out;
 }
 
@@ -154,8 +159,8 @@ Tensor max_pool2d(const Tensor& x, const Window2d& window) {
   TG_CHECK(2 * window.ph <= window.kh && 2 * window.pw <= window.kw, ValueError,
            "max_pool2d: padding must be at most half the kernel, got ", window_str(window));
   const int64_t N = x.size(0), C = x.size(1), K = window.kh * window.kw;
-  const Tensor cols = unfold(x, window, -std::numeric_limits<double>::infinity());
   const Im2ColArgs a = patches("max_pool2d", x.shape(), window);
+  const Tensor cols = unfold(x, window, -std::numeric_limits<double>::infinity());
   return reshape(amax(reshape(cols, {N, C, K, a.positions()}), {2}), {N, C, a.Ho, a.Wo});
 }
 

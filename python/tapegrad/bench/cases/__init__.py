@@ -1,8 +1,8 @@
 """Every case of the suite, by op family (one module each). A new case: a function returning a
 Case in the family's module, listed in that module's cases()."""
-from . import attention, cuda, elementwise, gemm, masked_lm, reduce, rows, training
+from . import attention, conv, cuda, elementwise, gemm, masked_lm, reduce, rows, training
 
-CPU_FAMILIES = (rows, reduce, elementwise, gemm, attention, training)
+CPU_FAMILIES = (rows, reduce, elementwise, gemm, attention, conv, training)
 
 
 def all_cases(device, quick):
