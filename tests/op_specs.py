@@ -702,6 +702,19 @@ def _np_mean(x, axis=None, keepdims=False):
         return np.mean(x, axis=axis, keepdims=keepdims)
 
 
+def _values(r):
+    """max / min's values: the named tuple's first field over one dim, the tensor itself otherwise."""
+    return r.values if isinstance(r, tuple) else r
+
+
+def _np_extreme_with_index(value_fn, index_fn):
+    def f(x, dim, keepdim):
+        if x.ndim == 0:
+            return x, np.asarray(0)
+        return value_fn(x, axis=dim, keepdims=keepdim), index_fn(x, axis=dim, keepdims=keepdim)
+    return f
+
+
 def _np_argext(fn):
     def f(x, dim, keepdim):
         if dim is None:
@@ -1223,14 +1236,21 @@ OPS = [
            _t(lambda x, dim, keepdim: torch.var(x, dim=None if dim is None else dim, keepdim=keepdim)),
            1, dtypes=F, case=reduce_case(nonempty=True, grad_side=2),
            large=large_reduce()),
-    OpSpec("max", lambda x, dim, keepdim: x.max(dim=dim, keepdim=keepdim), _np_reduce(np.max),
+    OpSpec("max", lambda x, dim, keepdim: _values(x.max(dim=dim, keepdim=keepdim)), _np_reduce(np.max),
            _t(lambda x, dim, keepdim: torch.amax(x, dim=() if dim is None else dim, keepdim=keepdim)),
            1, dtypes=FI, case=reduce_case(nonempty=True),
            large=large_reduce()),
-    OpSpec("min", lambda x, dim, keepdim: tg.min(x, dim, keepdim), _np_reduce(np.min),
+    OpSpec("min", lambda x, dim, keepdim: _values(tg.min(x, dim, keepdim)), _np_reduce(np.min),
            _t(lambda x, dim, keepdim: torch.amin(x, dim=() if dim is None else dim, keepdim=keepdim)),
            1, dtypes=FI, case=reduce_case(nonempty=True),
            large=large_reduce()),
+    # max / min over one dim: (values, indices) as PyTorch, the gradient to the first extreme alone
+    OpSpec("max_dim", lambda x, dim, keepdim: tuple(x.max(dim, keepdim=keepdim)), _np_extreme_with_index(np.max, np.argmax),
+           _t(lambda x, dim, keepdim: tuple(torch.max(x, dim, keepdim=keepdim))), 1, dtypes=FI,
+           case=reduce_case(tuples=False, nonempty=True, allow_none=False), large=large_reduce(tuples=False, none=False)),
+    OpSpec("min_dim", lambda x, dim, keepdim: tuple(tg.min(x, dim=dim, keepdim=keepdim)),
+           _np_extreme_with_index(np.min, np.argmin), _t(lambda x, dim, keepdim: tuple(torch.min(x, dim, keepdim=keepdim))),
+           1, dtypes=FI, case=reduce_case(tuples=False, nonempty=True, allow_none=False)),
     OpSpec("argmax", lambda x, dim, keepdim: x.argmax(dim=dim, keepdim=keepdim), _np_argext(np.argmax),
            _t(lambda x, dim, keepdim: torch.argmax(x, dim=dim, keepdim=keepdim)),
            1, domain="grid", dtypes=FI, diff=False, case=reduce_case(tuples=False, nonempty=True),

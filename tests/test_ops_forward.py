@@ -218,3 +218,18 @@ def test_float32_sums_round_once(shape, dim):
     np.testing.assert_array_equal(tg.tensor(x).sum(dim).numpy(), want)
     # the mean divides the rounded sum: one more rounding, at most an ulp
     np.testing.assert_allclose(tg.tensor(x).mean(dim).numpy(), x.astype(np.float64).mean(axis=dim), rtol=2.4e-7)
+
+
+def test_zero_dim_gather_scatter_and_max_over_dim_match_torch():
+    """A 0-d tensor is a line of one element for gather, scatter_add and max / min over dim 0 (these
+    once read past the end of an empty shape)."""
+    torch = pytest.importorskip("torch")
+    x = tg.tensor(2.5, requires_grad=True)
+    assert tg.gather(x, 0, tg.tensor(0)).item() == torch.gather(torch.tensor(2.5), 0, torch.tensor(0)).item()
+    got = tg.scatter_add(tg.tensor(1.0), -1, tg.tensor(0), tg.tensor(2.0))
+    assert got.shape == () and got.item() == torch.scatter_add(torch.tensor(1.0), -1, torch.tensor(0), torch.tensor(2.0)).item()
+    values, indices = x.max(0)
+    assert values.shape == () and values.item() == 2.5 and indices.item() == 0
+    values.backward()
+    assert x.grad.item() == 1.0
+    assert tuple(x.min(-1, keepdim=True).values.shape) == tuple(torch.tensor(2.5).min(-1, keepdim=True).values.shape)

@@ -215,15 +215,21 @@ void bind_functions(py::module_& m) {
   both(m, cls, "amax", reduce_binding(&amax), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "amin", reduce_binding(&amin), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "logsumexp", reduce_binding(&logsumexp), py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  // max/min: over dims (values only), or elementwise against another tensor as in torch.max(a, b).
-  both(m, cls, "max", [](const Tensor& x, const py::object& dim, bool keepdim) {
-    if (py::isinstance<TensorImpl>(dim)) return maximum(x, dim.cast<Tensor>());
-    return amax(x, dims_of(dim), keepdim);
-  }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  both(m, cls, "min", [](const Tensor& x, const py::object& dim, bool keepdim) {
-    if (py::isinstance<TensorImpl>(dim)) return minimum(x, dim.cast<Tensor>());
-    return amin(x, dims_of(dim), keepdim);
-  }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  // max / min, as PyTorch's: of everything; over one dim, a (values, indices) named tuple; against
+  // another tensor, elementwise (torch.max(a, b)). A tuple of dims gives the values alone (amax).
+  for (bool is_max : {true, false}) {
+    const char* name = is_max ? "max" : "min";
+    py::object result_type = py::module_::import("collections").attr("namedtuple")(name, py::make_tuple("values", "indices"));
+    both(m, cls, name, [is_max, result_type](const Tensor& x, const py::object& dim, bool keepdim) -> py::object {
+      if (py::isinstance<TensorImpl>(dim)) return py::cast(is_max ? maximum(x, dim.cast<Tensor>()) : minimum(x, dim.cast<Tensor>()));
+      if (py::isinstance<py::int_>(dim)) {
+        TensorList r = max_with_index(x, dim.cast<int64_t>(), keepdim, is_max);
+        return result_type(r[0], r[1]);
+      }
+      const Dims dims = dims_of(dim);
+      return py::cast(is_max ? amax(x, dims, keepdim) : amin(x, dims, keepdim));
+    }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  }
   both(m, cls, "var", [](const Tensor& x, const py::object& dim, std::optional<bool> unbiased, bool keepdim,
                          std::optional<double> correction) {
     double c = correction ? *correction : (unbiased.value_or(true) ? 1.0 : 0.0);

@@ -94,6 +94,7 @@ Tensor gather(const Tensor& x_in, int64_t dim, const Tensor& index) {
   dim = wrap_dim(dim, x_in.dim(), "gather");
   TG_CHECK(index.dim() == x_in.dim(), ShapeError, "gather: index of shape ", shape_str(index.shape()),
            " must have as many dims as the input of shape ", shape_str(x_in.shape()));
+  if (x_in.dim() == 0) return reshape(gather(reshape(x_in, {1}), 0, reshape(index, {1})), {});  // a 1-element line
   Tensor x = x_in;
   for (int64_t d = 0; d < x_in.dim(); ++d) {
     TG_CHECK(d == dim || index.shape()[d] <= x_in.shape()[d], ShapeError, "gather: index of shape ",
@@ -123,6 +124,8 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
   TG_CHECK(index.shape() == src.shape() && index.dim() == base.dim(), ShapeError, "scatter_add: index of shape ",
            shape_str(index.shape()), " and source of shape ", shape_str(src.shape()), " must match, with the dims of ",
            shape_str(base.shape()));
+  if (base.dim() == 0)  // a 1-element line
+    return reshape(scatter_add(reshape(base, {1}), 0, reshape(index, {1}), reshape(src, {1})), {});
   for (int64_t d = 0; d < base.dim(); ++d)
     TG_CHECK(d == dim || index.shape()[d] == base.shape()[d], ShapeError, "scatter_add: index of shape ",
              shape_str(index.shape()), " must match the tensor of shape ", shape_str(base.shape()), " outside dim ", dim);

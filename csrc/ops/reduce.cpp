@@ -130,6 +130,16 @@ static Tensor extreme(const Tensor& x, const Dims& dims, bool keepdim, bool is_m
   }
   return y;
 }
+// max / min over one dim, as PyTorch's: (values, indices), the index of the first extreme (the first
+// NaN, where there is one) and its value; the gradient goes to that element alone (gather's),
+// where amax shares it among equal extremes.
+TensorList max_with_index(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
+  const Tensor index = is_max ? argmax(x, dim, true) : argmin(x, dim, true);
+  Tensor values = gather(x, dim, index);
+  if (!keepdim && x.dim() > 0) return {squeeze(values, {dim}), squeeze(index, {dim})};
+  return {values, index};
+}
+
 // any / all: whether some / every element is nonzero (NaN is), as the max / min of x != 0. Bool
 // out, no gradient; over no elements any is False and all is True.
 static Tensor any_or_all(const Tensor& x, const Dims& dims, bool keepdim, bool is_any) {
