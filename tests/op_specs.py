@@ -426,6 +426,71 @@ def _shape_and_dim(draw, min_side):
     return s, draw(st.integers(-len(s), len(s) - 1))
 
 
+def flip_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side, min_dims=1))
+        return [s], {"dims": draw(_dims(len(s), allow_none=False))}
+    return c()
+
+
+def roll_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side))
+        dims = draw(st.one_of(st.none(), st.integers(-max(len(s), 1), max(len(s), 1) - 1)) if s else st.none())
+        return [s], {"shifts": draw(st.integers(-5, 5)), "dims": dims}
+    return c()
+
+
+def repeat_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side))
+        # at least one count (PyTorch's repeat() takes no empty list)
+        reps = tuple(draw(st.lists(st.integers(0 if min_side == 0 else 1, 3), min_size=max(len(s), 1), max_size=len(s) + 1)))
+        return [s], {"reps": reps}
+    return c()
+
+
+def triangle_case(min_side):
+    @st.composite
+    def c(draw):
+        return [draw(shapes(min_side, min_dims=2))], {"diagonal": draw(st.integers(-2, 2))}
+    return c()
+
+
+_NP_PAD_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad_case(mode):
+    def case(min_side):
+        @st.composite
+        def c(draw):
+            # PyTorch pads at most ndim - 1 trailing dims except with constants (a batch dim first)
+            s = draw(shapes(max(min_side, 1), min_dims=1 if mode == "constant" else 2))
+            padded = s[-2:] if mode == "constant" else s[max(1, len(s) - 2):]
+            widths = []
+            for side in reversed(padded):  # the last dim first, as F.pad reads them
+                most = {"reflect": side - 1, "circular": side}.get(mode, 2)
+                widths += [draw(st.integers(0, most)), draw(st.integers(0, most))]
+            return [s], {"pad": tuple(widths), "mode": mode}
+        return c()
+    return case
+
+
+def _np_pad(x, pad, mode="constant", value=0.0):
+    pairs = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        pairs[x.ndim - 1 - k] = (max(pad[2 * k], 0), max(pad[2 * k + 1], 0))
+    kw = {"constant_values": value} if mode == "constant" else {}
+    y = np.pad(x, pairs, mode=_NP_PAD_MODE[mode], **kw)
+    for k in range(len(pad) // 2):  # negative widths trim
+        d, (lo, hi) = x.ndim - 1 - k, (pad[2 * k], pad[2 * k + 1])
+        y = np.take(y, np.arange(max(-lo, 0), y.shape[d] - max(-hi, 0)), axis=d)
+    return y
+
+
 def gather_case(min_side):
     @st.composite
     def c(draw):
@@ -1181,6 +1246,28 @@ OPS = [
            case=broadcast_case(3), bf16_tol=(3e-2, 3e-2)),  # three ops, each rounded to bfloat16
     unary("lerp_number", lambda x: x.lerp(x * 2 + 1, 0.25), lambda x: x + 0.25 * (x + 1), _t(lambda x: x.lerp(x * 2 + 1, 0.25)),
           dtypes=F),
+    # -- moving elements around --
+    OpSpec("flip", lambda x, dims: x.flip(dims), lambda x, dims: np.flip(x, dims),
+           _t(lambda x, dims: torch.flip(x, dims if isinstance(dims, tuple) else (dims,))), 1, dtypes=FIB, case=flip_case,
+           large=(([(300, 257)], {"dims": (0, 1)}),)),
+    OpSpec("roll", lambda x, shifts, dims: tg.roll(x, shifts, dims), lambda x, shifts, dims: np.roll(x, shifts, dims),
+           _t(lambda x, shifts, dims: torch.roll(x, shifts, dims)), 1, dtypes=FIB, case=roll_case,
+           large=(([(300, 257)], {"shifts": -100, "dims": 1}),)),
+    OpSpec("repeat", lambda x, reps: x.repeat(*reps), lambda x, reps: np.tile(x, reps), _t(lambda x, reps: x.repeat(*reps)),
+           1, dtypes=FIB, case=repeat_case, large=(([(300, 257)], {"reps": (2, 1, 3)}),)),
+    OpSpec("tile", lambda x, reps: tg.tile(x, reps[1:]), lambda x, reps: np.tile(x, reps[1:]),
+           _t(lambda x, reps: torch.tile(x, reps[1:])), 1, dtypes=FIB, case=repeat_case),
+    OpSpec("tril", lambda x, diagonal: x.tril(diagonal), lambda x, diagonal: np.tril(x, diagonal),
+           _t(lambda x, diagonal: x.tril(diagonal)), 1, dtypes=FIB, case=triangle_case,
+           large=(([(300, 257)], {"diagonal": 5}),)),
+    OpSpec("triu", lambda x, diagonal: tg.triu(x, diagonal), lambda x, diagonal: np.triu(x, diagonal),
+           _t(lambda x, diagonal: torch.triu(x, diagonal)), 1, dtypes=FIB, case=triangle_case),
+    *[OpSpec(f"pad_{mode}", TGF.pad, _np_pad, _t(TF.pad) if T else None, 1, dtypes=F, case=pad_case(mode),
+             large=(([(4, 300, 257)], {"pad": (3, 2, 1, 4), "mode": mode}),))
+      for mode in ("constant", "reflect", "replicate", "circular")],
+    OpSpec("pad_trim_value", lambda x: TGF.pad(x, (-1, 2), value=1.5), lambda x: _np_pad(x, (-1, 2), value=1.5),
+           _t(lambda x: TF.pad(x, (-1, 2), value=1.5)), 1, dtypes=F,
+           case=lambda m: shapes(max(m, 2), min_dims=1).map(lambda s: ([s], {}))),
     # -- convolution and pooling (references: direct loops over the taps, conv_reference.py) --
     OpSpec("conv2d", TGF.conv2d, CR.np_conv2d, _t(TF.conv2d) if T else None, 3, dtypes=F, case=CR.conv2d_case, atol32=1e-4,
            bf16_tol=(2e-2, 2e-2),  # unfold's values and the GEMM's product rounded, then the bias added and rounded

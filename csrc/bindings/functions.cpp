@@ -253,6 +253,16 @@ void bind_functions(py::module_& m) {
   m.def("squeeze", [](const Tensor& x, const py::object& dim) { return squeeze(x, dims_of(dim)); }, py::arg("input"),
         py::arg("dim") = py::none());
   m.def("flatten", &flatten, py::arg("input"), py::arg("start_dim") = 0, py::arg("end_dim") = -1);
+  // flip / roll / tile / tril / triu as PyTorch's (dims as an int or a sequence); repeat is a method
+  auto ints = [](const py::object& v) { return py::isinstance<py::int_>(v) ? Dims{v.cast<int64_t>()} : v.cast<Dims>(); };
+  both(m, cls, "flip", [ints](const Tensor& x, const py::object& dims) { return flip(x, ints(dims)); }, py::arg("dims"));
+  both(m, cls, "roll", [ints](const Tensor& x, const py::object& shifts, const py::object& dims) {
+    return roll(x, ints(shifts), dims.is_none() ? Dims{} : ints(dims));
+  }, py::arg("shifts"), py::arg("dims") = py::none());
+  both(m, cls, "tile", [ints](const Tensor& x, const py::object& reps) { return tile(x, ints(reps)); }, py::arg("dims"));
+  both(m, cls, "tril", &tril, py::arg("diagonal") = 0);
+  both(m, cls, "triu", &triu, py::arg("diagonal") = 0);
+  m.def("_pad", &pad, py::arg("input"), py::arg("pad"), py::arg("mode"), py::arg("value"));
   m.def("broadcast_to", [](const Tensor& x, const Shape& s) { return expand(x, s); }, py::arg("input"), py::arg("shape"));
   m.def("cat", &cat, py::arg("tensors"), py::arg("dim") = 0);
   m.def("concat", &cat, py::arg("tensors"), py::arg("dim") = 0);

@@ -326,6 +326,7 @@ void bind_tensor(py::module_& m) {
       .def("unsqueeze", &unsqueeze)
       .def("squeeze", [](const Tensor& t, const py::object& dim) { return squeeze(t, dims_of(dim)); }, py::arg("dim") = py::none())
       .def("flatten", &flatten, py::arg("start_dim") = 0, py::arg("end_dim") = -1)
+      .def("repeat", [](const Tensor& t, const py::args& reps) { return repeat(t, shape_of(reps, "repeat")); })
       .def("contiguous", &contiguous)
       .def("clone", &clone)
       .def("split", [](const Tensor& t, const py::object& size, int64_t dim) {

@@ -3,6 +3,7 @@
 // with these same ops so that it runs on any device and can itself be differentiated.
 #pragma once
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -95,6 +96,16 @@ Tensor hardsigmoid(const Tensor& x);
 Tensor hardswish(const Tensor& x);
 Tensor hardtanh(const Tensor& x, double min_val = -1.0, double max_val = 1.0);
 Tensor relu6(const Tensor& x);
+
+// ---- moving elements around (rearrange.cpp) ----------------------------------------------------------
+Tensor flip(const Tensor& x, const Dims& dims);
+Tensor roll(const Tensor& x, const Dims& shifts, const Dims& dims);  // no dims: over the flattened tensor
+Tensor repeat(const Tensor& x, const Dims& reps);
+Tensor tile(const Tensor& x, const Dims& reps);
+Tensor tril(const Tensor& x, int64_t diagonal = 0);
+Tensor triu(const Tensor& x, int64_t diagonal = 0);
+// pad: (left, right) pairs from the last dim backwards; mode constant / reflect / replicate / circular
+Tensor pad(const Tensor& x, const Dims& widths, const std::string& mode = "constant", double value = 0.0);
 
 // ---- convolution and pooling (conv.cpp) -----------------------------------------------------------
 // A window over 2-d images: kernel (kh, kw), stride, dilation, and padding before (ph, pw) and

@@ -26,6 +26,11 @@ mish = _C.mish
 logsigmoid = _C.logsigmoid
 
 
+def pad(input, pad, mode="constant", value=None):
+    """(left, right) widths from the last dim backwards; mode constant, reflect, replicate or circular."""
+    return _C._pad(input, list(pad), mode, 0.0 if value is None else value)
+
+
 def gelu(input, approximate="none"):
     return _C.gelu(input, approximate)
 
