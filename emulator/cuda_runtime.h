@@ -24,6 +24,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <utility>
+#include <memory>
 #include <vector>
 
 #include <ucontext.h>
@@ -248,11 +249,20 @@ inline void fiber_entry() {
   swapcontext(&current->context, &scheduler_context);
 }
 
+// The fibers' stacks, one per thread of the largest block so far, shared by every kernel: a
+// function-local static of run_kernel would be one set per kernel type (a template), 64 MiB each,
+// and a test run launching hundreds of kernel types ran out of memory. Left uninitialised, so a
+// stack costs only the pages a fiber touches.
+constexpr size_t kStackBytes = 256 * 1024;
+inline std::vector<std::unique_ptr<char[]>>& fiber_stacks() {
+  static std::vector<std::unique_ptr<char[]>> stacks;
+  return stacks;
+}
+
 // Runs body() on every thread of every CTA of `grid`, one CTA after another.
 template <class Body>
 void run_kernel(dim3 grid, dim3 threads_per_block, size_t smem_bytes, Body body) {
-  constexpr size_t kStackBytes = 256 * 1024;
-  static std::vector<std::vector<char>> stacks;  // reused by every launch
+  std::vector<std::unique_ptr<char[]>>& stacks = fiber_stacks();
   std::lock_guard<std::recursive_mutex> lock(launch_mutex);
   const unsigned bx = threads_per_block.x, by = threads_per_block.y;
   const int threads = static_cast<int>(bx * by * threads_per_block.z);
@@ -260,7 +270,7 @@ void run_kernel(dim3 grid, dim3 threads_per_block, size_t smem_bytes, Body body)
     last_error = cudaErrorInvalidValue;
     return;
   }
-  while (stacks.size() < static_cast<size_t>(threads)) stacks.emplace_back(kStackBytes);
+  while (stacks.size() < static_cast<size_t>(threads)) stacks.emplace_back(new char[kStackBytes]);
   grid_dim = grid, block_dim = threads_per_block;
   fiber_body = [](void* b) { (*static_cast<Body*>(b))(); };
   fiber_arg = &body;
@@ -276,7 +286,7 @@ void run_kernel(dim3 grid, dim3 threads_per_block, size_t smem_bytes, Body body)
           f = Fiber{};
           f.tid = t;
           getcontext(&f.context);
-          f.context.uc_stack.ss_sp = stacks[t].data();
+          f.context.uc_stack.ss_sp = stacks[t].get();
           f.context.uc_stack.ss_size = kStackBytes;
           f.context.uc_link = nullptr;
           makecontext(&f.context, fiber_entry, 0);
