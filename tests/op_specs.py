@@ -491,6 +491,32 @@ def _np_pad(x, pad, mode="constant", value=0.0):
     return y
 
 
+def channels_case(min_side, groups=False):
+    """x (N, C, *) with N * prod(*) > 1 (a batch statistic needs two values), and (C,) weight and bias."""
+    @st.composite
+    def c(draw):
+        g = draw(st.integers(1, 3)) if groups else 1
+        ch = g * draw(st.integers(1, 2))
+        rest = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
+        n = draw(st.integers(2, 3))
+        return [(n, ch) + rest, (ch,), (ch,)], ({"num_groups": g} if groups else {})
+    return c()
+
+
+def _np_batch_norm(x, w, b, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * w.reshape(shape) + b.reshape(shape)
+
+
+def _np_group_norm(x, w, b, num_groups, eps=1e-5):
+    g = x.reshape(x.shape[0], num_groups, -1)
+    y = ((g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + eps)).reshape(x.shape)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return y * w.reshape(shape) + b.reshape(shape)
+
+
 def gather_case(min_side):
     @st.composite
     def c(draw):
@@ -1268,6 +1294,17 @@ OPS = [
     OpSpec("pad_trim_value", lambda x: TGF.pad(x, (-1, 2), value=1.5), lambda x: _np_pad(x, (-1, 2), value=1.5),
            _t(lambda x: TF.pad(x, (-1, 2), value=1.5)), 1, dtypes=F,
            case=lambda m: shapes(max(m, 2), min_dims=1).map(lambda s: ([s], {}))),
+    # -- batch and group normalisation (the batch's statistics) --
+    OpSpec("batch_norm", lambda x, w, b: TGF.batch_norm(x, None, None, w, b, training=True), _np_batch_norm,
+           _t(lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True)), 3, dtypes=F, case=channels_case,
+           atol32=1e-4, large=(([(8, 3, 40, 33), (3,), (3,)], {}),),
+           # ours runs in float32 and rounds once (within 1e-3 of float64 on bfloat16 inputs); PyTorch's
+           # bfloat16 batch_norm rounds its intermediate results and strays by up to 0.06 at 2 samples
+           bf16_tol=(6e-2, 6e-2)),
+    OpSpec("group_norm", lambda x, w, b, num_groups: TGF.group_norm(x, num_groups, w, b), _np_group_norm,
+           _t(lambda x, w, b, num_groups: TF.group_norm(x, num_groups, w, b)), 3, dtypes=F, atol32=1e-4,
+           case=lambda m: channels_case(m, groups=True),
+           large=(([(4, 6, 30, 31), (6,), (6,)], {"num_groups": 3}),)),
     # -- convolution and pooling (references: direct loops over the taps, conv_reference.py) --
     OpSpec("conv2d", TGF.conv2d, CR.np_conv2d, _t(TF.conv2d) if T else None, 3, dtypes=F, case=CR.conv2d_case, atol32=1e-4,
            bf16_tol=(2e-2, 2e-2),  # unfold's values and the GEMM's product rounded, then the bias added and rounded

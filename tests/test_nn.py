@@ -278,7 +278,32 @@ CONV_LAYERS = [
     ("Flatten", (), {}, (2, 3, 4, 5)),
     ("Unflatten", (1, (2, 2)), {}, (3, 4, 5)),
     ("Identity", (), {}, (2, 3)),
+    ("GroupNorm", (2, 4), {}, (3, 4, 5, 2)),
 ]
+
+
+@pytest.mark.parametrize("name, shape", [("BatchNorm2d", (4, 3, 5, 6)), ("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 7))])
+def test_batch_norm_layers_track_statistics_as_torch(name, shape):
+    """Training steps move the running statistics as PyTorch's (momentum and the cumulative average
+    of momentum=None); evaluation normalises with them; gradients match in both modes."""
+    for momentum in (0.1, None):
+        ref = getattr(torch.nn, name)(3, momentum=momentum).double()
+        layer = getattr(nn, name)(3, momentum=momentum).double()
+        state_keys_match(layer, ref)
+        copy_weights(layer, ref)
+        for step in range(3):
+            xt, xp = pair(rng(step).standard_normal(shape) * 2 + 1)
+            backprop_both([layer(xt)], [ref(xp)])
+            close(xt.grad, xp.grad, what=f"{name} training step {step}")
+        close(layer.running_mean, ref.running_mean, what="running_mean")
+        close(layer.running_var, ref.running_var, what="running_var")
+        assert int(layer.num_batches_tracked) == int(ref.num_batches_tracked) == 3
+        assert layer.num_batches_tracked.dtype == tg.int64
+        layer.eval(), ref.eval()
+        xt, xp = pair(rng(7).standard_normal(shape))
+        backprop_both([layer(xt)], [ref(xp)])
+        close(xt.grad, xp.grad, what=f"{name} evaluation")
+        compare_param_grads(layer, ref)
 
 
 @pytest.mark.parametrize("name, args, kwargs, shape", CONV_LAYERS, ids=[c[0] + str(i) for i, c in enumerate(CONV_LAYERS)])

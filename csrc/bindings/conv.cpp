@@ -1,4 +1,4 @@
-// Convolution and pooling for tapegrad.nn.functional: the Python layer normalises the arguments
+// Convolution, pooling and batch / group normalisation for tapegrad.nn.functional: the Python layer normalises the arguments
 // (ints or pairs, 'same' / 'valid', ceil_mode) into one window of ten numbers,
 // (kh, kw, sh, sw, ph, pw, ph_end, pw_end, dh, dw).
 #include <array>
@@ -39,6 +39,17 @@ void bind_conv(py::module_& m) {
     return avg_pool2d(x, window_of(w), count_include_pad);
   }, py::arg("input"), py::arg("window"), py::arg("count_include_pad"));
   m.def("_adaptive_avg_pool2d", &adaptive_avg_pool2d, py::arg("input"), py::arg("out_h"), py::arg("out_w"));
+  auto defined = [](const std::optional<Tensor>& t) { return t.value_or(Tensor()); };
+  m.def("_batch_norm", [defined](const Tensor& x, const std::optional<Tensor>& running_mean, const std::optional<Tensor>& running_var,
+                                 const std::optional<Tensor>& weight, const std::optional<Tensor>& bias, bool training,
+                                 double momentum, double eps) {
+    return batch_norm(x, defined(running_mean), defined(running_var), defined(weight), defined(bias), training, momentum, eps);
+  }, py::arg("input"), py::arg("running_mean"), py::arg("running_var"), py::arg("weight"), py::arg("bias"),
+        py::arg("training"), py::arg("momentum"), py::arg("eps"));
+  m.def("_group_norm", [defined](const Tensor& x, int64_t groups, const std::optional<Tensor>& weight,
+                                 const std::optional<Tensor>& bias, double eps) {
+    return group_norm(x, groups, defined(weight), defined(bias), eps);
+  }, py::arg("input"), py::arg("num_groups"), py::arg("weight"), py::arg("bias"), py::arg("eps"));
 }
 
 }  // namespace tg

@@ -107,6 +107,12 @@ Tensor triu(const Tensor& x, int64_t diagonal = 0);
 // pad: (left, right) pairs from the last dim backwards; mode constant / reflect / replicate / circular
 Tensor pad(const Tensor& x, const Dims& widths, const std::string& mode = "constant", double value = 0.0);
 
+// ---- batch and group normalisation (normalization.cpp), over (N, C, *) inputs -----------------------
+// Training updates running_mean / running_var in place (when given) by momentum.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps);
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps);
+
 // ---- convolution and pooling (conv.cpp) -----------------------------------------------------------
 // A window over 2-d images: kernel (kh, kw), stride, dilation, and padding before (ph, pw) and
 // after (ph_end, pw_end) each dim (after > before: PyTorch's 'same' with an even kernel, ceil_mode).

@@ -9,6 +9,7 @@ from .conv import (  # noqa: F401
     AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, Flatten, Identity, MaxPool1d, MaxPool2d,
     Unflatten,
 )
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm  # noqa: F401
 from .module import Module, ModuleList, Parameter, Sequential  # noqa: F401
 from .rnn import LSTM  # noqa: F401
 

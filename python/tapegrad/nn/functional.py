@@ -26,6 +26,16 @@ mish = _C.mish
 logsigmoid = _C.logsigmoid
 
 
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Per-channel normalisation of (N, C, *): the batch's statistics when training (updating the
+    running ones in place by momentum), else the running statistics."""
+    return _C._batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    return _C._group_norm(input, num_groups, weight, bias, eps)
+
+
 def pad(input, pad, mode="constant", value=None):
     """(left, right) widths from the last dim backwards; mode constant, reflect, replicate or circular."""
     return _C._pad(input, list(pad), mode, 0.0 if value is None else value)

@@ -178,8 +178,8 @@ class Module:
                 if moved.data_ptr() != p.data_ptr() or moved.dtype != p.dtype:
                     m._parameters[name] = Parameter(moved, p.requires_grad)
             for name, b in list(m._buffers.items()):
-                if b is not None:
-                    m._buffers[name] = b.to(device, dtype)
+                if b is not None:  # a dtype casts floating buffers only (a step counter stays int64), as PyTorch
+                    m._buffers[name] = b.to(device, dtype if b.dtype.is_floating_point else None)
         return self
 
     def cuda(self, device=None):
