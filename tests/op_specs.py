@@ -1336,6 +1336,10 @@ OPS = [
            large=(([(2, 3, 40, 31)], {"kernel_size": 3, "dilation": 1, "padding": 1, "stride": 1}),)),
     OpSpec("fold", TGF.fold, CR.np_fold, _t(TF.fold) if T else None, 1, dtypes=F, case=CR.fold_case,
            large=(([(2, 27, 1240)], {"output_size": (40, 31), "kernel_size": 3, "dilation": 1, "padding": 1, "stride": 1}),)),
+    # -- running sums (bools counted as int64; float32 accumulated in float64) --
+    OpSpec("cumsum", lambda x, dim: x.cumsum(dim), lambda x, dim: np.cumsum(x, axis=dim),
+           _t(lambda x, dim: torch.cumsum(x, dim)), 1, dtypes=FIB, case=dim_case(),
+           large=(([(100003,)], {"dim": 0}), ([(300, 257)], {"dim": 0}), ([(300, 257)], {"dim": 1}))),
     # -- reductions --
     OpSpec("any", lambda x, dim, keepdim: x.any(dim=dim, keepdim=keepdim), _np_reduce(np.any),
            _t(lambda x, dim, keepdim: torch.any(x, dim=tuple(range(x.ndim)) if dim is None else dim, keepdim=keepdim)),

@@ -233,3 +233,4 @@ def test_zero_dim_gather_scatter_and_max_over_dim_match_torch():
     values.backward()
     assert x.grad.item() == 1.0
     assert tuple(x.min(-1, keepdim=True).values.shape) == tuple(torch.tensor(2.5).min(-1, keepdim=True).values.shape)
+    assert x.cumsum(0).shape == () and x.cumsum(-1).item() == 2.5

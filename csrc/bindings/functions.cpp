@@ -210,6 +210,7 @@ void bind_functions(py::module_& m) {
   };
   both(m, cls, "sum", reduce_binding(&sum), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "mean", reduce_binding(&mean), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  both(m, cls, "cumsum", &cumsum, py::arg("dim"));
   both(m, cls, "any", reduce_binding(&any), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "all", reduce_binding(&all), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "amax", reduce_binding(&amax), py::arg("dim") = py::none(), py::arg("keepdim") = false);

@@ -93,6 +93,9 @@ class Backend : public DeviceMemory {
 
   // -- reductions over the middle axis of a contiguous (outer, r, inner) buffer into (outer, inner)
   virtual void reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) = 0;
+  // -- the running sum along the middle axis of a contiguous (outer, n, inner) buffer, same shape out:
+  //    out[o, j, i] = sum_{k <= j} in[o, k, i], float32 accumulated in float64 (each output rounded once)
+  virtual void cumsum(DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out) = 0;
 
   // -- matrix products
   virtual void gemm(DType dtype, const GemmArgs& args) = 0;

@@ -131,6 +131,7 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
 // ---- reductions (reduce.cpp); empty dims = all dims ---------------------------------------------
 Tensor sum(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor mean(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor cumsum(const Tensor& x, int64_t dim);  // the running sum along dim
 // max / min over one dim with the index of the first extreme: {values, indices}
 TensorList max_with_index(const Tensor& x, int64_t dim, bool keepdim, bool is_max);
 Tensor any(const Tensor& x, const Dims& dims = {}, bool keepdim = false);  // bool out; False over nothing

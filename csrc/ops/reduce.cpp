@@ -140,6 +140,28 @@ TensorList max_with_index(const Tensor& x, int64_t dim, bool keepdim, bool is_ma
   return {values, index};
 }
 
+// cumsum: y[..., j, ...] = sum_{k <= j} x[..., k, ...] along dim (bools counted as int64);
+// dx = the reversed running sum of dy, flip(cumsum(flip(dy)))
+Tensor cumsum(const Tensor& x_in, int64_t dim) {
+  dim = wrap_dim(dim, x_in.dim(), "cumsum");
+  check_same_device("cumsum", {&x_in});
+  if (x_in.dim() == 0) return reshape(cumsum(reshape(x_in, {1}), 0), {});
+  if (x_in.dtype() == DType::BFloat16)  // in float32, rounded once
+    return to_dtype(cumsum(to_dtype(x_in, DType::Float32), dim), DType::BFloat16);
+  const Tensor x = x_in.dtype() == DType::Bool ? to_dtype(x_in, DType::Int64) : x_in;
+  const Tensor xc = contiguous(detach(x));
+  Tensor y = empty(x.shape(), x.dtype(), x.device());
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= x.size(d);
+  for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.size(d);
+  backend(x.device()).cumsum(x.dtype(), outer, x.size(dim), inner, xc.raw_data(), y.raw_data());
+  if (should_record({&x}))
+    record("CumsumBackward", {x}, {y}, {}, [dim](const BackwardContext&, const TensorList& g) {
+      return TensorList{flip(cumsum(flip(g[0], {dim}), dim), {dim})};
+    });
+  return y;
+}
+
 // any / all: whether some / every element is nonzero (NaN is), as the max / min of x != 0. Bool
 // out, no gradient; over no elements any is False and all is True.
 static Tensor any_or_all(const Tensor& x, const Dims& dims, bool keepdim, bool is_any) {

@@ -244,6 +244,27 @@ void extreme_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, void* 
 
 }  // namespace
 
+// The running sum: lines of `inner` columns advance together (a vector add per step along n);
+// threads split the outer index, or the columns when there is one outer block.
+void CpuBackend::cumsum(DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out) {
+  TG_DISPATCH_NUMERIC(dtype, "cumsum", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = static_cast<const T*>(in);
+    T* y = static_cast<T*>(out);
+    parallel_for(outer * inner, grain_for(n), [&](int64_t b, int64_t e) {
+      for_column_blocks(inner, b, e, [&](int64_t o, int64_t c0, int64_t cols) {
+        SumAcc<T> acc[kColumns];
+        for (int64_t k = 0; k < cols; ++k) acc[k] = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          const T* row = x + (o * n + j) * inner + c0;
+          T* dst = y + (o * n + j) * inner + c0;
+          for (int64_t k = 0; k < cols; ++k) acc[k] += row[k], dst[k] = static_cast<T>(acc[k]);
+        }
+      });
+    });
+  });
+}
+
 void CpuBackend::reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) {
   TG_DISPATCH_ALL(dtype, "reduce", [&](auto tag) {
     using T = decltype(tag);

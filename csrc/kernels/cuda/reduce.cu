@@ -181,6 +181,30 @@ void extreme(int device, int64_t outer, int64_t r, int64_t inner, const T* in, v
 
 }  // namespace
 
+// The running sum: one thread per (outer, inner) line, walking it (neighbouring threads read
+// neighbouring columns); float32 accumulates in float64, as on the CPU.
+template <class T>
+__global__ void cumsum_lines(const T* x, T* y, int64_t outer, int64_t n, int64_t inner) {
+  for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < outer * inner; t += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t o = t / inner, i = t % inner;
+    Acc<T> acc = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t at = (o * n + j) * inner + i;
+      acc += x[at];
+      y[at] = static_cast<T>(acc);
+    }
+  }
+}
+
+void CudaBackend::cumsum(DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out) {
+  if (outer * inner * n == 0) return;
+  TG_DISPATCH_NUMERIC(dtype, "cumsum", [&](auto tag) {
+    using T = decltype(tag);
+    launch("cumsum", device, blocks_for(outer * inner), kThreads, cumsum_lines<T>, static_cast<const T*>(in),
+           static_cast<T*>(out), outer, n, inner);
+  });
+}
+
 void CudaBackend::reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) {
   if (outer * inner == 0) return;
   TG_DISPATCH_ALL(dtype, "reduce", [&](auto tag) {
