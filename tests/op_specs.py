@@ -443,6 +443,54 @@ def roll_case(min_side):
     return c()
 
 
+def vectors_case(min_side):
+    return st.integers(max(min_side, 1), 5).map(lambda n: ([(n,), (n,)], {}))
+
+
+def inner_case(min_side):
+    @st.composite
+    def c(draw):
+        n = draw(st.integers(max(min_side, 1), 4))
+        lead = lambda: tuple(draw(st.lists(st.integers(1, 3), max_size=2)))  # noqa: E731
+        return [lead() + (n,), lead() + (n,)], {}
+    return c()
+
+
+def diagonal_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side, min_dims=2))
+        d1 = draw(st.integers(0, len(s) - 1))
+        d2 = draw(st.sampled_from([d for d in range(len(s)) if d != d1]))
+        return [s], {"offset": draw(st.integers(-2, 2)), "dim1": d1, "dim2": d2 - len(s)}
+    return c()
+
+
+def take_along_case(min_side):
+    @st.composite
+    def c(draw):
+        s, dim = _shape_and_dim(draw, min_side)
+        dim %= len(s)
+        ishape = list(s)
+        ishape[dim] = draw(st.integers(1, 4))
+        ishape = [1 if draw(st.booleans()) and d != dim else v for d, v in enumerate(ishape)]  # broadcast over x
+        idx = draw(hnp.arrays(np.int64, tuple(ishape), elements=st.integers(0, s[dim] - 1)))
+        return [s], {"dim": dim, "indices": Arr(idx)}
+    return c()
+
+
+def _np_take_along(x, indices, dim):
+    shape = np.broadcast_shapes(tuple(1 if d == dim else v for d, v in enumerate(x.shape)),
+                                tuple(1 if d == dim else v for d, v in enumerate(indices.shape)))
+    xs = np.broadcast_to(x, tuple(x.shape[d] if d == dim else v for d, v in enumerate(shape)))
+    ix = np.broadcast_to(indices, tuple(indices.shape[d] if d == dim else v for d, v in enumerate(shape)))
+    return np.take_along_axis(xs, ix, axis=dim)
+
+
+def _np_diagonal(x, offset, dim1, dim2):
+    return np.diagonal(x, offset, dim1, dim2 % x.ndim).copy()
+
+
 def repeat_case(min_side):
     @st.composite
     def c(draw):
@@ -1336,6 +1384,29 @@ OPS = [
            large=(([(2, 3, 40, 31)], {"kernel_size": 3, "dilation": 1, "padding": 1, "stride": 1}),)),
     OpSpec("fold", TGF.fold, CR.np_fold, _t(TF.fold) if T else None, 1, dtypes=F, case=CR.fold_case,
            large=(([(2, 27, 1240)], {"output_size": (40, 31), "kernel_size": 3, "dilation": 1, "padding": 1, "stride": 1}),)),
+    # -- small ops written as other ops (composite.cpp) --
+    OpSpec("var_mean", lambda x, dim, keepdim: tg.var_mean(x, dim, keepdim=keepdim),
+           lambda x, dim, keepdim: (_np_reduce(_np_var)(x, dim, keepdim), _np_reduce(_np_mean)(x, dim, keepdim)),
+           _t(lambda x, dim, keepdim: torch.var_mean(x, dim, keepdim=keepdim)), 1, dtypes=F,
+           case=reduce_case(nonempty=True, grad_side=2)),
+    OpSpec("std_mean", lambda x, dim, keepdim: tg.std_mean(x, dim, correction=0, keepdim=keepdim),
+           lambda x, dim, keepdim: (_np_reduce(np.std)(x, dim, keepdim), _np_reduce(np.mean)(x, dim, keepdim)),
+           _t(lambda x, dim, keepdim: torch.std_mean(x, dim, correction=0, keepdim=keepdim)), 1, dtypes=F,
+           case=reduce_case(nonempty=True, grad_side=2)),
+    OpSpec("count_nonzero", lambda x, dim, keepdim: tg.count_nonzero(x, dim),
+           lambda x, dim, keepdim: np.count_nonzero(x, axis=dim), _t(lambda x, dim, keepdim: torch.count_nonzero(x, dim)),
+           1, domain="with_zeros", dtypes=FIB, diff=False, case=reduce_case()),
+    OpSpec("dot", tg.dot, np.dot, _t(torch.dot) if T else None, 2, dtypes=FI, case=vectors_case),
+    OpSpec("outer", tg.outer, np.outer, _t(torch.outer) if T else None, 2, dtypes=FI, case=vectors_case),
+    OpSpec("inner", tg.inner, np.inner, _t(torch.inner) if T else None, 2, dtypes=F, case=inner_case),
+    OpSpec("movedim", lambda x: tg.movedim(x, 0, -1), lambda x: np.moveaxis(x, 0, -1), _t(lambda x: torch.movedim(x, 0, -1)),
+           1, dtypes=FIB, case=lambda m: shapes(m, min_dims=1).map(lambda s: ([s], {}))),
+    OpSpec("diagonal", lambda x, offset, dim1, dim2: x.diagonal(offset, dim1, dim2), _np_diagonal,
+           _t(lambda x, offset, dim1, dim2: x.diagonal(offset, dim1, dim2)), 1, dtypes=FIB, case=diagonal_case),
+    OpSpec("diag_vector", lambda x: tg.diag(x, 1), lambda x: np.diag(x, 1), _t(lambda x: torch.diag(x, 1)), 1, dtypes=FI,
+           case=lambda m: shapes(m, min_dims=1, max_dims=1).map(lambda s: ([s], {}))),
+    OpSpec("take_along_dim", lambda x, dim, indices: tg.take_along_dim(x, indices, dim), lambda x, dim, indices: _np_take_along(x, indices, dim),
+           _t(lambda x, dim, indices: torch.take_along_dim(x, indices, dim)), 1, dtypes=FIB, case=take_along_case),
     # -- running sums (bools counted as int64; float32 accumulated in float64) --
     OpSpec("cumsum", lambda x, dim: x.cumsum(dim), lambda x, dim: np.cumsum(x, axis=dim),
            _t(lambda x, dim: torch.cumsum(x, dim)), 1, dtypes=FIB, case=dim_case(),

@@ -240,7 +240,7 @@ void bind_functions(py::module_& m) {
   both(m, cls, "std", [](const Tensor& x, const py::object& dim, std::optional<bool> unbiased, bool keepdim,
                          std::optional<double> correction) {
     double c = correction ? *correction : (unbiased.value_or(true) ? 1.0 : 0.0);
-    return sqrt(var(x, dims_of(dim), c, keepdim));
+    return std(x, dims_of(dim), c, keepdim);
   }, py::arg("dim") = py::none(), py::arg("unbiased") = py::none(), py::arg("keepdim") = false,
      py::arg("correction") = py::none());
   both(m, cls, "argmax", &argmax, py::arg("dim") = py::none(), py::arg("keepdim") = false);
@@ -264,6 +264,39 @@ void bind_functions(py::module_& m) {
   both(m, cls, "tril", &tril, py::arg("diagonal") = 0);
   both(m, cls, "triu", &triu, py::arg("diagonal") = 0);
   m.def("_pad", &pad, py::arg("input"), py::arg("pad"), py::arg("mode"), py::arg("value"));
+  both(m, cls, "movedim", [ints](const Tensor& x, const py::object& src, const py::object& dst) {
+    return movedim(x, ints(src), ints(dst));
+  }, py::arg("source"), py::arg("destination"));
+  both(m, cls, "moveaxis", [ints](const Tensor& x, const py::object& src, const py::object& dst) {
+    return movedim(x, ints(src), ints(dst));
+  }, py::arg("source"), py::arg("destination"));
+  both(m, cls, "swapaxes", &transpose, py::arg("axis0"), py::arg("axis1"));
+  both(m, cls, "swapdims", &transpose, py::arg("dim0"), py::arg("dim1"));
+  both(m, cls, "unflatten", [](const Tensor& x, int64_t dim, const Shape& sizes) {
+    const int64_t d = wrap_dim(dim, x.dim(), "unflatten");
+    Shape s(x.shape().begin(), x.shape().begin() + d);
+    s.insert(s.end(), sizes.begin(), sizes.end());
+    s.insert(s.end(), x.shape().begin() + d + 1, x.shape().end());
+    return reshape(x, s);
+  }, py::arg("dim"), py::arg("sizes"));
+  both(m, cls, "diagonal", &diagonal, py::arg("offset") = 0, py::arg("dim1") = 0, py::arg("dim2") = 1);
+  both(m, cls, "diag", &diag, py::arg("diagonal") = 0);
+  both(m, cls, "take_along_dim", &take_along_dim, py::arg("indices"), py::arg("dim") = py::none());
+  both(m, cls, "dot", &dot, py::arg("other"));
+  both(m, cls, "inner", &inner, py::arg("other"));
+  both(m, cls, "outer", &outer, py::arg("vec2"));
+  both(m, cls, "count_nonzero", [](const Tensor& x, const py::object& dim) { return count_nonzero(x, dims_of(dim)); },
+       py::arg("dim") = py::none());
+  for (bool with_std : {false, true})
+    m.def(with_std ? "std_mean" : "var_mean", [with_std](const Tensor& x, const py::object& dim, std::optional<double> correction,
+                                                         bool keepdim, std::optional<bool> unbiased) {
+      const double c = correction ? *correction : (unbiased.value_or(true) ? 1.0 : 0.0);
+      const Dims dims = dims_of(dim);
+      const TensorList r = with_std ? TensorList{std(x, dims, c, keepdim), mean(x, dims, keepdim)} : var_mean(x, dims, c, keepdim);
+      return py::make_tuple(r[0], r[1]);
+    }, py::arg("input"), py::arg("dim") = py::none(), py::arg("correction") = py::none(), py::arg("keepdim") = false,
+       py::arg("unbiased") = py::none());
+  for (const char* name : {"var_mean", "std_mean"}) m.attr("_functions").cast<py::list>().append(name);  // tg.var_mean
   m.def("broadcast_to", [](const Tensor& x, const Shape& s) { return expand(x, s); }, py::arg("input"), py::arg("shape"));
   m.def("cat", &cat, py::arg("tensors"), py::arg("dim") = 0);
   m.def("concat", &cat, py::arg("tensors"), py::arg("dim") = 0);

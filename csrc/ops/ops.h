@@ -107,6 +107,17 @@ Tensor triu(const Tensor& x, int64_t diagonal = 0);
 // pad: (left, right) pairs from the last dim backwards; mode constant / reflect / replicate / circular
 Tensor pad(const Tensor& x, const Dims& widths, const std::string& mode = "constant", double value = 0.0);
 
+// ---- small ops written as other ops (composite.cpp) ----------------------------------------------
+TensorList var_mean(const Tensor& x, const Dims& dims, double correction, bool keepdim);  // {var, mean}
+Tensor count_nonzero(const Tensor& x, const Dims& dims = {});
+Tensor dot(const Tensor& a, const Tensor& b);
+Tensor inner(const Tensor& a, const Tensor& b);
+Tensor outer(const Tensor& a, const Tensor& b);
+Tensor movedim(const Tensor& x, const Dims& source, const Dims& destination);
+Tensor diagonal(const Tensor& x, int64_t offset = 0, int64_t dim1 = 0, int64_t dim2 = 1);
+Tensor diag(const Tensor& x, int64_t offset = 0);
+Tensor take_along_dim(const Tensor& x, const Tensor& indices, std::optional<int64_t> dim);
+
 // ---- batch and group normalisation (normalization.cpp), over (N, C, *) inputs -----------------------
 // Training updates running_mean / running_var in place (when given) by momentum.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
@@ -139,6 +150,7 @@ Tensor all(const Tensor& x, const Dims& dims = {}, bool keepdim = false);  // bo
 Tensor amax(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor amin(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor var(const Tensor& x, const Dims& dims = {}, double correction = 1, bool keepdim = false);
+Tensor std(const Tensor& x, const Dims& dims = {}, double correction = 1, bool keepdim = false);
 Tensor logsumexp(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);

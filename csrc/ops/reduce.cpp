@@ -208,6 +208,23 @@ Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
   return sum(d * d, dims, keepdim) / denom;
 }
 
+// std: sqrt(var); d var = dy / (2 std), 0 where std = 0 (a constant input: PyTorch's choice of
+// subgradient, where sqrt's derivative would give inf and the chain NaN)
+Tensor std(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  const Tensor v = var(x, dims, correction, keepdim);
+  Tensor y;
+  {
+    GradModeGuard no_grad(false);
+    y = sqrt(v);
+  }
+  if (should_record({&v}))
+    record("StdBackward", {v}, {y}, {y}, [](const BackwardContext& c, const TensorList& g) {
+      const Tensor y = c.saved(0);
+      return TensorList{where(eq(y, wrap_scalar(0.0, y)), zeros_like(g[0]), g[0] / (y * 2.0))};
+    });
+  return y;
+}
+
 // logsumexp: m + log(sum(exp(x - m))) with m = max (detached: the result does not depend on it)
 Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
   TG_CHECK(is_floating(x.dtype()), TypeError, "logsumexp: expected a floating-point tensor, got ", dtype_name(x.dtype()));
