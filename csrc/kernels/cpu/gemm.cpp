@@ -53,40 +53,44 @@ __attribute__((always_inline)) inline void pack_a(const T* A, int64_t rs, int64_
   }
 }
 
-// Bp[panel][k][0..NR) = B[pc + k, jc + panel*NR + j], zero past the edge. Memory-bound: no
-// special instructions needed, so it lives in the portable driver.
+// Bp[panel][k][0..NR) = B[pc + k, jc + panel*NR + j], zero past the edge, for panels [pb, pe).
+// SIMD-cloned like the other hot loops: with M small (a convolution's 64 output channels) B is
+// reused by few tiles and its packing is a fifth of the product; 16-wide copies halve it.
+template <class T>
+TG_SIMD_CLONES void pack_b_panels(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int64_t NR, T* Bp,
+                                  int64_t pb, int64_t pe) {
+  for (int64_t p = pb; p < pe; ++p) {
+    const int64_t nr = std::min<int64_t>(NR, nc - p * NR);
+    T* dst = Bp + p * NR * kc;
+    if (rs == 1 && cs != 1) {  // B = X^T with X row-major (q k^T): each column of B is contiguous
+      for (int64_t j = 0; j < nr; ++j) {
+        const T* col = B + (p * NR + j) * cs;
+        for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = col[k];
+      }
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = T(0);
+      continue;
+    }
+    for (int64_t k = 0; k < kc; ++k, dst += NR) {
+      const T* src = B + k * rs + p * NR * cs;
+      if (cs == 1 && nr == NR) {  // a loop, not memcpy: a call per 128 bytes cost more than the copy
+        for (int64_t j = 0; j < NR; ++j) dst[j] = src[j];
+      } else {
+        for (int64_t j = 0; j < nr; ++j) dst[j] = src[j * cs];
+        for (int64_t j = nr; j < NR; ++j) dst[j] = T(0);
+      }
+    }
+  }
+}
+
 template <class T>
 void pack_b(const T* B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int64_t NR, T* Bp) {
-  int64_t panels = (nc + NR - 1) / NR;
+  const int64_t panels = (nc + NR - 1) / NR;
   // Threads only for a block worth it (~256 KB): a parallel region costs microseconds, and far
   // more when the cores are shared with other processes.
   const int64_t panel_elems = std::max<int64_t>(1, NR * kc);
-  parallel_for(panels, grain_for(panel_elems, int64_t(1) << 16), [&](int64_t pb, int64_t pe) {
-    for (int64_t p = pb; p < pe; ++p) {
-      int64_t nr = std::min<int64_t>(NR, nc - p * NR);
-      T* dst = Bp + p * NR * kc;
-      if (rs == 1 && cs != 1) {  // B = X^T with X row-major (q k^T): each column of B is contiguous
-        for (int64_t j = 0; j < nr; ++j) {
-          const T* col = B + (p * NR + j) * cs;
-          for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = col[k];
-        }
-        for (int64_t k = 0; k < kc; ++k)
-          for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = T(0);
-        continue;
-      }
-      for (int64_t k = 0; k < kc; ++k) {
-        const T* src = B + k * rs + p * NR * cs;
-        if (cs == 1 && nr == NR) {  // a loop, not memcpy: a call per 128 bytes cost more than the copy
-          for (int64_t j = 0; j < NR; ++j) dst[j] = src[j];
-        }
-        else {
-          for (int64_t j = 0; j < nr; ++j) dst[j] = src[j * cs];
-          for (int64_t j = nr; j < NR; ++j) dst[j] = T(0);
-        }
-        dst += NR;
-      }
-    }
-  });
+  parallel_for(panels, grain_for(panel_elems, int64_t(1) << 16),
+               [&](int64_t pb, int64_t pe) { pack_b_panels(B, rs, cs, kc, nc, NR, Bp, pb, pe); });
 }
 
 // C tile [mr x nr] (+)= Ap panel [kc x MR]^T @ Bp panel [kc x NR], plus bias[0..nr) on each row
