@@ -205,26 +205,25 @@ Tensor floor_divide(const Tensor& a, const Tensor& b) {
   return z;
 }
 
-// remainder (a % b): a - b floor(a / b), the divisor's sign; da = dz, db = -dz floor(a / b)
-Tensor remainder(const Tensor& a, const Tensor& b) {
-  check_integer_divisor("remainder", a, b);
-  Tensor z = map2(BinaryOp::Remainder, a, b);
+// The remainders of a division, z = a - b q(a / b): da = dz, db = -dz q(a / b), where q rounds the
+// quotient (floor for remainder, trunc for fmod).
+//   remainder (a % b): q = floor, the divisor's sign (Python's %);  fmod: q = trunc, the dividend's (C's)
+static Tensor division_remainder(BinaryOp op, const char* name, const char* node, Tensor (*quotient)(const Tensor&, const Tensor&),
+                                 const Tensor& a, const Tensor& b) {
+  check_integer_divisor(name, a, b);
+  Tensor z = map2(op, a, b);
   if (should_record({&a, &b}))
-    record("RemainderBackward", {a, b}, {z}, {a, b}, [](const BackwardContext& c, const TensorList& g) {
-      return TensorList{g[0], c.needs_grad(1) ? -(g[0] * floor_divide(c.saved(0), c.saved(1))) : Tensor()};
+    record(node, {a, b}, {z}, {a, b}, [quotient](const BackwardContext& c, const TensorList& g) {
+      return TensorList{g[0], c.needs_grad(1) ? -(g[0] * quotient(c.saved(0), c.saved(1))) : Tensor()};
     });
   return z;
 }
-
-// fmod: a - b trunc(a / b), the dividend's sign (C's fmod); da = dz, db = -dz trunc(a / b)
+Tensor remainder(const Tensor& a, const Tensor& b) {
+  return division_remainder(BinaryOp::Remainder, "remainder", "RemainderBackward", &floor_divide, a, b);
+}
 Tensor fmod(const Tensor& a, const Tensor& b) {
-  check_integer_divisor("fmod", a, b);
-  Tensor z = map2(BinaryOp::Fmod, a, b);
-  if (should_record({&a, &b}))
-    record("FmodBackward", {a, b}, {z}, {a, b}, [](const BackwardContext& c, const TensorList& g) {
-      return TensorList{g[0], c.needs_grad(1) ? -(g[0] * trunc(div(c.saved(0), c.saved(1)))) : Tensor()};
-    });
-  return z;
+  return division_remainder(BinaryOp::Fmod, "fmod", "FmodBackward", [](const Tensor& x, const Tensor& y) { return trunc(div(x, y)); },
+                            a, b);
 }
 
 // atan2(a, b): the angle of the point (b, a); da = dz b / (a^2 + b^2), db = -dz a / (a^2 + b^2)
