@@ -487,6 +487,93 @@ def _np_take_along(x, indices, dim):
     return np.take_along_axis(xs, ix, axis=dim)
 
 
+# ---- ordering and running reductions ---------------------------------------------------------------
+
+def k_case(first_k):
+    """A shape of at least one dim, a dim and k in [first_k, size of dim] (topk: 0, kthvalue: 1)."""
+    def case(min_side):
+        @st.composite
+        def c(draw):
+            s, dim = _shape_and_dim(draw, min_side)
+            return [s], {"dim": dim, "k": draw(st.integers(first_k, s[dim]))}
+        return c()
+    return case
+
+
+def line_case(min_side):
+    """A nonempty shape of at least one dim, a dim and keepdim (median, mode)."""
+    @st.composite
+    def c(draw):
+        s, dim = _shape_and_dim(draw, min_side)
+        return [s], {"dim": dim, "keepdim": draw(st.booleans())}
+    return c()
+
+
+def _np_stable_order(x, dim, descending=False):
+    return np.argsort(-x if descending else x, axis=dim, kind="stable")
+
+
+def _np_sort(x, dim, descending):
+    i = _np_stable_order(x, dim, descending)
+    return np.take_along_axis(x, i, dim), i
+
+
+def _np_topk(x, dim, k):
+    i = np.take(_np_stable_order(x, dim, True), np.arange(k), axis=dim)
+    return np.take_along_axis(x, i, dim), i
+
+
+def _np_picked(x, dim, keepdim, position):
+    """(values, indices) at `position` of each stably sorted line along dim."""
+    i = np.take(_np_stable_order(x, dim), [position], axis=dim)
+    v = np.take_along_axis(x, i, dim)
+    return (v, i) if keepdim else (v.squeeze(dim), i.squeeze(dim))
+
+
+def _np_mode(x, dim, keepdim):
+    """The most frequent value of each line (the smallest of ties) and its last position."""
+    lines = np.moveaxis(x, dim, -1)
+    values, index = np.empty(lines.shape[:-1], x.dtype), np.empty(lines.shape[:-1], np.int64)
+    for at in np.ndindex(lines.shape[:-1]):
+        line = lines[at]
+        u, counts = np.unique(line, return_counts=True)
+        values[at] = u[np.argmax(counts)]
+        index[at] = np.flatnonzero(line == values[at])[-1]
+    if keepdim:
+        return np.expand_dims(values, dim), np.expand_dims(index, dim)
+    return values, index
+
+
+def _np_running_extreme(x, dim, is_max):
+    """cummax / cummin: values and the last position of each running extreme (no NaN here)."""
+    lines = np.moveaxis(x, dim, -1)
+    index = np.zeros(lines.shape, np.int64)
+    for at in np.ndindex(lines.shape[:-1]):
+        best = 0
+        for j in range(lines.shape[-1]):
+            if (lines[at][j] >= lines[at][best]) if is_max else (lines[at][j] <= lines[at][best]):
+                best = j
+            index[at + (j,)] = best
+    index = np.moveaxis(index, -1, dim)
+    return np.take_along_axis(x, index, dim), index
+
+
+def _np_logcumsumexp(x, dim):
+    return np.logaddexp.accumulate(x, axis=dim) if x.ndim else x
+
+
+def _np_prod(x, dim, keepdim):
+    r = np.prod(x, axis=dim, keepdims=keepdim) if x.ndim else np.prod(x)
+    return r.astype(np.int64) if x.dtype.kind in "bi" else r
+
+
+def _torch_prod(x, dim, keepdim):
+    if dim is None:
+        r = torch.prod(x)
+        return r.reshape((1,) * x.ndim) if keepdim else r
+    return torch.prod(x, dim, keepdim=keepdim)
+
+
 def _np_diagonal(x, offset, dim1, dim2):
     return np.diagonal(x, offset, dim1, dim2 % x.ndim).copy()
 
@@ -1404,6 +1491,53 @@ OPS = [
            case=lambda m: shapes(m, min_dims=1, max_dims=1).map(lambda s: ([s], {}))),
     OpSpec("take_along_dim", lambda x, dim, indices: tg.take_along_dim(x, indices, dim), lambda x, dim, indices: _np_take_along(x, indices, dim),
            _t(lambda x, dim, indices: torch.take_along_dim(x, indices, dim)), 1, dtypes=FIB, case=take_along_case),
+    # -- products, running reductions and ordering (scan.cpp, sort.cpp); ties keep their order --
+    OpSpec("prod", lambda x, dim, keepdim: x.prod(dim, keepdim=keepdim), _np_prod, _t(_torch_prod), 1, domain="with_zeros",
+           dtypes=FIB, case=reduce_case(tuples=False),
+           large=(([(64, 40)], {"dim": 1, "keepdim": False}), ([(40, 64)], {"dim": 0, "keepdim": True}))),
+    OpSpec("cumprod", lambda x, dim: x.cumprod(dim), lambda x, dim: np.cumprod(x, axis=dim).astype(
+           np.int64 if x.dtype.kind in "bi" else x.dtype), _t(lambda x, dim: torch.cumprod(x, dim)), 1, domain="with_zeros",
+           dtypes=FIB, case=dim_case(), large=(([(300, 37)], {"dim": 0}), ([(37, 300)], {"dim": 1}))),
+    OpSpec("logcumsumexp", lambda x, dim: x.logcumsumexp(dim), _np_logcumsumexp, _t(lambda x, dim: torch.logcumsumexp(x, dim)),
+           1, dtypes=F, case=dim_case(), large=(([(300, 257)], {"dim": 0}), ([(300, 257)], {"dim": 1}))),
+    OpSpec("cummax", lambda x, dim: tuple(tg.cummax(x, dim)), lambda x, dim: _np_running_extreme(x, dim, True),
+           _t(lambda x, dim: tuple(torch.cummax(x, dim))), 1, domain="real", dtypes=FI, case=dim_case(),
+           large=(([(300, 257)], {"dim": 0}),)),
+    OpSpec("cummin", lambda x, dim: tuple(x.cummin(dim)), lambda x, dim: _np_running_extreme(x, dim, False),
+           _t(lambda x, dim: tuple(torch.cummin(x, dim))), 1, domain="real", dtypes=FI, case=dim_case()),
+    OpSpec("sort", lambda x, dim: tuple(x.sort(dim)), lambda x, dim: _np_sort(x, dim, False),
+           _t(lambda x, dim: tuple(torch.sort(x, dim=dim, stable=True))), 1, domain="real", dtypes=FI, case=dim_case(),
+           # rows sorted in shared memory and (past 4,096 float32 elements) in global memory on the GPU
+           large=(([(64, 1000)], {"dim": 1}), ([(5000, 3)], {"dim": 0}))),
+    OpSpec("sort_descending", lambda x, dim: tuple(tg.sort(x, dim, descending=True)), lambda x, dim: _np_sort(x, dim, True),
+           _t(lambda x, dim: tuple(torch.sort(x, dim=dim, descending=True, stable=True))), 1, domain="real", dtypes=FI,
+           case=dim_case()),
+    OpSpec("argsort", lambda x, dim: x.argsort(dim), lambda x, dim: _np_stable_order(x, dim),
+           _t(lambda x, dim: torch.argsort(x, dim=dim, stable=True)), 1, domain="grid", dtypes=FIB, diff=False,
+           case=dim_case()),
+    # topk / kthvalue / median on distinct values: PyTorch's own order among ties is unspecified
+    OpSpec("topk", lambda x, dim, k: tuple(x.topk(k, dim)), lambda x, dim, k: _np_topk(x, dim, k),
+           _t(lambda x, dim, k: tuple(torch.topk(x, k, dim))), 1, case=k_case(0),
+           large=(([(8, 3000)], {"dim": 1, "k": 10}),)),
+    OpSpec("topk_smallest", lambda x, dim, k: tuple(tg.topk(x, k, dim, largest=False)),
+           lambda x, dim, k: tuple(np.take(a, np.arange(k), axis=dim) for a in _np_sort(x, dim, False)),
+           _t(lambda x, dim, k: tuple(torch.topk(x, k, dim, largest=False))), 1, case=k_case(0)),
+    OpSpec("kthvalue", lambda x, dim, k: tuple(x.kthvalue(k, dim)), lambda x, dim, k: _np_picked(x, dim, False, k - 1),
+           _t(lambda x, dim, k: tuple(torch.kthvalue(x, k, dim))), 1, case=k_case(1)),
+    OpSpec("median", lambda x, dim, keepdim: tuple(x.median(dim, keepdim=keepdim)),
+           lambda x, dim, keepdim: _np_picked(x, dim, keepdim, (x.shape[dim] - 1) // 2),
+           _t(lambda x, dim, keepdim: tuple(torch.median(x, dim, keepdim=keepdim))), 1, case=line_case),
+    OpSpec("median_all", lambda x: tg.median(x), lambda x: np.sort(x.reshape(-1))[(x.size - 1) // 2],
+           _t(torch.median) if T else None, 1, case=lambda m: shapes(max(m, 1)).map(lambda s: ([s], {}))),
+    OpSpec("mode", lambda x, dim, keepdim: tuple(x.mode(dim, keepdim=keepdim)), _np_mode,
+           _t(lambda x, dim, keepdim: tuple(torch.mode(x, dim, keepdim=keepdim))), 1, domain="grid", dtypes=FI,
+           case=line_case,
+           gradcheck=False),  # ties decide the mode: a nudged tie changes it (compared with torch's gradient)
+    OpSpec("unique", lambda x: tuple(tg.unique(x, return_inverse=True, return_counts=True)),
+           lambda x: tuple(a.reshape(x.shape) if k == 1 else a for k, a in
+                           enumerate(np.unique(x, return_inverse=True, return_counts=True))),
+           _t(lambda x: tuple(torch.unique(x, return_inverse=True, return_counts=True))), 1, domain="grid",
+           dtypes=FIB, diff=False, case=unary_case),
     # -- running sums (bools counted as int64; float32 accumulated in float64) --
     OpSpec("cumsum", lambda x, dim: x.cumsum(dim), lambda x, dim: np.cumsum(x, axis=dim),
            _t(lambda x, dim: torch.cumsum(x, dim)), 1, dtypes=FIB, case=dim_case(),

@@ -120,6 +120,15 @@ CASES = [
     ("bitwise_and_float", lambda: f32(2) & f32(2), NotImplementedError, r"bitwise_and.*float32.*\(2,\)"),
     ("bitwise_xor_float_int", lambda: f32(2) ^ tg.tensor([1, 2]), NotImplementedError, r"bitwise_xor.*float32"),
     ("invert_float", lambda: ~f32(2), TypeError, r"bitwise_not.*float32.*\(2,\)"),
+    # ordering and running reductions
+    ("topk_k_too_large", lambda: f32(2, 3).topk(4), IndexError, r"topk: k = 4.*dim 1.*\(2, 3\)"),
+    ("kthvalue_k_zero", lambda: f32(2, 3).kthvalue(0, 0), IndexError, r"kthvalue: k = 0.*\(2, 3\)"),
+    ("median_empty_dim", lambda: f32(2, 0).median(1), IndexError, r"median.*empty dim.*\(2, 0\)"),
+    ("mode_empty_dim", lambda: f32(0, 3).mode(0), IndexError, r"mode.*empty dim.*\(0, 3\)"),
+    ("unique_dim", lambda: tg.unique(f32(2, 2), dim=0), ValueError, r"unique: dim"),
+    ("logcumsumexp_int", lambda: tg.tensor([1, 2]).logcumsumexp(0), TypeError, r"logcumsumexp.*int64"),
+    ("cumprod_dim", lambda: f32(2, 3).cumprod(2), IndexError, r"cumprod.*dim"),
+    ("sort_dim", lambda: f32(2, 3).sort(-3), IndexError, r"sort.*dim"),
     ("gather_index_larger", lambda: f32(2, 3).gather(1, tg.zeros(3, 1, dtype=tg.int64)), ValueError,
      r"gather.*\(3, 1\).*\(2, 3\)"),
 ]

@@ -79,6 +79,29 @@ void bind_optim(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
 void bind_lstm(pybind11::module_& m);
 void bind_conv(pybind11::module_& m);
+void bind_ordering(pybind11::module_& m);
+
+// ---- publishing an op ----
+using TensorClass = pybind11::class_<TensorImpl, std::shared_ptr<TensorImpl>>;
+
+// Binds f as the module function `name` (taking the tensor as `input`) and as the Tensor method
+// (taking it as self). The name joins _C._functions, which tapegrad/__init__.py re-exports:
+// binding an op is all it takes to publish it.
+template <class F, class... Extra>
+void bind_function_and_method(pybind11::module_& m, TensorClass& cls, const char* name, F&& f, const Extra&... extra) {
+  m.def(name, f, pybind11::arg("input"), extra...);
+  cls.def(name, f, extra...);
+  if (!pybind11::hasattr(m, "_functions")) m.attr("_functions") = pybind11::list();
+  m.attr("_functions").cast<pybind11::list>().append(name);
+}
+
+// A named tuple type of tensors, as torch.return_types (values, indices), built once per op.
+inline pybind11::object result_type(const char* name, std::initializer_list<const char*> fields) {
+  pybind11::tuple names(fields.size());
+  size_t k = 0;
+  for (const char* f : fields) names[k++] = pybind11::str(f);
+  return pybind11::module_::import("collections").attr("namedtuple")(name, names);
+}
 
 }  // namespace tg
 

@@ -9,16 +9,11 @@ namespace tg {
 
 namespace {
 
-using Cls = py::class_<TensorImpl, std::shared_ptr<TensorImpl>>;
+using Cls = TensorClass;
 
-// The module function takes the tensor as `input`; the method takes it as self. The name joins
-// _C._functions, which tapegrad/__init__.py re-exports: binding an op is all it takes to publish it.
 template <class F, class... Extra>
 void both(py::module_& m, Cls& cls, const char* name, F&& f, const Extra&... extra) {
-  m.def(name, f, py::arg("input"), extra...);
-  cls.def(name, f, extra...);
-  if (!py::hasattr(m, "_functions")) m.attr("_functions") = py::list();
-  m.attr("_functions").cast<py::list>().append(name);
+  bind_function_and_method(m, cls, name, std::forward<F>(f), extra...);
 }
 
 struct Options {
@@ -210,7 +205,6 @@ void bind_functions(py::module_& m) {
   };
   both(m, cls, "sum", reduce_binding(&sum), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "mean", reduce_binding(&mean), py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  both(m, cls, "cumsum", &cumsum, py::arg("dim"));
   both(m, cls, "any", reduce_binding(&any), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "all", reduce_binding(&all), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "amax", reduce_binding(&amax), py::arg("dim") = py::none(), py::arg("keepdim") = false);
@@ -220,12 +214,12 @@ void bind_functions(py::module_& m) {
   // another tensor, elementwise (torch.max(a, b)). A tuple of dims gives the values alone (amax).
   for (bool is_max : {true, false}) {
     const char* name = is_max ? "max" : "min";
-    py::object result_type = py::module_::import("collections").attr("namedtuple")(name, py::make_tuple("values", "indices"));
-    both(m, cls, name, [is_max, result_type](const Tensor& x, const py::object& dim, bool keepdim) -> py::object {
+    py::object values_indices = result_type(name, {"values", "indices"});
+    both(m, cls, name, [is_max, values_indices](const Tensor& x, const py::object& dim, bool keepdim) -> py::object {
       if (py::isinstance<TensorImpl>(dim)) return py::cast(is_max ? maximum(x, dim.cast<Tensor>()) : minimum(x, dim.cast<Tensor>()));
       if (py::isinstance<py::int_>(dim)) {
         TensorList r = max_with_index(x, dim.cast<int64_t>(), keepdim, is_max);
-        return result_type(r[0], r[1]);
+        return values_indices(r[0], r[1]);
       }
       const Dims dims = dims_of(dim);
       return py::cast(is_max ? amax(x, dims, keepdim) : amin(x, dims, keepdim));

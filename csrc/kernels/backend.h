@@ -31,7 +31,11 @@ struct Operand {
   DType dtype;
 };
 
-enum class ReduceOp : uint8_t { Sum, Max, Min, ArgMax, ArgMin };
+enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, ArgMax, ArgMin };
+// Running reductions (scan): Sum and Prod accumulate float32 in float64 (each output rounded once);
+// LogSumExp is log(sum_{k <= j} exp(x_k)), floats only; Max / Min give the index of the running
+// extreme (the last of equal ones, a NaN once one is seen: PyTorch's cummax / cummin).
+enum class ScanOp : uint8_t { Sum, Prod, LogSumExp, Max, Min };
 enum class RandomKind : uint8_t { Uniform, Normal };
 
 // How check_indices reads an index: in [0, size) is valid; a negative one counts from the end
@@ -93,9 +97,14 @@ class Backend : public DeviceMemory {
 
   // -- reductions over the middle axis of a contiguous (outer, r, inner) buffer into (outer, inner)
   virtual void reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) = 0;
-  // -- the running sum along the middle axis of a contiguous (outer, n, inner) buffer, same shape out:
-  //    out[o, j, i] = sum_{k <= j} in[o, k, i], float32 accumulated in float64 (each output rounded once)
-  virtual void cumsum(DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out) = 0;
+  // -- a running reduction along the middle axis of a contiguous (outer, n, inner) buffer, same shape
+  //    out: out[o, j, i] = op_{k <= j} in[o, k, i] (Sum, Prod, LogSumExp: `out` in the input's dtype),
+  //    or index[o, j, i] = the k of the running extreme (Max, Min: `out` unused)
+  virtual void scan(ScanOp op, DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out,
+                    int64_t* index) = 0;
+  // -- the order of each contiguous row of n elements: index[r, :] = the stable sorting permutation
+  //    of in[r, :] (ascending or descending; NaN counts as the largest value, as in PyTorch)
+  virtual void argsort_rows(DType dtype, int64_t rows, int64_t n, const void* in, int64_t* index, bool descending) = 0;
 
   // -- matrix products
   virtual void gemm(DType dtype, const GemmArgs& args) = 0;

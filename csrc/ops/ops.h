@@ -142,7 +142,22 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
 // ---- reductions (reduce.cpp); empty dims = all dims ---------------------------------------------
 Tensor sum(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor mean(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
-Tensor cumsum(const Tensor& x, int64_t dim);  // the running sum along dim
+Tensor prod(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+// ---- running reductions along dim (scan.cpp) ----
+Tensor cumsum(const Tensor& x, int64_t dim);
+Tensor cumprod(const Tensor& x, int64_t dim);
+Tensor exclusive_cumprod(const Tensor& x, int64_t dim);  // prod_{i < k} x_i along dim (1 first)
+Tensor logcumsumexp(const Tensor& x, int64_t dim);
+TensorList cumulative_extreme(const Tensor& x, int64_t dim, bool is_max);  // cummax / cummin: {values, indices}
+// ---- ordering (sort.cpp): sort along a dim, stable, NaN the largest ----
+TensorList sort(const Tensor& x, int64_t dim = -1, bool descending = false);  // {values, indices}
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
+TensorList topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
+TensorList kthvalue(const Tensor& x, int64_t k, int64_t dim = -1, bool keepdim = false);
+TensorList median(const Tensor& x, int64_t dim, bool keepdim = false);  // the lower median; NaN if the line has one
+TensorList mode(const Tensor& x, int64_t dim = -1, bool keepdim = false);  // the most frequent (smallest of ties)
+// unique values of the flattened tensor, sorted: {values, inverse (x's shape), counts}
+TensorList unique(const Tensor& x);
 // max / min over one dim with the index of the first extreme: {values, indices}
 TensorList max_with_index(const Tensor& x, int64_t dim, bool keepdim, bool is_max);
 Tensor any(const Tensor& x, const Dims& dims = {}, bool keepdim = false);  // bool out; False over nothing

@@ -42,7 +42,7 @@ Tensor reduce_kernel(ReduceOp op, const Tensor& x, uint64_t mask, bool keepdim, 
       last = d;
       r *= x.shape()[d];
     }
-  if (op != ReduceOp::Sum)
+  if (op != ReduceOp::Sum && op != ReduceOp::Prod)
     TG_CHECK(r > 0 || out.numel() == 0, IndexError, name, ": cannot reduce over a zero-size dimension of a tensor of shape ",
              shape_str(x.shape()));
   if (out.numel() == 0) return out;
@@ -109,6 +109,34 @@ Tensor mean(const Tensor& x, const Dims& dims, bool keepdim) {
   return sum(x, dims, keepdim) / static_cast<double>(n);  // n = 0 gives NaN, as in NumPy
 }
 
+// prod: y = prod_{dim} x (integers and bools to int64; float32 accumulated in float64), of
+// everything without a dim. dx_k = dy prod_{i != k} x_i = dy L_k R_k, L and R the products of the
+// elements before and after k (exclusive running products from either end): right with zeros too,
+// where dy y / x_k is not.
+Tensor prod(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  if (!dim) {
+    const Tensor y = prod(reshape(x, {-1}), 0, false);
+    return keepdim ? reshape(y, Shape(static_cast<size_t>(x.dim()), 1)) : y;
+  }
+  if (x.dim() == 0) {
+    wrap_dim(*dim, 0, "prod");
+    return prod(reshape(x, {1}), 0, false);
+  }
+  const int64_t d = wrap_dim(*dim, x.dim(), "prod");
+  const uint64_t mask = 1ull << d;
+  const Tensor in = is_floating(x.dtype()) ? x : to_dtype(x, DType::Int64);
+  Tensor y = reduce_kernel(ReduceOp::Prod, in, mask, keepdim, in.dtype(), "prod");
+  if (should_record({&x})) {
+    const Shape in_shape = x.shape();
+    record("ProdBackward", {x}, {y}, {x}, [in_shape, mask, keepdim, d](const BackwardContext& c, const TensorList& g) {
+      const Tensor x = c.saved(0);
+      const Tensor others = exclusive_cumprod(x, d) * flip(exclusive_cumprod(flip(x, {d}), d), {d});
+      return TensorList{unsqueeze_reduced(g[0], in_shape, mask, keepdim) * others};
+    });
+  }
+  return y;
+}
+
 // amax/amin: dx = dy on the elements equal to the extremum, shared evenly among ties.
 static Tensor extreme(const Tensor& x, const Dims& dims, bool keepdim, bool is_max) {
   const char* name = is_max ? "amax" : "amin";
@@ -138,28 +166,6 @@ TensorList max_with_index(const Tensor& x, int64_t dim, bool keepdim, bool is_ma
   Tensor values = gather(x, dim, index);
   if (!keepdim && x.dim() > 0) return {squeeze(values, {dim}), squeeze(index, {dim})};
   return {values, index};
-}
-
-// cumsum: y[..., j, ...] = sum_{k <= j} x[..., k, ...] along dim (bools counted as int64);
-// dx = the reversed running sum of dy, flip(cumsum(flip(dy)))
-Tensor cumsum(const Tensor& x_in, int64_t dim) {
-  dim = wrap_dim(dim, x_in.dim(), "cumsum");
-  check_same_device("cumsum", {&x_in});
-  if (x_in.dim() == 0) return reshape(cumsum(reshape(x_in, {1}), 0), {});
-  if (x_in.dtype() == DType::BFloat16)  // in float32, rounded once
-    return to_dtype(cumsum(to_dtype(x_in, DType::Float32), dim), DType::BFloat16);
-  const Tensor x = x_in.dtype() == DType::Bool ? to_dtype(x_in, DType::Int64) : x_in;
-  const Tensor xc = contiguous(detach(x));
-  Tensor y = empty(x.shape(), x.dtype(), x.device());
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < dim; ++d) outer *= x.size(d);
-  for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.size(d);
-  backend(x.device()).cumsum(x.dtype(), outer, x.size(dim), inner, xc.raw_data(), y.raw_data());
-  if (should_record({&x}))
-    record("CumsumBackward", {x}, {y}, {}, [dim](const BackwardContext&, const TensorList& g) {
-      return TensorList{flip(cumsum(flip(g[0], {dim}), dim), {dim})};
-    });
-  return y;
 }
 
 // any / all: whether some / every element is nonzero (NaN is), as the max / min of x != 0. Bool

@@ -19,7 +19,9 @@ class CpuBackend final : public Backend {
   void fill(void* out, int64_t n, DType dtype, double value) override;
   // reduce.cpp
   void reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) override;
-  void cumsum(DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out) override;
+  void scan(ScanOp op, DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out,
+            int64_t* index) override;
+  void argsort_rows(DType dtype, int64_t rows, int64_t n, const void* in, int64_t* index, bool descending) override;
   // gemm.cpp
   void gemm(DType dtype, const GemmArgs& args) override;
   bool has_bfloat16_gemm() const override { return false; }

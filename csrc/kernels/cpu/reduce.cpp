@@ -242,26 +242,91 @@ void extreme_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, void* 
   });
 }
 
+// ---- prod: rows in one accumulator, middle dims in column blocks (float32 in float64, as sums) ----
+template <class T>
+void product_kernel(int64_t outer, int64_t r, int64_t inner, const T* in, T* out) {
+  parallel_for(outer * inner, grain_for(r), [&](int64_t b, int64_t e) {
+    for_column_blocks(inner, b, e, [&](int64_t o, int64_t c0, int64_t cols) {
+      SumAcc<T> acc[kColumns];
+      for (int64_t k = 0; k < cols; ++k) acc[k] = 1;
+      for (int64_t j = 0; j < r; ++j) {
+        const T* row = in + (o * r + j) * inner + c0;
+        for (int64_t k = 0; k < cols; ++k) acc[k] *= row[k];
+      }
+      for (int64_t k = 0; k < cols; ++k) out[o * inner + c0 + k] = static_cast<T>(acc[k]);
+    });
+  });
+}
+
+// ---- running reductions (scans): lines of `inner` columns advance together (a vector step per j);
+// threads split the outer index, or the columns when there is one outer block ----------------------
+
+// out[o, j, c] = combine over k <= j of in[o, k, c], accumulated in Acc from `identity`.
+template <class T, class Acc, class Combine>
+void running(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, Acc identity, Combine combine) {
+  parallel_for(outer * inner, grain_for(n), [&](int64_t b, int64_t e) {
+    for_column_blocks(inner, b, e, [&](int64_t o, int64_t c0, int64_t cols) {
+      Acc acc[kColumns];
+      for (int64_t k = 0; k < cols; ++k) acc[k] = identity;
+      for (int64_t j = 0; j < n; ++j) {
+        const T* row = x + (o * n + j) * inner + c0;
+        T* dst = y + (o * n + j) * inner + c0;
+        for (int64_t k = 0; k < cols; ++k) acc[k] = combine(acc[k], Acc(row[k])), dst[k] = static_cast<T>(acc[k]);
+      }
+    });
+  });
+}
+
+// index[o, j, c] = the k <= j of the running max (min): a later equal element takes over, and so
+// does every NaN (PyTorch's cummax / cummin).
+template <class T, bool is_max>
+void running_extreme_index(int64_t outer, int64_t n, int64_t inner, const T* x, int64_t* index) {
+  parallel_for(outer * inner, grain_for(n), [&](int64_t b, int64_t e) {
+    for_column_blocks(inner, b, e, [&](int64_t o, int64_t c0, int64_t cols) {
+      T best[kColumns];
+      int64_t where[kColumns];
+      for (int64_t k = 0; k < cols; ++k) best[k] = x[o * n * inner + c0 + k], where[k] = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        const T* row = x + (o * n + j) * inner + c0;
+        int64_t* dst = index + (o * n + j) * inner + c0;
+        for (int64_t k = 0; k < cols; ++k) {
+          bool take = is_max ? row[k] >= best[k] : row[k] <= best[k];
+          if constexpr (std::is_floating_point_v<T>) take |= row[k] != row[k];
+          best[k] = take ? row[k] : best[k];
+          where[k] = take ? j : where[k];
+          dst[k] = where[k];
+        }
+      }
+    });
+  });
+}
+
+// log(exp(a) + exp(b)) without overflow; equal arguments (both infinite among them) give a + log 2.
+template <class T>
+TG_ALWAYS_INLINE T log_add_exp(T a, T b) {
+  if (a == b) return a + T(0.69314718055994530942);
+  const T hi = a > b ? a : b, gap = a > b ? b - a : a - b;  // gap <= 0, or NaN
+  return hi + std::log1p(std::exp(gap));
+}
+
 }  // namespace
 
-// The running sum: lines of `inner` columns advance together (a vector add per step along n);
-// threads split the outer index, or the columns when there is one outer block.
-void CpuBackend::cumsum(DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out) {
-  TG_DISPATCH_NUMERIC(dtype, "cumsum", [&](auto tag) {
+void CpuBackend::scan(ScanOp op, DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out,
+                      int64_t* index) {
+  TG_DISPATCH_NUMERIC(dtype, "scan", [&](auto tag) {
     using T = decltype(tag);
     const T* x = static_cast<const T*>(in);
     T* y = static_cast<T*>(out);
-    parallel_for(outer * inner, grain_for(n), [&](int64_t b, int64_t e) {
-      for_column_blocks(inner, b, e, [&](int64_t o, int64_t c0, int64_t cols) {
-        SumAcc<T> acc[kColumns];
-        for (int64_t k = 0; k < cols; ++k) acc[k] = 0;
-        for (int64_t j = 0; j < n; ++j) {
-          const T* row = x + (o * n + j) * inner + c0;
-          T* dst = y + (o * n + j) * inner + c0;
-          for (int64_t k = 0; k < cols; ++k) acc[k] += row[k], dst[k] = static_cast<T>(acc[k]);
-        }
-      });
-    });
+    switch (op) {
+      case ScanOp::Sum: running(outer, n, inner, x, y, SumAcc<T>(0), [](auto a, auto b) { return a + b; }); break;
+      case ScanOp::Prod: running(outer, n, inner, x, y, SumAcc<T>(1), [](auto a, auto b) { return a * b; }); break;
+      case ScanOp::LogSumExp:
+        if constexpr (!std::is_floating_point_v<T>) throw TypeError("logcumsumexp: expected a floating-point tensor");
+        else running(outer, n, inner, x, y, SumAcc<T>(-INFINITY), [](auto a, auto b) { return log_add_exp(a, b); });
+        break;
+      case ScanOp::Max: running_extreme_index<T, true>(outer, n, inner, x, index); break;
+      case ScanOp::Min: running_extreme_index<T, false>(outer, n, inner, x, index); break;
+    }
   });
 }
 
@@ -273,6 +338,10 @@ void CpuBackend::reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int6
       case ReduceOp::Sum:
         if constexpr (std::is_same_v<T, bool>) throw TypeError("sum: bool input must be converted first");
         else sum_kernel<T>(outer, r, inner, x, static_cast<T*>(out));
+        break;
+      case ReduceOp::Prod:
+        if constexpr (std::is_same_v<T, bool>) throw TypeError("prod: bool input must be converted first");
+        else product_kernel<T>(outer, r, inner, x, static_cast<T*>(out));
         break;
       case ReduceOp::Max: extreme_kernel<T, true, false>(outer, r, inner, x, out); break;
       case ReduceOp::Min: extreme_kernel<T, false, false>(outer, r, inner, x, out); break;

@@ -23,7 +23,9 @@ class CudaBackend final : public Backend {
   void fill(void* out, int64_t n, DType dtype, double value) override;
   // reduce.cu
   void reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int64_t inner, const void* in, void* out) override;
-  void cumsum(DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out) override;
+  void scan(ScanOp op, DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out,
+            int64_t* index) override;
+  void argsort_rows(DType dtype, int64_t rows, int64_t n, const void* in, int64_t* index, bool descending) override;
   // gemm.cu (backend.cu: the batched product through gemm.h)
   void gemm(DType dtype, const GemmArgs& args) override;
   bool has_bfloat16_gemm() const override { return true; }

@@ -49,14 +49,19 @@ __device__ __forceinline__ Candidate<T> warp_best(Candidate<T> c) {
   return c;
 }
 
-template <class T>
-__global__ void sum_rows(const T* in, T* out, int64_t outer, int64_t r) {
+struct ProdOp {
+  template <class T> __device__ __forceinline__ T operator()(T a, T b) const { return a * b; }
+};
+
+// One block per row: out[o] = the fold (sum, product) of row o, in the accumulation type.
+template <class T, class Op>
+__global__ void fold_rows(const T* in, T* out, int64_t outer, int64_t r, Acc<T> identity, Op op) {
   __shared__ Acc<T> scratch[32];
   for (int64_t o = blockIdx.x; o < outer; o += gridDim.x) {
     const T* row = in + o * r;
-    Acc<T> acc = 0;
-    for (int64_t j = threadIdx.x; j < r; j += blockDim.x) acc += row[j];
-    acc = block_reduce(acc, SumOp{}, Acc<T>(0), scratch);
+    Acc<T> acc = identity;
+    for (int64_t j = threadIdx.x; j < r; j += blockDim.x) acc = op(acc, Acc<T>(row[j]));
+    acc = block_reduce(acc, op, identity, scratch);
     if (threadIdx.x == 0) out[o] = static_cast<T>(acc);
   }
 }
@@ -86,14 +91,15 @@ __global__ void sum_columns(const In* in, Out* out, int64_t outer, int64_t r, in
 }
 
 // One thread per output (o, i), walking the r rows: for many narrow columns (inner < 32), where
-// a 32-column tile would leave most of its threads idle.
-template <class T>
-__global__ void sum_columns_per_output(const T* in, T* out, int64_t outer, int64_t r, int64_t inner) {
+// a 32-column tile would leave most of its threads idle, and for products.
+template <class T, class Op>
+__global__ void fold_columns_per_output(const T* in, T* out, int64_t outer, int64_t r, int64_t inner, Acc<T> identity,
+                                        Op op) {
   const int64_t n = outer * inner;
   for (int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; p < n; p += int64_t(gridDim.x) * blockDim.x) {
     const T* base = in + (p / inner) * r * inner + p % inner;
-    Acc<T> acc = 0;
-    for (int64_t j = 0; j < r; ++j) acc += base[j * inner];
+    Acc<T> acc = identity;
+    for (int64_t j = 0; j < r; ++j) acc = op(acc, Acc<T>(base[j * inner]));
     out[p] = static_cast<T>(acc);
   }
 }
@@ -103,8 +109,8 @@ template <class T>
 void sum_over_columns(int device, int64_t outer, int64_t r, int64_t inner, const T* in, T* out) {
   constexpr int64_t kTargetBlocks = 512, kMinRowsPerSplit = 64, kMaxGridYZ = 65535;
   if (inner < kColTile && outer * inner >= kTargetBlocks * kThreads / 8) {
-    launch("reduce (sum columns)", device, blocks_for(outer * inner), kThreads, sum_columns_per_output<T>, in, out, outer,
-           r, inner);
+    launch("reduce (sum columns)", device, blocks_for(outer * inner), kThreads, fold_columns_per_output<T, SumOp>, in, out,
+           outer, r, inner, Acc<T>(0), SumOp{});
     return;
   }
   const int64_t col_tiles = ceil_div(inner, kColTile), tiles = col_tiles * outer;
@@ -181,27 +187,74 @@ void extreme(int device, int64_t outer, int64_t r, int64_t inner, const T* in, v
 
 }  // namespace
 
-// The running sum: one thread per (outer, inner) line, walking it (neighbouring threads read
-// neighbouring columns); float32 accumulates in float64, as on the CPU.
-template <class T>
-__global__ void cumsum_lines(const T* x, T* y, int64_t outer, int64_t n, int64_t inner) {
+// Running reductions: one thread per (outer, inner) line, walking it (neighbouring threads read
+// neighbouring columns); float32 sums and products accumulate in float64, as on the CPU.
+template <class T, class Op>
+__global__ void running_lines(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, Acc<T> identity, Op op) {
   for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < outer * inner; t += int64_t(gridDim.x) * blockDim.x) {
     const int64_t o = t / inner, i = t % inner;
-    Acc<T> acc = 0;
+    Acc<T> acc = identity;
     for (int64_t j = 0; j < n; ++j) {
       const int64_t at = (o * n + j) * inner + i;
-      acc += x[at];
+      acc = op(acc, Acc<T>(x[at]));
       y[at] = static_cast<T>(acc);
     }
   }
 }
 
-void CudaBackend::cumsum(DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out) {
+// log(exp(a) + exp(b)) without overflow; equal arguments (both infinite among them) give a + log 2.
+struct LogAddExpOp {
+  template <class T> __device__ __forceinline__ T operator()(T a, T b) const {
+    if (a == b) return a + T(0.69314718055994530942);
+    const T hi = a > b ? a : b, gap = a > b ? b - a : a - b;
+    return hi + log1p(exp(gap));
+  }
+};
+
+// index = the position of the running max (min): a later equal element takes over, and so does
+// every NaN (PyTorch's cummax / cummin, as the CPU).
+template <bool is_max, class T>
+__global__ void running_extreme_lines(const T* x, int64_t* index, int64_t outer, int64_t n, int64_t inner) {
+  for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < outer * inner; t += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t o = t / inner, i = t % inner;
+    T best = x[o * n * inner + i];
+    int64_t where = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t at = (o * n + j) * inner + i;
+      const T v = x[at];
+      if ((is_max ? v >= best : v <= best) || v != v) best = v, where = j;
+      index[at] = where;
+    }
+  }
+}
+
+void CudaBackend::scan(ScanOp op, DType dtype, int64_t outer, int64_t n, int64_t inner, const void* in, void* out,
+                       int64_t* index) {
   if (outer * inner * n == 0) return;
-  TG_DISPATCH_NUMERIC(dtype, "cumsum", [&](auto tag) {
+  TG_DISPATCH_NUMERIC(dtype, "scan", [&](auto tag) {
     using T = decltype(tag);
-    launch("cumsum", device, blocks_for(outer * inner), kThreads, cumsum_lines<T>, static_cast<const T*>(in),
-           static_cast<T*>(out), outer, n, inner);
+    const T* x = static_cast<const T*>(in);
+    T* y = static_cast<T*>(out);
+    const unsigned blocks = blocks_for(outer * inner);
+    switch (op) {
+      case ScanOp::Sum:
+        launch("cumsum", device, blocks, kThreads, running_lines<T, SumOp>, x, y, outer, n, inner, Acc<T>(0), SumOp{});
+        break;
+      case ScanOp::Prod:
+        launch("cumprod", device, blocks, kThreads, running_lines<T, ProdOp>, x, y, outer, n, inner, Acc<T>(1), ProdOp{});
+        break;
+      case ScanOp::LogSumExp:
+        if constexpr (!std::is_floating_point_v<T>) throw TypeError("logcumsumexp: expected a floating-point tensor");
+        else launch("logcumsumexp", device, blocks, kThreads, running_lines<T, LogAddExpOp>, x, y, outer, n, inner,
+                    -std::numeric_limits<Acc<T>>::infinity(), LogAddExpOp{});
+        break;
+      case ScanOp::Max:
+        launch("cummax", device, blocks, kThreads, running_extreme_lines<true, T>, x, index, outer, n, inner);
+        break;
+      case ScanOp::Min:
+        launch("cummin", device, blocks, kThreads, running_extreme_lines<false, T>, x, index, outer, n, inner);
+        break;
+    }
   });
 }
 
@@ -215,10 +268,20 @@ void CudaBackend::reduce(ReduceOp op, DType dtype, int64_t outer, int64_t r, int
         if constexpr (std::is_same_v<T, bool>) {
           throw TypeError("sum: bool input must be converted first");
         } else if (inner == 1) {
-          launch("reduce (sum rows)", device, row_blocks(outer), kThreads, sum_rows<T>, x, static_cast<T*>(out), outer, r);
+          launch("reduce (sum rows)", device, row_blocks(outer), kThreads, fold_rows<T, SumOp>, x, static_cast<T*>(out), outer,
+                 r, Acc<T>(0), SumOp{});
         } else {
           sum_over_columns(device, outer, r, inner, x, static_cast<T*>(out));
         }
+        break;
+      case ReduceOp::Prod:
+        if constexpr (std::is_same_v<T, bool>) throw TypeError("prod: bool input must be converted first");
+        else if (inner == 1)
+          launch("reduce (prod rows)", device, row_blocks(outer), kThreads, fold_rows<T, ProdOp>, x, static_cast<T*>(out),
+                 outer, r, Acc<T>(1), ProdOp{});
+        else
+          launch("reduce (prod columns)", device, blocks_for(outer * inner), kThreads, fold_columns_per_output<T, ProdOp>, x,
+                 static_cast<T*>(out), outer, r, inner, Acc<T>(1), ProdOp{});
         break;
       case ReduceOp::Max: extreme<true, false>(device, outer, r, inner, x, out); break;
       case ReduceOp::Min: extreme<false, false>(device, outer, r, inner, x, out); break;
