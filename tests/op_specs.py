@@ -489,6 +489,15 @@ def _np_take_along(x, indices, dim):
 
 # ---- ordering and running reductions ---------------------------------------------------------------
 
+def _np_vector_norm(o):
+    def f(x, axis=None, keepdims=False):
+        a = np.abs(x)
+        if o in (math.inf, -math.inf):
+            return (np.max if o > 0 else np.min)(a, axis=axis, keepdims=keepdims)
+        return np.sum(a ** o, axis=axis, keepdims=keepdims) ** (1 / o)
+    return f
+
+
 def k_case(first_k):
     """A shape of at least one dim, a dim and k in [first_k, size of dim] (topk: 0, kthvalue: 1)."""
     def case(min_side):
@@ -572,6 +581,172 @@ def _torch_prod(x, dim, keepdim):
         r = torch.prod(x)
         return r.reshape((1,) * x.ndim) if keepdim else r
     return torch.prod(x, dim, keepdim=keepdim)
+
+
+# ---- einsum: equations by number of operands; each letter gets a drawn size ------------------------
+
+EINSUM_EQUATIONS = {
+    1: ["ij->ji", "ii->i", "ii", "ij->", "ijk->kj", "iji->j", "...i->...", "i...->...i", "ij->j"],
+    2: ["ij,jk->ik", "ij,jk", "bij,bjk->bik", "i,i->", "i,j->ij", "ij,ij->ij", "bhqd,bhkd->bhqk", "ijk,jil->kl",
+        "...ij,...jk->...ik", "ij,j", "i,ii->i", "ab,cd->abcd"],
+    3: ["ij,jk,kl->il", "i,i,i->", "bi,bj,bk->bijk", "ij,j,i"],
+}
+
+
+def _einsum_shapes(equation, sizes, ellipsis):
+    shapes = []
+    for term in equation.split("->")[0].split(","):
+        letters = term.replace("...", "")
+        shape = tuple(sizes[c] for c in letters)
+        if "..." in term:
+            before = term.index("...")
+            shape = shape[:before] + ellipsis.pop(0) + shape[before:]
+        shapes.append(shape)
+    return shapes
+
+
+def einsum_case(n_operands):
+    def case(min_side):
+        @st.composite
+        def c(draw):
+            equation = draw(st.sampled_from(EINSUM_EQUATIONS[n_operands]))
+            sizes = {ch: draw(st.integers(max(min_side, 1) if ch in "ijk" else min_side, 3))
+                     for ch in sorted(set(equation) - set(",->."))}
+            # "..." dims broadcast against each other: a 1 in one operand meets a size in the other
+            batch = draw(st.lists(st.integers(1, 3), max_size=2))
+            ellipsis = [tuple(batch), tuple(1 if draw(st.booleans()) else b for b in batch)[draw(st.integers(0, len(batch))):]]
+            return _einsum_shapes(equation, sizes, ellipsis), {"equation": equation}
+        return c()
+    return case
+
+
+# ---- writing by masks and along a dim, repeats, grids, resizing -----------------------------------------
+
+def _mask_for(draw, s, broadcast=True):
+    mshape = tuple(1 if broadcast and draw(st.booleans()) else v for v in s)
+    return draw(hnp.arrays(np.bool_, mshape))
+
+
+def masked_select_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side))
+        return [s], {"mask": Arr(_mask_for(draw, s))}
+    return c()
+
+
+def masked_scatter_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side))
+        return [s, (int(np.prod(s)) + draw(st.integers(0, 2)),)], {"mask": Arr(_mask_for(draw, s))}
+    return c()
+
+
+def _np_masked_scatter(x, source, mask):
+    out = x.copy()
+    m = np.broadcast_to(mask, x.shape)
+    out[m] = source[:m.sum()]
+    return out
+
+
+def scatter_case(unique, with_src=True):
+    """x, (src), dim and an index no larger than x (outside dim) and src; with `unique`, the index
+    names each position of a line at most once (so every src element lands: gradcheckable)."""
+    def case(min_side):
+        @st.composite
+        def c(draw):
+            s, dim = _shape_and_dim(draw, min_side)
+            dim %= len(s)
+            ishape = tuple(draw(st.integers(1, v)) if d != dim else draw(st.integers(1, v if unique else 4))
+                           for d, v in enumerate(s))
+            rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+            if unique:
+                lines = np.moveaxis(np.empty(ishape, np.int64), dim, -1)
+                for at in np.ndindex(lines.shape[:-1]):
+                    lines[at] = rng.permutation(s[dim])[:ishape[dim]]
+                index = np.ascontiguousarray(np.moveaxis(lines, -1, dim))
+            else:
+                index = rng.integers(0, s[dim], ishape)
+            src_shape = ishape  # PyTorch's backward fails for a src larger than the index
+            return ([s, src_shape] if with_src else [s]), {"dim": dim, "index": Arr(index)}
+        return c()
+    return case
+
+
+def _np_scatter_reduce(x, src, dim, index, reduce="sum", include_self=True):
+    out = x.astype(np.float64).copy()
+    hits = {}
+    for at in np.ndindex(index.shape):
+        target = list(at)
+        target[dim] = index[at]
+        hits.setdefault(tuple(target), []).append(src[at])
+    for target, vals in hits.items():
+        vals = ([x[target]] if include_self else []) + vals
+        out[target] = {"sum": np.sum, "mean": np.mean, "amax": np.max, "amin": np.min, "set": lambda v: v[-1]}[reduce](vals)
+    return out.astype(x.dtype)
+
+
+def repeat_interleave_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(min_side, min_dims=1))
+        dim = draw(st.one_of(st.none(), st.integers(-len(s), len(s) - 1)))
+        n = int(np.prod(s)) if dim is None else s[dim]
+        repeats = draw(st.one_of(st.integers(0, 3), hnp.arrays(np.int64, (n,), elements=st.integers(0, 3)).map(Arr)))
+        return [s], {"repeats": repeats, "dim": dim}
+    return c()
+
+
+def _np_repeat_interleave(x, repeats, dim):
+    return np.repeat(x, repeats, axis=dim)
+
+
+def meshgrid_case(min_side):
+    @st.composite
+    def c(draw):
+        n = draw(st.integers(1, 3))
+        return [(draw(st.integers(min_side, 3)),) for _ in range(n)], {"indexing": draw(st.sampled_from(["ij", "xy"]))}
+    return c()
+
+
+def interpolate_case(min_side):
+    @st.composite
+    def c(draw):
+        spatial = draw(st.integers(1, 2))
+        s = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + tuple(draw(st.integers(1, 4)) for _ in range(spatial))
+        mode = draw(st.sampled_from(["nearest", "linear" if spatial == 1 else "bilinear"]))
+        params = {"mode": mode, "align_corners": None if mode == "nearest" else draw(st.booleans())}
+        if draw(st.booleans()):
+            params["size"] = tuple(draw(st.integers(1, 5)) for _ in range(spatial))
+        else:
+            params["scale_factor"] = draw(st.sampled_from([0.5, 1.5, 2.0, 3.0]))
+            if any(int(v * params["scale_factor"]) < 1 for v in s[2:]):
+                params["scale_factor"] = 2.0
+        return [s], params
+    return c()
+
+
+def _np_interpolate(x, mode, align_corners, size=None, scale_factor=None):
+    """PyTorch's coordinate rules, one spatial dim at a time."""
+    out = x.astype(np.float64)
+    for k in range(x.ndim - 2):
+        d, n_in = 2 + k, x.shape[2 + k]
+        n_out = size[k] if size is not None else int(np.floor(n_in * scale_factor))
+        scale = 1 / scale_factor if scale_factor is not None else n_in / n_out
+        dst = np.arange(n_out, dtype=np.float64)
+        if mode == "nearest":
+            out = np.take(out, np.minimum(np.floor(dst * scale).astype(np.int64), n_in - 1), axis=d)
+            continue
+        if align_corners:
+            src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+        else:
+            src = np.maximum((dst + 0.5) * scale - 0.5, 0.0)
+        i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        w = (src - i0).reshape([-1 if a == d else 1 for a in range(x.ndim)])
+        out = np.take(out, i0, axis=d) * (1 - w) + np.take(out, i1, axis=d) * w
+    return out.astype(x.dtype)
 
 
 def _np_diagonal(x, offset, dim1, dim2):
@@ -1538,6 +1713,54 @@ OPS = [
                            enumerate(np.unique(x, return_inverse=True, return_counts=True))),
            _t(lambda x: tuple(torch.unique(x, return_inverse=True, return_counts=True))), 1, domain="grid",
            dtypes=FIB, diff=False, case=unary_case),
+    # -- einsum (einsum.cpp): diagonals, sums and batched GEMMs --
+    *[OpSpec(f"einsum{n}", lambda *xs, equation: tg.einsum(equation, *xs), lambda *xs, equation: np.einsum(equation, *xs),
+             _t(lambda *xs, equation: torch.einsum(equation, *xs)), n, case=einsum_case(n), atol32=1e-4)
+      for n in (1, 2, 3)],
+    OpSpec("einsum_large", lambda a, b: tg.einsum("bij,bjk->bik", a, b), lambda a, b: np.einsum("bij,bjk->bik", a, b),
+           _t(lambda a, b: torch.einsum("bij,bjk->bik", a, b)), 2, case=lambda m: st.just(([(2, 3, 4), (2, 4, 5)], {})),
+           atol32=1e-4, large=(([(4, 70, 90), (4, 90, 60)], {}),)),
+    # -- norms: the 2-norm's gradient is 0 at a zero vector (PyTorch's subgradient) --
+    OpSpec("norm", lambda x, dim, keepdim: x.norm(dim=dim, keepdim=keepdim),
+           lambda x, dim, keepdim: _np_reduce(_np_vector_norm(2))(x, dim, keepdim),
+           _t(lambda x, dim, keepdim: torch.linalg.vector_norm(x, 2, dim, keepdim)), 1, case=reduce_case(nonempty=True),
+           large=large_reduce()),
+    *[OpSpec(f"vector_norm_{name}", lambda x, dim, keepdim, o=o: tg.linalg.vector_norm(x, o, dim, keepdim),
+             lambda x, dim, keepdim, o=o: _np_reduce(_np_vector_norm(o))(x, dim, keepdim),
+             _t(lambda x, dim, keepdim, o=o: torch.linalg.vector_norm(x, o, dim, keepdim)), 1, domain="nonzero",
+             case=reduce_case(tuples=False, nonempty=True))
+      for name, o in (("1", 1), ("3", 3), ("inf", math.inf), ("neg_inf", -math.inf), ("half", 0.5))],
+    OpSpec("normalize", lambda x: TGF.normalize(x, dim=-1), lambda x: x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12),
+           _t(lambda x: TF.normalize(x, dim=-1)), 1, case=lambda m: shapes(max(m, 1), min_dims=1).map(lambda s: ([s], {}))),
+    # -- writing by masks and along a dim (scatter.cpp), repeats and grids (rearrange.cpp), resizing --
+    OpSpec("masked_select", lambda x, mask: tg.masked_select(x, mask),
+           lambda x, mask: np.broadcast_to(x, np.broadcast_shapes(x.shape, mask.shape))[
+               np.broadcast_to(mask, np.broadcast_shapes(x.shape, mask.shape))],
+           _t(lambda x, mask: torch.masked_select(x, mask)), 1, dtypes=FIB, case=masked_select_case),
+    OpSpec("masked_scatter", lambda x, source, mask: x.masked_scatter(mask, source), _np_masked_scatter,
+           _t(lambda x, source, mask: x.masked_scatter(mask, source)), 2, dtypes=FI, case=masked_scatter_case),
+    OpSpec("scatter", lambda x, src, dim, index: x.scatter(dim, index, src),
+           lambda x, src, dim, index: _np_scatter_reduce(x, src, dim, index, "set", False),
+           _t(lambda x, src, dim, index: x.scatter(dim, index, src)), 2, dtypes=FI, case=scatter_case(unique=True)),
+    OpSpec("scatter_value", lambda x, dim, index: tg.scatter(x, dim, index, value=-1.5),
+           lambda x, dim, index: _np_scatter_reduce(x, np.full(index.shape, -1.5), dim, index, "set", False),
+           _t(lambda x, dim, index: torch.scatter(x, dim, index, value=-1.5)), 1, case=scatter_case(True, with_src=False)),
+    *[OpSpec(f"scatter_reduce_{r}{'' if inc else '_exclude_self'}",
+             lambda x, src, dim, index, r=r, inc=inc: x.scatter_reduce(dim, index, src, r, include_self=inc),
+             lambda x, src, dim, index, r=r, inc=inc: _np_scatter_reduce(x, src, dim, index, r, inc),
+             _t(lambda x, src, dim, index, r=r, inc=inc: x.scatter_reduce(dim, index, src, r, include_self=inc)), 2,
+             case=scatter_case(unique=False))
+      for r in ("sum", "mean", "amax", "amin") for inc in (True, False)],
+    OpSpec("repeat_interleave", lambda x, repeats, dim: tg.repeat_interleave(x, repeats, dim), _np_repeat_interleave,
+           _t(lambda x, repeats, dim: torch.repeat_interleave(x, repeats, dim)), 1, dtypes=FIB, case=repeat_interleave_case),
+    *[OpSpec(f"meshgrid{n}", lambda *xs, indexing: tg.meshgrid(*xs, indexing=indexing),
+             lambda *xs, indexing: tuple(np.meshgrid(*xs, indexing=indexing)),
+             _t(lambda *xs, indexing: torch.meshgrid(*xs, indexing=indexing)), n, dtypes=FI,
+             case=lambda m, n=n: meshgrid_case(m).filter(lambda c, n=n: len(c[0]) == n))
+      for n in (1, 2, 3)],
+    OpSpec("interpolate", lambda x, **p: TGF.interpolate(x, **p), _np_interpolate,
+           _t(lambda x, **p: TF.interpolate(x, **p)), 1, case=interpolate_case,
+           large=(([(2, 3, 40, 31)], {"mode": "bilinear", "align_corners": False, "size": (57, 20)}),)),
     # -- running sums (bools counted as int64; float32 accumulated in float64) --
     OpSpec("cumsum", lambda x, dim: x.cumsum(dim), lambda x, dim: np.cumsum(x, axis=dim),
            _t(lambda x, dim: torch.cumsum(x, dim)), 1, dtypes=FIB, case=dim_case(),

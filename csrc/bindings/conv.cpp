@@ -21,6 +21,8 @@ Window2d window_of(const WindowTuple& t) {
 }  // namespace
 
 void bind_conv(py::module_& m) {
+  m.def("_interpolate", &interpolate, py::arg("input"), py::arg("size"), py::arg("scales"), py::arg("mode"),
+        py::arg("align_corners"));
   m.def("_unfold", [](const Tensor& x, const WindowTuple& w) { return unfold(x, window_of(w)); }, py::arg("input"),
         py::arg("window"));
   m.def("_fold", [](const Tensor& cols, int64_t h, int64_t w, const WindowTuple& win) { return fold(cols, h, w, window_of(win)); },

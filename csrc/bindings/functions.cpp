@@ -279,6 +279,32 @@ void bind_functions(py::module_& m) {
   both(m, cls, "dot", &dot, py::arg("other"));
   both(m, cls, "inner", &inner, py::arg("other"));
   both(m, cls, "outer", &outer, py::arg("vec2"));
+  // einsum(equation, *operands) or einsum(equation, [operands]), as PyTorch
+  m.def("einsum", [](const std::string& equation, const py::args& args) {
+    TensorList operands;
+    if (args.size() == 1 && (py::isinstance<py::list>(args[0]) || py::isinstance<py::tuple>(args[0])))
+      operands = args[0].cast<TensorList>();
+    else
+      for (auto a : args) operands.push_back(a.cast<Tensor>());
+    return einsum(equation, operands);
+  }, py::arg("equation"));
+  m.attr("_functions").cast<py::list>().append("einsum");
+  // vector norms: tg.norm / Tensor.norm with p a number, inf or 'fro' (the 2-norm of the elements);
+  // tapegrad.linalg builds on _C.vector_norm
+  m.def("vector_norm", [](const Tensor& x, double ord, const py::object& dim, bool keepdim) {
+    return vector_norm(x, ord, dims_of(dim), keepdim);
+  }, py::arg("input"), py::arg("ord") = 2.0, py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  both(m, cls, "norm", [](const Tensor& x, const py::object& p, const py::object& dim, bool keepdim) {
+    double ord = 2.0;
+    if (py::isinstance<py::str>(p)) {
+      const std::string name = p.cast<std::string>();
+      TG_CHECK(name == "fro", ValueError, "norm: p='", name, "' is not supported (numbers, inf and 'fro' are), shape ",
+               shape_str(x.shape()));
+    } else if (!p.is_none()) {
+      ord = p.cast<double>();
+    }
+    return vector_norm(x, ord, dims_of(dim), keepdim);
+  }, py::arg("p") = "fro", py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "count_nonzero", [](const Tensor& x, const py::object& dim) { return count_nonzero(x, dims_of(dim)); },
        py::arg("dim") = py::none());
   for (bool with_std : {false, true})
@@ -309,6 +335,47 @@ void bind_functions(py::module_& m) {
   both(m, cls, "index_select", &index_select, py::arg("dim"), py::arg("index"));
   both(m, cls, "index_add", &index_add, py::arg("dim"), py::arg("index"), py::arg("source"));
   both(m, cls, "scatter_add", &scatter_add, py::arg("dim"), py::arg("index"), py::arg("src"));
+  both(m, cls, "masked_select", &masked_select, py::arg("mask"));
+  both(m, cls, "masked_scatter", &masked_scatter, py::arg("mask"), py::arg("source"));
+  // scatter(dim, index, src) or scatter(dim, index, value=...), reduce 'add' / 'multiply' as PyTorch's
+  both(m, cls, "scatter", [](const Tensor& x, int64_t dim, const Tensor& index, const py::object& src,
+                             const py::object& value, const py::object& reduce) {
+    const py::object given = src.is_none() ? value : src;
+    TG_CHECK(!given.is_none(), TypeError, "scatter: expected src or value");
+    auto s = other_operand(x, given);
+    TG_CHECK(s.has_value(), TypeError, "scatter: src must be a tensor or a number, got ", python_type_name(given));
+    if (reduce.is_none()) return scatter(x, dim, index, *s);
+    const std::string r = reduce.cast<std::string>();
+    TG_CHECK(r == "add", ValueError, "scatter: reduce must be 'add' (or use scatter_reduce), got '", r, "'");
+    return scatter_reduce(x, dim, index, s->dim() == 0 ? expand(*s, index.shape()) : *s, "sum", true);
+  }, py::arg("dim"), py::arg("index"), py::arg("src") = py::none(), py::kw_only(), py::arg("value") = py::none(),
+     py::arg("reduce") = py::none());
+  both(m, cls, "scatter_reduce", &scatter_reduce, py::arg("dim"), py::arg("index"), py::arg("src"), py::arg("reduce"),
+       py::kw_only(), py::arg("include_self") = true);
+  // repeat_interleave(input, repeats, dim=None) with repeats an int or a tensor;
+  // repeat_interleave(repeats) alone repeats arange(len(repeats))
+  m.def("repeat_interleave", [](const Tensor& x, const py::object& repeats, std::optional<int64_t> dim) {
+    if (repeats.is_none()) return repeat_interleave(arange(0, double(x.numel()), 1, DType::Int64, x.device()), x, 0);
+    const Tensor r = py::isinstance<TensorImpl>(repeats) ? repeats.cast<Tensor>()
+                                                          : full({}, double(repeats.cast<int64_t>()), DType::Int64, x.device());
+    return repeat_interleave(x, r, dim);
+  }, py::arg("input"), py::arg("repeats") = py::none(), py::arg("dim") = py::none());
+  cls.def("repeat_interleave", [](const Tensor& x, const py::object& repeats, std::optional<int64_t> dim) {
+    const Tensor r = py::isinstance<TensorImpl>(repeats) ? repeats.cast<Tensor>()
+                                                          : full({}, double(repeats.cast<int64_t>()), DType::Int64, x.device());
+    return repeat_interleave(x, r, dim);
+  }, py::arg("repeats"), py::arg("dim") = py::none());
+  m.attr("_functions").cast<py::list>().append("repeat_interleave");
+  m.def("meshgrid", [](const py::args& args, const std::string& indexing) {
+    TensorList xs;
+    if (args.size() == 1 && (py::isinstance<py::list>(args[0]) || py::isinstance<py::tuple>(args[0])))
+      xs = args[0].cast<TensorList>();
+    else
+      for (auto a : args) xs.push_back(a.cast<Tensor>());
+    TG_CHECK(indexing == "ij" || indexing == "xy", ValueError, "meshgrid: indexing must be 'ij' or 'xy', got '", indexing, "'");
+    return py::tuple(py::cast(meshgrid(xs, indexing == "xy")));
+  }, py::kw_only(), py::arg("indexing") = "ij");
+  m.attr("_functions").cast<py::list>().append("meshgrid");
 
   // ---- neural-network functions (wrapped by tapegrad.nn.functional) ----
   both(m, cls, "softmax", [](const Tensor& x, int64_t dim) {

@@ -12,11 +12,16 @@ DType dtype_from_numpy(const py::dtype& dt) {
   const char kind = dt.kind();
   const ssize_t size = dt.itemsize();
   if (kind == 'b') return DType::Bool;
+  if (kind == 'f' && size == 2) return DType::Float16;
   if (kind == 'f' && size == 4) return DType::Float32;
   if (kind == 'f' && size == 8) return DType::Float64;
   if (kind == 'i' && size == 8) return DType::Int64;
+  if (kind == 'i' && size == 4) return DType::Int32;
+  if (kind == 'i' && size == 2) return DType::Int16;
+  if (kind == 'i' && size == 1) return DType::Int8;
+  if (kind == 'u' && size == 1) return DType::UInt8;
   throw TypeError(str("from_numpy: unsupported NumPy dtype ", std::string(py::str(dt)),
-                      "; tapegrad has float32, float64, int64 and bool"));
+                      "; tapegrad has float16, float32, float64, int8, int16, int32, int64, uint8 and bool"));
 }
 
 py::dtype numpy_dtype(DType d) {
@@ -25,6 +30,11 @@ py::dtype numpy_dtype(DType d) {
     case DType::Int64: return py::dtype::of<int64_t>();
     case DType::Float32: return py::dtype::of<float>();
     case DType::Float64: return py::dtype::of<double>();
+    case DType::Int32: return py::dtype::of<int32_t>();
+    case DType::Int16: return py::dtype::of<int16_t>();
+    case DType::Int8: return py::dtype::of<int8_t>();
+    case DType::UInt8: return py::dtype::of<uint8_t>();
+    case DType::Float16: return py::dtype("float16");
     case DType::BFloat16: break;  // NumPy has no bfloat16: to_numpy converts to float32 first
   }
   return py::dtype::of<float>();

@@ -125,10 +125,16 @@ void bind_tensor(py::module_& m) {
   dtype_cls.value("float32", DType::Float32)
       .value("float64", DType::Float64)
       .value("bfloat16", DType::BFloat16)
+      .value("float16", DType::Float16)
       .value("int64", DType::Int64)
+      .value("int32", DType::Int32)
+      .value("int16", DType::Int16)
+      .value("int8", DType::Int8)
+      .value("uint8", DType::UInt8)
       .value("bool", DType::Bool)
       .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
-      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
+      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); })
+      .def_property_readonly("is_signed", [](DType d) { return d != DType::Bool && d != DType::UInt8; });
   // Replaced, not overloaded: enum_ already defines __repr__/__str__, and its own would win.
   for (const char* name : {"__repr__", "__str__"})
     dtype_cls.attr(name) = py::cpp_function([](DType d) { return str("tapegrad.", dtype_name(d)); }, py::name(name),
@@ -217,8 +223,7 @@ void bind_tensor(py::module_& m) {
       .def("item", [](const Tensor& t) -> py::object {
         switch (t.dtype()) {
           case DType::Bool: return py::bool_(t.item<bool>());
-          case DType::Int64: return py::int_(t.item<int64_t>());
-          default: return py::float_(t.item<double>());
+          default: return is_integer(t.dtype()) ? py::object(py::int_(t.item<int64_t>())) : py::object(py::float_(t.item<double>()));
         }
       })
       .def("tolist", [](const Tensor& t) { return to_numpy(t).attr("tolist")(); })
@@ -234,7 +239,7 @@ void bind_tensor(py::module_& m) {
         return t.item<bool>();
       })
       .def("__index__", [](const Tensor& t) {
-        TG_CHECK(t.dtype() == DType::Int64 && t.numel() == 1, TypeError, "only one-element integer tensors can be used as an index");
+        TG_CHECK(is_integer(t.dtype()) && t.numel() == 1, TypeError, "only one-element integer tensors can be used as an index");
         return t.item<int64_t>();
       })
       .def("__hash__", [](const py::object& self) { return reinterpret_cast<intptr_t>(self.ptr()) >> 4; })
@@ -251,8 +256,12 @@ void bind_tensor(py::module_& m) {
       .def("float", [](const Tensor& t) { return to_dtype(t, DType::Float32); })
       .def("double", [](const Tensor& t) { return to_dtype(t, DType::Float64); })
       .def("bfloat16", [](const Tensor& t) { return to_dtype(t, DType::BFloat16); })
+      .def("half", [](const Tensor& t) { return to_dtype(t, DType::Float16); })
       .def("long", [](const Tensor& t) { return to_dtype(t, DType::Int64); })
-      .def("int", [](const Tensor& t) { return to_dtype(t, DType::Int64); })
+      .def("int", [](const Tensor& t) { return to_dtype(t, DType::Int32); })
+      .def("short", [](const Tensor& t) { return to_dtype(t, DType::Int16); })
+      .def("char", [](const Tensor& t) { return to_dtype(t, DType::Int8); })
+      .def("byte", [](const Tensor& t) { return to_dtype(t, DType::UInt8); })
       .def("bool", [](const Tensor& t) { return to_dtype(t, DType::Bool); })
       .def("type", [](const Tensor& t, DType d) { return to_dtype(t, d); });
 

@@ -96,7 +96,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   // bfloat16 where the backend has no bfloat16 kernel (the CPU): the float32 kernel on converted
   // inputs, the output rounded once. The CUDA kernel reads bfloat16 itself (tensor cores, float32 softmax).
   Backend& kernels = backend(q.device());
-  if (any_bf16({&q}) && !kernels.has_attention_kernel(DType::BFloat16))
+  if (any_storage_only({&q}) && !kernels.has_attention_kernel(q.dtype()))
     return to_dtype(scaled_dot_product_attention(widened(q), widened(k), widened(v), widened(mask), dropout_p, is_causal,
                                                  scale),
                     q.dtype());

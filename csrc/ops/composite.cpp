@@ -1,6 +1,9 @@
 // Small ops written as other ops (their gradients are those ops'): statistics pairs, products of
 // vectors, moving dims, diagonals and gathering along a dim with broadcasting.
+#include <cmath>
+
 #include "autograd/grad_mode.h"
+#include "autograd/node.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
 
@@ -102,6 +105,35 @@ Tensor take_along_dim(const Tensor& x, const Tensor& indices, std::optional<int6
   Shape x_to = common, i_to = common;
   x_to[static_cast<size_t>(d)] = x.size(d), i_to[static_cast<size_t>(d)] = indices.size(d);
   return gather(expand(x, x_to), d, contiguous(expand(indices, i_to)));
+}
+
+// vector_norm: (sum |x|^p)^(1/p) over dims; p = inf / -inf the largest / smallest |x|, p = 0 the
+// count of nonzeros. d/ds s^(1/p) = y^(1-p) / p is taken as 0 where y = 0 (PyTorch's subgradient:
+// the norm of a zero vector has gradient 0, not NaN).
+Tensor vector_norm(const Tensor& x, double ord, const Dims& dims, bool keepdim) {
+  TG_CHECK(is_floating(x.dtype()), TypeError, "vector_norm: expected a floating-point tensor, got ", dtype_name(x.dtype()),
+           " of shape ", shape_str(x.shape()));
+  if (any_storage_only({&x})) return to_dtype(vector_norm(widened(x), ord, dims, keepdim), x.dtype());
+  if (ord == INFINITY) return amax(abs(x), dims, keepdim);
+  if (ord == -INFINITY) return amin(abs(x), dims, keepdim);
+  if (ord == 0) {
+    GradModeGuard no_grad(false);
+    return to_dtype(sum(ne(x, wrap_scalar(0.0, x)), dims, keepdim), x.dtype());
+  }
+  if (ord == 1) return sum(abs(x), dims, keepdim);
+  const Tensor s = ord == 2 ? sum(x * x, dims, keepdim) : sum(pow(abs(x), wrap_scalar(ord, x)), dims, keepdim);
+  Tensor y;
+  {
+    GradModeGuard no_grad(false);
+    y = ord == 2 ? sqrt(s) : pow(s, wrap_scalar(1.0 / ord, s));
+  }
+  if (should_record({&s}))
+    record("NormBackward", {s}, {y}, {y}, [ord](const BackwardContext& c, const TensorList& g) {
+      const Tensor y = c.saved(0);
+      const Tensor slope = ord == 2 ? 0.5 / y : pow(y, wrap_scalar(1.0 - ord, y)) / ord;
+      return TensorList{where(eq(y, wrap_scalar(0.0, y)), zeros_like(g[0]), g[0] * slope)};
+    });
+  return y;
 }
 
 }  // namespace tg

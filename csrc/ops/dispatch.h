@@ -27,17 +27,17 @@ inline Operand operand(const Tensor& t, const Shape& strides) {
   return {static_cast<char*>(t.raw_data()), strides.data(), t.dtype()};
 }
 
-// ---- bfloat16: a storage type whose kernels compute in float32 --------------------------------
-// An op meets bfloat16 in one of two ways; both round its result to bfloat16 once.
+// ---- storage dtypes: bfloat16 / float16 compute in float32, the small integers in int64 ------------
+// An op meets a storage dtype in one of two ways; both round (or wrap) its result back once.
 //  * Ops that record their own node (elementwise, reductions, matmul) hand their kernels
-//    `compute_copy` operands (no history): the node and what it saves stay bfloat16.
+//    `compute_copy` operands (no history): the node and what it saves keep the storage dtype.
 //  * Fused ops (row kernels, attention, lstm, dropout, index_add) run again on `widened` inputs
-//    and round the result with to_dtype: both casts are recorded, so gradients reach the
-//    bfloat16 inputs as bfloat16.
+//    and convert the result back with to_dtype: both casts are recorded, so gradients reach the
+//    inputs in their own dtype.
 
-inline bool any_bf16(std::initializer_list<const Tensor*> ts) {
+inline bool any_storage_only(std::initializer_list<const Tensor*> ts) {
   for (const Tensor* t : ts)
-    if (t->defined() && t->dtype() == DType::BFloat16) return true;
+    if (t->defined() && is_storage_only(t->dtype())) return true;
   return false;
 }
 
@@ -51,5 +51,9 @@ inline Tensor compute_copy(const Tensor& t) { return cast_untracked(t, compute_d
 
 // t in its compute dtype, differentiably (undefined stays undefined).
 inline Tensor widened(const Tensor& t) { return t.defined() ? to_dtype(t, compute_dtype(t.dtype())) : t; }
+
+// A contiguous int64 copy of `index` on `device`, negative entries wrapped, checked against `size`
+// (IndexError naming op and dim; for an index on the GPU at the next synchronisation). index.cpp.
+Tensor checked_index(const Tensor& index, int64_t size, const char* op, int64_t dim, Device device);
 
 }  // namespace tg

@@ -10,22 +10,6 @@ namespace tg {
 
 namespace {
 
-// A contiguous int64 copy of `index` on `device` with negative entries wrapped, after a bounds
-// check by the backend where the index lives. An index on the host is checked there and raises
-// IndexError at once. An index already on the GPU is checked by the GPU (Backend::check_indices):
-// copying it to the host would make the host wait for every queued kernel; a bad one raises
-// IndexError at the next synchronisation instead, and the op reads index 0 in its place. The
-// index may live on either device (as in PyTorch's advanced indexing).
-Tensor checked_index(const Tensor& index, int64_t size, const char* op, int64_t dim, Device device) {
-  TG_CHECK(index.dtype() == DType::Int64, TypeError, op, ": index must be an int64 tensor, got ", dtype_name(index.dtype()));
-  TG_CHECK(size > 0 || index.numel() == 0, IndexError, op, ": index is out of range for dim ", dim, " with size 0");
-  GradModeGuard no_grad(false);
-  Tensor in = contiguous(detach(index)), out = empty(index.shape(), DType::Int64, index.device());
-  backend(index.device()).check_indices(in.data<int64_t>(), out.data<int64_t>(), in.numel(),
-                                        IndexRule{size, true, false, 0, 0, op, dim});
-  return to_device(out, device);
-}
-
 void outer_inner(const Shape& shape, int64_t dim, int64_t* outer, int64_t* inner) {
   *outer = 1;
   *inner = 1;
@@ -34,6 +18,22 @@ void outer_inner(const Shape& shape, int64_t dim, int64_t* outer, int64_t* inner
 }
 
 }  // namespace
+
+// A contiguous int64 copy of `index` on `device` with negative entries wrapped, after a bounds
+// check by the backend where the index lives. An index on the host is checked there and raises
+// IndexError at once. An index already on the GPU is checked by the GPU (Backend::check_indices):
+// copying it to the host would make the host wait for every queued kernel; a bad one raises
+// IndexError at the next synchronisation instead, and the op reads index 0 in its place. The
+// index may live on either device (as in PyTorch's advanced indexing).
+Tensor checked_index(const Tensor& index, int64_t size, const char* op, int64_t dim, Device device) {
+  TG_CHECK(is_integer(index.dtype()), TypeError, op, ": index must be an integer tensor, got ", dtype_name(index.dtype()));
+  TG_CHECK(size > 0 || index.numel() == 0, IndexError, op, ": index is out of range for dim ", dim, " with size 0");
+  GradModeGuard no_grad(false);
+  Tensor in = contiguous(detach(to_dtype(index, DType::Int64))), out = empty(index.shape(), DType::Int64, index.device());
+  backend(index.device()).check_indices(in.data<int64_t>(), out.data<int64_t>(), in.numel(),
+                                        IndexRule{size, true, false, 0, 0, op, dim});
+  return to_device(out, device);
+}
 
 // index_select: y = x with dim `dim` replaced by x[..., index[j], ...]; dx = index_add(0, dim, index, dy)
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
@@ -71,7 +71,7 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
   TG_CHECK(src.shape() == expect, ShapeError, "index_add: source of shape ", shape_str(src.shape()),
            " does not match the expected shape ", shape_str(expect));
   check_same_device("index_add", {&base, &src});
-  if (any_bf16({&base}))  // bfloat16: accumulated in float32, rounded once
+  if (any_storage_only({&base}))  // bfloat16: accumulated in float32, rounded once
     return to_dtype(index_add(widened(base), dim, index, widened(src)), base.dtype());
   Tensor idx = checked_index(index, base.shape()[dim], "index_add", dim, base.device());
   Tensor y = clone(detach(base));
@@ -130,7 +130,7 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
     TG_CHECK(d == dim || index.shape()[d] == base.shape()[d], ShapeError, "scatter_add: index of shape ",
              shape_str(index.shape()), " must match the tensor of shape ", shape_str(base.shape()), " outside dim ", dim);
   check_same_device("scatter_add", {&base, &src});
-  if (any_bf16({&base}))  // bfloat16: accumulated in float32, rounded once
+  if (any_storage_only({&base}))  // bfloat16: accumulated in float32, rounded once
     return to_dtype(scatter_add(widened(base), dim, index, widened(src)), base.dtype());
   Tensor idx = checked_index(index, base.shape()[dim], "scatter_add", dim, base.device());
   Tensor y = clone(detach(base));
@@ -179,7 +179,7 @@ Tensor advanced_index(const Tensor& x, const std::vector<std::optional<Tensor>>&
   for (size_t d = 0; d < indices.size(); ++d) {
     if (!indices[d]) continue;
     const Tensor& t = *indices[d];
-    TG_CHECK(t.dtype() == DType::Int64, IndexError, "index: tensors used as indices must be int64 or bool, got ",
+    TG_CHECK(is_integer(t.dtype()), IndexError, "index: tensors used as indices must be integers or bool, got ",
              dtype_name(t.dtype()));
     bshape = indexed.empty() ? t.shape() : broadcast_shapes(bshape, t.shape(), "index");
     indexed.push_back(static_cast<int64_t>(d));

@@ -22,7 +22,7 @@ TensorList lstm_cell(const Tensor& gates, const Tensor& c) {
            "lstm_cell: gates of shape ", shape_str(gates.shape()), " and cell state of shape ", shape_str(c.shape()),
            " do not fit (expected (B, 4H) and (B, H))");
   TG_CHECK(gates.dtype() == c.dtype() && is_floating(c.dtype()), TypeError, "lstm_cell: expected floating-point tensors of one dtype");
-  if (any_bf16({&c})) {  // bfloat16: computed in float32, h and c rounded once
+  if (any_storage_only({&c})) {  // bfloat16: computed in float32, h and c rounded once
     TensorList hc = lstm_cell(widened(gates), widened(c));
     return {to_dtype(hc[0], c.dtype()), to_dtype(hc[1], c.dtype())};
   }

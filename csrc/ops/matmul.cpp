@@ -46,10 +46,11 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b, const Tensor& bias = Tens
   DType dtype = promote(a.dtype(), b.dtype());
   TG_CHECK(dtype != DType::Bool, TypeError, "matmul: not supported for bool tensors");
   Backend& kernels = backend(a.device());
-  // bfloat16 where the backend has no bfloat16 GEMM (the CPU): both operands converted to float32
-  // for the float32 GEMM (float32 accumulation), the product rounded once.
-  if (dtype == DType::BFloat16 && !kernels.has_bfloat16_gemm())
-    return to_dtype(matmul_kernel(to_dtype(a, DType::Float32), to_dtype(b, DType::Float32)), dtype);
+  // A storage dtype without a GEMM of its own (bfloat16 on the CPU, float16, the small integers):
+  // both operands converted to the compute dtype for its GEMM, the product rounded (wrapped) once.
+  if (is_storage_only(dtype) && !(dtype == DType::BFloat16 && kernels.has_bfloat16_gemm()))
+    return to_dtype(matmul_kernel(to_dtype(a, compute_dtype(dtype)), to_dtype(b, compute_dtype(dtype)),
+                                  bias.defined() ? to_dtype(bias, compute_dtype(dtype)) : bias), dtype);
   const Tensor A = a.dtype() == dtype ? a : to_dtype(a, dtype), B = b.dtype() == dtype ? b : to_dtype(b, dtype);
   Shape a_batch(a.shape().begin(), a.shape().end() - 2), b_batch(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(a_batch, b_batch, "matmul");

@@ -37,7 +37,7 @@ Tensor as_float(const Tensor& x, const char* op) {
 // run, and the input need not be kept. The same holds for log_softmax.
 Tensor softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, as_float(x, "softmax").dim(), "softmax");
-  if (any_bf16({&x})) return to_dtype(softmax(widened(x), dim), DType::BFloat16);
+  if (any_storage_only({&x})) return to_dtype(softmax(widened(x), dim), x.dtype());
   Tensor y = along_rows(x, dim, [&](int64_t rows, int64_t cols, const void* in, void* out) {
     backend(x.device()).softmax_rows(x.dtype(), rows, cols, in, out, false);
   });
@@ -65,7 +65,7 @@ Tensor softmax_reference(const Tensor& x, int64_t dim) {
 // log_softmax: y_j = x_j - log sum_k e^{x_k}; dx = dy - e^y * sum(dy)
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, as_float(x, "log_softmax").dim(), "log_softmax");
-  if (any_bf16({&x})) return to_dtype(log_softmax(widened(x), dim), DType::BFloat16);
+  if (any_storage_only({&x})) return to_dtype(log_softmax(widened(x), dim), x.dtype());
   Tensor y = along_rows(x, dim, [&](int64_t rows, int64_t cols, const void* in, void* out) {
     backend(x.device()).softmax_rows(x.dtype(), rows, cols, in, out, true);
   });
@@ -89,7 +89,7 @@ Tensor log_softmax_reference(const Tensor& x, int64_t dim) {
 // log-probabilities are stored); the backward writes softmax - onehot from the saved lse.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, int reduction) {
   as_float(logits, "cross_entropy");
-  if (any_bf16({&logits, &target}))
+  if (any_storage_only({&logits, &target}))
     return to_dtype(cross_entropy(widened(logits), widened(target), ignore_index, reduction), logits.dtype());
   TG_CHECK(reduction >= 0 && reduction <= 2, ValueError, "cross_entropy: reduction must be 'none', 'mean' or 'sum'");
   const int64_t class_dim = logits.dim() == 1 ? 0 : 1;
@@ -184,7 +184,7 @@ TensorList affine_saved(TensorList saved, const Tensor& weight, const Tensor& bi
 // dtype or device than x is applied after the kernel by ordinary (promoting) ops.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
   as_float(x, "layer_norm");
-  if (any_bf16({&x, &weight, &bias}))
+  if (any_storage_only({&x, &weight, &bias}))
     return to_dtype(layer_norm(widened(x), normalized_shape, widened(weight), widened(bias), eps), x.dtype());
   const int64_t k = static_cast<int64_t>(normalized_shape.size());
   bool ok = k >= 1 && k <= x.dim();
@@ -262,8 +262,8 @@ Tensor layer_norm_reference(const Tensor& x, const Shape& normalized_shape, cons
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx) {
   TG_CHECK(weight.dim() == 2, ShapeError, "embedding: weight must be 2-d (num_embeddings, dim), got shape ",
            shape_str(weight.shape()));
-  TG_CHECK(indices.dtype() == DType::Int64, TypeError, "embedding: indices must be int64, got ", dtype_name(indices.dtype()));
-  Tensor flat = reshape(detach(indices), {-1});
+  TG_CHECK(is_integer(indices.dtype()), TypeError, "embedding: indices must be integers, got ", dtype_name(indices.dtype()));
+  Tensor flat = reshape(detach(to_dtype(indices, DType::Int64)), {-1});
   Tensor rows;
   {
     GradModeGuard no_grad(false);

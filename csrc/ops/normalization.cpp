@@ -27,9 +27,9 @@ void check_channels(const char* op, const Tensor& x, const Tensor& v, const char
            shape_str(v.shape()), " for an input of shape ", shape_str(x.shape()), " (", x.size(1), " channels)");
 }
 
-// bfloat16 is normalised in float32 and rounded once: statistics of a few close values, rounded
-// op by op, would lose every digit of the differences they divide by.
-Tensor in_float32(const Tensor& t) { return t.defined() && t.dtype() == DType::BFloat16 ? to_dtype(t, DType::Float32) : t; }
+// bfloat16 and float16 are normalised in float32 and rounded once: statistics of a few close
+// values, rounded op by op, would lose every digit of the differences they divide by.
+Tensor in_float32(const Tensor& t) { return t.defined() && is_storage_only(t.dtype()) ? to_dtype(t, DType::Float32) : t; }
 
 Tensor affine(Tensor y, const Tensor& weight, const Tensor& bias) {
   if (weight.defined()) y = y * per_channel(weight, y);
@@ -46,14 +46,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   for (auto [v, what] : {std::pair{&running_mean, "running_mean"}, {&running_var, "running_var"}, {&weight, "weight"},
                          {&bias, "bias"}})
     check_channels("batch_norm", x, *v, what);
-  if (x.dtype() == DType::BFloat16) {
+  if (is_storage_only(x.dtype())) {
     const Tensor rm = in_float32(running_mean), rv = in_float32(running_var);
     const Tensor y = batch_norm(in_float32(x), rm, rv, in_float32(weight), in_float32(bias), training, momentum, eps);
     if (training && running_mean.defined() && !rm.same(running_mean)) {
       GradModeGuard no_grad(false);
       copy_(running_mean, rm), copy_(running_var, rv);
     }
-    return to_dtype(y, DType::BFloat16);
+    return to_dtype(y, x.dtype());
   }
   Dims dims{0};
   for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
@@ -84,8 +84,8 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
            shape_str(x.shape()), ") do not split into ", groups, " groups");
   check_channels("group_norm", x, weight, "weight");
   check_channels("group_norm", x, bias, "bias");
-  if (x.dtype() == DType::BFloat16)
-    return to_dtype(group_norm(in_float32(x), groups, in_float32(weight), in_float32(bias), eps), DType::BFloat16);
+  if (is_storage_only(x.dtype()))
+    return to_dtype(group_norm(in_float32(x), groups, in_float32(weight), in_float32(bias), eps), x.dtype());
   const Tensor g = reshape(x, {x.size(0), groups, -1});  // (N, G, C / G * prod(*))
   const int64_t n = g.size(2);
   const Tensor mean = sum(g, {2}, true) / static_cast<double>(std::max<int64_t>(n, 1));

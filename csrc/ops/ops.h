@@ -102,6 +102,9 @@ Tensor flip(const Tensor& x, const Dims& dims);
 Tensor roll(const Tensor& x, const Dims& shifts, const Dims& dims);  // no dims: over the flattened tensor
 Tensor repeat(const Tensor& x, const Dims& reps);
 Tensor tile(const Tensor& x, const Dims& reps);
+// each element along dim repeated repeats[k] times (one count: every element); no dim: flattened
+Tensor repeat_interleave(const Tensor& x, const Tensor& repeats, std::optional<int64_t> dim);
+TensorList meshgrid(const TensorList& xs, bool xy);  // indexing "ij" (false) or "xy" (true)
 Tensor tril(const Tensor& x, int64_t diagonal = 0);
 Tensor triu(const Tensor& x, int64_t diagonal = 0);
 // pad: (left, right) pairs from the last dim backwards; mode constant / reflect / replicate / circular
@@ -138,6 +141,10 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
 Tensor max_pool2d(const Tensor& x, const Window2d& window);
 Tensor avg_pool2d(const Tensor& x, const Window2d& window, bool count_include_pad = true);
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
+// (N, C, *spatial) resized to `size` by mode "nearest" or "(bi|tri)linear" (resample.cpp); scales:
+// the caller's scale factors (0: none), which set the coordinate mapping as in PyTorch
+Tensor interpolate(const Tensor& x, const Shape& size, const std::vector<double>& scales, const std::string& mode,
+                   bool align_corners);
 
 // ---- reductions (reduce.cpp); empty dims = all dims ---------------------------------------------
 Tensor sum(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
@@ -149,6 +156,10 @@ Tensor cumprod(const Tensor& x, int64_t dim);
 Tensor exclusive_cumprod(const Tensor& x, int64_t dim);  // prod_{i < k} x_i along dim (1 first)
 Tensor logcumsumexp(const Tensor& x, int64_t dim);
 TensorList cumulative_extreme(const Tensor& x, int64_t dim, bool is_max);  // cummax / cummin: {values, indices}
+// (sum |x|^ord)^(1/ord) over dims (all when empty); ord = +-inf: max / min |x|, 0: nonzero count
+Tensor vector_norm(const Tensor& x, double ord = 2, const Dims& dims = {}, bool keepdim = false);
+// einsum (einsum.cpp): any subscripts, contractions as batched matmuls
+Tensor einsum(const std::string& equation, const TensorList& operands);
 // ---- ordering (sort.cpp): sort along a dim, stable, NaN the largest ----
 TensorList sort(const Tensor& x, int64_t dim = -1, bool descending = false);  // {values, indices}
 Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
@@ -218,6 +229,13 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor nonzero(const Tensor& mask);  // (n, ndim) int64
+// writing by masks and along a dim (scatter.cpp)
+Tensor masked_select(const Tensor& x, const Tensor& mask);                          // 1-d
+Tensor masked_scatter(const Tensor& x, const Tensor& mask, const Tensor& source);  // source's elements in order
+Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);  // src may be 0-d (a value)
+// reduce: "sum", "mean", "amax", "amin"
+Tensor scatter_reduce(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, const std::string& reduce,
+                      bool include_self = true);
 // Advanced indexing: x[idx_0, ..., idx_k] with integer tensors after basic indexing.
 Tensor advanced_index(const Tensor& x, const std::vector<std::optional<Tensor>>& indices);
 // y = x with y[indices] = values (advanced indexing), out of place and differentiable.

@@ -77,7 +77,7 @@ Tensor dropout(const Tensor& x, double p, bool training) {
   TG_CHECK(is_floating(x.dtype()), TypeError, "dropout: expected a floating-point tensor, got ", dtype_name(x.dtype()));
   if (!training || p == 0) return x;
   // bfloat16: the float32 mask of the same seed (the same elements are dropped), rounded result
-  if (any_bf16({&x})) return to_dtype(dropout(widened(x), p, training), x.dtype());
+  if (any_storage_only({&x})) return to_dtype(dropout(widened(x), p, training), x.dtype());
   if (p == 1) return mul(x, zeros_like(x));
   check_same_device("dropout", {&x});
   Tensor xc = contiguous(detach(x));

@@ -69,6 +69,67 @@ Tensor repeat(const Tensor& x, const Dims& reps) {
   return reshape(contiguous(expand(reshape(x, interleaved), expanded)), out);
 }
 
+// repeat_interleave: each element along dim repeated (the flattened tensor without a dim):
+//   an int count r:  source of output i is i / r
+//   a count each:    marks at the running ends of the counts, summed up (index_add, then cumsum),
+//                    give each output its source; the output size (the counts' sum) is read back
+Tensor repeat_interleave(const Tensor& x, const Tensor& repeats, std::optional<int64_t> dim_in) {
+  if (!dim_in) return repeat_interleave(reshape(x, {-1}), repeats, 0);
+  check_same_device("repeat_interleave", {&x, &repeats});
+  TG_CHECK(x.dim() > 0, ShapeError, "repeat_interleave: expected a tensor with dims, got a 0-d tensor");
+  const int64_t dim = wrap_dim(*dim_in, x.dim(), "repeat_interleave"), n = x.size(dim);
+  TG_CHECK(repeats.dtype() == DType::Int64, TypeError, "repeat_interleave: repeats must be int64, got ",
+           dtype_name(repeats.dtype()));
+  TG_CHECK(repeats.numel() == 1 || (repeats.dim() == 1 && repeats.size(0) == n), ShapeError,
+           "repeat_interleave: repeats of shape ", shape_str(repeats.shape()), " for dim ", dim, " of size ", n, " (shape ",
+           shape_str(x.shape()), ")");
+  Tensor source;
+  {
+    GradModeGuard no_grad(false);
+    const Tensor counts = contiguous(to_device(repeats, Device{}));  // the sizes decide the output's shape: read on the host
+    const int64_t* c = counts.data<int64_t>();
+    int64_t total = 0;
+    for (int64_t k = 0; k < counts.numel(); ++k) {
+      TG_CHECK(c[k] >= 0, ValueError, "repeat_interleave: repeats must be non-negative, got ", c[k]);
+      total += c[k];
+    }
+    if (repeats.numel() == 1) {  // one count for every element
+      const int64_t r = c[0];
+      const Tensor outputs = positions(0, n * r, x.device());
+      source = r == 0 ? outputs : floor_divide(outputs, number_like(double(r), outputs));
+    } else if (n == 0) {
+      source = positions(0, 0, x.device());
+    } else {
+      // ends[k] = counts[0] + ... + counts[k]: element k + 1 starts there (mark it), so the running
+      // sum of the marks at output i is its source
+      const Tensor ends = cumsum(to_device(counts, x.device()), 0);
+      const Tensor marks = index_add(zeros({total + 1}, DType::Int64, x.device()), 0, narrow(ends, 0, 0, n - 1),
+                                     ones({n - 1}, DType::Int64, x.device()));
+      source = cumsum(narrow(marks, 0, 0, total), 0);
+    }
+  }
+  return index_select(x, dim, source);
+}
+
+// meshgrid: 1-d tensors (0-d as length 1) to the grid of their sizes, each expanded along the
+// others; indexing "xy" swaps the first two dims (NumPy's default, PyTorch's option)
+TensorList meshgrid(const TensorList& xs, bool xy) {
+  Shape grid;
+  for (const Tensor& t : xs) {
+    TG_CHECK(t.dim() <= 1, ShapeError, "meshgrid: expected 0-d or 1-d tensors, got shape ", shape_str(t.shape()));
+    grid.push_back(t.numel());
+  }
+  if (xy && grid.size() >= 2) std::swap(grid[0], grid[1]);
+  TensorList out;
+  for (size_t k = 0; k < xs.size(); ++k) {
+    const size_t at = xy && xs.size() >= 2 && k < 2 ? 1 - k : k;  // the grid dim this tensor runs along
+    Shape along(grid.size(), 1);
+    along[at] = xs[k].numel();
+    out.push_back(expand(reshape(xs[k], along), grid));
+  }
+  return out;
+}
+
 // tile: repeat with ones prepended to reps when it has fewer entries than x has dims
 Tensor tile(const Tensor& x, const Dims& reps) {
   Dims full(static_cast<size_t>(std::max<int64_t>(0, x.dim() - static_cast<int64_t>(reps.size()))), 1);

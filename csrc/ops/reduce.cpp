@@ -206,7 +206,7 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { retur
 Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
   TG_CHECK(is_floating(x.dtype()), TypeError, "var: expected a floating-point tensor, got ", dtype_name(x.dtype()));
   // bfloat16: one rounding of the float32 result (the composition below would round each step)
-  if (any_bf16({&x})) return to_dtype(var(widened(x), dims, correction, keepdim), x.dtype());
+  if (any_storage_only({&x})) return to_dtype(var(widened(x), dims, correction, keepdim), x.dtype());
   uint64_t mask = reduce_mask(dims, x.dim(), "var");
   int64_t n = count_of(x.shape(), mask);
   Tensor d = x - mean(x, dims, true);
@@ -234,7 +234,7 @@ Tensor std(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
 // logsumexp: m + log(sum(exp(x - m))) with m = max (detached: the result does not depend on it)
 Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
   TG_CHECK(is_floating(x.dtype()), TypeError, "logsumexp: expected a floating-point tensor, got ", dtype_name(x.dtype()));
-  if (any_bf16({&x})) return to_dtype(logsumexp(widened(x), dims, keepdim), x.dtype());  // as var
+  if (any_storage_only({&x})) return to_dtype(logsumexp(widened(x), dims, keepdim), x.dtype());  // as var
   Tensor m;
   const uint64_t rmask = reduce_mask(dims, x.dim(), "logsumexp");
   if (count_of(x.shape(), rmask) == 0) {  // an empty sum: log 0 = -inf, as PyTorch (no max to shift by)

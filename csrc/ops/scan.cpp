@@ -26,14 +26,18 @@ Tensor run_scan(ScanOp op, const Tensor& x, int64_t dim) {
 }
 
 // Applies `scan` (a running reduction of a >= 1-d tensor, dim wrapped) to any input: 0-d as one
-// element, bools as int64 (when `bool_as_int`), bfloat16 in float32 rounded once.
+// element, bools and small integers as int64 (when `bool_as_int`), bfloat16 / float16 in float32
+// rounded once.
 template <class F>
 Tensor running(const Tensor& x, int64_t dim, const char* name, bool bool_as_int, F scan) {
   dim = wrap_dim(dim, x.dim(), name);
   check_same_device(name, {&x});
   if (x.dim() == 0) return reshape(running(reshape(x, {1}), 0, name, bool_as_int, scan), {});
-  if (x.dtype() == DType::BFloat16) return to_dtype(running(to_dtype(x, DType::Float32), dim, name, bool_as_int, scan), x.dtype());
-  if (x.dtype() == DType::Bool && bool_as_int) return scan(to_dtype(x, DType::Int64), dim);
+  // bools and small integers sum and multiply in int64 and stay there (PyTorch's cumsum / cumprod)
+  if ((x.dtype() == DType::Bool || is_integer(x.dtype())) && x.dtype() != DType::Int64 && bool_as_int)
+    return scan(to_dtype(x, DType::Int64), dim);
+  if (is_storage_only(x.dtype()))  // computed in float32 / int64, converted back once
+    return to_dtype(running(to_dtype(x, compute_dtype(x.dtype())), dim, name, bool_as_int, scan), x.dtype());
   return scan(x, dim);
 }
 

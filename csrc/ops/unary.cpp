@@ -19,9 +19,9 @@ void run_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
 Tensor map(UnaryOp op, const Tensor& x) {
   const char* name = op_name(op);
   check_same_device(name, {&x});
-  if (x.dtype() == DType::BFloat16) {  // computed in float32, rounded once (logical_not's bools need no rounding)
+  if (is_storage_only(x.dtype())) {  // computed in float32 / int64, converted back once where the result has that type
     Tensor y = map(op, compute_copy(x));
-    return dtypes_of(op) == OpDtypes::ToBool ? y : cast_untracked(y, DType::BFloat16);
+    return y.dtype() == compute_dtype(x.dtype()) ? cast_untracked(y, x.dtype()) : y;  // not bools, nor int8 -> exp's float32
   }
   if (dtypes_of(op) == OpDtypes::ToBool) {
     Tensor out = empty(x.shape(), DType::Bool, x.device());
@@ -211,8 +211,9 @@ Tensor isfinite(const Tensor& x) { return map(UnaryOp::IsFinite, x); }
 // flows to the finite elements (where's). Integers and bools have nothing to replace.
 Tensor nan_to_num(const Tensor& x, double nan, std::optional<double> posinf, std::optional<double> neginf) {
   if (!is_floating(x.dtype())) return clone(x);
-  const double largest = x.dtype() == DType::Float64 ? std::numeric_limits<double>::max()
+  const double largest = x.dtype() == DType::Float64    ? std::numeric_limits<double>::max()
                          : x.dtype() == DType::BFloat16 ? 3.3895313892515355e38  // (2 - 2^-7) 2^127
+                         : x.dtype() == DType::Float16  ? 65504.0                 // (2 - 2^-10) 2^15
                                                         : double(std::numeric_limits<float>::max());
   const double inf = std::numeric_limits<double>::infinity();
   Tensor y = where(eq(x, wrap_scalar(-inf, x)), wrap_scalar(neginf.value_or(-largest), x), x);

@@ -21,16 +21,24 @@ from ._tensor import tensor, zeros_like, ones_like, full_like, empty_like, rand_
 from .autograd import no_grad, enable_grad, set_grad_enabled, grad  # noqa: F401
 from .tape import GradientTape  # noqa: F401
 from .gradcheck import gradcheck  # noqa: F401
-from . import cuda, data, nn, optim  # noqa: F401
+from . import cuda, data, linalg, nn, optim  # noqa: F401
 from .io import save, load  # noqa: F401
 
 float32 = dtype.float32
 float64 = dtype.float64
 bfloat16 = dtype.bfloat16  # stored in 16 bits, computed in float32; .numpy() gives float32
+float16 = dtype.float16  # stored in 16 bits, computed in float32
 int64 = dtype.int64
+int32 = dtype.int32  # int32, int16, int8 and uint8 are stored narrow and computed in int64
+int16 = dtype.int16
+int8 = dtype.int8
+uint8 = dtype.uint8
 bool = dtype.bool  # noqa: A001  (tg.bool, as torch.bool)
 float = float32  # noqa: A001
 double = float64
 long = int64
+int = int32  # noqa: A001  (as torch.int)
+short = int16
+half = float16
 
 __version__ = "0.1.0"

@@ -8,14 +8,16 @@ from . import _C
 from ._C import Tensor, dtype as _dtype
 
 _FROM_NUMPY = {np.dtype(np.float32): _dtype.float32, np.dtype(np.float64): _dtype.float64,
-               np.dtype(np.int64): _dtype.int64, np.dtype(np.bool_): _dtype.bool}
+               np.dtype(np.float16): _dtype.float16, np.dtype(np.int64): _dtype.int64, np.dtype(np.int32): _dtype.int32,
+               np.dtype(np.int16): _dtype.int16, np.dtype(np.int8): _dtype.int8, np.dtype(np.uint8): _dtype.uint8,
+               np.dtype(np.bool_): _dtype.bool}
 _TO_NUMPY = {v: k for k, v in _FROM_NUMPY.items()}
 
 
 def _numpy_of(data, dtype):
     """The NumPy array for `data`, with PyTorch's dtype inference: NumPy arrays keep their dtype
-    (narrower ints become int64, float16 becomes float32); Python floats become float32, ints
-    int64, bools bool."""
+    (the unsigned ints wider than uint8 become int64, float128 float64); Python floats become
+    float32, ints int64, bools bool."""
     if isinstance(data, Tensor):
         arr = data.detach().numpy()
     elif isinstance(data, np.ndarray):
@@ -31,11 +33,12 @@ def _numpy_of(data, dtype):
         return np.asarray(arr, dtype=_TO_NUMPY.get(dtype, np.float32), order="C")  # keeps 0-d arrays 0-d
     kind = arr.dtype.kind
     if kind == "f" and arr.dtype not in _FROM_NUMPY:
-        arr = arr.astype(np.float32)
-    elif kind in "iu" and arr.dtype != np.int64:
+        arr = arr.astype(np.float64)
+    elif kind in "iu" and arr.dtype not in _FROM_NUMPY:
         arr = arr.astype(np.int64)
     elif kind not in "fiub":
-        raise TypeError(f"tensor: unsupported data type {arr.dtype}; tapegrad has float32, float64, int64 and bool")
+        raise TypeError(f"tensor: unsupported data type {arr.dtype}; tapegrad has float16, bfloat16, float32, "
+                        "float64, uint8, int8, int16, int32, int64 and bool")
     return np.asarray(arr, order="C")
 
 

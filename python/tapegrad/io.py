@@ -40,9 +40,10 @@ _USER_METADATA_KEY = _PREFIX + "user_metadata"
 _CHECKSUM_KEY = _PREFIX + "sha256"
 # What a tapegrad checkpoint holds: safetensors dtype name -> NumPy dtype of the stored array
 # (BF16 as its uint16 bit patterns).
-_HELD = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"), "BOOL": np.dtype(np.bool_),
-         "BF16": np.dtype("<u2")}
-_HELD_NAMES = "float32, float64, bfloat16, int64 and bool"
+_HELD = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "F16": np.dtype("<f2"), "I64": np.dtype("<i8"),
+         "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("<i1"), "U8": np.dtype("<u1"),
+         "BOOL": np.dtype(np.bool_), "BF16": np.dtype("<u2")}
+_HELD_NAMES = "float16, bfloat16, float32, float64, uint8, int8, int16, int32, int64 and bool"
 
 
 def _bfloat16_bits(t):

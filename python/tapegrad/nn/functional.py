@@ -1,6 +1,8 @@
 """Stateless neural-network functions. Each is a thin call into the C++ op of the same name;
 the few composites spell out their math in terms of those ops."""
 
+import math
+
 from .. import _C
 from ._conv import (  # noqa: F401
     adaptive_avg_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose2d, fold, max_pool1d, max_pool2d, unfold,
@@ -39,6 +41,30 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 def pad(input, pad, mode="constant", value=None):
     """(left, right) widths from the last dim backwards; mode constant, reflect, replicate or circular."""
     return _C._pad(input, list(pad), mode, 0.0 if value is None else value)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """input / max(||input||_p over dim, eps), as torch.nn.functional.normalize."""
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
+    """Resizes (N, C, *spatial) by 'nearest' or '(bi|tri)linear', as torch.nn.functional.interpolate."""
+    spatial = input.dim() - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("interpolate: align_corners can only be set with the linear modes")
+    if size is not None:
+        sizes = [size] * spatial if isinstance(size, int) else list(size)
+        scales = [0.0] * spatial
+    else:
+        factors = [scale_factor] * spatial if isinstance(scale_factor, (int, float)) else list(scale_factor)
+        if len(factors) != spatial:
+            raise ValueError(f"interpolate: {len(factors)} scale factors for {spatial} spatial dims (shape {tuple(input.shape)})")
+        sizes = [int(math.floor(input.shape[2 + k] * f)) for k, f in enumerate(factors)]
+        scales = [0.0] * spatial if recompute_scale_factor else [float(f) for f in factors]
+    return _C._interpolate(input, sizes, scales, mode, bool(align_corners))
 
 
 def gelu(input, approximate="none"):
