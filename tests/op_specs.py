@@ -749,6 +749,59 @@ def _np_interpolate(x, mode, align_corners, size=None, scale_factor=None):
     return out.astype(x.dtype)
 
 
+# ---- 1-d transposed convolution, pooling with indices, unique over a dim ---------------------------------
+
+def conv_transpose1d_case(min_side):
+    @st.composite
+    def c(draw):
+        k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        p = draw(st.integers(0, (d * (k - 1)) // 2))
+        e = draw(st.integers(0, max(s, d) - 1))
+        groups, cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        n = draw(st.integers(max(1, math.ceil((2 * p - d * (k - 1) - e) / s) + 1), 4))
+        shapes = [(draw(st.integers(max(1, min_side), 2)), groups * cg, n), (groups * cg, og, k), (groups * og,)]
+        return shapes, {"stride": s, "padding": p, "output_padding": e, "dilation": d, "groups": groups}
+    return c()
+
+
+def _np_conv_transpose1d(x, w, b, stride, padding, output_padding, dilation, groups):
+    return CR.np_conv_transpose2d(x[:, :, None], w[:, :, None], b, (1, stride), (0, padding), (0, output_padding), groups,
+                                  (1, dilation))[:, :, 0]
+
+
+def _np_max_pool2d_indices(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """(values, flat (H, W) positions of each window's first maximum), by walking the windows."""
+    values = CR.np_max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+    kh, kw = CR._pair(kernel_size)
+    sh, sw = CR._pair(kernel_size if stride is None else stride)
+    ph, pw = CR._pair(padding)
+    dh, dw = CR._pair(dilation)
+    H, W = x.shape[2:]
+    index = np.zeros(values.shape, np.int64)
+    for n, ch, oh, ow in np.ndindex(values.shape):
+        best = None
+        for i in range(kh):
+            for j in range(kw):
+                h, w = oh * sh - ph + i * dh, ow * sw - pw + j * dw
+                if 0 <= h < H and 0 <= w < W and (best is None or x[n, ch, h, w] > x[n, ch][best]):
+                    best = (h, w)
+        index[n, ch, oh, ow] = best[0] * W + best[1]
+    return values, index
+
+
+def unique_dim_case(min_side):
+    @st.composite
+    def c(draw):
+        s = draw(shapes(max(min_side, 1), min_dims=1))  # PyTorch refuses more than one empty dim
+        return [s], {"dim": draw(st.integers(-len(s), len(s) - 1))}
+    return c()
+
+
+def _np_unique_dim(x, dim):
+    values, inverse, counts = np.unique(x, return_inverse=True, return_counts=True, axis=dim)
+    return values, inverse.reshape(-1), counts
+
+
 def _np_diagonal(x, offset, dim1, dim2):
     return np.diagonal(x, offset, dim1, dim2 % x.ndim).copy()
 
@@ -1627,6 +1680,15 @@ OPS = [
            large=(([(2, 4, 11, 13), (4, 3, 3, 3), (3,)], {"stride": 2, "padding": 1, "output_padding": 1}),)),
     OpSpec("max_pool2d", TGF.max_pool2d, CR.np_max_pool2d, _t(TF.max_pool2d) if T else None, 1, dtypes=F,
            case=CR.pool2d_case, large=(([(3, 5, 33, 30)], {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),)),
+    OpSpec("conv_transpose1d", TGF.conv_transpose1d, _np_conv_transpose1d, _t(TF.conv_transpose1d) if T else None, 3,
+           dtypes=F, case=conv_transpose1d_case, atol32=1e-4, bf16_tol=(2e-2, 2e-2)),
+    OpSpec("max_pool2d_indices", lambda x, **p: tuple(TGF.max_pool2d(x, return_indices=True, **p)), _np_max_pool2d_indices,
+           _t(lambda x, **p: tuple(TF.max_pool2d(x, return_indices=True, **p))), 1, dtypes=F, case=CR.pool2d_case,
+           large=(([(3, 5, 33, 30)], {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),)),
+    OpSpec("max_pool1d_indices", lambda x: tuple(TGF.max_pool1d(x, 3, 2, 1, return_indices=True)),
+           lambda x: tuple(a[:, :, 0] for a in _np_max_pool2d_indices(x[:, :, None], (1, 3), (1, 2), (0, 1))),
+           _t(lambda x: tuple(TF.max_pool1d(x, 3, 2, 1, return_indices=True))), 1, dtypes=F,
+           case=lambda m: st.tuples(st.integers(max(m, 1), 2), st.integers(1, 2), st.integers(2, 9)).map(lambda s: ([s], {}))),
     OpSpec("avg_pool2d", TGF.avg_pool2d, CR.np_avg_pool2d, _t(TF.avg_pool2d) if T else None, 1, dtypes=F,
            case=lambda m: CR.pool2d_case(m, average=True),
            large=(([(3, 5, 33, 30)], {"kernel_size": (3, 2), "stride": 2, "padding": 1, "ceil_mode": True,
@@ -1713,6 +1775,9 @@ OPS = [
                            enumerate(np.unique(x, return_inverse=True, return_counts=True))),
            _t(lambda x: tuple(torch.unique(x, return_inverse=True, return_counts=True))), 1, domain="grid",
            dtypes=FIB, diff=False, case=unary_case),
+    OpSpec("unique_dim", lambda x, dim: tuple(tg.unique(x, return_inverse=True, return_counts=True, dim=dim)),
+           _np_unique_dim, _t(lambda x, dim: tuple(torch.unique(x, return_inverse=True, return_counts=True, dim=dim))), 1,
+           domain="grid", dtypes=FIB, diff=False, case=unique_dim_case),
     # -- einsum (einsum.cpp): diagonals, sums and batched GEMMs --
     *[OpSpec(f"einsum{n}", lambda *xs, equation: tg.einsum(equation, *xs), lambda *xs, equation: np.einsum(equation, *xs),
              _t(lambda *xs, equation: torch.einsum(equation, *xs)), n, case=einsum_case(n), atol32=1e-4)

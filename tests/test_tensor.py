@@ -241,3 +241,34 @@ def test_grad_setter_checks_shape():
     np.testing.assert_array_equal(x.grad.numpy(), [0.5, 0.5])
     with pytest.raises(ValueError):
         x.grad = tg.tensor([1.0, 2.0, 3.0])
+
+
+# ---- indexing with sequences in every position, and what a negative step does -----------------------
+
+@pytest.mark.parametrize("key", [
+    ((0, 1), ...), (..., (0, 1)), ([2, 0], slice(None), 1), (slice(None), [1, 1, 0]), (1, [0, 2], [1, 3]),
+    ([[0, 1], [2, 2]], ...), (None, [0, 2]), ([0, 2], None, [1, 2]), ((0, 2), slice(1, None), (3, 0)),
+    ([True, False, True], ...), (..., [True, False, True, True]),
+], ids=repr)
+def test_tuple_and_list_indices_in_every_position(key):
+    """Lists and tuples inside the key are integer (or bool) index arrays in any position, as in
+    NumPy and PyTorch; the gradient lands where the values came from."""
+    a = np.arange(3 * 4 * 5, dtype=np.float64).reshape(3, 4, 5) if len(key) == 3 else np.arange(12.0).reshape(3, 4)
+    x = tg.tensor(a, requires_grad=True)
+    y = x[key]
+    np.testing.assert_array_equal(y.numpy(), a[key])
+    assert tuple(y.shape) == tuple(torch.tensor(a)[key].shape)
+    y.sum().backward()
+    want = np.zeros_like(a)
+    np.add.at(want, key, 1.0)
+    np.testing.assert_array_equal(x.grad.numpy(), want)
+
+
+def test_negative_step_raises_as_pytorch():
+    """PyTorch raises for a negative slice step ("step must be greater than zero"); so does
+    tapegrad, with a ValueError naming the step (flip() is the copy that reverses)."""
+    with pytest.raises(ValueError, match="step must be positive, got -1"):
+        tg.arange(5)[::-1]
+    with pytest.raises(ValueError):
+        torch.arange(5)[::-1]
+    assert tg.arange(5).flip(0).tolist() == [4, 3, 2, 1, 0]

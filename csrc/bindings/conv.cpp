@@ -21,6 +21,10 @@ Window2d window_of(const WindowTuple& t) {
 }  // namespace
 
 void bind_conv(py::module_& m) {
+  m.def("_max_pool2d_with_indices", [](const Tensor& x, const WindowTuple& w) {
+    const TensorList r = max_pool2d_with_indices(x, window_of(w));
+    return py::make_tuple(r[0], r[1]);
+  }, py::arg("input"), py::arg("window"));
   m.def("_interpolate", &interpolate, py::arg("input"), py::arg("size"), py::arg("scales"), py::arg("mode"),
         py::arg("align_corners"));
   m.def("_unfold", [](const Tensor& x, const WindowTuple& w) { return unfold(x, window_of(w)); }, py::arg("input"),

@@ -63,12 +63,10 @@ void bind_ordering(py::module_& m) {
     return type(r[0], r[1]);
   }, py::arg("dim") = -1, py::arg("keepdim") = false);
   // unique: the sorted distinct values of the flattened tensor, with the inverse and the counts
-  // on request (a tuple then, as PyTorch). `sorted=False` gives them sorted too (PyTorch's CPU
-  // does the same); unique over a dim is not implemented.
+  // on request (a tuple then, as PyTorch); with a dim, the distinct slices along it. `sorted=False`
+  // gives them sorted too (PyTorch's CPU does the same).
   both("unique", [](const Tensor& x, bool, bool return_inverse, bool return_counts, const py::object& dim) -> py::object {
-    TG_CHECK(dim.is_none(), ValueError, "unique: dim is not supported (unique of the flattened tensor only), got dim=",
-             py::str(dim).cast<std::string>());
-    const TensorList r = unique(x);
+    const TensorList r = dim.is_none() ? unique(x) : unique_dim(x, dim.cast<int64_t>());
     if (!return_inverse && !return_counts) return py::cast(r[0]);
     py::list out;
     out.append(r[0]);

@@ -164,6 +164,33 @@ Tensor max_pool2d(const Tensor& x, const Window2d& window) {
   return reshape(amax(reshape(cols, {N, C, K, a.positions()}), {2}), {N, C, a.Ho, a.Wo});
 }
 
+// max_pool2d with indices (PyTorch's return_indices): the position k of each window's first
+// maximum (argmax; NaN wins) is mapped back to the input pixel
+//   (oh sh - ph + (k / kw) dh) W + ow sw - pw + (k % kw) dw
+// and the values are gathered there, so the gradient goes to that one element, as in PyTorch.
+TensorList max_pool2d_with_indices(const Tensor& x, const Window2d& window) {
+  check_images("max_pool2d", x);
+  TG_CHECK(is_floating(x.dtype()), TypeError, "max_pool2d: expected a floating-point tensor, got ", dtype_name(x.dtype()),
+           " of shape ", shape_str(x.shape()));
+  TG_CHECK(2 * window.ph <= window.kh && 2 * window.pw <= window.kw, ValueError,
+           "max_pool2d: padding must be at most half the kernel, got ", window_str(window));
+  const int64_t N = x.size(0), C = x.size(1), W = x.size(3), K = window.kh * window.kw;
+  const Im2ColArgs a = patches("max_pool2d", x.shape(), window);
+  const Tensor cols = reshape(unfold(x, window, -std::numeric_limits<double>::infinity()), {N, C, K, a.positions()});
+  const Tensor k = argmax(cols, 2, true);  // (N, C, 1, L)
+  Tensor at;
+  {
+    GradModeGuard no_grad(false);
+    const Tensor l = arange(0, double(a.positions()), 1, DType::Int64, x.device());
+    const Tensor oh = floor_divide(l, wrap_scalar(double(a.Wo), l)), ow = remainder(l, wrap_scalar(double(a.Wo), l));
+    const Tensor kh = floor_divide(k, wrap_scalar(double(window.kw), k)), kw = remainder(k, wrap_scalar(double(window.kw), k));
+    const Tensor ih = oh * double(window.sh) - double(window.ph) + kh * double(window.dh);
+    const Tensor iw = ow * double(window.sw) - double(window.pw) + kw * double(window.dw);
+    at = reshape(ih * double(W) + iw, {N, C, a.Ho, a.Wo});
+  }
+  return {reshape(gather(cols, 2, k), {N, C, a.Ho, a.Wo}), at};
+}
+
 // avg_pool2d: the mean of each window. count_include_pad: over the window inside the padded image
 // (the padding counts as zeros; a ceil_mode window reaching past the padding counts what it
 // covers, as PyTorch); else over the window's pixels inside the image alone.

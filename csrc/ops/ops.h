@@ -139,6 +139,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const W
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Window2d& window, int64_t groups,
                         int64_t out_h, int64_t out_w);
 Tensor max_pool2d(const Tensor& x, const Window2d& window);
+// {values, indices}: each maximum and its flat position in its (H, W) plane (the first of equal ones)
+TensorList max_pool2d_with_indices(const Tensor& x, const Window2d& window);
 Tensor avg_pool2d(const Tensor& x, const Window2d& window, bool count_include_pad = true);
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
 // (N, C, *spatial) resized to `size` by mode "nearest" or "(bi|tri)linear" (resample.cpp); scales:
@@ -169,6 +171,7 @@ TensorList median(const Tensor& x, int64_t dim, bool keepdim = false);  // the l
 TensorList mode(const Tensor& x, int64_t dim = -1, bool keepdim = false);  // the most frequent (smallest of ties)
 // unique values of the flattened tensor, sorted: {values, inverse (x's shape), counts}
 TensorList unique(const Tensor& x);
+TensorList unique_dim(const Tensor& x, int64_t dim);  // distinct slices along dim: {values, inverse (n), counts}
 // max / min over one dim with the index of the first extreme: {values, indices}
 TensorList max_with_index(const Tensor& x, int64_t dim, bool keepdim, bool is_max);
 Tensor any(const Tensor& x, const Dims& dims = {}, bool keepdim = false);  // bool out; False over nothing

@@ -145,4 +145,35 @@ TensorList unique(const Tensor& x) {
   return {values, inverse, counts};
 }
 
+// unique over a dim: the distinct slices along dim in lexicographic order (their elements read in
+// row-major order), each slice's place among them and how often each occurs. The slices, flattened
+// to rows, are ordered by stable sorts on each column from the last to the first (a radix sort
+// whose digits are columns), so equal rows end up side by side.
+TensorList unique_dim(const Tensor& x, int64_t dim) {
+  check_same_device("unique", {&x});
+  TG_CHECK(x.dim() > 0, ShapeError, "unique: a 0-d tensor has no dim ", dim);
+  dim = wrap_dim(dim, x.dim(), "unique");
+  GradModeGuard no_grad(false);
+  const Tensor moved = movedim(detach(x), {dim}, {0});
+  const int64_t n = moved.size(0), m = n == 0 ? 0 : moved.numel() / n;
+  const Tensor rows = reshape(contiguous(moved), {n, m});
+  Tensor order = arange(0, double(n), 1, DType::Int64, x.device());
+  for (int64_t c = m - 1; c >= 0; --c) {
+    const Tensor column = index_select(narrow(rows, 1, c, 1), 0, order);
+    order = index_select(order, 0, reshape(sort_positions(column, 0, false), {-1}));
+  }
+  const Tensor sorted_rows = index_select(rows, 0, order);
+  Tensor starts_run = ones({std::min<int64_t>(n, 1)}, DType::Bool, x.device());
+  if (n > 1)
+    starts_run = cat({starts_run, any(ne(narrow(sorted_rows, 0, 1, n - 1), narrow(sorted_rows, 0, 0, n - 1)), {1})}, 0);
+  const Tensor run = cumsum(starts_run, 0) - 1.0;
+  const Tensor starts = reshape(nonzero(starts_run), {-1});
+  Shape out_shape = moved.shape();
+  out_shape[0] = starts.numel();
+  const Tensor values = movedim(reshape(index_select(sorted_rows, 0, starts), out_shape), {0}, {dim});
+  const Tensor inverse = index_add(zeros({n}, DType::Int64, x.device()), 0, order, run);
+  const Tensor counts = index_add(zeros({starts.numel()}, DType::Int64, x.device()), 0, run, ones_like(run));
+  return {values, inverse, counts};
+}
+
 }  // namespace tg

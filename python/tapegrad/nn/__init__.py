@@ -6,7 +6,7 @@ from .layers import (  # noqa: F401
     LogSigmoid, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softsign, Tanh,
 )
 from .conv import (  # noqa: F401
-    AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, Flatten, Identity, MaxPool1d, MaxPool2d,
+    AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, Flatten, Identity, MaxPool1d, MaxPool2d,
     Unflatten,
 )
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm  # noqa: F401

@@ -99,6 +99,16 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return out.squeeze(0) if unbatched else out
 
 
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """conv_transpose2d on (N, C, 1, L) images with a (C, O / groups, 1, k) weight."""
+    x, unbatched = _as_images(input, "conv_transpose1d", 3)
+    if weight.dim() != 3:
+        raise ValueError(f"conv_transpose1d: expected a 3-d weight (C, O / groups, k), got shape {tuple(weight.shape)}")
+    out = conv_transpose2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, _one(stride)), (0, _one(padding)),
+                           (0, _one(output_padding)), groups, (1, _one(dilation))).squeeze(2)
+    return out.squeeze(0) if unbatched else out
+
+
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     return _C._unfold(input, window(kernel_size, stride, padding, dilation, "unfold"))
 
@@ -109,11 +119,13 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    if return_indices:
-        raise NotImplementedError("max_pool2d: return_indices=True is not supported")
+    """return_indices=True: also each maximum's flat position in its (H, W) plane, as PyTorch."""
     x, unbatched = _as_images(input, "max_pool2d", 4)
     win = window(kernel_size, kernel_size if stride is None else stride, padding, dilation, "max_pool2d", ceil_mode,
                  tuple(x.shape[2:]))
+    if return_indices:
+        out, at = _C._max_pool2d_with_indices(x, win)
+        return (out.squeeze(0), at.squeeze(0)) if unbatched else (out, at)
     out = _C._max_pool2d(x, win)
     return out.squeeze(0) if unbatched else out
 
@@ -131,15 +143,15 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 def _pool1d(pool2d, input, kernel_size, stride, padding, ceil_mode, op, **kw):
     x, unbatched = _as_images(input, op, 3)
     stride = kernel_size if stride is None else stride
-    out = pool2d(x.unsqueeze(2), (1, _one(kernel_size)), (1, _one(stride)), (0, _one(padding)), ceil_mode=ceil_mode,
-                 **kw).squeeze(2)
-    return out.squeeze(0) if unbatched else out
+    out = pool2d(x.unsqueeze(2), (1, _one(kernel_size)), (1, _one(stride)), (0, _one(padding)), ceil_mode=ceil_mode, **kw)
+    outs = tuple(o.squeeze(2) for o in (out if isinstance(out, tuple) else (out,)))  # (values, indices) or values
+    outs = tuple(o.squeeze(0) for o in outs) if unbatched else outs
+    return outs if isinstance(out, tuple) else outs[0]
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    if return_indices:
-        raise NotImplementedError("max_pool1d: return_indices=True is not supported")
-    return _pool1d(max_pool2d, input, kernel_size, stride, padding, ceil_mode, "max_pool1d", dilation=(1, _one(dilation)))
+    return _pool1d(max_pool2d, input, kernel_size, stride, padding, ceil_mode, "max_pool1d", dilation=(1, _one(dilation)),
+                   return_indices=return_indices)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):

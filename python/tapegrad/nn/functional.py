@@ -5,7 +5,8 @@ import math
 
 from .. import _C
 from ._conv import (  # noqa: F401
-    adaptive_avg_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose2d, fold, max_pool1d, max_pool2d, unfold,
+    adaptive_avg_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d, conv_transpose2d, fold, max_pool1d,
+    max_pool2d, unfold,
 )
 
 relu = _C.relu
