@@ -173,8 +173,18 @@ TensorList grad_through_reference(const TensorList& references, const TensorList
       roots.push_back(references[i]);
       seeds.push_back(grad_outputs[i]);
     }
+  // Only inputs that require grad can be differentiated (a weight may be a constant); the others
+  // get no gradient (undefined).
+  TensorList tracked;
+  for (const Tensor& t : inputs)
+    if (t.requires_grad()) tracked.push_back(t);
+  TensorList out(inputs.size());
+  if (tracked.empty() || roots.empty()) return out;
   // retain_graph: the gradient's own graph reads the reference's saved tensors when it is differentiated
-  return grad(roots, seeds, inputs, /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/true);
+  const TensorList grads = grad(roots, seeds, tracked, /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/true);
+  for (size_t i = 0, k = 0; i < inputs.size(); ++i)
+    if (inputs[i].requires_grad()) out[i] = grads[k++];
+  return out;
 }
 
 }  // namespace tg

@@ -80,6 +80,7 @@ void bind_cuda(pybind11::module_& m);
 void bind_lstm(pybind11::module_& m);
 void bind_conv(pybind11::module_& m);
 void bind_ordering(pybind11::module_& m);
+void bind_dlpack(pybind11::module_& m);
 
 // ---- publishing an op ----
 using TensorClass = pybind11::class_<TensorImpl, std::shared_ptr<TensorImpl>>;

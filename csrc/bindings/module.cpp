@@ -19,6 +19,7 @@ PYBIND11_MODULE(_C, m) {
   tg::bind_lstm(m);
   tg::bind_conv(m);
   tg::bind_ordering(m);
+  tg::bind_dlpack(m);
   m.def("_gemm_isa", &tg::cpu::gemm_isa, "The GEMM micro-kernel chosen for this CPU.");
   // The CPU threads of every parallel kernel (OpenMP's team size), as torch.set_num_threads.
   m.def("set_num_threads", [](int n) {

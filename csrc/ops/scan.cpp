@@ -57,6 +57,19 @@ Tensor cumprod_grad_polynomial(const Tensor& x, const Tensor& dy, int64_t dim) {
   return movedim(exclusive_cumprod(xl, -1) * sum(weighted, {-1}), {-1}, {dim});
 }
 
+// dx_k = sum_{j >= k} dy_j exp(x_k - y_j) as an (n x n) weight matrix per line: linear in dy
+// with every weight at most 1 (y_j >= x_k), so its derivatives in dy and x are exact (the sign
+// split of the fast formula has none in dy at dy = 0). The backward uses it only while building
+// a graph (create_graph).
+Tensor logcumsumexp_grad_matrix(const Tensor& x, const Tensor& y, const Tensor& dy, int64_t dim) {
+  const Tensor xl = movedim(x, {dim}, {-1}), yl = movedim(y, {dim}, {-1}), dyl = movedim(dy, {dim}, {-1});  // (..., n)
+  const int64_t n = xl.size(-1);
+  const Tensor k = reshape(arange(0, double(n), 1, DType::Int64, x.device()), {n, 1});
+  const Tensor j = reshape(arange(0, double(n), 1, DType::Int64, x.device()), {1, n});
+  const Tensor gap = where(ge(j, k), unsqueeze(xl, -1) - unsqueeze(yl, -2), full({}, -INFINITY, x.dtype(), x.device()));
+  return movedim(sum(exp(gap) * unsqueeze(dyl, -2), {-1}), {-1}, {dim});  // [k, j] weights exp(x_k - y_j), j >= k
+}
+
 }  // namespace
 
 // prod_{i < k} x_i along dim: the running product shifted by one, 1 first
@@ -109,7 +122,7 @@ Tensor cumprod(const Tensor& x_in, int64_t dim_in) {
 // logcumsumexp: y_j = log sum_{k <= j} exp(x_k). dx_k = sum_{j >= k} dy_j exp(x_k - y_j), summed in
 // log space for the positive and the negative parts of dy apart (no exp overflows):
 //   dx = exp(x + rlcse(log dy+ - y)) - exp(x + rlcse(log dy- - y)), rlcse the reversed logcumsumexp
-//   (dy+ and dy- the positive part of dy and of -dy)
+//   (dy+ and dy- the positive part of dy and of -dy; while building a graph: logcumsumexp_grad_matrix)
 Tensor logcumsumexp(const Tensor& x_in, int64_t dim_in) {
   TG_CHECK(is_floating(x_in.dtype()), TypeError, "logcumsumexp: expected a floating-point tensor, got ",
            dtype_name(x_in.dtype()));
@@ -118,6 +131,7 @@ Tensor logcumsumexp(const Tensor& x_in, int64_t dim_in) {
     if (should_record({&x}))
       record("LogcumsumexpBackward", {x}, {y}, {x, y}, [dim](const BackwardContext& c, const TensorList& g) {
         const Tensor x = c.saved(0), y = c.saved(1);
+        if (GradMode::is_enabled()) return TensorList{logcumsumexp_grad_matrix(x, y, g[0], dim)};
         const Tensor zero = zeros({}, x.dtype(), x.device()), one = ones({}, x.dtype(), x.device());
         const Tensor minus_inf = full({}, -INFINITY, x.dtype(), x.device());
         // log |dy| - y where dy has the sign, else -inf (a constant: log 0 would give NaN gradients)

@@ -10,6 +10,7 @@ from . import _C
 from ._C import (  # noqa: F401  (re-exported API)
     Tensor, dtype, device, ShapeError,
     zeros, ones, empty, full, rand, randn, randint, arange, linspace, eye, manual_seed, initial_seed, from_numpy,
+    from_dlpack,
     where, reshape, permute, transpose, unsqueeze, squeeze, flatten,
     broadcast_to, cat, concat, stack, split, chunk, clone, detach, nonzero, is_grad_enabled,
     set_num_threads, get_num_threads,
@@ -21,7 +22,7 @@ from ._tensor import tensor, zeros_like, ones_like, full_like, empty_like, rand_
 from .autograd import no_grad, enable_grad, set_grad_enabled, grad  # noqa: F401
 from .tape import GradientTape  # noqa: F401
 from .gradcheck import gradcheck  # noqa: F401
-from . import cuda, data, linalg, nn, optim  # noqa: F401
+from . import cuda, data, func, linalg, nn, optim  # noqa: F401
 from .io import save, load  # noqa: F401
 
 float32 = dtype.float32
