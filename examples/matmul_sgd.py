@@ -52,6 +52,9 @@ def main(argv=None):
     png = save_plot(os.path.join(args.out, "matmul_sgd_loss.png"), {"MSE": history}, "SGD on y = x w", "step", "loss")
     if png:
         print(f"saved {png}")
+    os.makedirs(args.out, exist_ok=True)
+    graph = tg.viz.draw(loss_fn(y, tg.matmul(x, w)), os.path.join(args.out, "matmul_sgd_graph.svg"), params={"w": w})
+    print(f"saved {graph}")
     return history
 
 

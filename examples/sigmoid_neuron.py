@@ -84,6 +84,11 @@ def main(argv=None):
     png = save_plot(os.path.join(args.out, "sigmoid_neuron_loss.png"), {"MSE": losses}, "Sigmoid neuron", "epoch", "loss")
     if png:
         print(f"saved {png}")
+    # the graph one backward walks: MSE <- mean <- pow <- sub <- sigmoid <- add <- matmul, W1 and b1 at the leaves
+    os.makedirs(args.out, exist_ok=True)
+    graph = tg.viz.draw(((Y - tg.sigmoid(X @ W1 + b1)) ** 2).mean(), os.path.join(args.out, "sigmoid_neuron_graph.svg"),
+                        params={"W1": W1, "b1": b1})
+    print(f"saved {graph}")
     return losses, accuracy
 
 

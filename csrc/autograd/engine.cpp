@@ -6,6 +6,8 @@
 //    delivered their gradients into its input buffer (buffers add up: d/dx of a shared x is the
 //    sum over its uses). Its outputs go into the buffers of the nodes its edges name.
 // 3. Gradients a node returns are reduced to each input's shape (broadcasting's adjoint) and cast to its dtype.
+// Before a node runs, the hooks registered on the tensors whose gradients it received run on them
+// (Tensor.register_hook; run_gradient_hooks in node.cpp).
 #include "autograd/engine.h"
 
 #include <unordered_map>
@@ -101,6 +103,7 @@ void execute(const TensorList& roots, const TensorList& grad_roots, bool retain_
     ready.pop_back();
     TensorList inputs = std::move(buffers[node.get()]);
     buffers.erase(node.get());
+    run_gradient_hooks(*node, inputs);
     if (captures) {
       for (const Capture& c : *captures)
         if (c.node == node.get() && c.input_nr < inputs.size()) (*captured)[c.slot] = inputs[c.input_nr];

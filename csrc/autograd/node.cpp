@@ -1,5 +1,7 @@
 #include "autograd/node.h"
 
+#include <atomic>
+
 #include "autograd/grad_mode.h"
 #include "autograd/view_history.h"
 #include "ops/ops.h"
@@ -52,6 +54,24 @@ void Node::release() {
 }
 
 // Leaves: .grad = incoming gradient (first time) or .grad += incoming gradient.
+HookId next_hook_id() {
+  static std::atomic<HookId> next{1};
+  return next++;
+}
+
+void run_gradient_hooks(Node& node, TensorList& grads) {
+  for (const OutputHook& h : node.output_hooks)
+    if (h.output_nr < grads.size() && grads[h.output_nr].defined()) {
+      Tensor replaced = h.fn(grads[h.output_nr]);
+      if (replaced.defined()) grads[h.output_nr] = std::move(replaced);
+    }
+  if (auto* acc = dynamic_cast<AccumulateGrad*>(&node); acc && !grads.empty() && grads[0].defined())
+    for (const auto& [id, fn] : acc->variable->grad_hooks) {
+      Tensor replaced = fn(grads[0]);
+      if (replaced.defined()) grads[0] = std::move(replaced);
+    }
+}
+
 TensorList AccumulateGrad::apply(const TensorList& grad_outputs) {
   const Tensor& g = grad_outputs[0];
   if (!g.defined()) return {};
@@ -69,6 +89,8 @@ TensorList AccumulateGrad::apply(const TensorList& grad_outputs) {
   } else {
     add_(current, g);
   }
+  const Tensor leaf(variable);
+  for (const auto& [id, fn] : variable->post_accumulate_hooks) fn(leaf);
   return {};
 }
 
@@ -122,6 +144,7 @@ void record(const char* name, const TensorList& inputs, const TensorList& output
   auto node = std::make_shared<Node>();
   node->name = name;
   node->num_outputs = static_cast<uint32_t>(outputs.size());
+  for (const Tensor& out : outputs) node->output_meta.push_back({out.defined() ? out.shape() : Shape{}, out.defined() ? out.dtype() : DType::Float32});
   node->next_edges.reserve(inputs.size());
   node->input_meta.reserve(inputs.size());
   for (const Tensor& in : inputs) {

@@ -39,10 +39,19 @@ struct InputMeta {
 class BackwardContext;
 using BackwardFn = std::function<TensorList(const BackwardContext&, const TensorList& grad_outputs)>;
 
+// A hook on output `output_nr`'s gradient of a node: a non-leaf tensor's register_hook.
+struct OutputHook {
+  HookId id;
+  uint32_t output_nr;
+  GradHook fn;
+};
+
 struct Node {
   const char* name = "Node";
+  std::vector<OutputHook> output_hooks;  // run on the incoming gradients before backward
   std::vector<Edge> next_edges;       // one per input of the forward
   std::vector<InputMeta> input_meta;  // gradients are reduced/cast to these
+  std::vector<InputMeta> output_meta;  // the forward's outputs (for pictures of the graph: tg.viz)
   std::vector<SavedTensor> saved;
   BackwardFn backward;
   uint32_t num_outputs = 1;
@@ -68,7 +77,12 @@ class BackwardContext {
   const Node& node_;
 };
 
-// Leaves end in an AccumulateGrad node, which adds the incoming gradient into `.grad`.
+// Runs the tensor hooks on the gradients arriving at `node`: those of its outputs (non-leaf
+// tensors) and, for a leaf's AccumulateGrad, the leaf's own.
+void run_gradient_hooks(Node& node, TensorList& grads);
+
+// Leaves end in an AccumulateGrad node, which adds the incoming gradient into `.grad` (then runs
+// the leaf's post-accumulate hooks).
 struct AccumulateGrad : Node {
   std::shared_ptr<TensorImpl> variable;
   TensorList apply(const TensorList& grad_outputs) override;

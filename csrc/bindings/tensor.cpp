@@ -114,6 +114,22 @@ Tensor move_to(const Tensor& t, const std::string& device) {
 void bind_tensor(py::module_& m) {
   py::class_<Node, std::shared_ptr<Node>>(m, "Node", "A node of the backward graph (a tensor's grad_fn).")
       .def("name", [](const Node& n) { return std::string(n.name); })
+      // For pictures of the graph (tg.viz): what the forward made, what backward keeps, the leaf.
+      .def_property_readonly("_outputs", [](const Node& n) {
+        py::list out;
+        for (const InputMeta& m : n.output_meta) out.append(py::make_tuple(py::tuple(py::cast(m.shape)), m.dtype));
+        return out;
+      })
+      .def_property_readonly("_saved", [](const Node& n) {
+        py::list out;
+        for (const SavedTensor& s : n.saved)
+          if (s.data.defined()) out.append(py::make_tuple(py::tuple(py::cast(s.data.shape())), s.data.dtype()));
+        return out;
+      })
+      .def_property_readonly("variable", [](const Node& n) -> py::object {
+        auto* acc = dynamic_cast<const AccumulateGrad*>(&n);
+        return acc ? py::cast(Tensor(acc->variable)) : py::none();
+      })
       .def_property_readonly("next_functions", [](const Node& n) {
         py::list out;
         for (const Edge& e : n.next_edges) out.append(py::make_tuple(e.fn ? py::cast(e.fn) : py::none(), e.input_nr));

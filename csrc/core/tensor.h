@@ -2,7 +2,9 @@
 // plus the autograd fields. `Tensor` is a cheap handle; copies alias the same TensorImpl.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/device.h"
@@ -79,6 +81,12 @@ class Tensor {
 
 using TensorList = std::vector<Tensor>;
 
+// A hook on a tensor's gradient (Tensor.register_hook): returns a replacement gradient, or an
+// undefined tensor to keep it. Each carries the id its handle removes it by.
+using GradHook = std::function<Tensor(const Tensor&)>;
+using HookId = int64_t;
+HookId next_hook_id();
+
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape shape, strides;
@@ -95,6 +103,9 @@ struct TensorImpl {
   // too (rebase_view_history in autograd/view_history.cpp). Kept alive by the view, as PyTorch's _base.
   std::shared_ptr<TensorImpl> view_base;
   uint64_t view_version = 0;  // the storage version the view's history was made for
+  // A leaf's hooks: on each gradient before it is added into .grad, and (with the leaf) after.
+  std::vector<std::pair<HookId, GradHook>> grad_hooks;
+  std::vector<std::pair<HookId, std::function<void(const Tensor&)>>> post_accumulate_hooks;
 };
 
 // ---- construction -------------------------------------------------------------------------

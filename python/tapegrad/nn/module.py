@@ -21,6 +21,22 @@ class Parameter(_C.Tensor):
         return (Parameter, (_tensor(self.detach().numpy()), self.requires_grad))
 
 
+class _ModuleHookHandle:
+    """What the register_forward_*hook methods return: .remove() unregisters the hook."""
+
+    def __init__(self, table, key):
+        self._table, self._key = table, key
+
+    def remove(self):
+        self._table.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
 class Module:
     """Base class of layers. Subclasses assign Parameters, Modules and buffers as attributes in
     __init__ and define forward(); calling the module calls forward."""
@@ -205,7 +221,35 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_forward_hooks")
+        if not hooks:
+            return self.forward(*args, **kwargs)
+        for hook in list(hooks["pre"].values()):  # hook(module, args) -> None or new args
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hook in list(hooks["post"].values()):  # hook(module, args, output) -> None or a new output
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    def _add_forward_hook(self, kind, hook):
+        hooks = self.__dict__.setdefault("_forward_hooks", {"pre": OrderedDict(), "post": OrderedDict()})
+        key = object()
+        hooks[kind][key] = hook
+        return _ModuleHookHandle(hooks[kind], key)
+
+    def register_forward_pre_hook(self, hook):
+        """hook(module, args) runs before forward; a non-None result replaces the positional args
+        (a tuple, or one value). Returns a handle with .remove()."""
+        return self._add_forward_hook("pre", hook)
+
+    def register_forward_hook(self, hook):
+        """hook(module, args, output) runs after forward; a non-None result replaces the output.
+        Returns a handle with .remove()."""
+        return self._add_forward_hook("post", hook)
 
     def extra_repr(self):
         return ""
