@@ -110,6 +110,14 @@ void capsule_destructor(PyObject* capsule) {
   if (m && m->deleter) m->deleter(m);
 }
 
+// A taken tensor's release: the producer's deleter, under the GIL (producers free Python objects).
+template <class Managed>
+void release_managed(void*, void* context) {
+  auto* m = static_cast<Managed*>(context);
+  py::gil_scoped_acquire gil;
+  if (m->deleter) m->deleter(m);
+}
+
 }  // namespace
 
 py::tuple dlpack_device(const Tensor& t) {
@@ -178,35 +186,13 @@ Tensor from_dlpack(const py::object& obj) {
     strides[static_cast<size_t>(d)] = dl.strides ? dl.strides[d] : step;
     step *= shape[static_cast<size_t>(d)];
   }
-  int64_t extent = 1;
-  for (size_t d = 0; d < shape.size(); ++d) {
+  for (size_t d = 0; d < shape.size(); ++d)
     TG_CHECK(strides[d] >= 0, ValueError, "from_dlpack: negative strides are not supported (shape ", shape_str(shape), ")");
-    extent += (shape[d] - 1) * strides[d];
-  }
-  auto storage = std::make_shared<Storage>();
-  storage->data = static_cast<char*>(dl.data) + dl.byte_offset;
-  storage->nbytes = static_cast<size_t>(numel_of(shape) == 0 ? 0 : extent * itemsize(dtype));
-  storage->device = device;
-  storage->release_context = managed;
-  if (versioned)
-    storage->release = [](void*, void* context) {
-      auto* m = static_cast<DLManagedTensorVersioned*>(context);
-      py::gil_scoped_acquire gil;  // producers free Python objects
-      if (m->deleter) m->deleter(m);
-    };
-  else
-    storage->release = [](void*, void* context) {
-      auto* m = static_cast<DLManagedTensor*>(context);
-      py::gil_scoped_acquire gil;
-      if (m->deleter) m->deleter(m);
-    };
+  Tensor t = from_blob(static_cast<char*>(dl.data) + dl.byte_offset, std::move(shape), std::move(strides), dtype, device,
+                       versioned ? &release_managed<DLManagedTensorVersioned> : &release_managed<DLManagedTensor>,
+                       managed);
   PyCapsule_SetName(capsule.ptr(), versioned ? "used_dltensor_versioned" : "used_dltensor");
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::move(storage);
-  impl->shape = std::move(shape);
-  impl->strides = std::move(strides);
-  impl->dtype = dtype;
-  return Tensor(std::move(impl));
+  return t;
 }
 
 void bind_dlpack(py::module_& m) {

@@ -50,24 +50,13 @@ Tensor from_numpy(const py::array& a) {
              "from_numpy: arrays with negative or unaligned strides cannot be shared; pass a copy (np.ascontiguousarray)");
     strides.push_back(a.strides(d) / isz);
   }
-  auto storage = std::make_shared<Storage>();
-  storage->data = const_cast<void*>(a.data());
-  int64_t extent = 1;
-  for (size_t d = 0; d < shape.size(); ++d) extent += (shape[d] - 1) * strides[d];
-  storage->nbytes = static_cast<size_t>(numel_of(shape) == 0 ? 0 : extent * isz);
   py::object keep = a;  // the storage holds a reference to the array; released under the GIL
-  PyObject* ref = keep.release().ptr();
-  storage->release_context = ref;
-  storage->release = [](void*, void* o) {
-    py::gil_scoped_acquire gil;
-    Py_DECREF(static_cast<PyObject*>(o));
-  };
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::move(storage);
-  impl->shape = std::move(shape);
-  impl->strides = std::move(strides);
-  impl->dtype = dtype;
-  return Tensor(std::move(impl));
+  return from_blob(const_cast<void*>(a.data()), std::move(shape), std::move(strides), dtype, Device{},
+                   [](void*, void* o) {
+                     py::gil_scoped_acquire gil;
+                     Py_DECREF(static_cast<PyObject*>(o));
+                   },
+                   keep.release().ptr());
 }
 
 py::array to_numpy(const Tensor& t) {

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "core/host_device.h"
+#include "core/float_bits.h"
 
 namespace tg {
 
@@ -33,20 +33,6 @@ struct bfloat16 {
     const bool is_nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
     if (is_nan) return static_cast<uint16_t>((u >> 16) | 0x0040u);
     return static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-  }
-  HD static uint32_t float_to_bits(float f) {
-    union {
-      float f;
-      uint32_t u;
-    } v{f};
-    return v.u;
-  }
-  HD static float bits_to_float(uint32_t u) {
-    union {
-      uint32_t u;
-      float f;
-    } v{u};
-    return v.f;
   }
 };
 static_assert(sizeof(bfloat16) == 2, "bfloat16 is stored in 16 bits");

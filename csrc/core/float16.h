@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "core/host_device.h"
+#include "core/float_bits.h"
 
 namespace tg {
 
@@ -51,20 +51,6 @@ struct float16 {
     uint32_t e = 113, m = mantissa;
     while (!(m & 0x400u)) m <<= 1, --e;
     return sign | (e << 23) | ((m & 0x3FFu) << 13);
-  }
-  HD static uint32_t float_to_bits(float f) {
-    union {
-      float f;
-      uint32_t u;
-    } v{f};
-    return v.u;
-  }
-  HD static float bits_to_float(uint32_t u) {
-    union {
-      uint32_t u;
-      float f;
-    } v{u};
-    return v.f;
   }
 };
 static_assert(sizeof(float16) == 2, "float16 is stored in 16 bits");

@@ -89,6 +89,24 @@ void Tensor::set_requires_grad(bool r) const {
 }
 void Tensor::bump_version() const { ++impl_->storage->version; }
 
+Tensor from_blob(void* data, Shape shape, Shape strides, DType dtype, Device device, void (*release)(void*, void*),
+                 void* context) {
+  auto storage = std::make_shared<Storage>();
+  storage->data = data;
+  int64_t extent = 1;  // elements from the first to one past the last
+  for (size_t d = 0; d < shape.size(); ++d) extent += (shape[d] - 1) * strides[d];
+  storage->nbytes = static_cast<size_t>(numel_of(shape) == 0 ? 0 : extent * itemsize(dtype));
+  storage->device = device;
+  storage->release = release;
+  storage->release_context = context;
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::move(storage);
+  impl->shape = std::move(shape);
+  impl->strides = std::move(strides);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
 Tensor empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t s : shape) TG_CHECK(s >= 0, ShapeError, "empty: negative dimension in shape ", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();

@@ -110,6 +110,10 @@ struct TensorImpl {
 
 // ---- construction -------------------------------------------------------------------------
 Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = {});
+// A tensor over memory tapegrad does not own (a NumPy array, a DLPack producer's buffer): strides in
+// elements, non-negative; release(data, context) runs when the last view of it is gone.
+Tensor from_blob(void* data, Shape shape, Shape strides, DType dtype, Device device, void (*release)(void*, void*),
+                 void* context);
 // A new TensorImpl over `base`'s storage (no autograd history).
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
 // An alias of `t` with the same layout and no autograd history (what detach() returns).
