@@ -1571,6 +1571,9 @@ OPS = [
            lambda x, dim, start, length: np.take(x, np.arange(start, start + length), axis=dim),
            _t(lambda x, dim, start, length: x.narrow(dim, start, length)), 1, dtypes=FIB, case=narrow_case,
            large=(([(300, 257)], {"dim": 1, "start": 3, "length": 200}),)),
+    OpSpec("tg.narrow", lambda x, dim, start, length: tg.narrow(x, dim, start, length),
+           lambda x, dim, start, length: np.take(x, np.arange(start, start + length), axis=dim),
+           _t(lambda x, dim, start, length: torch.narrow(x, dim, start, length)), 1, dtypes=F, case=narrow_case),
     # -- elementwise two-input / selection --
     binary("maximum", tg.maximum, np.maximum, _t(torch.maximum) if T else None),
     binary("minimum", tg.minimum, np.minimum, _t(torch.minimum) if T else None),

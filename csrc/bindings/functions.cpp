@@ -248,6 +248,8 @@ void bind_functions(py::module_& m) {
   m.def("squeeze", [](const Tensor& x, const py::object& dim) { return squeeze(x, dims_of(dim)); }, py::arg("input"),
         py::arg("dim") = py::none());
   m.def("flatten", &flatten, py::arg("input"), py::arg("start_dim") = 0, py::arg("end_dim") = -1);
+  m.def("narrow", &narrow, py::arg("input"), py::arg("dim"), py::arg("start"), py::arg("length"));
+  m.attr("_functions").cast<py::list>().append("narrow");
   // flip / roll / tile / tril / triu as PyTorch's (dims as an int or a sequence); repeat is a method
   auto ints = [](const py::object& v) { return py::isinstance<py::int_>(v) ? Dims{v.cast<int64_t>()} : v.cast<Dims>(); };
   both(m, cls, "flip", [ints](const Tensor& x, const py::object& dims) { return flip(x, ints(dims)); }, py::arg("dims"));
