@@ -44,6 +44,29 @@ Im2ColArgs patches(const char* op, const Shape& image, const Window2d& w) {
   return a;
 }
 
+// y (N, O, ...) + bias per channel O. dy passes to y; dbias = sum over N and the positions, summed
+// positions first (contiguous rows) and then N: the broadcast add's own adjoint reduces dims 0 and
+// 2 together, which are not one run, through a transposed copy of all of dy.
+Tensor add_channel_bias(const Tensor& y, const Tensor& bias) {
+  Shape per_channel(static_cast<size_t>(y.dim()), 1);
+  per_channel[1] = bias.numel();
+  Tensor out;
+  {
+    GradModeGuard no_grad(false);
+    out = y + reshape(bias, per_channel);
+  }
+  if (should_record({&y, &bias}))
+    record("ConvBiasBackward", {y, bias}, {out}, {}, [](const BackwardContext& c, const TensorList& g) {
+      Tensor db;
+      if (c.needs_grad(1)) {
+        const Tensor rows = reshape(g[0], {g[0].size(0), g[0].size(1), -1});  // (N, O, positions)
+        db = sum(sum(rows, {2}), {0});
+      }
+      return TensorList{g[0], db};
+    });
+  return out;
+}
+
 void check_images(const char* op, const Tensor& x) {
   TG_CHECK(x.dim() == 4, ShapeError, op, ": expected a 4-d (N, C, H, W) input, got shape ", shape_str(x.shape()));
 }
@@ -115,7 +138,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const W
   const int64_t L = cols.size(2), rows = cols.size(1);
   // (1, G, O / G, C / G kh kw) @ (N, G, C / G kh kw, L) -> (N, G, O / G, L) = (N, O, L)
   Tensor out = reshape(matmul(reshape(weight, {1, G, O / G, rows / G}), reshape(cols, {N, G, rows / G, L})), {N, O, L});
-  if (bias.defined()) out = out + reshape(bias, {1, O, 1});
+  if (bias.defined()) out = add_channel_bias(out, bias);
   return reshape(out, {N, O, a.Ho, a.Wo});
 }
 
@@ -147,7 +170,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   const Tensor wg = transpose(reshape(weight, {1, G, C / G, Og * K}), 2, 3);
   const Tensor cols = reshape(matmul(wg, reshape(x, {N, G, C / G, L})), {N, O * K, L});
   Tensor out = fold(cols, out_h, out_w, win);
-  return bias.defined() ? out + reshape(bias, {1, O, 1, 1}) : out;
+  return bias.defined() ? add_channel_bias(out, bias) : out;
 }
 
 // max_pool2d: the largest element of each window (padding reads -inf, so it never wins); the
