@@ -683,7 +683,8 @@ def _np_scatter_reduce(x, src, dim, index, reduce="sum", include_self=True):
         hits.setdefault(tuple(target), []).append(src[at])
     for target, vals in hits.items():
         vals = ([x[target]] if include_self else []) + vals
-        out[target] = {"sum": np.sum, "mean": np.mean, "amax": np.max, "amin": np.min, "set": lambda v: v[-1]}[reduce](vals)
+        out[target] = {"sum": np.sum, "prod": np.prod, "mean": np.mean, "amax": np.max, "amin": np.min,
+                       "set": lambda v: v[-1]}[reduce](vals)
     return out.astype(x.dtype)
 
 
@@ -1818,7 +1819,7 @@ OPS = [
              lambda x, src, dim, index, r=r, inc=inc: _np_scatter_reduce(x, src, dim, index, r, inc),
              _t(lambda x, src, dim, index, r=r, inc=inc: x.scatter_reduce(dim, index, src, r, include_self=inc)), 2,
              case=scatter_case(unique=False))
-      for r in ("sum", "mean", "amax", "amin") for inc in (True, False)],
+      for r in ("sum", "prod", "mean", "amax", "amin") for inc in (True, False)],
     OpSpec("repeat_interleave", lambda x, repeats, dim: tg.repeat_interleave(x, repeats, dim), _np_repeat_interleave,
            _t(lambda x, repeats, dim: torch.repeat_interleave(x, repeats, dim)), 1, dtypes=FIB, case=repeat_interleave_case),
     *[OpSpec(f"meshgrid{n}", lambda *xs, indexing: tg.meshgrid(*xs, indexing=indexing),

@@ -17,6 +17,9 @@ except ImportError:
 
 SETTINGS = settings(deadline=None, max_examples=3, suppress_health_check=list(HealthCheck), derandomize=True)
 ROWS = [op for op in OPS if op.diff and op.gradcheck and "float64" in op.dtypes and op.nargs >= 1]
+# Rows where torch.func is the one that is off: its forward mode of scatter_reduce "prod" gives zero
+# tangents (central differences agree with tapegrad's, which this file checks first).
+TORCH_FUNC_OFF = {"scatter_reduce_prod", "scatter_reduce_prod_exclude_self"}
 
 
 def _floating(outs):
@@ -55,7 +58,7 @@ def test_jvp_matches_finite_differences_and_torch(op):
         for k, (j, hi, lo) in enumerate(zip(jt, plus, minus)):
             np.testing.assert_allclose(j.numpy(), (hi.numpy() - lo.numpy()) / (2 * eps), rtol=1e-5, atol=1e-6,
                                        err_msg=f"{op.name}: jvp output {k} against finite differences")
-        if torch_func is None or op.torch is None:
+        if torch_func is None or op.torch is None or op.name in TORCH_FUNC_OFF:
             return
         tp = convert(params, "torch")
         g = lambda *xs: tuple(o for o in as_tuple(op.torch(*xs, **tp)) if o.is_floating_point())  # noqa: E731
@@ -90,7 +93,7 @@ def test_hessian_matches_torch(op):
         h = tg.func.hessian(scalar)(tg.tensor(arrays[0])).numpy()
         n = arrays[0].size
         np.testing.assert_allclose(h.reshape(n, n), h.reshape(n, n).T, rtol=1e-8, atol=1e-8, err_msg=f"{op.name}: symmetric")
-        if torch_func is None or op.torch is None:
+        if torch_func is None or op.torch is None or op.name in TORCH_FUNC_OFF:
             return
         tp = convert(params, "torch")
         trest = [torch.tensor(a) for a in arrays[1:]]

@@ -236,7 +236,7 @@ Tensor nonzero(const Tensor& mask);  // (n, ndim) int64
 Tensor masked_select(const Tensor& x, const Tensor& mask);                          // 1-d
 Tensor masked_scatter(const Tensor& x, const Tensor& mask, const Tensor& source);  // source's elements in order
 Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);  // src may be 0-d (a value)
-// reduce: "sum", "mean", "amax", "amin"
+// reduce: "sum", "prod", "mean", "amax", "amin"
 Tensor scatter_reduce(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, const std::string& reduce,
                       bool include_self = true);
 // Advanced indexing: x[idx_0, ..., idx_k] with integer tensors after basic indexing.

@@ -93,9 +93,10 @@ Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& 
 }
 
 // scatter_reduce: combines src into x at the index's positions along dim by reduce = "sum",
-// "mean", "amax" or "amin", with x's own value (include_self) or without it. Positions no index
-// names keep x. amax / amin: each position's extreme is found by sorting (values, then positions,
-// stably), and the gradient goes to that one element (PyTorch shares it among equal ones).
+// "prod", "mean", "amax" or "amin", with x's own value (include_self) or without it. Positions no
+// index names keep x. prod / amax / amin sort the values into one run per position: amax / amin
+// take each run's extreme (the gradient goes to that one element; PyTorch shares it among equal
+// ones), prod multiplies each run by a segmented scan.
 Tensor scatter_reduce(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, const std::string& reduce,
                       bool include_self) {
   check_same_device("scatter_reduce", {&x, &src});
@@ -118,30 +119,51 @@ Tensor scatter_reduce(const Tensor& x, int64_t dim, const Tensor& index, const T
     const Tensor total = index_add(own, 0, positions, values);
     return reshape(is_floating(x.dtype()) ? total / count : floor_divide(total, count), x.shape());
   }
-  TG_CHECK(reduce == "amax" || reduce == "amin", ValueError, "scatter_reduce: reduce must be 'sum', 'mean', 'amax' or ",
-           "'amin', got '", reduce, "' (input of shape ", shape_str(x.shape()), ")");
-  const bool is_max = reduce == "amax";
+  TG_CHECK(reduce == "amax" || reduce == "amin" || reduce == "prod", ValueError, "scatter_reduce: reduce must be 'sum', ",
+           "'prod', 'mean', 'amax' or 'amin', got '", reduce, "' (input of shape ", shape_str(x.shape()), ")");
   if (positions.numel() == 0) return clone(x);
-  Tensor chosen, targets;
+  const bool is_prod = reduce == "prod", is_max = reduce == "amax";
+  // Sort the values into runs of one target position each (for amax / amin by value first, the
+  // extreme last in its run); each run's last element then gives its target's result.
+  Tensor order, sorted_positions, run_ends;
   {
     GradModeGuard no_grad(false);
-    // Order by value (the extreme last), then stably by position: each position's run ends at its extreme.
-    const Tensor by_value = argsort(detach(values), 0, !is_max);
-    const Tensor order = index_select(by_value, 0, argsort(index_select(positions, 0, by_value), 0, false));
-    const Tensor sorted_positions = index_select(positions, 0, order);
+    const Tensor by_value = is_prod ? arange(0, double(positions.numel()), 1, DType::Int64, x.device())
+                                    : argsort(detach(values), 0, !is_max);
+    order = index_select(by_value, 0, argsort(index_select(positions, 0, by_value), 0, false));
+    sorted_positions = index_select(positions, 0, order);
     const int64_t n = sorted_positions.numel();
-    const Tensor run_ends = cat({ne(narrow(sorted_positions, 0, 1, n - 1), narrow(sorted_positions, 0, 0, n - 1)),
-                                 ones({1}, DType::Bool, x.device())}, 0);
-    const Tensor ends = flat(nonzero(run_ends));
-    chosen = index_select(order, 0, ends);
-    targets = index_select(sorted_positions, 0, ends);
+    run_ends = flat(nonzero(cat({ne(narrow(sorted_positions, 0, 1, n - 1), narrow(sorted_positions, 0, 0, n - 1)),
+                                 ones({1}, DType::Bool, x.device())}, 0)));
   }
-  Tensor extreme = index_select(values, 0, chosen);
-  if (include_self) {
-    const Tensor current = index_select(base, 0, targets);
-    extreme = is_max ? maximum(current, extreme) : minimum(current, extreme);
+  const Tensor targets = index_select(sorted_positions, 0, run_ends);
+  Tensor result;
+  if (is_prod) {
+    // The product of each run by a segmented scan (Hillis-Steele): at step s an element takes the
+    // product s places back when that place is in its run (runs are contiguous, so the whole stretch
+    // is). Only multiplications: the gradient is exact with zeros too.
+    Tensor running = index_select(values, 0, order);
+    const int64_t n = running.numel();
+    for (int64_t step = 1; step < n; step *= 2) {
+      Tensor same_run;
+      {
+        GradModeGuard no_grad(false);
+        same_run = cat({zeros({step}, DType::Bool, x.device()),
+                        eq(narrow(sorted_positions, 0, step, n - step), narrow(sorted_positions, 0, 0, n - step))}, 0);
+      }
+      const Tensor earlier = cat({ones({step}, running.dtype(), x.device()), narrow(running, 0, 0, n - step)}, 0);
+      running = where(same_run, running * earlier, running);
+    }
+    result = index_select(running, 0, run_ends);
+    if (include_self) result = result * index_select(base, 0, targets);
+  } else {
+    result = index_select(values, 0, index_select(order, 0, run_ends));
+    if (include_self) {
+      const Tensor current = index_select(base, 0, targets);
+      result = is_max ? maximum(current, result) : minimum(current, result);
+    }
   }
-  return reshape(index_put(base, {targets}, extreme), x.shape());
+  return reshape(index_put(base, {targets}, result), x.shape());
 }
 
 }  // namespace tg
