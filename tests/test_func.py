@@ -20,6 +20,10 @@ ROWS = [op for op in OPS if op.diff and op.gradcheck and "float64" in op.dtypes 
 # Rows where torch.func is the one that is off: its forward mode of scatter_reduce "prod" gives zero
 # tangents (central differences agree with tapegrad's, which this file checks first).
 TORCH_FUNC_OFF = {"scatter_reduce_prod", "scatter_reduce_prod_exclude_self"}
+# x ** zeros_like(x) at x = 0 exactly (its domain draws zeros): the second derivative through
+# b a^(b-1) is 0 * inf = NaN in PyTorch's double backward and in tapegrad's (which matches it, as
+# test_ops_grad checks), so a jvp built from two backward passes is NaN there too.
+DOUBLE_BACKWARD_NAN_AT_ZERO = {"pow_zero_tensor"}
 
 
 def _floating(outs):
@@ -44,7 +48,7 @@ def test_jvp_matches_finite_differences_and_torch(op):
     @given(data=st.data(), seed=st.integers(0, 2 ** 32 - 1))
     def run(data, seed):
         arrays, params = _inputs(data, op)
-        if arrays is None:
+        if arrays is None or (op.name in DOUBLE_BACKWARD_NAN_AT_ZERO and any((a == 0).any() for a in arrays)):
             return
         rng = np.random.default_rng(seed)
         tangents = [rng.standard_normal(a.shape) for a in arrays]
