@@ -58,6 +58,21 @@ std::pair<Tensor, Tensor> operands(const py::object& a, const py::object& b, con
   return {*ta, b.cast<Tensor>()};
 }
 
+// Tensors given as f(a, b, ...) or f([a, b, ...]) (einsum's operands, meshgrid's vectors).
+TensorList tensors_of(const py::args& args) {
+  if (args.size() == 1 && (py::isinstance<py::list>(args[0]) || py::isinstance<py::tuple>(args[0])))
+    return args[0].cast<TensorList>();
+  TensorList out;
+  for (auto a : args) out.push_back(a.cast<Tensor>());
+  return out;
+}
+
+// repeat_interleave's repeats: a tensor, or an int as a 0-d int64 tensor beside x
+Tensor counts_of(const Tensor& x, const py::object& repeats) {
+  if (py::isinstance<TensorImpl>(repeats)) return repeats.cast<Tensor>();
+  return full({}, double(repeats.cast<int64_t>()), DType::Int64, x.device());
+}
+
 int reduction_code(const std::string& r, const char* op) {
   if (r == "none") return 0;
   if (r == "mean") return 1;
@@ -283,12 +298,7 @@ void bind_functions(py::module_& m) {
   both(m, cls, "outer", &outer, py::arg("vec2"));
   // einsum(equation, *operands) or einsum(equation, [operands]), as PyTorch
   m.def("einsum", [](const std::string& equation, const py::args& args) {
-    TensorList operands;
-    if (args.size() == 1 && (py::isinstance<py::list>(args[0]) || py::isinstance<py::tuple>(args[0])))
-      operands = args[0].cast<TensorList>();
-    else
-      for (auto a : args) operands.push_back(a.cast<Tensor>());
-    return einsum(equation, operands);
+    return einsum(equation, tensors_of(args));
   }, py::arg("equation"));
   m.attr("_functions").cast<py::list>().append("einsum");
   // vector norms: tg.norm / Tensor.norm with p a number, inf or 'fro' (the 2-norm of the elements);
@@ -358,22 +368,14 @@ void bind_functions(py::module_& m) {
   // repeat_interleave(repeats) alone repeats arange(len(repeats))
   m.def("repeat_interleave", [](const Tensor& x, const py::object& repeats, std::optional<int64_t> dim) {
     if (repeats.is_none()) return repeat_interleave(arange(0, double(x.numel()), 1, DType::Int64, x.device()), x, 0);
-    const Tensor r = py::isinstance<TensorImpl>(repeats) ? repeats.cast<Tensor>()
-                                                          : full({}, double(repeats.cast<int64_t>()), DType::Int64, x.device());
-    return repeat_interleave(x, r, dim);
+    return repeat_interleave(x, counts_of(x, repeats), dim);
   }, py::arg("input"), py::arg("repeats") = py::none(), py::arg("dim") = py::none());
   cls.def("repeat_interleave", [](const Tensor& x, const py::object& repeats, std::optional<int64_t> dim) {
-    const Tensor r = py::isinstance<TensorImpl>(repeats) ? repeats.cast<Tensor>()
-                                                          : full({}, double(repeats.cast<int64_t>()), DType::Int64, x.device());
-    return repeat_interleave(x, r, dim);
+    return repeat_interleave(x, counts_of(x, repeats), dim);
   }, py::arg("repeats"), py::arg("dim") = py::none());
   m.attr("_functions").cast<py::list>().append("repeat_interleave");
   m.def("meshgrid", [](const py::args& args, const std::string& indexing) {
-    TensorList xs;
-    if (args.size() == 1 && (py::isinstance<py::list>(args[0]) || py::isinstance<py::tuple>(args[0])))
-      xs = args[0].cast<TensorList>();
-    else
-      for (auto a : args) xs.push_back(a.cast<Tensor>());
+    const TensorList xs = tensors_of(args);
     TG_CHECK(indexing == "ij" || indexing == "xy", ValueError, "meshgrid: indexing must be 'ij' or 'xy', got '", indexing, "'");
     return py::tuple(py::cast(meshgrid(xs, indexing == "xy")));
   }, py::kw_only(), py::arg("indexing") = "ij");

@@ -173,18 +173,24 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   return bias.defined() ? add_channel_bias(out, bias) : out;
 }
 
-// max_pool2d: the largest element of each window (padding reads -inf, so it never wins); the
-// gradient goes to the window's maximum (split evenly among equal maxima).
-Tensor max_pool2d(const Tensor& x, const Window2d& window) {
+// The windows of max pooling as (N, C, K, L) columns, padding read as -inf (so it never wins).
+static Tensor max_pool_columns(const Tensor& x, const Window2d& window, Im2ColArgs* a) {
   check_images("max_pool2d", x);
   TG_CHECK(is_floating(x.dtype()), TypeError, "max_pool2d: expected a floating-point tensor, got ", dtype_name(x.dtype()),
            " of shape ", shape_str(x.shape()));
   TG_CHECK(2 * window.ph <= window.kh && 2 * window.pw <= window.kw, ValueError,
            "max_pool2d: padding must be at most half the kernel, got ", window_str(window));
-  const int64_t N = x.size(0), C = x.size(1), K = window.kh * window.kw;
-  const Im2ColArgs a = patches("max_pool2d", x.shape(), window);
+  *a = patches("max_pool2d", x.shape(), window);
   const Tensor cols = unfold(x, window, -std::numeric_limits<double>::infinity());
-  return reshape(amax(reshape(cols, {N, C, K, a.positions()}), {2}), {N, C, a.Ho, a.Wo});
+  return reshape(cols, {x.size(0), x.size(1), window.kh * window.kw, a->positions()});
+}
+
+// max_pool2d: the largest element of each window (padding reads -inf, so it never wins); the
+// gradient goes to the window's maximum (split evenly among equal maxima).
+Tensor max_pool2d(const Tensor& x, const Window2d& window) {
+  Im2ColArgs a;
+  const Tensor cols = max_pool_columns(x, window, &a);
+  return reshape(amax(cols, {2}), {x.size(0), x.size(1), a.Ho, a.Wo});
 }
 
 // max_pool2d with indices (PyTorch's return_indices): the position k of each window's first
@@ -192,14 +198,9 @@ Tensor max_pool2d(const Tensor& x, const Window2d& window) {
 //   (oh sh - ph + (k / kw) dh) W + ow sw - pw + (k % kw) dw
 // and the values are gathered there, so the gradient goes to that one element, as in PyTorch.
 TensorList max_pool2d_with_indices(const Tensor& x, const Window2d& window) {
-  check_images("max_pool2d", x);
-  TG_CHECK(is_floating(x.dtype()), TypeError, "max_pool2d: expected a floating-point tensor, got ", dtype_name(x.dtype()),
-           " of shape ", shape_str(x.shape()));
-  TG_CHECK(2 * window.ph <= window.kh && 2 * window.pw <= window.kw, ValueError,
-           "max_pool2d: padding must be at most half the kernel, got ", window_str(window));
-  const int64_t N = x.size(0), C = x.size(1), W = x.size(3), K = window.kh * window.kw;
-  const Im2ColArgs a = patches("max_pool2d", x.shape(), window);
-  const Tensor cols = reshape(unfold(x, window, -std::numeric_limits<double>::infinity()), {N, C, K, a.positions()});
+  const int64_t N = x.size(0), C = x.size(1), W = x.size(3);
+  Im2ColArgs a;
+  const Tensor cols = max_pool_columns(x, window, &a);
   const Tensor k = argmax(cols, 2, true);  // (N, C, 1, L)
   Tensor at;
   {
