@@ -6,12 +6,14 @@
 //    delivered their gradients into its input buffer (buffers add up: d/dx of a shared x is the
 //    sum over its uses). Its outputs go into the buffers of the nodes its edges name.
 // 3. Gradients a node returns are reduced to each input's shape (broadcasting's adjoint) and cast to its dtype.
+// Under anomaly detection (anomaly_mode.h) every gradient a node returns is checked for NaN / inf.
 // Before a node runs, the hooks registered on the tensors whose gradients it received run on them
 // (Tensor.register_hook; run_gradient_hooks in node.cpp).
 #include "autograd/engine.h"
 
 #include <unordered_map>
 
+#include "autograd/anomaly_mode.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/ops.h"
@@ -110,7 +112,17 @@ void execute(const TensorList& roots, const TensorList& grad_roots, bool retain_
       if (!leads_to_input[node.get()]) continue;  // (so tg.grad() leaves .grad alone: leaves lead nowhere)
     }
     inputs.resize(node->num_outputs);
-    TensorList outputs = node->apply(inputs);
+    TensorList outputs;
+    if (!AnomalyMode::is_enabled()) {
+      outputs = node->apply(inputs);
+    } else {
+      try {
+        outputs = node->apply(inputs);
+      } catch (const Error& e) {
+        rethrow_with_forward_trace(e, *node);
+      }
+      if (AnomalyMode::check_nan()) check_gradients_finite(*node, outputs);
+    }
     inputs.clear();
     if (!retain_graph) node->release();
     TG_CHECK(outputs.size() == node->next_edges.size() || node->next_edges.empty(), RuntimeError, "backward: ",

@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "autograd/anomaly_mode.h"
 #include "autograd/grad_mode.h"
 #include "autograd/view_history.h"
 #include "ops/ops.h"
@@ -175,6 +176,7 @@ void record(const char* name, const TensorList& inputs, const TensorList& output
     node->saved.push_back(std::move(st));
   }
   node->backward = std::move(backward);
+  if (AnomalyMode::is_enabled()) node->forward_trace = AnomalyMode::current_trace();
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (!outputs[i].defined() || !is_floating(outputs[i].dtype())) continue;
     outputs[i].impl()->grad_fn = node;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -56,6 +57,7 @@ struct Node {
   BackwardFn backward;
   uint32_t num_outputs = 1;
   bool released = false;
+  std::string forward_trace;  // where the forward ran, kept only under anomaly detection
 
   virtual ~Node();
   // Gradients of the inputs from the gradients of the outputs (undefined = zero / not needed).

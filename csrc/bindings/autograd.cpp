@@ -1,6 +1,7 @@
-// Autograd entry points: backward over several roots, tg.grad, grad mode.
+// Autograd entry points: backward over several roots, tg.grad, grad mode, hooks, anomaly detection.
 #include <algorithm>
 
+#include "autograd/anomaly_mode.h"
 #include "autograd/engine.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
@@ -43,6 +44,18 @@ struct RemovableHandle {
   static HookId hook_id(const OutputHook& h) { return h.id; }
   template <class Pair> static HookId hook_id(const Pair& h) { return h.first; }
 };
+
+// Anomaly detection's answer to "where did this forward op run?": the Python stack, formatted by
+// tapegrad.autograd._user_stack (frames inside tapegrad itself left out). Ops may run with the GIL
+// released, so it is taken here.
+std::string python_stack() {
+  py::gil_scoped_acquire gil;
+  try {
+    return py::module_::import("tapegrad.autograd").attr("_user_stack")().cast<std::string>();
+  } catch (py::error_already_set&) {
+    return "(the Python stack could not be read)";
+  }
+}
 }  // namespace
 
 void bind_autograd(py::module_& m) {
@@ -101,6 +114,11 @@ void bind_autograd(py::module_& m) {
     return handle;
   }, py::arg("hook"), "hook(tensor), called after this leaf's .grad has been updated by a backward.");
   m.def("_set_grad_enabled", &GradMode::set_enabled);
+
+  AnomalyMode::set_trace_provider(&python_stack);
+  m.def("_set_anomaly_enabled", &AnomalyMode::set_enabled, py::arg("enabled"), py::arg("check_nan") = true);
+  m.def("_anomaly_state", [] { return py::make_tuple(AnomalyMode::is_enabled(), AnomalyMode::check_nan()); },
+        "(enabled, check_nan) of anomaly detection in this thread.");
 }
 
 }  // namespace tg

@@ -1,5 +1,7 @@
-"""Grad-mode switches and functional gradients; the engine itself is C++."""
+"""Grad-mode switches, anomaly detection and functional gradients; the engine itself is C++."""
 import functools
+import os
+import traceback
 
 from . import _C
 
@@ -44,6 +46,76 @@ class set_grad_enabled(_GradMode):
 
     def __enter__(self):
         return self
+
+
+class detect_anomaly:
+    """Context manager and decorator: inside it, a backward that produces NaN or inf raises
+    RuntimeError naming the backward node, the forward op that made it and the file and line
+    where that op ran; an error raised inside a backward formula gets that place appended.
+
+    Every op recorded inside keeps its Python stack, and every gradient is checked, so it is slow:
+    a debugging tool. Per thread, as grad mode. check_nan=False keeps the places (for errors)
+    without the NaN / inf check.
+
+        with tg.autograd.detect_anomaly():
+            loss = model(x).sum()
+            loss.backward()
+    """
+
+    def __init__(self, check_nan=True):
+        self.check_nan = bool(check_nan)
+
+    def __enter__(self):
+        self._prev = _C._anomaly_state()
+        _C._set_anomaly_enabled(True, self.check_nan)
+        return self
+
+    def __exit__(self, *exc):
+        _C._set_anomaly_enabled(*self._prev)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with detect_anomaly(self.check_nan):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class set_detect_anomaly:
+    """Turns anomaly detection on or off; a plain call or a context manager (restores on exit)."""
+
+    def __init__(self, mode, check_nan=True):
+        self._prev = _C._anomaly_state()
+        _C._set_anomaly_enabled(bool(mode), bool(check_nan))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _C._set_anomaly_enabled(*self._prev)
+        return False
+
+
+def is_anomaly_enabled():
+    return _C._anomaly_state()[0]
+
+
+def is_anomaly_check_nan_enabled():
+    return _C._anomaly_state()[1]
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_STACK_FRAMES = 12
+
+
+def _user_stack():
+    """The Python stack where an op is being recorded, innermost last, tapegrad's own frames left
+    out (called from C++ under anomaly detection)."""
+    frames = [f for f in traceback.extract_stack()[:-1] if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
+    skipped = len(frames) - _STACK_FRAMES
+    text = "".join(traceback.format_list(frames[-_STACK_FRAMES:]))
+    return (f"  ... {skipped} outer frames left out\n" if skipped > 0 else "") + text
 
 
 def _as_list(x):
