@@ -293,8 +293,8 @@ def continual(args, domains, splits, rng):
                 m.embedding.weight.copy_(tg.tensor(init))
         o = tg.optim.Adam(m.parameters(), lr=args.lr)
         brng = np.random.default_rng(args.seed + 3)
-        epochs = []
-        while sum(map(len, epochs)) < steps:
+        epochs: list[list] = []
+        while sum(len(e) for e in epochs) < steps:
             epochs.append(list(bucketed_batches(xb_tr, yb_tr, args.batch_size, brng)))
         batches = [b for e in epochs for b in e][:steps]
         curve = [evaluate(m, xb_te, yb_te)[0]]
@@ -422,7 +422,7 @@ def main(argv=None):
         # the document: train_test_split(text, label, test_size=0.2, random_state=42), per file
         splits[name] = tg.data.train_test_split(sentences, labels, test_size=0.2, seed=42)
         print(f"  {name}: {len(sentences)} sentences, {labels.mean():.0%} positive")
-    combined = (sum((s[0] for s in splits.values()), []), sum((s[1] for s in splits.values()), []),
+    combined: tuple = (sum((s[0] for s in splits.values()), []), sum((s[1] for s in splits.values()), []),
                 np.concatenate([s[2] for s in splits.values()]), np.concatenate([s[3] for s in splits.values()]))
 
     rng = np.random.default_rng(args.seed)

@@ -6,6 +6,8 @@
     y.backward()
     x.grad  # tensor([2., 4., 6.])
 """
+from typing import TYPE_CHECKING
+
 from . import _C
 from ._C import (  # noqa: F401  (re-exported API)
     Tensor, dtype, device, ShapeError,
@@ -18,6 +20,8 @@ from ._C import (  # noqa: F401  (re-exported API)
 # Every math function bound both as tg.f(x) and as x.f() (bindings/functions.cpp's both()):
 # exp, tanh, gelu, sum, softmax, ... A new op is exported by its binding.
 globals().update({name: getattr(_C, name) for name in _C._functions})
+if TYPE_CHECKING:  # the same names, as type checkers and editors read them (from the stubs' __all__)
+    from ._C import *  # noqa: F401,F403
 from ._tensor import tensor, zeros_like, ones_like, full_like, empty_like, rand_like, randn_like  # noqa: F401
 from .autograd import no_grad, enable_grad, set_grad_enabled, grad  # noqa: F401
 from .tape import GradientTape  # noqa: F401

@@ -1,4 +1,4 @@
-"""Pictures of the backward graph, in Graphviz DOT.
+"""Pictures of the backward graph: Graphviz DOT source, and SVG / PNG files.
 
     dot = tg.viz.to_dot(loss, params=dict(model.named_parameters()))
     tg.viz.draw(loss, "graph.svg", params=...)
@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ._svg_graph import to_svg
+
 __all__ = ["to_dot", "draw"]
 
 
@@ -23,14 +25,14 @@ def _quote(text):
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def to_dot(t, params=None):
-    """The backward graph of `t` as DOT source (a string)."""
+def _graph(t, params=None):
+    """The backward graph of `t`: ({key: (label, kind)}, [(from, to)]), kind 'output', 'box' (a
+    backward node) or 'leaf'; keys 'output', 'n0', 'n1', ... in the order the walk meets them."""
     names = {id(p): name for name, p in (params or {}).items()}
-    lines = ["digraph backward {", '  rankdir=TB; node [fontname="Helvetica", fontsize=10];',
-             f'  output [shape=oval, style=filled, fillcolor="#dddddd", label={_quote("output " + _shape(t.shape, t.dtype))}];']
+    nodes = {"output": ("output " + _shape(t.shape, t.dtype), "output")}
+    edges = []
     if t.grad_fn is None:
-        lines.append("}")
-        return "\n".join(lines)
+        return nodes, edges
     # Python wrappers of one C++ node are the same object while one of them lives: keep every
     # wrapper met alive, so that id() names the node (and is never reused by another).
     ids, alive, todo = {}, [], [t.grad_fn]
@@ -42,7 +44,7 @@ def to_dot(t, params=None):
             alive.append(fn)
         return ids[key]
 
-    lines.append(f"  output -> {node_id(t.grad_fn)};")
+    edges.append(("output", node_id(t.grad_fn)))
     seen = set()
     while todo:
         fn = todo.pop()
@@ -51,33 +53,46 @@ def to_dot(t, params=None):
         seen.add(id(fn))
         leaf = fn.variable
         if leaf is not None:
-            label = names.get(id(leaf), "leaf") + "\n" + _shape(leaf.shape, leaf.dtype)
-            lines.append(f'  {node_id(fn)} [shape=ellipse, style=filled, fillcolor="#cfe2f3", label={_quote(label)}];')
+            nodes[node_id(fn)] = (names.get(id(leaf), "leaf") + "\n" + _shape(leaf.shape, leaf.dtype), "leaf")
         else:
             label = fn.name() + "".join("\n" + _shape(s, d) for s, d in fn._outputs)
             if fn._saved:
                 label += "\nsaved: " + ", ".join(_shape(s, d) for s, d in fn._saved)
-            lines.append(f"  {node_id(fn)} [shape=box, label={_quote(label)}];")
+            nodes[node_id(fn)] = (label, "box")
         for child, _ in fn.next_functions:
             if child is not None:
-                lines.append(f"  {node_id(fn)} -> {node_id(child)};")
+                edges.append((node_id(fn), node_id(child)))
                 todo.append(child)
+    return nodes, edges
+
+
+_DOT_STYLE = {"output": 'shape=oval, style=filled, fillcolor="#dddddd"', "box": "shape=box",
+              "leaf": 'shape=ellipse, style=filled, fillcolor="#cfe2f3"'}
+
+
+def to_dot(t, params=None):
+    """The backward graph of `t` as DOT source (a string)."""
+    nodes, edges = _graph(t, params)
+    lines = ["digraph backward {", '  rankdir=TB; node [fontname="Helvetica", fontsize=10];']
+    lines += [f"  {key} [{_DOT_STYLE[kind]}, label={_quote(label)}];" for key, (label, kind) in nodes.items()]
+    lines += [f"  {a} -> {b};" for a, b in edges]
     lines.append("}")
     return "\n".join(lines)
 
 
 def draw(t, path, params=None):
-    """Renders the graph of `t` to `path` (.svg or .png) with Graphviz's `dot` when it is on the
-    PATH; otherwise writes the DOT source next to it (path with .dot) and says so. Returns the
-    path written."""
+    """Renders the graph of `t` to `path`: .svg or .png with Graphviz's `dot` when it is on the
+    PATH; without it, .svg with tapegrad's own layered drawing (_svg_graph.py, nothing to
+    install), and a .png request becomes that .svg (said once). Returns the path written."""
     path = Path(path)
-    source = to_dot(t, params)
+    if path.suffix not in (".svg", ".png"):
+        raise ValueError(f"tg.viz.draw: the path must end in .svg or .png, got {path.name!r}")
     dot = shutil.which("dot")
-    if dot and path.suffix in (".svg", ".png"):
-        subprocess.run([dot, f"-T{path.suffix[1:]}", "-o", str(path)], input=source.encode(), check=True)
+    if dot:
+        subprocess.run([dot, f"-T{path.suffix[1:]}", "-o", str(path)], input=to_dot(t, params).encode(), check=True)
         return path
-    fallback = path.with_suffix(".dot")
-    fallback.write_text(source)
-    print(f"tg.viz.draw: Graphviz's dot is not installed, so the graph is written as DOT source to {fallback} "
-          "(render it with `dot -Tsvg`, or paste it into any Graphviz viewer)")
-    return fallback
+    if path.suffix == ".png":
+        path = path.with_suffix(".svg")
+        print(f"tg.viz.draw: Graphviz's dot is not installed, so the graph is drawn as SVG instead: {path}")
+    path.write_text(to_svg(*_graph(t, params)))
+    return path
