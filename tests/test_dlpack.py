@@ -81,3 +81,43 @@ def test_unsupported_dtype_raises_type_error_naming_it():
         tg.from_dlpack(torch.zeros(2, dtype=torch.complex64))
     with pytest.raises(TypeError, match="from_dlpack: expected an object with __dlpack__"):
         tg.from_dlpack([1, 2])
+
+
+# ---- CUDA tensors (a real GPU, or the emulated device of TAPEGRAD_CUDA=EMULATE builds) ----------
+
+cuda = pytest.mark.skipif(not tg.cuda.is_available(), reason="no CUDA device")
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [tg.bool, tg.int64, tg.float32, tg.float64, tg.bfloat16], ids=str)
+@pytest.mark.parametrize("view", [False, True], ids=["contiguous", "strided"])
+def test_cuda_round_trip_shares_memory(dtype, view):
+    base = tg.arange(24, device="cuda").reshape(4, 6).to(dtype)
+    t = _strided(base) if view else base
+    assert t.__dlpack_device__() == (2, 0)  # kDLCUDA, device 0
+    u = tg.from_dlpack(t)
+    assert u.device == t.device and u.dtype == dtype and tuple(u.shape) == tuple(t.shape)
+    assert tuple(u.stride()) == tuple(t.stride())
+    u[0, 1] = 1
+    assert t[0, 1].item() == 1
+    np.testing.assert_array_equal(u.cpu().float().numpy(), t.cpu().float().numpy())
+
+
+@cuda
+def test_cuda_tensor_to_a_cpu_consumer_is_refused_by_it():
+    t = tg.ones(3, device="cuda")
+    with pytest.raises((RuntimeError, BufferError, TypeError, ValueError)):
+        np.from_dlpack(t)  # NumPy takes CPU memory only: it reads the device and declines
+
+
+@cuda
+@pytest.mark.skipif(torch is None or not torch.cuda.is_available(), reason="PyTorch with CUDA is not installed")
+def test_cuda_torch_round_trip_shares_memory():
+    t = tg.arange(12, device="cuda").float().reshape(3, 4)
+    p = torch.from_dlpack(t)
+    assert p.is_cuda
+    p[0, 1] = 5
+    assert t[0, 1].item() == 5
+    back = tg.from_dlpack(p.T)
+    back[2, 0] = -1
+    assert p[0, 2].item() == -1

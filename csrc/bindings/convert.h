@@ -14,13 +14,27 @@ inline std::string python_type_name(pybind11::handle h) { return pybind11::str(p
 
 // The sizes of `op(*sizes)` or `op(sizes)`: ints, or one tuple or list of them.
 inline Shape shape_of(const pybind11::args& args, const char* op) {
-  if (args.size() == 1 && (pybind11::isinstance<pybind11::tuple>(args[0]) || pybind11::isinstance<pybind11::list>(args[0])))
-    return args[0].cast<Shape>();
   Shape s;
-  for (auto a : args) {
-    TG_CHECK(PyIndex_Check(a.ptr()), TypeError, op, ": sizes must be ints, got ", python_type_name(a));
-    s.push_back(a.cast<int64_t>());
-  }
+  if (args.size() == 1 && (pybind11::isinstance<pybind11::tuple>(args[0]) || pybind11::isinstance<pybind11::list>(args[0])))
+    s = args[0].cast<Shape>();
+  else
+    for (auto a : args) {
+      TG_CHECK(PyIndex_Check(a.ptr()), TypeError, op, ": sizes must be ints, got ", python_type_name(a));
+      s.push_back(a.cast<int64_t>());
+    }
+  return s;
+}
+
+// The sizes of a new tensor: shape_of's, with no negative size and a count that fits in int64.
+inline Shape new_shape_of(const pybind11::args& args, const char* op) {
+  Shape s = shape_of(args, op);
+  check_shape(s, op);
+  return s;
+}
+// The same from one `size` argument: an int or a sequence of ints.
+inline Shape new_shape_of(const pybind11::object& size, const char* op) {
+  Shape s = pybind11::isinstance<pybind11::int_>(size) ? Shape{size.cast<int64_t>()} : size.cast<Shape>();
+  check_shape(s, op);
   return s;
 }
 

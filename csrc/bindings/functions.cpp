@@ -88,27 +88,27 @@ void bind_functions(py::module_& m) {
   // ---- creation ----
   m.def("zeros", [](const py::args& a, const py::kwargs& kw) {
     Options o = options_of(kw, "zeros");
-    return finish(zeros(shape_of(a, "zeros"), o.dtype.value_or(DType::Float32), o.device), o);
+    return finish(zeros(new_shape_of(a, "zeros"), o.dtype.value_or(DType::Float32), o.device), o);
   });
   m.def("ones", [](const py::args& a, const py::kwargs& kw) {
     Options o = options_of(kw, "ones");
-    return finish(ones(shape_of(a, "ones"), o.dtype.value_or(DType::Float32), o.device), o);
+    return finish(ones(new_shape_of(a, "ones"), o.dtype.value_or(DType::Float32), o.device), o);
   });
   m.def("empty", [](const py::args& a, const py::kwargs& kw) {
     Options o = options_of(kw, "empty");
-    return finish(zeros(shape_of(a, "empty"), o.dtype.value_or(DType::Float32), o.device), o);
+    return finish(zeros(new_shape_of(a, "empty"), o.dtype.value_or(DType::Float32), o.device), o);
   });
   m.def("rand", [](const py::args& a, const py::kwargs& kw) {
     Options o = options_of(kw, "rand");
-    return finish(rand(shape_of(a, "rand"), o.dtype.value_or(DType::Float32), o.device), o);
+    return finish(rand(new_shape_of(a, "rand"), o.dtype.value_or(DType::Float32), o.device), o);
   });
   m.def("randn", [](const py::args& a, const py::kwargs& kw) {
     Options o = options_of(kw, "randn");
-    return finish(randn(shape_of(a, "randn"), o.dtype.value_or(DType::Float32), o.device), o);
+    return finish(randn(new_shape_of(a, "randn"), o.dtype.value_or(DType::Float32), o.device), o);
   });
   m.def("full", [](const py::object& shape, const Scalar& value, const py::kwargs& kw) {
     Options o = options_of(kw, "full");
-    Shape s = py::isinstance<py::int_>(shape) ? Shape{shape.cast<int64_t>()} : shape.cast<Shape>();
+    const Shape s = new_shape_of(shape, "full");
     DType d = o.dtype.value_or(default_of_category(value.category));
     Tensor t = full(s, value.value, d, o.device);
     if (d == DType::Int64 && value.category == 1) fill_(t, static_cast<double>(value.int_value));
@@ -126,7 +126,7 @@ void bind_functions(py::module_& m) {
       hi = high.cast<int64_t>();
     }
     TG_CHECK(!shape.is_none(), TypeError, "randint: a size (tuple of ints) is required");
-    Shape s = py::isinstance<py::int_>(shape) ? Shape{shape.cast<int64_t>()} : shape.cast<Shape>();
+    const Shape s = new_shape_of(shape, "randint");
     return finish(randint(lo, hi, s, o.dtype.value_or(DType::Int64), o.device), o);
   }, py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none());
   m.def("arange", [](const Scalar& start, const std::optional<Scalar>& end, const Scalar& step, const py::kwargs& kw) {

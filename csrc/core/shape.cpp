@@ -10,6 +10,27 @@ int64_t numel_of(const Shape& shape) {
   return n;
 }
 
+void check_shape(const Shape& shape, const char* op) {
+  int64_t extent = 1;
+  for (int64_t s : shape) {
+    TG_CHECK(s >= 0, ShapeError, op, ": negative dimension ", s, " in shape ", shape_str(shape));
+    TG_CHECK(!__builtin_mul_overflow(extent, s > 0 ? s : 1, &extent), ValueError, op, ": shape ", shape_str(shape),
+             " has more elements than an int64 can count");
+  }
+}
+
+int64_t checked_add(int64_t a, int64_t b, const char* op) {
+  int64_t r;
+  TG_CHECK(!__builtin_add_overflow(a, b, &r), ValueError, op, ": size ", a, " + ", b, " does not fit in an int64");
+  return r;
+}
+
+int64_t checked_mul(int64_t a, int64_t b, const char* op) {
+  int64_t r;
+  TG_CHECK(!__builtin_mul_overflow(a, b, &r), ValueError, op, ": size ", a, " * ", b, " does not fit in an int64");
+  return r;
+}
+
 Shape contiguous_strides(const Shape& shape) {
   Shape strides(shape.size());
   int64_t s = 1;
@@ -40,6 +61,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
              " cannot be broadcast together");
     out[i] = da == 1 ? db : da;
   }
+  check_shape(out, op);  // two shapes that fit can broadcast to one that does not
   return out;
 }
 

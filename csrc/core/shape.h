@@ -9,6 +9,16 @@ namespace tg {
 using Shape = std::vector<int64_t>;
 
 int64_t numel_of(const Shape& shape);
+
+// What every new shape must satisfy (allocations, views, sizes given by the user): no negative
+// dim (ShapeError), and the product of the dims, a 0 counting as 1, fits in int64 (ValueError) --
+// so the element count, every contiguous stride and every partial product of dims computed
+// later cannot overflow. Both errors name `op` and the shape.
+void check_shape(const Shape& shape, const char* op);
+
+// a + b and a * b of sizes, or a ValueError naming `op` when the result does not fit in int64.
+int64_t checked_add(int64_t a, int64_t b, const char* op);
+int64_t checked_mul(int64_t a, int64_t b, const char* op);
 Shape contiguous_strides(const Shape& shape);
 std::string shape_str(const Shape& shape);  // "(2, 3)"
 

@@ -108,7 +108,7 @@ Tensor from_blob(void* data, Shape shape, Shape strides, DType dtype, Device dev
 }
 
 Tensor empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t s : shape) TG_CHECK(s >= 0, ShapeError, "empty: negative dimension in shape ", shape_str(shape));
+  check_shape(shape, "empty");
   auto impl = std::make_shared<TensorImpl>();
   int64_t n = numel_of(shape);
   TG_CHECK(n < (int64_t(1) << 48), MemoryError, "empty: cannot allocate a tensor of shape ", shape_str(shape));
@@ -120,6 +120,7 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  check_shape(shape, "view");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = base.impl()->storage;
   impl->shape = std::move(shape);

@@ -86,7 +86,9 @@ Tensor diagonal(const Tensor& x, int64_t offset, int64_t dim1, int64_t dim2) {
 Tensor diag(const Tensor& x, int64_t offset) {
   if (x.dim() == 2) return diagonal(x, offset, 0, 1);
   TG_CHECK(x.dim() == 1, ShapeError, "diag: expected a 1-d or 2-d tensor, got shape ", shape_str(x.shape()));
-  const int64_t n = x.size(0), side = n + (offset >= 0 ? offset : -offset);
+  TG_CHECK(offset > INT64_MIN, ValueError, "diag: offset ", offset, " is out of range");
+  const int64_t n = x.size(0), side = checked_add(n, offset >= 0 ? offset : -offset, "diag");
+  check_shape({side, side}, "diag");
   const int64_t row0 = offset >= 0 ? 0 : -offset, col0 = offset >= 0 ? offset : 0;
   const Tensor at = arange(double(row0 * side + col0), double(row0 * side + col0 + n * (side + 1)), double(side + 1),
                            DType::Int64, x.device());

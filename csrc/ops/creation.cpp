@@ -27,8 +27,10 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
   TG_CHECK(step != 0, ValueError, "arange: step must be nonzero");
   TG_CHECK(std::isfinite(start) && std::isfinite(end), ValueError, "arange: start and end must be finite");
   if (dtype != compute_dtype(dtype)) return to_dtype(arange(start, end, step, compute_dtype(dtype), device), dtype);
-  double span = (end - start) / step;
-  int64_t n = span > 0 ? static_cast<int64_t>(std::ceil(span)) : 0;
+  const double span = std::ceil((end - start) / step);
+  TG_CHECK(!(span >= 9.2e18), ValueError, "arange: (end - start) / step = (", end, " - ", start, ") / ", step,
+           " is more elements than an int64 can count");
+  const int64_t n = span > 0 ? static_cast<int64_t>(span) : 0;
   // Computed on the host; a device tensor is then one small transfer of the same values.
   Tensor t = empty({n}, dtype);
   TG_DISPATCH_NUMERIC(dtype, "arange", [&](auto tag) {

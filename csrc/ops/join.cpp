@@ -30,7 +30,7 @@ Tensor cat(const TensorList& xs_in, int64_t dim) {
     for (int64_t d = 0; ok && d < x.dim(); ++d) ok = d == dim || x.shape()[d] == shape[d];
     TG_CHECK(ok, ShapeError, "cat: tensor 0 has shape ", shape_str(first.shape()), " but tensor ", i, " has shape ",
              shape_str(x.shape()), "; sizes must match except in dim ", dim);
-    total += x.shape()[dim];
+    total = checked_add(total, x.shape()[dim], "cat");
   }
   shape[dim] = total;
   Tensor y = empty(shape, dtype, first.device());
@@ -80,7 +80,7 @@ TensorList split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim
   int64_t total = 0;
   for (int64_t s : sizes) {
     TG_CHECK(s >= 0, ValueError, "split: sizes must be non-negative");
-    total += s;
+    total = checked_add(total, s, "split");
   }
   TG_CHECK(total == x.shape()[dim], ShapeError, "split: sizes add up to ", total, " but dim ", dim, " has size ",
            x.shape()[dim], " (tensor of shape ", shape_str(x.shape()), ")");

@@ -56,7 +56,7 @@ Shape infer_shape(const Tensor& x, Shape shape, const char* op) {
       infer = static_cast<int64_t>(i);
     } else {
       TG_CHECK(shape[i] >= 0, ShapeError, op, ": invalid shape ", shape_str(shape));
-      known *= shape[i];
+      known = checked_mul(known, shape[i], op);
     }
   }
   if (infer >= 0) {
@@ -64,6 +64,7 @@ Shape infer_shape(const Tensor& x, Shape shape, const char* op) {
              shape_str(x.shape()), " into shape ", shape_str(shape));
     shape[infer] = x.numel() / known;
   }
+  check_shape(shape, op);
   TG_CHECK(numel_of(shape) == x.numel(), ShapeError, op, ": cannot reshape a tensor of shape ", shape_str(x.shape()),
            " (", x.numel(), " elements) into shape ", shape_str(shape));
   return shape;
@@ -180,6 +181,7 @@ Tensor expand(const Tensor& x, const Shape& shape_in) {
     strides[d] = have == shape[d] ? x.strides()[d - lead] : 0;
   }
   if (shape == x.shape()) return x;
+  check_shape(shape, "expand");
   Tensor y = view_of(x, shape, strides, x.offset());
   if (should_record({&x})) {
     Shape in_shape = x.shape();
@@ -290,8 +292,8 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   dim = wrap_dim(dim, x.dim(), "narrow");
   int64_t size = x.shape()[dim];
   if (start < 0) start += size;
-  TG_CHECK(start >= 0 && length >= 0 && start + length <= size, IndexError, "narrow: range [", start, ", ",
-           start + length, ") is out of bounds for dim ", dim, " of size ", size);
+  TG_CHECK(start >= 0 && length >= 0 && start <= size && length <= size - start, IndexError, "narrow: start ", start,
+           " and length ", length, " are out of bounds for dim ", dim, " of size ", size);
   std::vector<IndexItem> items(dim, IndexItem{IndexItem::Slice});
   IndexItem s{IndexItem::Slice};
   s.start = start;

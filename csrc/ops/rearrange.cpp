@@ -64,7 +64,7 @@ Tensor repeat(const Tensor& x, const Dims& reps) {
     const int64_t s = i < lead ? 1 : x.size(static_cast<int64_t>(i - lead));
     interleaved.push_back(1), interleaved.push_back(s);
     expanded.push_back(reps[i]), expanded.push_back(s);
-    out.push_back(reps[i] * s);
+    out.push_back(checked_mul(reps[i], s, "repeat"));
   }
   return reshape(contiguous(expand(reshape(x, interleaved), expanded)), out);
 }
@@ -91,11 +91,11 @@ Tensor repeat_interleave(const Tensor& x, const Tensor& repeats, std::optional<i
     int64_t total = 0;
     for (int64_t k = 0; k < counts.numel(); ++k) {
       TG_CHECK(c[k] >= 0, ValueError, "repeat_interleave: repeats must be non-negative, got ", c[k]);
-      total += c[k];
+      total = checked_add(total, c[k], "repeat_interleave");
     }
     if (repeats.numel() == 1) {  // one count for every element
       const int64_t r = c[0];
-      const Tensor outputs = positions(0, n * r, x.device());
+      const Tensor outputs = positions(0, checked_mul(n, r, "repeat_interleave"), x.device());
       source = r == 0 ? outputs : floor_divide(outputs, number_like(double(r), outputs));
     } else if (n == 0) {
       source = positions(0, 0, x.device());

@@ -65,6 +65,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             raise ValueError(f"interpolate: {len(factors)} scale factors for {spatial} spatial dims (shape {tuple(input.shape)})")
         sizes = [int(math.floor(input.shape[2 + k] * f)) for k, f in enumerate(factors)]
         scales = [0.0] * spatial if recompute_scale_factor else [float(f) for f in factors]
+    if any(not -2 ** 63 <= n < 2 ** 63 for n in sizes):
+        raise ValueError(f"interpolate: output sizes {sizes} do not fit in an int64 (input shape {tuple(input.shape)})")
     return _C._interpolate(input, sizes, scales, mode, bool(align_corners))
 
 
