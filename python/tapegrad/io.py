@@ -156,11 +156,42 @@ def _file_mode(path):
         return 0o644
 
 
+def _remove_orphaned_temporaries(directory, prefix):
+    """Deletes the temporaries of saves to the same path whose process is gone (killed mid-write:
+    SIGKILL runs no cleanup). Their names carry the writer's pid; a live writer's are left alone."""
+    if os.name != "posix":  # os.kill(pid, 0) is a probe on POSIX only (on Windows it would kill)
+        return
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        parts = name[len(prefix):].split(".")
+        if not (name.startswith(prefix) and name.endswith(".tmp") and len(parts) == 3 and parts[0].isdigit()):
+            continue
+        pid = int(parts[0])
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)  # signal 0: does the process exist?
+            continue
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OSError):
+            continue  # exists (another user's), or cannot tell: leave it
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass
+
+
 def _write_atomically(path, data):
     """Write ``data`` to ``path`` via a same-directory temporary file, fsync and rename, so the
     target is either the old file or the complete new one; the temporary never survives."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    prefix = "." + os.path.basename(path) + "."
+    _remove_orphaned_temporaries(directory, prefix)
+    fd, tmp_path = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             if hasattr(os, "fchmod"):  # POSIX; mkstemp makes 0600 files
