@@ -76,6 +76,14 @@ void run_gradient_hooks(Node& node, TensorList& grads) {
 TensorList AccumulateGrad::apply(const TensorList& grad_outputs) {
   const Tensor& g = grad_outputs[0];
   if (!g.defined()) return {};
+  accumulate(g);
+  const Tensor leaf(variable);
+  for (const auto& [id, fn] : variable->post_accumulate_hooks) fn(leaf);
+  return {};
+}
+
+void AccumulateGrad::accumulate(const Tensor& g) {
+  std::lock_guard<std::mutex> lock(mutex);
   Tensor& current = variable->grad;
   if (GradMode::is_enabled()) {  // create_graph: keep the gradient's own history
     current = current.defined() ? add(current, g) : g;
@@ -90,9 +98,6 @@ TensorList AccumulateGrad::apply(const TensorList& grad_outputs) {
   } else {
     add_(current, g);
   }
-  const Tensor leaf(variable);
-  for (const auto& [id, fn] : variable->post_accumulate_hooks) fn(leaf);
-  return {};
 }
 
 Tensor SavedTensor::unpack(const char* node_name) const {
@@ -128,6 +133,9 @@ Edge gradient_edge(const Tensor& t) {
     refresh_view_history(t);
   if (impl->grad_fn) return {impl->grad_fn, impl->output_nr};
   if (!impl->requires_grad) return {};
+  // Two threads recording ops on one leaf at once must find the same accumulator.
+  static std::mutex accumulator_mutex;
+  std::lock_guard<std::mutex> lock(accumulator_mutex);
   std::shared_ptr<Node> acc = impl->grad_accumulator.lock();
   if (!acc) {
     auto node = std::make_shared<AccumulateGrad>();

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -84,11 +85,16 @@ class BackwardContext {
 void run_gradient_hooks(Node& node, TensorList& grads);
 
 // Leaves end in an AccumulateGrad node, which adds the incoming gradient into `.grad` (then runs
-// the leaf's post-accumulate hooks).
+// the leaf's post-accumulate hooks). One per leaf, shared by every graph that uses it: backward
+// passes in two threads into one leaf take turns at `.grad` (the mutex).
 struct AccumulateGrad : Node {
   std::shared_ptr<TensorImpl> variable;
+  std::mutex mutex;
   TensorList apply(const TensorList& grad_outputs) override;
   void release() override {}
+
+ private:
+  void accumulate(const Tensor& g);  // .grad = g, or .grad += g
 };
 
 // ---- recording --------------------------------------------------------------------------------
