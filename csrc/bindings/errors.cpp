@@ -41,7 +41,7 @@ void set_python_error(std::exception_ptr p) {
   } catch (const ZeroDivisionError& e) {
     PyErr_SetString(PyExc_ZeroDivisionError, e.what());
   } catch (const std::bad_alloc&) {
-    PyErr_SetString(PyExc_MemoryError, "out of memory");
+    PyErr_SetString(PyExc_MemoryError, "out of memory: the arguments ask for more memory than this machine can give");
   } catch (const std::exception& e) {
     PyErr_SetString(PyExc_RuntimeError, e.what());
   } catch (...) {
@@ -50,12 +50,15 @@ void set_python_error(std::exception_ptr p) {
 }
 
 void bind_errors(py::module_& m) {
-  // Exceptions thrown under pybind11's dispatcher take the same mapping; anything not ours
-  // (std::bad_alloc, pybind11's own) falls through to pybind11's default translation.
+  // Exceptions thrown under pybind11's dispatcher take the same mapping, a failed allocation
+  // included (pybind11's own message for it would be "std::bad_alloc"); anything else not ours
+  // (pybind11's cast errors) falls through to pybind11's default translation.
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const Error&) {
+      set_python_error(p);
+    } catch (const std::bad_alloc&) {
       set_python_error(p);
     }
   });

@@ -284,6 +284,7 @@ void bind_functions(py::module_& m) {
   both(m, cls, "swapaxes", &transpose, py::arg("axis0"), py::arg("axis1"));
   both(m, cls, "swapdims", &transpose, py::arg("dim0"), py::arg("dim1"));
   both(m, cls, "unflatten", [](const Tensor& x, int64_t dim, const Shape& sizes) {
+    TG_CHECK(x.dim() > 0, ShapeError, "unflatten: expected a tensor with at least 1 dim, got a 0-d tensor");
     const int64_t d = wrap_dim(dim, x.dim(), "unflatten");
     Shape s(x.shape().begin(), x.shape().begin() + d);
     s.insert(s.end(), sizes.begin(), sizes.end());

@@ -48,6 +48,10 @@ Tensor movedim(const Tensor& x, const Dims& source, const Dims& destination) {
   TG_CHECK(source.size() == destination.size(), ValueError, "movedim: ", source.size(), " source dims for ",
            destination.size(), " destinations");
   const int64_t n = x.dim();
+  if (n == 0) {  // dims 0 and -1 name the only position a 0-d tensor has: nothing moves
+    for (size_t k = 0; k < source.size(); ++k) wrap_dim(source[k], 0, "movedim"), wrap_dim(destination[k], 0, "movedim");
+    return permute(x, {});
+  }
   Dims order(static_cast<size_t>(n), -1);
   std::vector<bool> moved(static_cast<size_t>(n), false), taken(static_cast<size_t>(n), false);
   for (size_t k = 0; k < source.size(); ++k) {
@@ -101,6 +105,7 @@ Tensor take_along_dim(const Tensor& x, const Tensor& indices, std::optional<int6
   TG_CHECK(x.dim() == indices.dim(), ShapeError, "take_along_dim: input of shape ", shape_str(x.shape()),
            " and indices of shape ", shape_str(indices.shape()), " need as many dims");
   const int64_t d = wrap_dim(*dim, x.dim(), "take_along_dim");
+  if (x.dim() == 0) return reshape(take_along_dim(reshape(x, {1}), reshape(indices, {1}), 0), {});
   Shape xs = x.shape(), is = indices.shape();
   xs[static_cast<size_t>(d)] = is[static_cast<size_t>(d)] = 1;
   Shape common = broadcast_shapes(xs, is, "take_along_dim");

@@ -64,6 +64,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 
 // index_add: y = base; y[..., index[j], ...] += src[..., j, ...]; dbase = dy, dsrc = index_select(dy)
 Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
+  TG_CHECK(base.dim() > 0, ShapeError, "index_add: expected a tensor with at least 1 dim, got a 0-d tensor");
   dim = wrap_dim(dim, base.dim(), "index_add");
   TG_CHECK(index.dim() <= 1, ShapeError, "index_add: index must be 0-d or 1-d, got shape ", shape_str(index.shape()));
   Shape expect = base.shape();

@@ -76,6 +76,7 @@ Tensor stack(const TensorList& xs, int64_t dim) {
 }
 
 TensorList split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  TG_CHECK(x.dim() > 0, ShapeError, "split: expected a tensor with at least 1 dim, got a 0-d tensor");
   dim = wrap_dim(dim, x.dim(), "split");
   int64_t total = 0;
   for (int64_t s : sizes) {
@@ -95,6 +96,7 @@ TensorList split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim
 
 TensorList split(const Tensor& x, int64_t size, int64_t dim) {
   TG_CHECK(size > 0, ValueError, "split: split_size must be positive, got ", size);
+  TG_CHECK(x.dim() > 0, ShapeError, "split: expected a tensor with at least 1 dim, got a 0-d tensor");
   dim = wrap_dim(dim, x.dim(), "split");
   std::vector<int64_t> sizes;
   for (int64_t left = x.shape()[dim]; left > 0; left -= size) sizes.push_back(std::min(size, left));
@@ -104,6 +106,7 @@ TensorList split(const Tensor& x, int64_t size, int64_t dim) {
 
 TensorList chunk(const Tensor& x, int64_t chunks, int64_t dim) {
   TG_CHECK(chunks > 0, ValueError, "chunk: number of chunks must be positive, got ", chunks);
+  TG_CHECK(x.dim() > 0, ShapeError, "chunk: expected a tensor with at least 1 dim, got a 0-d tensor");
   dim = wrap_dim(dim, x.dim(), "chunk");
   int64_t n = x.shape()[dim];
   return split(x, std::max<int64_t>(1, (n + chunks - 1) / chunks), dim);
