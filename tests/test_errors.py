@@ -151,6 +151,14 @@ CASES = [
     ("norm_nuclear", lambda: f32(2, 2).norm("nuc"), ValueError, r"norm: p='nuc'.*\(2, 2\)"),
     ("gather_index_larger", lambda: f32(2, 3).gather(1, tg.zeros(3, 1, dtype=tg.int64)), ValueError,
      r"gather.*\(3, 1\).*\(2, 3\)"),
+    # 0-d tensors where the op needs a dim (found by tests/fuzz: these read past the shape)
+    ("split_0d", lambda: tg.tensor(1.0).split(()), ValueError, r"split: expected a tensor with at least 1 dim"),
+    ("split_size_0d", lambda: tg.tensor(1.0).split(1), ValueError, r"split: expected a tensor with at least 1 dim"),
+    ("chunk_0d", lambda: tg.tensor(1.0).chunk(2), ValueError, r"chunk: expected a tensor with at least 1 dim"),
+    ("index_add_0d", lambda: tg.index_add(tg.tensor(1.0), 0, tg.tensor([0]), tg.tensor(1.0)), ValueError,
+     r"index_add: expected a tensor with at least 1 dim"),
+    ("unflatten_0d", lambda: tg.tensor(1.0).unflatten(0, (1,)), ValueError, r"unflatten: expected a tensor with at least 1 dim"),
+    ("movedim_0d_range", lambda: tg.tensor(1.0).movedim(1, 0), IndexError, r"movedim: dim 1 is out of range"),
 ]
 
 
@@ -158,6 +166,15 @@ CASES = [
 def test_bad_input_raises(fn, exc, pattern):
     with pytest.raises(exc, match=pattern):
         fn()
+
+
+def test_0d_tensors_where_dim_0_names_the_only_position():
+    x = tg.tensor(3.0, requires_grad=True)
+    assert x.movedim(0, -1).shape == () and x.movedim(0, -1).item() == 3.0
+    y = tg.take_along_dim(x, tg.tensor(0), 0)
+    assert y.shape == () and y.item() == 3.0
+    y.backward()
+    assert x.grad.item() == 1.0
 
 
 def test_error_after_error_leaves_library_usable():
