@@ -159,6 +159,13 @@ CASES = [
      r"index_add: expected a tensor with at least 1 dim"),
     ("unflatten_0d", lambda: tg.tensor(1.0).unflatten(0, (1,)), ValueError, r"unflatten: expected a tensor with at least 1 dim"),
     ("movedim_0d_range", lambda: tg.tensor(1.0).movedim(1, 0), IndexError, r"movedim: dim 1 is out of range"),
+    ("embedding_0d_weight", lambda: tg.nn.functional.embedding(tg.tensor([0]), tg.tensor(1.0)), ValueError,
+     r"embedding: weight must be 2-d"),
+    ("size_of_0d", lambda: tg.tensor(1.0).size(0), IndexError, r"size: dim 0 of a 0-d tensor"),
+    # an expanded view: 2**40 elements at one address (this used to loop over all of them)
+    ("write_into_expanded", lambda: tg.zeros(1).expand(2 ** 40).zero_(), RuntimeError,
+     r"zero_|copy_|fill_.*several elements at one memory location"),
+    ("add_into_expanded", lambda: tg.zeros(1, 3).expand(4, 3).add_(1.0), RuntimeError, r"add_.*\(4, 3\).*expanded view"),
 ]
 
 

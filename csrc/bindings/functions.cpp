@@ -421,18 +421,18 @@ void bind_functions(py::module_& m) {
     return layer_norm(x, shape, w ? *w : Tensor(), b ? *b : Tensor(), eps);
   });
   m.def("_embedding", [](const Tensor& weight, const Tensor& idx, std::optional<int64_t> padding_idx) {
-    MaybeNoGIL nogil(idx.numel() * weight.size(-1));
+    MaybeNoGIL nogil(std::max(idx.numel(), weight.numel()));  // (shapes are checked by the op)
     return embedding(weight, idx, padding_idx);
   });
   m.def("_scaled_dot_product_attention", [](const Tensor& q, const Tensor& k, const Tensor& v,
                                             const std::optional<Tensor>& mask, double dropout_p, bool is_causal,
                                             std::optional<double> scale) {
-    MaybeNoGIL nogil(q.numel() * k.size(-2));
+    MaybeNoGIL nogil(std::max(q.numel(), k.numel()));
     return scaled_dot_product_attention(q, k, v, mask ? *mask : Tensor(), dropout_p, is_causal, scale);
   });
   m.def("_attention_weights", [](const Tensor& q, const Tensor& k, const std::optional<Tensor>& mask, bool is_causal,
                                  std::optional<double> scale) {
-    MaybeNoGIL nogil(q.numel() * k.size(-2));
+    MaybeNoGIL nogil(std::max(q.numel(), k.numel()));
     return attention_weights(q, k, mask ? *mask : Tensor(), is_causal, scale);
   });
   m.def("_dropout", [](const Tensor& x, double p, bool training) {

@@ -29,7 +29,10 @@ const Shape& Tensor::shape() const { return impl_->shape; }
 const Shape& Tensor::strides() const { return impl_->strides; }
 int64_t Tensor::offset() const { return impl_->offset; }
 int64_t Tensor::dim() const { return static_cast<int64_t>(impl_->shape.size()); }
-int64_t Tensor::size(int64_t d) const { return impl_->shape[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::size(int64_t d) const {
+  TG_CHECK(dim() > 0, IndexError, "size: dim ", d, " of a 0-d tensor (it has no dims)");
+  return impl_->shape[wrap_dim(d, dim(), "size")];
+}
 int64_t Tensor::numel() const { return numel_of(impl_->shape); }
 DType Tensor::dtype() const { return impl_->dtype; }
 Device Tensor::device() const { return impl_->storage->device; }

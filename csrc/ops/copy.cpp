@@ -11,6 +11,12 @@ namespace tg {
 
 void write_into(const Tensor& dst, const Tensor& src, const char* op) {
   check_same_device(op, {&dst, &src});
+  // A stride-0 dim of size > 1 (an expanded view) makes many elements one memory location: a
+  // write into it has no single answer (PyTorch refuses it too).
+  for (int64_t d = 0; d < dst.dim(); ++d)
+    TG_CHECK(dst.strides()[d] != 0 || dst.shape()[d] <= 1, RuntimeError, op, ": the tensor written to (shape ",
+             shape_str(dst.shape()), ", strides ", shape_str(dst.strides()), ") has several elements at one memory "
+             "location (an expanded view); clone() it first");
   Shape target = broadcast_shapes(dst.shape(), src.shape(), op);
   TG_CHECK(target == dst.shape(), ShapeError, op, ": cannot write a tensor of shape ", shape_str(src.shape()),
            " into one of shape ", shape_str(dst.shape()));
