@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 
 import numpy as np
@@ -191,8 +192,20 @@ def main(argv=None):
     add_device_option(ap)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="out")
+    ap.add_argument("--distributed", action="store_true",
+                    help="data-parallel over MPI: mpiexec -n 2 python -m mpi4py examples/masked_lm.py --distributed "
+                         "(each rank takes batch-size / ranks rows of every batch; rank 0 prints and saves)")
     args = ap.parse_args(argv)
     checked_device(args.device)
+    rank, world = 0, 1
+    if args.distributed:
+        import tapegrad.distributed as dist
+        dist.init()
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if args.batch_size % world:
+            raise SystemExit(f"--batch-size {args.batch_size} must divide among {world} ranks")
+        if rank != 0:  # one voice: rank 0 prints, draws the progress bar and saves
+            sys.stdout = open(os.devnull, "w")
 
     tg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -214,18 +227,21 @@ def main(argv=None):
     model = MaskedLMModel(V, args.dim, args.layers, args.heads, args.seq_len, args.dropout, args.arch).to(args.device)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {args.arch}, {args.layers} layers, dim {args.dim}, {args.heads} heads, {n_params:,} parameters")
+    if args.distributed:  # rank 0's weights everywhere, gradients averaged over the ranks
+        model = tg.nn.parallel.DistributedDataParallel(model)
     optimizer = tg.optim.Adam(model.parameters(), lr=args.lr)
     warmup = max(1, args.steps // 20)
 
     history, unread = [], []
     start = time.time()
-    bar = progress(range(args.steps), desc="training")
+    bar = progress(range(args.steps), desc="training") if rank == 0 else range(args.steps)
     order = rng.permutation(len(train_rows))
     cursor = 0
     for step in bar:
         if cursor + args.batch_size > len(order):
             order, cursor = rng.permutation(len(train_rows)), 0
-        rows = train_rows[order[cursor:cursor + args.batch_size]]
+        # every rank draws the same batch (the same seed) and trains on its share of the rows
+        rows = train_rows[order[cursor:cursor + args.batch_size]][rank::world]
         cursor += args.batch_size
         ids, pos, tgt = masked_batch(rows, V, rng, args.device)
         # linear warm-up, then cosine decay
@@ -252,6 +268,8 @@ def main(argv=None):
     tokens = args.steps * args.batch_size * args.seq_len
     print(f"trained {args.steps} steps in {elapsed:.0f} s ({tokens / elapsed:,.0f} tokens/s)")
 
+    if args.distributed:
+        model = model.module
     accuracy, n_masked = evaluate(model, test_rows, V, device=args.device)
     test_targets = test_rows[test_rows != PAD]
     baseline = float((test_targets == top).mean())
@@ -260,6 +278,8 @@ def main(argv=None):
     print("held-out fills, [model's guess|truth]:")
     show_fills(model, test_rows, vocab, device=args.device)
 
+    if rank != 0:
+        return {"accuracy": accuracy, "baseline": baseline, "loss": history}
     os.makedirs(args.out, exist_ok=True)
     # The trailing 25-step mean at step i covers steps i-24..i: pad the start so it lines up.
     smooth = (np.concatenate([np.full(24, np.nan), np.convolve(history, np.ones(25) / 25, mode="valid")])

@@ -304,3 +304,22 @@ def test_batch_count_matches_len(n, batch_size, drop_last):
     got = list(it)
     assert len(got) == len(it)
     assert sum(b.shape[0] for b in got) == (n - n % batch_size if drop_last else n)
+
+
+def test_rank_shards_are_disjoint_cover_everything_and_equal_in_length():
+    x = np.arange(10)
+    per_rank = [np.concatenate([b.numpy() for b in tg.data.batches(x, batch_size=2, seed=3, rank=r, world_size=3)])
+                for r in range(3)]
+    assert {len(s) for s in per_rank} == {4}  # 10 samples padded to 12, 4 per rank
+    everything = np.concatenate(per_rank)
+    assert sorted(set(everything.tolist())) == list(range(10))  # all covered; 2 padding repeats
+    assert len(everything) - len(set(everything.tolist())) == 2
+    one = np.concatenate([b.numpy() for b in tg.data.batches(x, batch_size=2, seed=3)])
+    np.testing.assert_array_equal(np.stack(per_rank, 1).reshape(-1)[:10], one)  # the same order, dealt out
+    it = tg.data.BatchIterator(x, batch_size=3, seed=1, rank=1, world_size=3)
+    assert len(it) == len(list(it)) == 2
+
+
+def test_bad_rank_raises():
+    with pytest.raises(ValueError, match="batches: rank must be in"):
+        list(tg.data.batches(np.arange(4), batch_size=2, rank=2, world_size=2))

@@ -173,7 +173,9 @@ HD float exp_float(float x) {
     float f;
     int32_t i;
   } bits{shifted}, scale;
-  scale.i = (bits.i - 0x4B400000 + 126) << 23;  // 2^(n-1): n reaches 128 just below the overflow
+  // 2^(n-1): n reaches 128 just below the overflow. Unsigned, so a NaN's bits (whose y is NaN
+  // through p anyway) shift without signed overflow.
+  scale.i = static_cast<int32_t>((static_cast<uint32_t>(bits.i) - 0x4B400000u + 126u) << 23);
   const float y = (p * scale.f) * 2.0f;
   // Below -86.5 the true value is under 3e-38: flushed to 0 (and exp(-inf) = 0 exactly).
   return x < -86.5f ? 0.0f : y;

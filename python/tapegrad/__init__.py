@@ -26,7 +26,7 @@ from ._tensor import tensor, zeros_like, ones_like, full_like, empty_like, rand_
 from .autograd import no_grad, enable_grad, set_grad_enabled, grad  # noqa: F401
 from .tape import GradientTape  # noqa: F401
 from .gradcheck import gradcheck  # noqa: F401
-from . import cuda, data, func, linalg, nn, optim, viz  # noqa: F401
+from . import cuda, data, distributed, func, linalg, nn, optim, viz  # noqa: F401
 from .io import save, load  # noqa: F401
 
 float32 = dtype.float32

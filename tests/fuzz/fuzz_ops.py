@@ -371,12 +371,21 @@ class Pool:
     """The worker process, restarted after a death or a hang."""
 
     def __init__(self, target):
+        import tempfile
         self.proc, self.target = None, target
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # what a dying worker said (a sanitizer's report)
 
     def start(self):
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="0")
+        self.stderr.seek(0)
+        self.stderr.truncate()
         self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", self.target], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1, env=env)
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1, env=env)
+
+    def last_words(self, lines=12):
+        self.stderr.seek(0)
+        said = [line.rstrip() for line in self.stderr.read().splitlines() if line.strip()]
+        return "\n".join("      " + line[:200] for line in said[-lines:])
 
     def run(self, seed):
         """The outcome of `seed`, or 'DEATH signal N' / 'HANG'."""
@@ -391,12 +400,13 @@ class Pool:
         self.proc.kill()
         code = self.proc.wait()
         self.proc = None
-        return "HANG" if not ready else f"DEATH exit {code}"
+        return "HANG" if not ready else f"DEATH exit {code}\n{self.last_words()}"
 
     def close(self):
         if self.proc is not None:
             self.proc.stdin.close()
             self.proc.wait()
+        self.stderr.close()
 
 
 def fuzz(seeds, target="ops", deadline=None, progress=False):

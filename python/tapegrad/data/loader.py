@@ -40,7 +40,28 @@ def _as_batch(rows):
     return tensor(rows)
 
 
-def _iterate(arrays, n, order, batch_size, drop_last):
+def _check_shard(rank, world_size, op):
+    if not (isinstance(world_size, (int, np.integer)) and world_size >= 1 and isinstance(rank, (int, np.integer))
+            and 0 <= rank < world_size):
+        raise ValueError(f"{op}: rank must be in [0, world_size) and world_size >= 1, got rank={rank!r}, "
+                         f"world_size={world_size!r}")
+
+
+def _shard(order, rank, world_size):
+    """Rank `rank`'s share of `order`: every world_size-th sample from position `rank`, after the
+    order is padded (by wrapping around) to a multiple of world_size, so every rank gets as many
+    samples, hence as many batches (DDP needs every rank to run each backward). The shards are
+    disjoint except for those few padding samples. PyTorch's DistributedSampler does the same."""
+    if world_size == 1:
+        return order
+    padding = -len(order) % world_size
+    if padding and len(order):
+        order = np.concatenate([order, np.resize(order, padding)])
+    return order[rank::world_size]
+
+
+def _iterate(arrays, order, batch_size, drop_last):
+    n = len(order)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         rows = order[start:start + batch_size]
@@ -48,10 +69,15 @@ def _iterate(arrays, n, order, batch_size, drop_last):
         yield batch[0] if len(batch) == 1 else batch
 
 
-def batches(*arrays, batch_size, shuffle=True, seed=None, drop_last=False):
+def batches(*arrays, batch_size, shuffle=True, seed=None, drop_last=False, rank=0, world_size=1):
     """One pass over ``arrays`` in mini-batches of ``batch_size`` rows (the last may be
-    smaller unless ``drop_last``). Yields one batch for a single array, else a tuple."""
+    smaller unless ``drop_last``). Yields one batch for a single array, else a tuple.
+
+    With ``world_size`` > 1, the batches of process ``rank`` of a data-parallel run: every rank
+    draws the same order (give the same ``seed`` everywhere, or the same ``tg.manual_seed``) and
+    takes its own shard of it (see ``_shard``)."""
     _check_batch_size(batch_size)
+    _check_shard(rank, world_size, "batches")
     n = common_length(arrays, "batches")
     if not shuffle:
         order = np.arange(n)
@@ -59,7 +85,7 @@ def batches(*arrays, batch_size, shuffle=True, seed=None, drop_last=False):
         order = _global_permutation(n)
     else:
         order = np.random.default_rng(seed).permutation(n)
-    yield from _iterate(arrays, n, order, batch_size, drop_last)
+    yield from _iterate(arrays, _shard(order, rank, world_size), batch_size, drop_last)
 
 
 class BatchIterator:
@@ -69,8 +95,10 @@ class BatchIterator:
     order) while epochs still differ from each other, like a seeded PyTorch DataLoader.
     """
 
-    def __init__(self, *arrays, batch_size, shuffle=True, seed=None, drop_last=False):
+    def __init__(self, *arrays, batch_size, shuffle=True, seed=None, drop_last=False, rank=0, world_size=1):
         _check_batch_size(batch_size)
+        _check_shard(rank, world_size, "BatchIterator")
+        self.rank, self.world_size = rank, world_size
         self.arrays = arrays
         self.num_samples = common_length(arrays, "BatchIterator")
         self.batch_size = batch_size
@@ -86,9 +114,11 @@ class BatchIterator:
         return self._rng.permutation(self.num_samples)
 
     def __iter__(self):
-        return _iterate(self.arrays, self.num_samples, self._epoch_order(), self.batch_size, self.drop_last)
+        order = _shard(self._epoch_order(), self.rank, self.world_size)
+        return _iterate(self.arrays, order, self.batch_size, self.drop_last)
 
     def __len__(self):
-        """Number of batches per epoch."""
-        full, rest = divmod(self.num_samples, self.batch_size)
+        """Number of batches per epoch (of this rank's shard)."""
+        samples = -(-self.num_samples // self.world_size) if self.num_samples else 0
+        full, rest = divmod(samples, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)

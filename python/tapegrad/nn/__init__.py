@@ -1,5 +1,5 @@
 """tapegrad.nn: layers (batch-first, PyTorch's parameter names), functional ops and init."""
-from . import functional, init, utils  # noqa: F401
+from . import functional, init, parallel, utils  # noqa: F401
 from .attention import MultiHeadAttention, TransformerEncoderLayer  # noqa: F401
 from .layers import (  # noqa: F401
     CELU, ELU, GELU, SELU, Dense, Dropout, Embedding, Hardsigmoid, Hardswish, Hardtanh, LayerNorm, LeakyReLU, Linear,
