@@ -25,7 +25,9 @@ namespace tg::cpu {
 // GEMM picks its micro-kernel itself, gemm.cpp: its tile shape differs per instruction set.)
 // Mark a function with it only when its loop is inside it (an OpenMP region or a lambda it
 // calls is not cloned).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+// (Not under ThreadSanitizer: the clones' IFUNC resolvers run before its runtime is set up.)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__) && \
+    !defined(__SANITIZE_THREAD__)
 #define TG_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TG_SIMD_CLONES
