@@ -114,9 +114,6 @@ class DistributedDataParallel(Module):
             bucket = self._buckets[self._next_to_launch]
             bucket.work = distributed.all_reduce(bucket.flat, op="mean", async_op=True)
             self._next_to_launch += 1
-        for bucket in self._buckets[:self._next_to_launch]:  # let MPI move the started ones along
-            if bucket.work is not None and not bucket.work.is_completed():
-                bucket.work.test()
         if self._next_to_launch == len(self._buckets):
             self._finish()
 
