@@ -351,9 +351,11 @@ def worker(target):
     """Runs the seeds read from stdin, one per line; answers 'done SEED OUTCOME' for each."""
     import resource
     import tempfile
-    if "san.so" not in os.environ.get("LD_PRELOAD", ""):  # a sanitizer reserves terabytes of address space
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))  # (tests/sanitize.sh caps allocations)
     import tapegrad as tg
+    # No cap under a sanitizer (it reserves terabytes of address space; tests/sanitize.sh caps
+    # allocations instead) or with a GPU (its driver reserves address space for unified memory).
+    if "san.so" not in os.environ.get("LD_PRELOAD", "") and not tg.cuda.is_available():
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
     targets = surface(tg)
     directory = tempfile.mkdtemp(prefix="tapegrad-fuzz-")
     for line in sys.stdin:
