@@ -55,18 +55,8 @@ void check_gradients_finite(const Node& node, const TensorList& grads) {
   }
 }
 
-void rethrow_with_forward_trace(const Error& e, const Node& node) {
-  const std::string message = str(e.what(), "\n\nDuring the backward of ", node.name, ". ", where_forward_ran(node));
-  // Most derived first, so the Python exception type stays the same.
-  if (dynamic_cast<const CudaOutOfMemoryError*>(&e)) throw CudaOutOfMemoryError(message);
-  if (dynamic_cast<const ShapeError*>(&e)) throw ShapeError(message);
-  if (dynamic_cast<const ValueError*>(&e)) throw ValueError(message);
-  if (dynamic_cast<const TypeError*>(&e)) throw TypeError(message);
-  if (dynamic_cast<const IndexError*>(&e)) throw IndexError(message);
-  if (dynamic_cast<const MemoryError*>(&e)) throw MemoryError(message);
-  if (dynamic_cast<const NotImplementedError*>(&e)) throw NotImplementedError(message);
-  if (dynamic_cast<const ZeroDivisionError*>(&e)) throw ZeroDivisionError(message);
-  throw RuntimeError(message);
+void add_forward_trace(Error& e, const Node& node) {
+  e.append(str("\n\nDuring the backward of ", node.name, ". ", where_forward_ran(node)));
 }
 
 }  // namespace tg

@@ -32,7 +32,7 @@ std::string forward_op_name(const char* backward_name);
 // After `node` returned `grads`: raises RuntimeError if one holds a NaN or inf.
 void check_gradients_finite(const Node& node, const TensorList& grads);
 
-// Rethrows `e` as the same exception type, its message followed by where `node`'s forward ran.
-[[noreturn]] void rethrow_with_forward_trace(const Error& e, const Node& node);
+// Appends to `e`'s message where `node`'s forward ran (the caller rethrows it, type unchanged).
+void add_forward_trace(Error& e, const Node& node);
 
 }  // namespace tg

@@ -118,8 +118,9 @@ void execute(const TensorList& roots, const TensorList& grad_roots, bool retain_
     } else {
       try {
         outputs = node->apply(inputs);
-      } catch (const Error& e) {
-        rethrow_with_forward_trace(e, *node);
+      } catch (Error& e) {
+        add_forward_trace(e, *node);
+        throw;
       }
       if (AnomalyMode::check_nan()) check_gradients_finite(*node, outputs);
     }

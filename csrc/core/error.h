@@ -7,8 +7,17 @@
 
 namespace tg {
 
-// Every exception of the core derives from Error, so the bindings catch them in one place.
-struct Error : std::runtime_error { using std::runtime_error::runtime_error; };
+// Every exception of the core derives from Error, so the bindings catch them in one place. A
+// handler on the way may add to the message and rethrow with `throw;`, which keeps the type
+// (anomaly detection adds where the failing backward's forward ran).
+struct Error : std::exception {
+  explicit Error(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+  void append(const std::string& note) { message_ += note; }
+
+ private:
+  std::string message_;
+};
 struct ValueError : Error { using Error::Error; };
 // Shapes that do not fit the op (broadcasting, matmul, reshape, cat, permute, ...). Python sees
 // tapegrad.ShapeError, a subclass of both ValueError and RuntimeError: `except ValueError` reads
