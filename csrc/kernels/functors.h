@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "core/host_device.h"
+#include "core/float_bits.h"
 
 namespace tg {
 
@@ -169,14 +169,10 @@ HD float exp_float(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  union {
-    float f;
-    int32_t i;
-  } bits{shifted}, scale;
   // 2^(n-1): n reaches 128 just below the overflow. Unsigned, so a NaN's bits (whose y is NaN
   // through p anyway) shift without signed overflow.
-  scale.i = static_cast<int32_t>((static_cast<uint32_t>(bits.i) - 0x4B400000u + 126u) << 23);
-  const float y = (p * scale.f) * 2.0f;
+  const float scale = bits_to_float((float_to_bits(shifted) - 0x4B400000u + 126u) << 23);
+  const float y = (p * scale) * 2.0f;
   // Below -86.5 the true value is under 3e-38: flushed to 0 (and exp(-inf) = 0 exactly).
   return x < -86.5f ? 0.0f : y;
 }
